@@ -1,0 +1,99 @@
+//! Small text helpers shared by the CLI and the TUI: sizes, ages, times.
+
+use chrono::{Local, NaiveDateTime, TimeZone};
+
+/// Bytes as a short human size: `812 B`, `118.4 KiB`, `97.3 MiB`.
+pub fn human_size(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} B")
+    } else {
+        format!("{value:.1} {}", UNITS[unit])
+    }
+}
+
+/// How long ago `then` was, relative to `now`: `just now`, `42 s ago`,
+/// `5 min ago`, `3 h ago`, `12 d ago`, `in 2 d` for the future.
+pub fn age(then: NaiveDateTime, now: NaiveDateTime) -> String {
+    let secs = (now - then).num_seconds();
+    let (future, secs) = if secs < 0 {
+        (true, -secs)
+    } else {
+        (false, secs)
+    };
+    let text = if secs < 5 {
+        return "just now".to_string();
+    } else if secs < 60 {
+        format!("{secs} s")
+    } else if secs < 3600 {
+        format!("{} min", secs / 60)
+    } else if secs < 86_400 * 2 {
+        format!("{} h", secs / 3600)
+    } else if secs < 86_400 * 365 {
+        format!("{} d", secs / 86_400)
+    } else {
+        format!("{:.1} y", secs as f64 / (86_400.0 * 365.25))
+    };
+    if future {
+        format!("in {text}")
+    } else {
+        format!("{text} ago")
+    }
+}
+
+/// A naive local time as `2025-10-03 00:04:32`.
+pub fn local_time(t: NaiveDateTime) -> String {
+    t.format("%Y-%m-%d %H:%M:%S").to_string()
+}
+
+/// Now, as naive local time.
+pub fn now_local() -> NaiveDateTime {
+    Local::now().naive_local()
+}
+
+/// A naive local time interpreted in the local zone (earliest if ambiguous).
+pub fn to_local(t: NaiveDateTime) -> Option<chrono::DateTime<Local>> {
+    Local.from_local_datetime(&t).earliest()
+}
+
+/// Abbreviates the middle of a SHA-256 for tables.
+pub fn short_checksum(c: &str) -> String {
+    if c.len() > 12 {
+        format!("{}…", &c[..12])
+    } else {
+        c.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_read_like_people_write_them() {
+        assert_eq!(human_size(0), "0 B");
+        assert_eq!(human_size(1023), "1023 B");
+        assert_eq!(human_size(1024), "1.0 KiB");
+        assert_eq!(human_size(121_300), "118.5 KiB");
+        assert_eq!(human_size(100 * 1024 * 1024), "100.0 MiB");
+    }
+
+    #[test]
+    fn ages_round_down_and_say_future() {
+        let t = NaiveDateTime::parse_from_str("2025-10-03 00:00:00", "%Y-%m-%d %H:%M:%S")
+            .expect("time");
+        let later = |s: i64| t + chrono::Duration::seconds(s);
+        assert_eq!(age(t, later(2)), "just now");
+        assert_eq!(age(t, later(42)), "42 s ago");
+        assert_eq!(age(t, later(300)), "5 min ago");
+        assert_eq!(age(t, later(3 * 3600)), "3 h ago");
+        assert_eq!(age(t, later(3 * 86_400)), "3 d ago");
+        assert_eq!(age(later(3 * 86_400), t), "in 3 d");
+    }
+}

@@ -1,0 +1,452 @@
+//! The command line: parses arguments, runs one store operation, renders
+//! its report as aligned text or one JSON document, and maps the outcome to
+//! a documented exit code.
+
+pub mod format;
+mod render;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::store::corrupt::CorruptionKind;
+use crate::store::graph::KnowledgeGraph;
+use crate::store::recover::RecoverOptions;
+use crate::store::restore::RestoreOptions;
+use crate::store::retention::{RetentionPolicy, parse_duration};
+use crate::store::rotate::RotateOptions;
+use crate::store::verify::{Depth, Target, VerifyAllOptions};
+use crate::store::{Store, StoreError};
+
+/// Exit codes, documented in the README.
+pub mod exit {
+    /// The command did what was asked and found nothing wrong.
+    pub const OK: u8 = 0;
+    /// An integrity problem was found (a corrupt or missing file).
+    pub const INTEGRITY: u8 = 1;
+    /// The command line was wrong (clap also uses 2).
+    pub const USAGE: u8 = 2;
+    /// Another process holds the store's write lock.
+    pub const LOCKED: u8 = 3;
+    /// Recovery found nothing valid to recover from.
+    pub const NOTHING_RECOVERABLE: u8 = 4;
+    /// Any other failure (I/O, refused input); the message says what.
+    pub const FAILURE: u8 = 5;
+}
+
+/// Crash-safe storage, backups, verification and recovery for a knowledge
+/// graph's graph.json. Without a command, opens the terminal UI.
+#[derive(Debug, Parser)]
+#[command(name = "graphvault", version, about, long_about = None)]
+pub struct Cli {
+    /// The storage directory (holds graph.json and backups/).
+    #[arg(
+        long,
+        global = true,
+        default_value = "./storage",
+        env = "GRAPHVAULT_STORE"
+    )]
+    pub store: PathBuf,
+    /// Print one JSON document instead of text.
+    #[arg(long, global = true)]
+    pub json: bool,
+    /// Log what happens to stderr (-v info, -vv debug).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List backups, newest first, from their meta files.
+    List,
+    /// Verify the primary (default), one backup, or everything.
+    Verify {
+        /// `primary` or a backup id such as graph_20251003_000432.
+        target: Option<String>,
+        /// Verify the primary and every backup, on all cores.
+        #[arg(long, conflicts_with = "target")]
+        all: bool,
+        /// Stop after the checksum level (no JSON parsing).
+        #[arg(long)]
+        quick: bool,
+    },
+    /// Save a graph file as the new primary, with a backup.
+    Save {
+        /// A graph in the application's JSON format.
+        #[arg(long)]
+        from: PathBuf,
+        /// Do not apply the store's retention policy afterwards.
+        #[arg(long)]
+        no_rotate: bool,
+    },
+    /// Back up the current primary as it is.
+    Snapshot,
+    /// Replace the primary with a backup (the old primary is kept as evidence).
+    Restore {
+        /// The backup id, from `graphvault list`.
+        id: String,
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Accept a backup that has no meta (nothing to check its bytes against).
+        #[arg(long)]
+        allow_unverified: bool,
+    },
+    /// Apply a retention policy (dry run unless --apply).
+    Rotate {
+        #[command(flatten)]
+        policy: PolicyArgs,
+        /// Delete what the policy removes. Without it, only show the plan.
+        #[arg(long)]
+        apply: bool,
+        /// Store the given policy as the store's own (applied after each save).
+        #[arg(long)]
+        save_policy: bool,
+    },
+    /// Load the primary, or restore the newest valid backup if it is broken.
+    Recover {
+        /// Show what would be restored; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Compare two graphs: backup ids or `primary`.
+    Diff { old: String, new: String },
+    /// Damage the primary of a sandbox store (see `graphvault demo`).
+    Corrupt {
+        /// bit-flip, truncate, append-garbage, invalid-json, zero-block,
+        /// dangling-edge, delete-primary, delete-meta, tampered.
+        kind: String,
+    },
+    /// Build a sandbox store from the bundled sample graph and open the UI on it.
+    Demo {
+        /// Where to build it (default: a new directory under the system temp dir).
+        #[arg(long)]
+        dir: Option<PathBuf>,
+        /// Build it and print where, without opening the UI.
+        #[arg(long)]
+        no_ui: bool,
+    },
+}
+
+/// Retention flags; none given means the store's own policy.
+#[derive(Debug, Args, Default)]
+pub struct PolicyArgs {
+    /// Keep the N newest valid backups.
+    #[arg(long, value_name = "N")]
+    pub keep_last: Option<u32>,
+    /// Keep backups within this age of the newest one (30d, 12h, 2w, 1d12h).
+    #[arg(long, value_name = "DURATION")]
+    pub keep_within: Option<String>,
+    /// Keep the newest valid backup of each of the last N days.
+    #[arg(long, value_name = "N")]
+    pub keep_daily: Option<u32>,
+    /// Keep the newest valid backup of each of the last N ISO weeks.
+    #[arg(long, value_name = "N")]
+    pub keep_weekly: Option<u32>,
+    /// Keep the newest valid backup of each of the last N months.
+    #[arg(long, value_name = "N")]
+    pub keep_monthly: Option<u32>,
+    /// Never keep fewer than N valid backups (default 3, at least 1).
+    #[arg(long, value_name = "N")]
+    pub min_valid: Option<u32>,
+}
+
+impl PolicyArgs {
+    fn any_rule(&self) -> bool {
+        self.keep_last.is_some()
+            || self.keep_within.is_some()
+            || self.keep_daily.is_some()
+            || self.keep_weekly.is_some()
+            || self.keep_monthly.is_some()
+    }
+
+    /// The policy these flags describe, or the store's own when no rule is given.
+    fn policy(&self, store_policy: &RetentionPolicy) -> Result<RetentionPolicy, StoreError> {
+        let mut policy = if self.any_rule() {
+            RetentionPolicy {
+                keep_last: self.keep_last,
+                keep_within: self
+                    .keep_within
+                    .as_deref()
+                    .map(parse_duration)
+                    .transpose()?,
+                keep_daily: self.keep_daily,
+                keep_weekly: self.keep_weekly,
+                keep_monthly: self.keep_monthly,
+                ..RetentionPolicy::default()
+            }
+        } else {
+            store_policy.clone()
+        };
+        if let Some(n) = self.min_valid {
+            policy.min_valid = n;
+        }
+        policy.validate()?;
+        Ok(policy)
+    }
+}
+
+/// A CLI failure: the message and the exit code it maps to.
+pub struct Failure {
+    pub code: u8,
+    pub kind: &'static str,
+    pub message: String,
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        let (code, kind) = match &e {
+            StoreError::Locked { .. } => (exit::LOCKED, "locked"),
+            StoreError::InvalidBackupId { .. } => (exit::USAGE, "invalid_backup_id"),
+            StoreError::InvalidPolicy(_) => (exit::USAGE, "invalid_policy"),
+            StoreError::NoSuchBackup { .. } => (exit::FAILURE, "no_such_backup"),
+            StoreError::NothingRecoverable { .. } => {
+                (exit::NOTHING_RECOVERABLE, "nothing_recoverable")
+            }
+            StoreError::VerifyFailed { .. } | StoreError::ChecksumMismatch { .. } => {
+                (exit::INTEGRITY, "verification_failed")
+            }
+            StoreError::NotSandbox { .. } => (exit::FAILURE, "not_sandbox"),
+            StoreError::Io { .. } => (exit::FAILURE, "io"),
+            StoreError::Refused { .. } => (exit::FAILURE, "refused"),
+            StoreError::Graph { .. } => (exit::FAILURE, "invalid_graph"),
+            StoreError::Invalid(_) => (exit::FAILURE, "invalid"),
+        };
+        Failure {
+            code,
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
+/// What a command produced: a JSON value, its text rendering, and its exit code.
+pub struct Outcome {
+    pub json: serde_json::Value,
+    pub text: String,
+    pub code: u8,
+}
+
+fn outcome<T: serde::Serialize>(report: &T, text: String, code: u8) -> Outcome {
+    Outcome {
+        json: serde_json::to_value(report).unwrap_or(serde_json::Value::Null),
+        text,
+        code,
+    }
+}
+
+fn parse_target(s: &str) -> Result<Target, StoreError> {
+    if s == "primary" {
+        Ok(Target::Primary)
+    } else {
+        Ok(Target::Backup(s.parse()?))
+    }
+}
+
+fn command_name(c: &Command) -> &'static str {
+    match c {
+        Command::List => "list",
+        Command::Verify { .. } => "verify",
+        Command::Save { .. } => "save",
+        Command::Snapshot => "snapshot",
+        Command::Restore { .. } => "restore",
+        Command::Rotate { .. } => "rotate",
+        Command::Recover { .. } => "recover",
+        Command::Diff { .. } => "diff",
+        Command::Corrupt { .. } => "corrupt",
+        Command::Demo { .. } => "demo",
+    }
+}
+
+/// Runs one non-interactive command and prints its result. Returns the
+/// process exit code.
+pub fn run(cli: &Cli, command: &Command) -> u8 {
+    let name = command_name(command);
+    let result = Store::open(&cli.store)
+        .map_err(Failure::from)
+        .and_then(|store| execute(&store, cli, command));
+    let mut stdout = std::io::stdout().lock();
+    match result {
+        Ok(out) => {
+            if cli.json {
+                let doc = serde_json::json!({
+                    "graphvault": 1,
+                    "command": name,
+                    "store": cli.store,
+                    "ok": out.code == exit::OK,
+                    "exit_code": out.code,
+                    "result": out.json,
+                });
+                let _ = writeln!(
+                    stdout,
+                    "{}",
+                    serde_json::to_string_pretty(&doc).unwrap_or_default()
+                );
+            } else {
+                let _ = write!(stdout, "{}", out.text);
+            }
+            out.code
+        }
+        Err(f) => {
+            if cli.json {
+                let doc = serde_json::json!({
+                    "graphvault": 1,
+                    "command": name,
+                    "store": cli.store,
+                    "ok": false,
+                    "exit_code": f.code,
+                    "error": { "kind": f.kind, "message": f.message },
+                });
+                let _ = writeln!(
+                    stdout,
+                    "{}",
+                    serde_json::to_string_pretty(&doc).unwrap_or_default()
+                );
+            } else {
+                eprintln!("graphvault {name}: {}", f.message);
+            }
+            f.code
+        }
+    }
+}
+
+fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failure> {
+    match command {
+        Command::List => {
+            let listing = store.list_backups()?;
+            Ok(outcome(
+                &listing,
+                render::listing(store, &listing),
+                exit::OK,
+            ))
+        }
+        Command::Verify { target, all, quick } => {
+            let depth = if *quick { Depth::Checksum } else { Depth::Full };
+            if *all {
+                let show = std::io::stderr().is_terminal() && !cli.json;
+                let report = store.verify_all(
+                    VerifyAllOptions {
+                        depth,
+                        include_primary: true,
+                        threads: 0,
+                    },
+                    &AtomicBool::new(false),
+                    &|p| {
+                        if show {
+                            eprint!(
+                                "\rverifying {}/{} files, {} of {}   ",
+                                p.done,
+                                p.total,
+                                format::human_size(p.bytes_done),
+                                format::human_size(p.bytes_total)
+                            );
+                        }
+                    },
+                )?;
+                if show {
+                    eprint!("\r{:60}\r", "");
+                }
+                let code = if report.has_problems() {
+                    exit::INTEGRITY
+                } else {
+                    exit::OK
+                };
+                Ok(outcome(&report, render::verify_all(&report), code))
+            } else {
+                let target = parse_target(target.as_deref().unwrap_or("primary"))?;
+                let report = store.verify(&target, depth)?;
+                let code = if matches!(
+                    report.status,
+                    crate::store::verify::Status::Corrupt | crate::store::verify::Status::Missing
+                ) {
+                    exit::INTEGRITY
+                } else {
+                    exit::OK
+                };
+                Ok(outcome(&report, render::file_report(&report), code))
+            }
+        }
+        Command::Save { from, no_rotate } => {
+            // A user-chosen input path: read it normally, but it must be a
+            // regular file and is never written.
+            let bytes = std::fs::read(from).map_err(|e| Failure {
+                code: exit::FAILURE,
+                kind: "io",
+                message: format!("read {}: {e}; nothing was saved", from.display()),
+            })?;
+            let graph = KnowledgeGraph::from_slice(&bytes).map_err(|e| Failure {
+                code: exit::FAILURE,
+                kind: "invalid_graph",
+                message: format!("{}: {e}; nothing was saved", from.display()),
+            })?;
+            let report = store.save_with(
+                &graph,
+                &crate::store::save::SaveOptions {
+                    rotate: !no_rotate,
+                    at: None,
+                },
+            )?;
+            Ok(outcome(&report, render::save(&report), exit::OK))
+        }
+        Command::Snapshot => {
+            let report = store.snapshot()?;
+            Ok(outcome(&report, render::snapshot(&report), exit::OK))
+        }
+        Command::Restore {
+            id,
+            dry_run,
+            allow_unverified,
+        } => {
+            let report = store.restore(
+                id,
+                RestoreOptions {
+                    dry_run: *dry_run,
+                    allow_unverified: *allow_unverified,
+                },
+            )?;
+            Ok(outcome(&report, render::restore(&report), exit::OK))
+        }
+        Command::Rotate {
+            policy,
+            apply,
+            save_policy,
+        } => {
+            let policy = policy.policy(&store.config().retention)?;
+            if *save_policy {
+                let mut s = store.clone();
+                let mut config = s.config().clone();
+                config.retention = policy.clone();
+                s.set_config(config)?;
+            }
+            let report = store.rotate(&policy, RotateOptions { dry_run: !apply })?;
+            Ok(outcome(&report, render::rotate(&report), exit::OK))
+        }
+        Command::Recover { dry_run } => {
+            let (_, report) = store.load_with_recovery(RecoverOptions { dry_run: *dry_run })?;
+            let code = if report.recovered() {
+                exit::OK
+            } else {
+                exit::NOTHING_RECOVERABLE
+            };
+            Ok(outcome(&report, render::recover(&report), code))
+        }
+        Command::Diff { old, new } => {
+            let report = store.diff(&parse_target(old)?, &parse_target(new)?)?;
+            Ok(outcome(&report, render::diff(&report), exit::OK))
+        }
+        Command::Corrupt { kind } => {
+            let kind: CorruptionKind = kind.parse()?;
+            let report = store.corrupt(kind)?;
+            Ok(outcome(&report, render::corrupt(&report), exit::OK))
+        }
+        Command::Demo { .. } => Err(Failure {
+            code: exit::USAGE,
+            kind: "usage",
+            message: "demo is handled by the binary".to_string(),
+        }),
+    }
+}

@@ -1,0 +1,466 @@
+//! Text renderings of the store's reports for the command line.
+
+use std::fmt::Write;
+
+use super::format::{age, human_size, local_time, now_local, short_checksum};
+use crate::store::Store;
+use crate::store::corrupt::CorruptionReport;
+use crate::store::diff::DiffReport;
+use crate::store::list::BackupListing;
+use crate::store::recover::{RecoveryReport, Source};
+use crate::store::restore::RestoreReport;
+use crate::store::retention::Action;
+use crate::store::rotate::RotateReport;
+use crate::store::save::{SaveReport, SnapshotReport};
+use crate::store::verify::{FileReport, Outcome, Status, VerifyAllReport};
+
+/// Column alignment.
+#[derive(Clone, Copy)]
+enum Align {
+    Left,
+    Right,
+}
+
+/// Renders rows as columns separated by two spaces, padded to the widest
+/// cell (counted in characters), with a header row.
+fn table(header: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|(h, _)| h.chars().count()).collect();
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: Vec<&str>| {
+        let mut s = String::new();
+        for (i, cell) in cells.iter().enumerate() {
+            let pad = widths[i].saturating_sub(cell.chars().count());
+            let last = i + 1 == cells.len();
+            match header[i].1 {
+                Align::Left if last => s.push_str(cell),
+                Align::Left => {
+                    s.push_str(cell);
+                    s.push_str(&" ".repeat(pad));
+                }
+                Align::Right => {
+                    s.push_str(&" ".repeat(pad));
+                    s.push_str(cell);
+                }
+            }
+            if !last {
+                s.push_str("  ");
+            }
+        }
+        out.push_str(s.trim_end());
+        out.push('\n');
+    };
+    line(header.iter().map(|(h, _)| *h).collect());
+    for row in rows {
+        line(row.iter().map(String::as_str).collect());
+    }
+    out
+}
+
+fn opt_count(n: Option<u64>, legacy: bool) -> String {
+    match (n, legacy) {
+        (_, true) => "0*".to_string(),
+        (Some(n), _) => n.to_string(),
+        (None, _) => "-".to_string(),
+    }
+}
+
+pub fn status_symbol(s: Status) -> &'static str {
+    match s {
+        Status::Valid => "✓",
+        Status::Unverified => "?",
+        Status::Corrupt => "✗",
+        Status::Missing => "∅",
+    }
+}
+
+pub fn listing(store: &Store, listing: &BackupListing) -> String {
+    let now = now_local();
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} backups in {} ({} total)",
+        listing.backups.len(),
+        listing.dir.display(),
+        human_size(listing.total_size)
+    );
+    if listing.backups.is_empty() {
+        let _ = writeln!(
+            out,
+            "no backups yet: `graphvault snapshot` makes one of {}",
+            store.primary_path().display()
+        );
+    } else {
+        let rows: Vec<Vec<String>> = listing
+            .backups
+            .iter()
+            .map(|b| {
+                vec![
+                    b.id.to_string(),
+                    local_time(b.time),
+                    age(b.time, now),
+                    b.size.map(human_size).unwrap_or_else(|| "missing".into()),
+                    opt_count(b.node_count, b.legacy_counts),
+                    opt_count(b.edge_count, b.legacy_counts),
+                    b.checksum
+                        .as_deref()
+                        .map(short_checksum)
+                        .unwrap_or_else(|| "-".into()),
+                    b.notes.join("; "),
+                ]
+            })
+            .collect();
+        out.push_str(&table(
+            &[
+                ("ID", Align::Left),
+                ("TIME", Align::Left),
+                ("AGE", Align::Right),
+                ("SIZE", Align::Right),
+                ("NODES", Align::Right),
+                ("EDGES", Align::Right),
+                ("CHECKSUM", Align::Left),
+                ("NOTES", Align::Left),
+            ],
+            &rows,
+        ));
+        if listing.backups.iter().any(|b| b.legacy_counts) {
+            out.push_str(
+                "0* = the application's legacy meta, which always recorded 0 nodes and 0 edges\n",
+            );
+        }
+    }
+    if !listing.ignored.is_empty() {
+        let _ = writeln!(
+            out,
+            "left alone (not graph backups): {}",
+            listing.ignored.join(", ")
+        );
+    }
+    out
+}
+
+pub fn file_report(r: &FileReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} {}  {}",
+        status_symbol(r.status),
+        r.target,
+        r.summary()
+    );
+    let _ = writeln!(out, "  file: {}", r.path.display());
+    if let Some(m) = &r.meta_path {
+        let _ = writeln!(out, "  meta: {}", m.display());
+    }
+    for l in &r.levels {
+        let mark = match l.outcome {
+            Outcome::Pass => "pass",
+            Outcome::Warn => "warn",
+            Outcome::Fail => "FAIL",
+            Outcome::Skipped => "skip",
+        };
+        let _ = writeln!(out, "  {:<12} {mark}  {}", l.level.name(), l.detail);
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "  warning: {w}");
+    }
+    out
+}
+
+pub fn verify_all(r: &VerifyAllReport) -> String {
+    let rows: Vec<Vec<String>> = r
+        .files
+        .iter()
+        .map(|f| {
+            vec![
+                format!("{} {}", status_symbol(f.status), f.status.name()),
+                f.target.to_string(),
+                f.size.map(human_size).unwrap_or_else(|| "-".into()),
+                f.failed_level
+                    .map(|l| l.name().to_string())
+                    .unwrap_or_default(),
+                f.reason.clone().unwrap_or_default(),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            ("STATUS", Align::Left),
+            ("FILE", Align::Left),
+            ("SIZE", Align::Right),
+            ("LEVEL", Align::Left),
+            ("REASON", Align::Left),
+        ],
+        &rows,
+    );
+    let _ = writeln!(
+        out,
+        "{} valid, {} unverified, {} corrupt, {} missing; {} in {:.0} ms{}",
+        r.valid,
+        r.unverified,
+        r.corrupt,
+        r.missing,
+        human_size(r.bytes),
+        r.elapsed_ms,
+        if r.cancelled { " (cancelled)" } else { "" }
+    );
+    out
+}
+
+pub fn save(r: &SaveReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "saved {} ({} nodes, {} edges, {}) sha256 {}",
+        r.primary_path.display(),
+        r.node_count,
+        r.edge_count,
+        human_size(r.size),
+        r.checksum
+    );
+    let _ = writeln!(out, "backup {} at {}", r.backup_id, r.backup_path.display());
+    if let Some(rot) = &r.rotation {
+        let _ = writeln!(
+            out,
+            "retention: kept {}, removed {}",
+            rot.plan.kept, rot.plan.removed
+        );
+    }
+    if let Some(e) = &r.rotation_error {
+        let _ = writeln!(
+            out,
+            "warning: retention after the save failed (the save stands): {e}"
+        );
+    }
+    out
+}
+
+pub fn snapshot(r: &SnapshotReport) -> String {
+    format!(
+        "snapshot {} of the primary ({}, {} nodes, {} edges, primary was {}) at {}\n",
+        r.backup_id,
+        human_size(r.size),
+        r.node_count
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "?".into()),
+        r.edge_count
+            .map(|n| n.to_string())
+            .unwrap_or_else(|| "?".into()),
+        r.primary_status.name(),
+        r.backup_path.display()
+    )
+}
+
+fn diff_lines(out: &mut String, d: &crate::store::graph::GraphDiff) {
+    let list = |ids: &[String]| {
+        let shown: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
+        let more = ids.len().saturating_sub(10);
+        if more > 0 {
+            format!("{} and {more} more", shown.join(", "))
+        } else {
+            shown.join(", ")
+        }
+    };
+    for (what, ids) in [
+        ("nodes added", &d.nodes_added),
+        ("nodes removed", &d.nodes_removed),
+        ("nodes changed", &d.nodes_changed),
+        ("edges added", &d.edges_added),
+        ("edges removed", &d.edges_removed),
+        ("edges changed", &d.edges_changed),
+    ] {
+        let _ = writeln!(out, "  {what:<14} {:>6}  {}", ids.len(), list(ids));
+    }
+}
+
+pub fn restore(r: &RestoreReport) -> String {
+    let mut out = String::new();
+    let verb = if r.dry_run {
+        "would restore"
+    } else {
+        "restored"
+    };
+    let _ = writeln!(
+        out,
+        "{verb} {} as the primary: {} nodes, {} edges, sha256 {}",
+        r.backup_id, r.node_count, r.edge_count, r.checksum
+    );
+    let _ = writeln!(out, "previous primary: {}", r.previous_primary.summary());
+    match &r.diff {
+        Some(d) => {
+            let _ = writeln!(out, "changes from the previous primary:");
+            diff_lines(&mut out, d);
+        }
+        None => {
+            let _ = writeln!(out, "the previous primary could not be parsed: no diff");
+        }
+    }
+    for e in &r.evidence {
+        let _ = writeln!(out, "kept the previous file as {}", e.display());
+    }
+    if let Some(after) = &r.after {
+        let _ = writeln!(out, "re-verified the new primary: {}", after.summary());
+    }
+    if r.dry_run {
+        out.push_str("dry run: nothing was written\n");
+    }
+    out
+}
+
+pub fn rotate(r: &RotateReport) -> String {
+    let rows: Vec<Vec<String>> = r
+        .plan
+        .decisions
+        .iter()
+        .map(|d| {
+            vec![
+                match d.action {
+                    Action::Keep => "keep".to_string(),
+                    Action::Remove => "REMOVE".to_string(),
+                },
+                d.id.to_string(),
+                d.reasons.join("; "),
+            ]
+        })
+        .collect();
+    let mut out = table(
+        &[
+            ("ACTION", Align::Left),
+            ("BACKUP", Align::Left),
+            ("REASON", Align::Left),
+        ],
+        &rows,
+    );
+    let _ = writeln!(
+        out,
+        "{} kept ({} valid), {} {}",
+        r.plan.kept,
+        r.plan.kept_valid,
+        r.plan.removed,
+        if r.dry_run {
+            "would be removed: dry run, pass --apply to delete"
+        } else {
+            "removed"
+        }
+    );
+    out
+}
+
+pub fn recover(r: &RecoveryReport) -> String {
+    let mut out = String::new();
+    match &r.source {
+        Source::Primary => {
+            let _ = writeln!(
+                out,
+                "primary is usable ({}): {} nodes, {} edges; nothing to recover",
+                r.primary.status.name(),
+                r.node_count,
+                r.edge_count
+            );
+        }
+        Source::Backup(id) => {
+            let _ = writeln!(
+                out,
+                "primary failed: {}",
+                r.primary_failure.as_deref().unwrap_or("")
+            );
+            let verb = if r.dry_run {
+                "would recover"
+            } else {
+                "recovered"
+            };
+            let _ = writeln!(
+                out,
+                "{verb} from {id}: {} nodes, {} edges",
+                r.node_count, r.edge_count
+            );
+        }
+        Source::Nothing => {
+            let _ = writeln!(
+                out,
+                "NOTHING RECOVERABLE: the primary and every backup failed; nothing was written or deleted"
+            );
+            let _ = writeln!(out, "primary: {}", r.primary.summary());
+        }
+    }
+    if !r.candidates.is_empty() {
+        let _ = writeln!(out, "backups checked, newest first:");
+        for c in &r.candidates {
+            let _ = writeln!(
+                out,
+                "  {} {}  {}",
+                status_symbol(c.status),
+                c.target,
+                c.summary()
+            );
+        }
+    }
+    if let Some(restore) = &r.restore {
+        for e in &restore.evidence {
+            let _ = writeln!(out, "kept the damaged file as {}", e.display());
+        }
+        if let Some(after) = &restore.after {
+            let _ = writeln!(out, "re-verified the new primary: {}", after.summary());
+        }
+    }
+    if !r.unverified_fallbacks.is_empty() {
+        let ids: Vec<String> = r
+            .unverified_fallbacks
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        let _ = writeln!(
+            out,
+            "backups without a meta that parse (use `graphvault restore ID --allow-unverified`): {}",
+            ids.join(", ")
+        );
+    }
+    for w in &r.warnings {
+        let _ = writeln!(out, "warning: {w}");
+    }
+    if r.dry_run && matches!(r.source, Source::Backup(_)) {
+        out.push_str("dry run: nothing was written\n");
+    }
+    out
+}
+
+pub fn diff(r: &DiffReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} ({}, {}) -> {} ({}, {})",
+        r.old,
+        human_size(r.old_size),
+        r.old_file.status.name(),
+        r.new,
+        human_size(r.new_size),
+        r.new_file.status.name()
+    );
+    diff_lines(&mut out, &r.diff);
+    out
+}
+
+pub fn corrupt(r: &CorruptionReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "{}: {}", r.kind.name(), r.action);
+    match r.expected_level {
+        Some(l) => {
+            let _ = writeln!(
+                out,
+                "expected to be caught at the {} level (try `graphvault verify`)",
+                l.name()
+            );
+        }
+        None => {
+            let _ = writeln!(out, "not detectable as corruption by verification");
+        }
+    }
+    if let Some(n) = &r.note {
+        let _ = writeln!(out, "{n}");
+    }
+    out
+}

@@ -1,0 +1,47 @@
+//! The `graphvault` binary: parse arguments, open the store, hand over to
+//! the command line or the terminal UI.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use graphvault::cli::{self, Cli, Command, exit};
+
+fn init_logging(verbose: u8) {
+    let level = match verbose {
+        0 => return,
+        1 => tracing::Level::INFO,
+        _ => tracing::Level::DEBUG,
+    };
+    tracing_subscriber::fmt()
+        .with_max_level(level)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .init();
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            };
+            let _ = e.print();
+            return ExitCode::from(code);
+        }
+    };
+    match &cli.command {
+        None => ExitCode::from(graphvault::app::run_ui(&cli.store, None)),
+        Some(Command::Demo { dir, no_ui }) => {
+            init_logging(cli.verbose);
+            ExitCode::from(graphvault::app::run_demo(dir.as_deref(), *no_ui))
+        }
+        Some(command) => {
+            init_logging(cli.verbose);
+            ExitCode::from(cli::run(&cli, command))
+        }
+    }
+}

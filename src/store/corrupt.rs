@@ -1,0 +1,333 @@
+//! The corruption simulator, for demos, the UI and tests. It refuses any
+//! store that is not marked as a sandbox (`.graphvault/sandbox`).
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::Serialize;
+
+use super::Store;
+use super::error::{Result, StoreError};
+use super::fs::{self, Publish};
+use super::graph::KnowledgeGraph;
+use super::meta::{self, Meta};
+use super::verify::{Level, Target, sha256_hex};
+
+/// A kind of damage the simulator can do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CorruptionKind {
+    /// Flip one bit in the middle of the file (meta left as it was).
+    BitFlip,
+    /// Cut the file to half its length.
+    Truncate,
+    /// Append bytes that are not JSON.
+    AppendGarbage,
+    /// Break the JSON syntax, and recompute the meta as a buggy writer would.
+    InvalidJson,
+    /// Overwrite a 4 KiB block with zeros.
+    ZeroBlock,
+    /// Add an edge to a node that does not exist, in valid JSON, with the
+    /// meta recomputed to match.
+    DanglingEdge,
+    /// Delete `graph.json` (its meta stays).
+    DeletePrimary,
+    /// Delete `graph.json.meta` (the graph stays).
+    DeleteMeta,
+    /// Change a value and recompute the meta's checksum to match: what a
+    /// plain SHA-256 cannot detect.
+    Tampered,
+}
+
+impl CorruptionKind {
+    pub const ALL: [CorruptionKind; 9] = [
+        CorruptionKind::BitFlip,
+        CorruptionKind::Truncate,
+        CorruptionKind::AppendGarbage,
+        CorruptionKind::InvalidJson,
+        CorruptionKind::ZeroBlock,
+        CorruptionKind::DanglingEdge,
+        CorruptionKind::DeletePrimary,
+        CorruptionKind::DeleteMeta,
+        CorruptionKind::Tampered,
+    ];
+
+    /// The name used on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            CorruptionKind::BitFlip => "bit-flip",
+            CorruptionKind::Truncate => "truncate",
+            CorruptionKind::AppendGarbage => "append-garbage",
+            CorruptionKind::InvalidJson => "invalid-json",
+            CorruptionKind::ZeroBlock => "zero-block",
+            CorruptionKind::DanglingEdge => "dangling-edge",
+            CorruptionKind::DeletePrimary => "delete-primary",
+            CorruptionKind::DeleteMeta => "delete-meta",
+            CorruptionKind::Tampered => "tampered",
+        }
+    }
+
+    /// One line for menus and help.
+    pub fn description(self) -> &'static str {
+        match self {
+            CorruptionKind::BitFlip => "flip one bit in the middle of graph.json (a failing disk)",
+            CorruptionKind::Truncate => "cut graph.json to half its length (a crash mid-write)",
+            CorruptionKind::AppendGarbage => "append non-JSON bytes (a confused writer)",
+            CorruptionKind::InvalidJson => {
+                "break the JSON syntax and recompute the meta (a buggy writer)"
+            }
+            CorruptionKind::ZeroBlock => "zero a 4 KiB block (a lost disk block)",
+            CorruptionKind::DanglingEdge => {
+                "add an edge to a missing node in valid JSON, meta recomputed"
+            }
+            CorruptionKind::DeletePrimary => "delete graph.json (its meta stays)",
+            CorruptionKind::DeleteMeta => "delete graph.json.meta (the graph stays)",
+            CorruptionKind::Tampered => "change a value and recompute the checksum (tampering)",
+        }
+    }
+
+    /// The ladder level expected to catch it, or `None` when a plain
+    /// SHA-256 cannot (tampering), or when it is not corruption at all
+    /// (a missing meta leaves a good graph, unverified).
+    pub fn expected_level(self) -> Option<Level> {
+        match self {
+            CorruptionKind::BitFlip
+            | CorruptionKind::Truncate
+            | CorruptionKind::AppendGarbage
+            | CorruptionKind::ZeroBlock => Some(Level::Checksum),
+            CorruptionKind::InvalidJson => Some(Level::Parse),
+            CorruptionKind::DanglingEdge => Some(Level::Consistency),
+            CorruptionKind::DeletePrimary => Some(Level::File),
+            CorruptionKind::DeleteMeta | CorruptionKind::Tampered => None,
+        }
+    }
+}
+
+impl FromStr for CorruptionKind {
+    type Err = StoreError;
+    fn from_str(s: &str) -> Result<Self> {
+        CorruptionKind::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| {
+                StoreError::Invalid(format!(
+                    "unknown corruption kind {s:?}; expected one of: {}",
+                    CorruptionKind::ALL.map(CorruptionKind::name).join(", ")
+                ))
+            })
+    }
+}
+
+/// What the simulator did.
+#[derive(Debug, Clone, Serialize)]
+pub struct CorruptionReport {
+    pub kind: CorruptionKind,
+    pub target: Target,
+    pub path: PathBuf,
+    /// What was changed, in one sentence.
+    pub action: String,
+    pub expected_level: Option<Level>,
+    /// True when verification is expected to notice.
+    pub detectable: bool,
+    /// For undetectable damage: why, honestly.
+    pub note: Option<String>,
+}
+
+const TAMPER_NOTE: &str = "A plain SHA-256 beside the data only detects accidents: whoever can edit graph.json can recompute the checksum in graph.json.meta, and verification then passes. Detecting tampering needs a keyed MAC (HMAC) with the key kept outside the storage directory, and even that cannot stop deletion or a rollback to an older authentic backup.";
+
+impl Store {
+    /// Damages the primary of a sandbox store in the chosen way.
+    ///
+    /// # Errors
+    /// [`StoreError::NotSandbox`] for any store not marked as a sandbox; the
+    /// lock held elsewhere; no primary to damage; or an I/O error.
+    pub fn corrupt(&self, kind: CorruptionKind) -> Result<CorruptionReport> {
+        if !self.is_sandbox() {
+            return Err(StoreError::NotSandbox {
+                store: self.root.clone(),
+            });
+        }
+        let _guard = self.lock()?;
+        let path = self.primary_path();
+        let meta_path = self.primary_meta_path();
+        let read_primary = || {
+            fs::read_file(&*self.fs, &path, super::MAX_GRAPH_LEN)
+                .map_err(|e| StoreError::io("read primary to corrupt", &path, e))
+        };
+        let mut note = None;
+        let action = match kind {
+            CorruptionKind::DeletePrimary => {
+                fs::remove_durable(&*self.fs, &path)?;
+                "deleted graph.json; graph.json.meta was left in place".to_string()
+            }
+            CorruptionKind::DeleteMeta => {
+                fs::remove_durable(&*self.fs, &meta_path)?;
+                note = Some("Without a meta there is no checksum to compare: the graph is reported unverified, and kept as long as it parses.".to_string());
+                "deleted graph.json.meta; graph.json was left in place".to_string()
+            }
+            CorruptionKind::BitFlip => {
+                let mut bytes = read_primary()?;
+                let at = bytes.len() / 2;
+                let Some(b) = bytes.get_mut(at) else {
+                    return Err(StoreError::Invalid(
+                        "the primary is empty: nothing to flip".into(),
+                    ));
+                };
+                *b ^= 0x04;
+                fs::write_atomic(&*self.fs, &path, &bytes, Publish::Replace)?;
+                format!("flipped bit 2 of byte {at} of {}", bytes.len())
+            }
+            CorruptionKind::Truncate => {
+                let bytes = read_primary()?;
+                let keep = bytes.len() / 2;
+                fs::write_atomic(&*self.fs, &path, &bytes[..keep], Publish::Replace)?;
+                format!("cut graph.json from {} to {keep} bytes", bytes.len())
+            }
+            CorruptionKind::AppendGarbage => {
+                let mut bytes = read_primary()?;
+                let before = bytes.len();
+                bytes.extend_from_slice(b"\n\x00\x13garbage\xff\xfe{{not json");
+                fs::write_atomic(&*self.fs, &path, &bytes, Publish::Replace)?;
+                format!(
+                    "appended {} bytes of garbage after byte {before}",
+                    bytes.len() - before
+                )
+            }
+            CorruptionKind::ZeroBlock => {
+                let mut bytes = read_primary()?;
+                let start = (bytes.len() / 2) & !4095;
+                let end = (start + 4096).min(bytes.len());
+                bytes[start..end].fill(0);
+                fs::write_atomic(&*self.fs, &path, &bytes, Publish::Replace)?;
+                format!("zeroed bytes {start}..{end}")
+            }
+            CorruptionKind::InvalidJson => {
+                let mut bytes = read_primary()?;
+                // Drop the colon after a key near the middle: still text, no
+                // longer JSON.
+                let mid = bytes.len() / 2;
+                // The end of a key: `": ` not preceded by a backslash.
+                let key_end = |p: &usize| bytes.get(p.wrapping_sub(1)) != Some(&b'\\');
+                let find = |from: usize| {
+                    bytes[from..]
+                        .windows(3)
+                        .enumerate()
+                        .filter(|(_, w)| w == b"\": ")
+                        .map(|(p, _)| p + from)
+                        .find(key_end)
+                };
+                let pos = find(mid)
+                    .or_else(|| find(0))
+                    .ok_or_else(|| StoreError::Invalid("the primary has no key to break".into()))?
+                    + 1;
+                bytes[pos] = b' ';
+                self.write_with_matching_meta(&bytes)?;
+                format!(
+                    "replaced the `:` at byte {pos} with a space and recomputed the meta's checksum"
+                )
+            }
+            CorruptionKind::DanglingEdge => {
+                let bytes = read_primary()?;
+                let graph = KnowledgeGraph::from_slice(&bytes).map_err(|e| StoreError::Graph {
+                    path: path.clone(),
+                    source: e,
+                })?;
+                let from = graph
+                    .nodes()
+                    .next()
+                    .map(|n| n.id().to_string())
+                    .ok_or_else(|| {
+                        StoreError::Invalid("the graph has no node to attach an edge to".into())
+                    })?;
+                let text = insert_dangling_edge(&String::from_utf8_lossy(&bytes), &from)
+                    .ok_or_else(|| StoreError::Invalid("the graph has no `edges` array".into()))?;
+                self.write_with_matching_meta(text.as_bytes())?;
+                format!(
+                    "added edge edge_dead0001 from {from} to a node that does not exist, and recomputed the meta"
+                )
+            }
+            CorruptionKind::Tampered => {
+                let bytes = read_primary()?;
+                let text = String::from_utf8_lossy(&bytes).into_owned();
+                // Change a digit inside the payloads, keeping valid JSON.
+                let tampered = tamper_number(&text).ok_or_else(|| {
+                    StoreError::Invalid("the graph has no number to tamper with".into())
+                })?;
+                self.write_with_matching_meta(tampered.as_bytes())?;
+                note = Some(TAMPER_NOTE.to_string());
+                "changed a value inside graph.json and recomputed the checksum in graph.json.meta"
+                    .to_string()
+            }
+        };
+        tracing::warn!(kind = kind.name(), path = %path.display(), action = %action, "simulated corruption");
+        Ok(CorruptionReport {
+            kind,
+            target: Target::Primary,
+            path,
+            action,
+            expected_level: kind.expected_level(),
+            detectable: kind.expected_level().is_some(),
+            note,
+        })
+    }
+
+    /// Writes new primary bytes and a meta whose checksum matches them (the
+    /// way a buggy writer or a tamperer would), keeping the old meta's
+    /// other fields.
+    fn write_with_matching_meta(&self, bytes: &[u8]) -> Result<()> {
+        let meta_path = self.primary_meta_path();
+        let mut meta = fs::read_file(&*self.fs, &meta_path, meta::MAX_META_LEN)
+            .ok()
+            .and_then(|b| Meta::from_slice(&b).ok())
+            .unwrap_or_default();
+        meta.checksum = Some(sha256_hex(bytes));
+        if meta.size.is_some() {
+            meta.size = Some(bytes.len() as u64);
+        }
+        fs::write_atomic(&*self.fs, &self.primary_path(), bytes, Publish::Replace)?;
+        fs::write_atomic(&*self.fs, &meta_path, &meta.to_vec(), Publish::Replace)
+    }
+}
+
+/// Changes the first digit of a `"price"` number (or else of any number
+/// value) so the JSON stays valid and the node count stays the same.
+fn tamper_number(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let is_digit_at = |i: usize| bytes.get(i).is_some_and(|b| (b'1'..=b'9').contains(b));
+    let start = text
+        .match_indices("\"price\": ")
+        .map(|(i, m)| i + m.len())
+        .find(|&i| is_digit_at(i))
+        .or_else(|| {
+            text.match_indices("\": ")
+                .map(|(i, _)| i + 3)
+                .find(|&i| is_digit_at(i))
+        })?;
+    let digit = bytes[start];
+    let replacement = if digit == b'9' {
+        '1'
+    } else {
+        char::from(digit + 1)
+    };
+    let mut out = String::with_capacity(text.len());
+    out.push_str(&text[..start]);
+    out.push(replacement);
+    out.push_str(&text[start + 1..]);
+    Some(out)
+}
+
+/// Inserts, as the first element of the top-level `edges` array, an edge
+/// from `from` to a node id that does not exist, in the application's layout.
+fn insert_dangling_edge(text: &str, from: &str) -> Option<String> {
+    let quoted = serde_json::to_string(from).ok()?;
+    let edge = format!(
+        "{{\n      \"id\": \"edge_dead0001\",\n      \"from\": {quoted},\n      \"to\": \"ghost_node_that_does_not_exist\",\n      \"type\": \"affects\",\n      \"strength\": 0.5,\n      \"metadata\": {{}},\n      \"created\": \"2025-10-03T00:00:00.000000\",\n      \"activations\": 0\n    }}"
+    );
+    if let Some(i) = text.find("\n  \"edges\": []") {
+        let at = i + "\n  \"edges\": [".len();
+        return Some(format!("{}\n    {edge}\n  {}", &text[..at], &text[at..]));
+    }
+    let i = text.find("\n  \"edges\": [")?;
+    let at = i + "\n  \"edges\": [".len();
+    Some(format!("{}\n    {edge},{}", &text[..at], &text[at..]))
+}

@@ -1,0 +1,76 @@
+//! Differences between two graphs of the store.
+
+use serde::Serialize;
+
+use super::Store;
+use super::error::{Result, StoreError};
+pub use super::graph::GraphDiff;
+use super::graph::KnowledgeGraph;
+use super::verify::{Depth, FileReport, Target};
+
+/// Differences from `old` to `new`, by node id and edge id.
+pub fn diff_graphs(old: &KnowledgeGraph, new: &KnowledgeGraph) -> GraphDiff {
+    super::graph::diff(old, new)
+}
+
+/// Result of [`Store::diff`].
+#[derive(Debug, Clone, Serialize)]
+pub struct DiffReport {
+    pub old: Target,
+    pub new: Target,
+    pub old_size: u64,
+    pub new_size: u64,
+    pub old_file: FileReport,
+    pub new_file: FileReport,
+    pub diff: GraphDiff,
+}
+
+impl Store {
+    /// Compares two graphs of the store (the primary or backups by id).
+    /// Files that fail checksum verification are still compared if they
+    /// parse; the reports say so.
+    ///
+    /// # Errors
+    /// No such backup, or one side cannot be parsed as a graph.
+    pub fn diff(&self, old: &Target, new: &Target) -> Result<DiffReport> {
+        let load = |t: &Target| -> Result<(FileReport, KnowledgeGraph, u64)> {
+            if let Target::Backup(id) = t {
+                self.require_backup(id)?;
+            }
+            let mut inspection = self.inspect_target(t, Depth::Full, true);
+            let graph = match inspection.graph.take() {
+                Some(g) => g,
+                None => {
+                    // Verification failed before parsing, or the graph is
+                    // inconsistent: parse anyway so a damaged file can be
+                    // compared, as long as it is JSON of the right shape.
+                    let bytes = super::fs::read_file(
+                        &*self.fs,
+                        &inspection.report.path,
+                        super::MAX_GRAPH_LEN,
+                    )
+                    .map_err(|e| StoreError::io("read for diff", &inspection.report.path, e))?;
+                    KnowledgeGraph::from_slice(&bytes).map_err(|e| StoreError::Graph {
+                        path: inspection.report.path.clone(),
+                        source: e,
+                    })?
+                }
+            };
+            let size = inspection.report.size.unwrap_or(0);
+            Ok((inspection.report, graph, size))
+        };
+        let (old_file, old_graph, old_size) = load(old)?;
+        let (new_file, new_graph, new_size) = load(new)?;
+        let diff = diff_graphs(&old_graph, &new_graph);
+        tracing::info!(old = %old, new = %new, "diffed graphs");
+        Ok(DiffReport {
+            old: old.clone(),
+            new: new.clone(),
+            old_size,
+            new_size,
+            old_file,
+            new_file,
+            diff,
+        })
+    }
+}

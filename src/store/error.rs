@@ -1,0 +1,90 @@
+//! The store's typed errors. Every I/O error carries the operation and the path.
+
+use std::io;
+use std::path::PathBuf;
+
+/// What can go wrong in a store operation. Each variant says what was being
+/// done, to which path, and why; callers can match on the kind.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A filesystem call failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+
+    /// Another process holds the store's write lock.
+    #[error(
+        "storage {store} is in use by {holder}; nothing was changed (try again when it is done)"
+    )]
+    Locked { store: PathBuf, holder: String },
+
+    /// A backup id that does not match `graph_YYYYMMDD_HHMMSS[_N]`.
+    #[error("invalid backup id {id:?}: {reason}")]
+    InvalidBackupId { id: String, reason: String },
+
+    /// A well-formed id with no backup behind it.
+    #[error("no backup {id} in {dir}")]
+    NoSuchBackup { id: String, dir: PathBuf },
+
+    /// A file that must be a plain regular file inside the store is not.
+    #[error("refusing {path}: {reason}")]
+    Refused { path: PathBuf, reason: String },
+
+    /// A file's bytes do not match its recorded checksum.
+    #[error("{path}: checksum mismatch (meta says {expected}, file hashes to {actual})")]
+    ChecksumMismatch {
+        path: PathBuf,
+        expected: String,
+        actual: String,
+    },
+
+    /// A file failed verification at some level of the ladder.
+    #[error("{path} failed verification: {reason}")]
+    VerifyFailed { path: PathBuf, reason: String },
+
+    /// A graph file could not be parsed or has the wrong shape.
+    #[error("{path}: {source}")]
+    Graph {
+        path: PathBuf,
+        #[source]
+        source: crate::store::graph::GraphError,
+    },
+
+    /// Neither the primary nor any backup verifies.
+    #[error(
+        "nothing recoverable in {store}: the primary and all {checked} backups failed verification; nothing was written or deleted"
+    )]
+    NothingRecoverable { store: PathBuf, checked: usize },
+
+    /// A retention policy that keeps nothing, or has invalid values.
+    #[error("invalid retention policy: {0}")]
+    InvalidPolicy(String),
+
+    /// The corruption simulator only works on sandbox stores.
+    #[error(
+        "{store} is not a sandbox store: corruption simulation refused, nothing was changed (create one with `graphvault demo`)"
+    )]
+    NotSandbox { store: PathBuf },
+
+    /// A store-level precondition failed (no primary to snapshot, ...).
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl StoreError {
+    /// Wraps an I/O error with the operation and the path it concerned.
+    pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        StoreError::Io {
+            op,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Shorthand for the store's results.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;

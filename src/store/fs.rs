@@ -1,0 +1,450 @@
+//! The one narrow layer every filesystem effect of the store goes through.
+//!
+//! Production code uses [`RealFs`]. Tests substitute implementations that
+//! fail the k-th call or simulate power loss, and the store runs unchanged
+//! over them. Keep this trait small: every method is a step a crash or a
+//! fault can land on.
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::SystemTime;
+
+use super::error::{Result, StoreError};
+
+/// A file opened for writing by [`Fs::create_new`].
+pub trait WriteFile: Write + Send {
+    /// Flushes data and metadata to stable storage (`fsync`).
+    fn sync_all(&mut self) -> io::Result<()>;
+}
+
+/// A file opened for reading by [`Fs::open_read`]: a regular file, opened
+/// without following symlinks, with its length at open time.
+pub struct ReadFile {
+    pub reader: Box<dyn Read + Send>,
+    pub len: u64,
+}
+
+/// What a directory entry is, without following symlinks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    File,
+    Dir,
+    Symlink,
+    Other,
+}
+
+/// One entry of [`Fs::read_dir`].
+#[derive(Debug, Clone)]
+pub struct DirEntryInfo {
+    pub name: String,
+    pub kind: EntryKind,
+    pub len: u64,
+    pub modified: Option<SystemTime>,
+}
+
+/// A held exclusive lock; dropping it releases the lock.
+pub trait LockHandle: Send + Sync {}
+
+/// Why [`Fs::try_lock`] did not get the lock.
+#[derive(Debug)]
+pub enum LockError {
+    /// Another process holds it; the text is what the holder wrote in the file.
+    Held(String),
+    Io(io::Error),
+}
+
+/// Every filesystem effect of the store. All paths are absolute or relative
+/// to the process's working directory, as given.
+pub trait Fs: Send + Sync + fmt::Debug {
+    /// Creates a new file that must not exist (`O_CREAT|O_EXCL`) for writing.
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WriteFile>>;
+    /// Renames, replacing `to` if it exists.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// Makes `to` a new name for `from`; fails if `to` exists. Used to
+    /// publish a file under a name that must never be overwritten.
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()>;
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Makes the directory's entries durable (`fsync` on the directory).
+    fn sync_dir(&self, dir: &Path) -> io::Result<()>;
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Opens a regular file for reading without following a symlink, and
+    /// refuses FIFOs, devices, directories and files larger than `max_len`.
+    fn open_read(&self, path: &Path, max_len: u64) -> io::Result<ReadFile>;
+    /// Lists a directory without following symlinks. Missing -> NotFound.
+    fn read_dir(&self, dir: &Path) -> io::Result<Vec<DirEntryInfo>>;
+    /// Describes one path without following a symlink.
+    fn entry(&self, path: &Path) -> io::Result<DirEntryInfo>;
+    /// Takes an exclusive advisory lock on `path` (created if missing, never
+    /// replaced) and records `holder` in it.
+    fn try_lock(
+        &self,
+        path: &Path,
+        holder: &str,
+    ) -> std::result::Result<Box<dyn LockHandle>, LockError>;
+    /// Reads the holder text of a lock file without taking the lock; `None`
+    /// when nobody holds it.
+    fn lock_holder(&self, path: &Path) -> io::Result<Option<String>>;
+    /// Free space of the filesystem holding `path`, when it can be known.
+    fn free_space(&self, _path: &Path) -> Option<u64> {
+        None
+    }
+}
+
+/// The real filesystem.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealFs;
+
+struct RealWriteFile(File);
+
+impl Write for RealWriteFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf)
+    }
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        self.0.write_all(buf)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush()
+    }
+}
+
+impl WriteFile for RealWriteFile {
+    fn sync_all(&mut self) -> io::Result<()> {
+        self.0.sync_all()
+    }
+}
+
+struct RealLock(#[allow(dead_code, reason = "held for its Drop, which releases the lock")] File);
+impl LockHandle for RealLock {}
+
+fn kind_of(ft: fs::FileType) -> EntryKind {
+    if ft.is_symlink() {
+        EntryKind::Symlink
+    } else if ft.is_dir() {
+        EntryKind::Dir
+    } else if ft.is_file() {
+        EntryKind::File
+    } else {
+        EntryKind::Other
+    }
+}
+
+fn describe_non_regular(ft: fs::FileType) -> &'static str {
+    if ft.is_dir() {
+        "is a directory"
+    } else if ft.is_fifo() {
+        "is a FIFO"
+    } else if ft.is_block_device() || ft.is_char_device() {
+        "is a device"
+    } else if ft.is_socket() {
+        "is a socket"
+    } else {
+        "is not a regular file"
+    }
+}
+
+impl Fs for RealFs {
+    fn create_new(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
+        let f = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)?;
+        Ok(Box::new(RealWriteFile(f)))
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::rename(from, to)
+    }
+
+    fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
+        fs::hard_link(from, to)
+    }
+
+    fn remove_file(&self, path: &Path) -> io::Result<()> {
+        fs::remove_file(path)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        File::open(dir)?.sync_all()
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir_all(dir)
+    }
+
+    fn open_read(&self, path: &Path, max_len: u64) -> io::Result<ReadFile> {
+        // O_NONBLOCK so that opening a FIFO cannot hang; it changes nothing
+        // for regular files. O_NOFOLLOW refuses a symlink at the last step.
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    io::Error::new(io::ErrorKind::InvalidInput, "is a symlink (not followed)")
+                } else {
+                    e
+                }
+            })?;
+        let meta = file.metadata()?;
+        let ft = meta.file_type();
+        if !ft.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                describe_non_regular(ft),
+            ));
+        }
+        if meta.len() > max_len {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("is {} bytes, over the {} byte limit", meta.len(), max_len),
+            ));
+        }
+        let len = meta.len();
+        // Never read more than the size checked above, even if the file grows.
+        Ok(ReadFile {
+            reader: Box::new(file.take(len)),
+            len,
+        })
+    }
+
+    fn read_dir(&self, dir: &Path) -> io::Result<Vec<DirEntryInfo>> {
+        let mut out = Vec::new();
+        for entry in fs::read_dir(dir)? {
+            let entry = entry?;
+            let Ok(name) = entry.file_name().into_string() else {
+                // Not UTF-8: cannot be one of our names; report as other.
+                out.push(DirEntryInfo {
+                    name: entry.file_name().to_string_lossy().into_owned(),
+                    kind: EntryKind::Other,
+                    len: 0,
+                    modified: None,
+                });
+                continue;
+            };
+            let meta = match entry.metadata() {
+                Ok(m) => m,
+                // Removed between listing and stat: skip it.
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(e),
+            };
+            out.push(DirEntryInfo {
+                name,
+                kind: kind_of(meta.file_type()),
+                len: meta.len(),
+                modified: meta.modified().ok(),
+            });
+        }
+        Ok(out)
+    }
+
+    fn entry(&self, path: &Path) -> io::Result<DirEntryInfo> {
+        let meta = fs::symlink_metadata(path)?;
+        Ok(DirEntryInfo {
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            kind: kind_of(meta.file_type()),
+            len: meta.len(),
+            modified: meta.modified().ok(),
+        })
+    }
+
+    fn try_lock(
+        &self,
+        path: &Path,
+        holder: &str,
+    ) -> std::result::Result<Box<dyn LockHandle>, LockError> {
+        let mut file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(LockError::Io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                return Err(LockError::Held(text.trim().to_string()));
+            }
+            Err(fs::TryLockError::Error(e)) => return Err(LockError::Io(e)),
+        }
+        // The holder text only makes the error message of others useful; a
+        // failure to write it does not make the lock less held.
+        let _ = file.set_len(0).and_then(|()| {
+            file.write_all(holder.as_bytes())?;
+            file.flush()
+        });
+        Ok(Box::new(RealLock(file)))
+    }
+
+    fn lock_holder(&self, path: &Path) -> io::Result<Option<String>> {
+        let mut file = match OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .open(path)
+        {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        // A shared lock succeeds only when no writer holds the exclusive one.
+        match file.try_lock_shared() {
+            Ok(()) => {
+                let _ = file.unlock();
+                Ok(None)
+            }
+            Err(fs::TryLockError::WouldBlock) => {
+                let mut text = String::new();
+                let _ = file.read_to_string(&mut text);
+                Ok(Some(text.trim().to_string()))
+            }
+            Err(fs::TryLockError::Error(e)) => Err(e),
+        }
+    }
+
+    fn free_space(&self, _path: &Path) -> Option<u64> {
+        // std has no statvfs and unsafe code is forbidden here; the UI asks
+        // `df` instead when it wants the figure.
+        None
+    }
+}
+
+/// Prefix of every temporary file the store creates. Anything with it is
+/// ours and may be swept when no save is running (under the lock).
+pub const TEMP_PREFIX: &str = ".gv-tmp-";
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+fn temp_path_for(target: &Path) -> PathBuf {
+    let n = TEMP_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let stem = target
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let name = format!("{TEMP_PREFIX}{}-{n}-{stem}", std::process::id());
+    target.with_file_name(name)
+}
+
+/// How [`write_atomic`] publishes the finished file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Publish {
+    /// Atomically replace the target if it exists.
+    Replace,
+    /// Fail with `AlreadyExists` if the target exists; never overwrite.
+    NoReplace,
+}
+
+/// Parent directory of a path, `.` for a bare name.
+pub fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Writes `bytes` to `target` durably and atomically: a new temp file in the
+/// same directory, write, fsync, rename (or link for [`Publish::NoReplace`]),
+/// fsync the directory. On any error the temp file is removed and the old
+/// target, if any, is untouched. A failed fsync is never retried.
+///
+/// # Errors
+/// [`StoreError::Io`] naming the step and the path that failed.
+pub fn write_atomic(fs: &dyn Fs, target: &Path, bytes: &[u8], publish: Publish) -> Result<()> {
+    write_atomic_with(fs, target, publish, |w| w.write_all(bytes))
+}
+
+/// Like [`write_atomic`], with the content produced by `fill` (so a caller
+/// can stream and hash while writing).
+///
+/// # Errors
+/// [`StoreError::Io`] naming the step and the path that failed.
+pub fn write_atomic_with(
+    fs: &dyn Fs,
+    target: &Path,
+    publish: Publish,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<()> {
+    let dir = parent_dir(target);
+    let tmp = temp_path_for(target);
+    let mut file = fs
+        .create_new(&tmp)
+        .map_err(|e| StoreError::io("create temp file", &tmp, e))?;
+    let written = fill(&mut *file)
+        .map_err(|e| StoreError::io("write", &tmp, e))
+        .and_then(|()| file.flush().map_err(|e| StoreError::io("write", &tmp, e)))
+        .and_then(|()| {
+            file.sync_all()
+                .map_err(|e| StoreError::io("fsync", &tmp, e))
+        });
+    drop(file);
+    let published = written.and_then(|()| match publish {
+        Publish::Replace => fs
+            .rename(&tmp, target)
+            .map_err(|e| StoreError::io("rename into place", target, e)),
+        Publish::NoReplace => fs
+            .hard_link(&tmp, target)
+            .map_err(|e| StoreError::io("publish (no overwrite)", target, e)),
+    });
+    match published {
+        Ok(()) => {
+            if publish == Publish::NoReplace {
+                // The target is durable content already; the temp name is
+                // only an extra link. Failing to unlink it leaves a stale
+                // temp file that the next locked open sweeps.
+                let _ = fs.remove_file(&tmp);
+            }
+            fs.sync_dir(dir)
+                .map_err(|e| StoreError::io("fsync directory", dir, e))
+        }
+        Err(e) => {
+            let _ = fs.remove_file(&tmp);
+            Err(e)
+        }
+    }
+}
+
+/// Renames `from` over `to` and makes it durable.
+///
+/// # Errors
+/// [`StoreError::Io`] naming the step and the path.
+pub fn rename_durable(fs: &dyn Fs, from: &Path, to: &Path) -> Result<()> {
+    fs.rename(from, to)
+        .map_err(|e| StoreError::io("rename", to, e))?;
+    let dir = parent_dir(to);
+    fs.sync_dir(dir)
+        .map_err(|e| StoreError::io("fsync directory", dir, e))
+}
+
+/// Removes a file and makes the removal durable.
+///
+/// # Errors
+/// [`StoreError::Io`] naming the step and the path.
+pub fn remove_durable(fs: &dyn Fs, path: &Path) -> Result<()> {
+    fs.remove_file(path)
+        .map_err(|e| StoreError::io("remove", path, e))?;
+    let dir = parent_dir(path);
+    fs.sync_dir(dir)
+        .map_err(|e| StoreError::io("fsync directory", dir, e))
+}
+
+/// Reads a whole regular file through [`Fs::open_read`].
+///
+/// # Errors
+/// `NotFound` passes through as an I/O error so callers can tell "missing"
+/// apart; other failures name the path.
+pub fn read_file(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<Vec<u8>> {
+    let ReadFile { mut reader, len } = fs.open_read(path, max_len)?;
+    let mut buf = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    reader.read_to_end(&mut buf)?;
+    Ok(buf)
+}

@@ -1,0 +1,178 @@
+//! Listing backups from their meta files only (never the graphs).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::Store;
+use super::error::{Result, StoreError};
+use super::fs::{self, EntryKind};
+use super::meta::{self, Meta};
+use super::names::{BackupFileKind, BackupId};
+
+/// One backup as its meta describes it.
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupInfo {
+    pub id: BackupId,
+    /// Local time from the backup's name.
+    pub time: chrono::NaiveDateTime,
+    pub data_path: PathBuf,
+    /// `None` when the data file is gone.
+    pub size: Option<u64>,
+    pub meta_path: Option<PathBuf>,
+    pub node_count: Option<u64>,
+    pub edge_count: Option<u64>,
+    /// True when the meta carries the application's 0/0 counts.
+    pub legacy_counts: bool,
+    pub checksum: Option<String>,
+    pub saved_by: Option<String>,
+    pub source: Option<String>,
+    pub meta_timestamp: Option<String>,
+    /// What is odd about this backup, from the listing alone.
+    pub notes: Vec<String>,
+}
+
+impl BackupInfo {
+    /// Whether there is a data file to restore from.
+    pub fn has_data(&self) -> bool {
+        self.size.is_some()
+    }
+}
+
+/// Result of [`Store::list_backups`].
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupListing {
+    pub dir: PathBuf,
+    /// Newest first, by the time in the name, then the counter.
+    pub backups: Vec<BackupInfo>,
+    /// Entries of `backups/` that are not graph backups (left alone).
+    pub ignored: Vec<String>,
+    pub total_size: u64,
+    pub elapsed_ms: f64,
+}
+
+#[derive(Default)]
+struct Parts {
+    data: Option<u64>,
+    meta: bool,
+    alt_meta: bool,
+}
+
+impl Store {
+    /// Every backup, newest first, with what its meta says. Reads only the
+    /// directory listing and the small meta files; needs no lock.
+    ///
+    /// # Errors
+    /// `backups/` exists but cannot be listed. A store without `backups/`
+    /// has no backups.
+    pub fn list_backups(&self) -> Result<BackupListing> {
+        let started = Instant::now();
+        let dir = self.backups_dir();
+        let entries = match self.fs.read_dir(&dir) {
+            Ok(e) => e,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            Err(e) => return Err(StoreError::io("list backups", &dir, e)),
+        };
+        let mut parts: BTreeMap<BackupId, Parts> = BTreeMap::new();
+        let mut ignored = Vec::new();
+        for entry in entries {
+            let parsed = BackupId::from_file_name(&entry.name);
+            match (parsed, entry.kind) {
+                (Some((id, kind)), EntryKind::File) => {
+                    let p = parts.entry(id).or_default();
+                    match kind {
+                        BackupFileKind::Data => p.data = Some(entry.len),
+                        BackupFileKind::Meta => p.meta = true,
+                        BackupFileKind::AltMeta => p.alt_meta = true,
+                    }
+                }
+                _ => {
+                    if !entry.name.starts_with(fs::TEMP_PREFIX) {
+                        ignored.push(entry.name);
+                    }
+                }
+            }
+        }
+        ignored.sort();
+        let mut backups = Vec::with_capacity(parts.len());
+        for (id, p) in parts.into_iter().rev() {
+            backups.push(self.describe_backup(id, &p));
+        }
+        let total_size = backups.iter().filter_map(|b| b.size).sum();
+        let listing = BackupListing {
+            dir,
+            backups,
+            ignored,
+            total_size,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        };
+        tracing::info!(
+            count = listing.backups.len(),
+            ignored = listing.ignored.len(),
+            elapsed_ms = listing.elapsed_ms,
+            "listed backups"
+        );
+        Ok(listing)
+    }
+
+    fn describe_backup(&self, id: BackupId, p: &Parts) -> BackupInfo {
+        let dir = self.backups_dir();
+        let mut notes = Vec::new();
+        let meta_name = if p.meta {
+            if p.alt_meta {
+                notes.push(format!(
+                    "both {} and {} exist; using the first",
+                    id.meta_file_name(),
+                    id.alt_meta_file_name()
+                ));
+            }
+            Some(id.meta_file_name())
+        } else if p.alt_meta {
+            Some(id.alt_meta_file_name())
+        } else {
+            notes.push("no meta file: nothing to verify the bytes against".to_string());
+            None
+        };
+        if p.data.is_none() {
+            notes.push("data file is missing (only the meta is left)".to_string());
+        }
+        let meta_path = meta_name.map(|n| dir.join(n));
+        let mut info = BackupInfo {
+            time: id.time(),
+            data_path: dir.join(id.data_file_name()),
+            size: p.data,
+            meta_path: meta_path.clone(),
+            node_count: None,
+            edge_count: None,
+            legacy_counts: false,
+            checksum: None,
+            saved_by: None,
+            source: None,
+            meta_timestamp: None,
+            notes,
+            id,
+        };
+        if let Some(path) = meta_path {
+            match fs::read_file(&*self.fs, &path, meta::MAX_META_LEN) {
+                Ok(bytes) => match Meta::from_slice(&bytes) {
+                    Ok(m) => {
+                        info.legacy_counts = m.counts_are_legacy_zero();
+                        if !info.legacy_counts {
+                            info.node_count = m.node_count;
+                            info.edge_count = m.edge_count;
+                        }
+                        info.checksum = m.checksum;
+                        info.saved_by = m.saved_by;
+                        info.source = m.source;
+                        info.meta_timestamp = m.timestamp;
+                    }
+                    Err(e) => info.notes.push(format!("meta is not valid JSON: {e}")),
+                },
+                Err(e) => info.notes.push(format!("cannot read meta: {e}")),
+            }
+        }
+        info
+    }
+}

@@ -1,0 +1,358 @@
+//! The storage core: crash-safe save with backup, list, verify, restore,
+//! rotate, load with recovery, diff and a corruption simulator.
+//!
+//! No UI and no printing here: every operation takes an options value and
+//! returns a report value; the CLI and the TUI are two renderers of them.
+//! Every filesystem effect goes through [`fs::Fs`].
+//!
+//! # Layout of a store
+//! ```text
+//! storage/
+//!   graph.json, graph.json.meta          the primary and its meta
+//!   graph.json.meta.pending              a meta whose graph may not have landed yet
+//!   backups/graph_YYYYMMDD_HHMMSS[_N].json + .meta
+//!   .graphvault/lock                     the write lock (never replaced)
+//!   .graphvault/config.json              the store's retention policy
+//!   .graphvault/sandbox                  marks a sandbox or demo store
+//!   .graphvault/evidence/                primaries replaced by restore or recovery
+//! ```
+
+pub mod corrupt;
+pub mod diff;
+pub mod error;
+pub mod fs;
+pub mod graph;
+pub mod list;
+pub mod meta;
+pub mod names;
+pub mod pyjson;
+pub mod recover;
+pub mod restore;
+pub mod retention;
+pub mod rotate;
+pub mod save;
+pub mod verify;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+pub use error::{Result, StoreError};
+use fs::{EntryKind, Fs, LockError, LockHandle, RealFs};
+use retention::RetentionPolicy;
+
+/// Name of the primary graph file.
+pub const PRIMARY_FILE: &str = "graph.json";
+/// Name of the primary's meta file.
+pub const PRIMARY_META_FILE: &str = "graph.json.meta";
+/// A meta written before its graph is renamed into place (commit protocol).
+pub const PENDING_META_FILE: &str = "graph.json.meta.pending";
+/// The backups directory.
+pub const BACKUPS_DIR: &str = "backups";
+/// graphvault's own directory inside the store.
+pub const STATE_DIR: &str = ".graphvault";
+
+/// Largest graph file graphvault reads (the application claims ~100 MB graphs).
+pub const MAX_GRAPH_LEN: u64 = 4 << 30;
+
+/// The store's own settings, in `.graphvault/config.json`. Absent means defaults.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct StoreConfig {
+    /// Retention applied after each save.
+    #[serde(default)]
+    pub retention: RetentionPolicy,
+}
+
+/// Who holds the write lock, as the header shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum LockState {
+    Free,
+    Held { holder: String },
+    Unknown { error: String },
+}
+
+/// A storage directory of the application.
+#[derive(Debug, Clone)]
+pub struct Store {
+    root: PathBuf,
+    fs: Arc<dyn Fs>,
+    config: StoreConfig,
+}
+
+/// Holds the store's write lock for as long as it lives.
+pub struct WriteGuard {
+    _handle: Box<dyn LockHandle>,
+}
+
+impl Store {
+    /// Opens the store at `root` on the real filesystem. The directory need
+    /// not exist yet (the first save creates it).
+    ///
+    /// # Errors
+    /// When `.graphvault/config.json` exists but cannot be read or parsed.
+    pub fn open(root: impl Into<PathBuf>) -> Result<Store> {
+        Store::open_with(root, Arc::new(RealFs))
+    }
+
+    /// Opens the store over another filesystem implementation (tests inject
+    /// faults and simulated crashes this way).
+    ///
+    /// # Errors
+    /// As [`Store::open`].
+    pub fn open_with(root: impl Into<PathBuf>, fs: Arc<dyn Fs>) -> Result<Store> {
+        let root = root.into();
+        let mut store = Store {
+            root,
+            fs,
+            config: StoreConfig::default(),
+        };
+        store.config = store.read_config()?;
+        Ok(store)
+    }
+
+    /// The storage directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The filesystem layer in use.
+    pub fn fs(&self) -> &dyn Fs {
+        &*self.fs
+    }
+
+    /// The store's configuration as read at open.
+    pub fn config(&self) -> &StoreConfig {
+        &self.config
+    }
+
+    pub fn primary_path(&self) -> PathBuf {
+        self.root.join(PRIMARY_FILE)
+    }
+
+    pub fn primary_meta_path(&self) -> PathBuf {
+        self.root.join(PRIMARY_META_FILE)
+    }
+
+    pub fn pending_meta_path(&self) -> PathBuf {
+        self.root.join(PENDING_META_FILE)
+    }
+
+    pub fn backups_dir(&self) -> PathBuf {
+        self.root.join(BACKUPS_DIR)
+    }
+
+    pub fn state_dir(&self) -> PathBuf {
+        self.root.join(STATE_DIR)
+    }
+
+    pub fn evidence_dir(&self) -> PathBuf {
+        self.state_dir().join("evidence")
+    }
+
+    fn lock_path(&self) -> PathBuf {
+        self.state_dir().join("lock")
+    }
+
+    fn config_path(&self) -> PathBuf {
+        self.state_dir().join("config.json")
+    }
+
+    fn sandbox_marker_path(&self) -> PathBuf {
+        self.state_dir().join("sandbox")
+    }
+
+    /// Whether the directory exists at all.
+    pub fn exists(&self) -> bool {
+        matches!(self.fs.entry(&self.root), Ok(e) if e.kind == EntryKind::Dir)
+    }
+
+    fn read_config(&self) -> Result<StoreConfig> {
+        let path = self.config_path();
+        match fs::read_file(&*self.fs, &path, meta::MAX_META_LEN) {
+            Ok(bytes) => {
+                let config: StoreConfig =
+                    serde_json::from_slice(&bytes).map_err(|e| StoreError::Refused {
+                        path: path.clone(),
+                        reason: format!("store config is not valid: {e}"),
+                    })?;
+                config
+                    .retention
+                    .validate()
+                    .map_err(|e| StoreError::Refused {
+                        path,
+                        reason: format!("store config: {e}"),
+                    })?;
+                Ok(config)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreConfig::default()),
+            Err(e) => Err(StoreError::io("read store config", path, e)),
+        }
+    }
+
+    /// Stores a new configuration (validated first) in `.graphvault/config.json`.
+    ///
+    /// # Errors
+    /// An invalid policy, the lock held elsewhere, or an I/O error.
+    pub fn set_config(&mut self, config: StoreConfig) -> Result<()> {
+        config.retention.validate()?;
+        let _guard = self.lock()?;
+        let bytes = serde_json::to_vec_pretty(&config).unwrap_or_default();
+        fs::write_atomic(&*self.fs, &self.config_path(), &bytes, fs::Publish::Replace)?;
+        self.config = config;
+        Ok(())
+    }
+
+    /// Whether this store is marked as a sandbox or demo store (the only kind
+    /// the corruption simulator touches).
+    pub fn is_sandbox(&self) -> bool {
+        matches!(self.fs.entry(&self.sandbox_marker_path()), Ok(e) if e.kind == EntryKind::File)
+    }
+
+    /// Marks this store as a sandbox (creating the directory if needed).
+    ///
+    /// # Errors
+    /// I/O errors creating the marker.
+    pub fn mark_sandbox(&self, why: &str) -> Result<()> {
+        self.ensure_dirs()?;
+        fs::write_atomic(
+            &*self.fs,
+            &self.sandbox_marker_path(),
+            format!("graphvault sandbox store: {why}\n").as_bytes(),
+            fs::Publish::Replace,
+        )
+    }
+
+    fn ensure_dirs(&self) -> Result<()> {
+        for dir in [self.root.clone(), self.backups_dir(), self.state_dir()] {
+            self.fs
+                .create_dir_all(&dir)
+                .map_err(|e| StoreError::io("create directory", &dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Who holds the write lock right now (for display; racy by nature).
+    pub fn lock_state(&self) -> LockState {
+        match self.fs.lock_holder(&self.lock_path()) {
+            Ok(None) => LockState::Free,
+            Ok(Some(holder)) => LockState::Held {
+                holder: if holder.is_empty() {
+                    "another process".to_string()
+                } else {
+                    holder
+                },
+            },
+            Err(e) => LockState::Unknown {
+                error: e.to_string(),
+            },
+        }
+    }
+
+    /// Takes the exclusive write lock, then finishes or discards what an
+    /// interrupted writer left (a pending meta, temp files). Every mutating
+    /// operation does this first; readers never need it.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] naming the holder, or an I/O error.
+    pub fn lock(&self) -> Result<WriteGuard> {
+        self.ensure_dirs()?;
+        let path = self.lock_path();
+        let holder = format!(
+            "pid {} since {}",
+            std::process::id(),
+            chrono::Local::now().format("%Y-%m-%d %H:%M:%S")
+        );
+        let handle = match self.fs.try_lock(&path, &holder) {
+            Ok(h) => h,
+            Err(LockError::Held(text)) => {
+                return Err(StoreError::Locked {
+                    store: self.root.clone(),
+                    holder: if text.is_empty() {
+                        "another process".to_string()
+                    } else {
+                        text
+                    },
+                });
+            }
+            Err(LockError::Io(e)) => return Err(StoreError::io("lock", path, e)),
+        };
+        let guard = WriteGuard { _handle: handle };
+        self.settle_pending()?;
+        self.sweep_temp_files()?;
+        Ok(guard)
+    }
+
+    /// Completes or discards an interrupted primary commit: a pending meta
+    /// that matches `graph.json` is the new graph's meta and is renamed into
+    /// place; one that does not belongs to a graph that never landed.
+    fn settle_pending(&self) -> Result<()> {
+        let pending = self.pending_meta_path();
+        let bytes = match fs::read_file(&*self.fs, &pending, meta::MAX_META_LEN) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(StoreError::io("read pending meta", pending, e)),
+        };
+        let matches = match meta::Meta::from_slice(&bytes) {
+            Ok(m) => match m.sha256() {
+                Some(expected) => verify::hash_file(&*self.fs, &self.primary_path(), MAX_GRAPH_LEN)
+                    .map(|(actual, _)| actual == expected)
+                    .unwrap_or(false),
+                None => false,
+            },
+            Err(_) => false,
+        };
+        if matches {
+            tracing::warn!(path = %pending.display(), "completing an interrupted save: pending meta matches graph.json");
+            fs::rename_durable(&*self.fs, &pending, &self.primary_meta_path())
+        } else {
+            tracing::warn!(path = %pending.display(), "discarding the meta of a save that never landed");
+            fs::remove_durable(&*self.fs, &pending)
+        }
+    }
+
+    /// Removes temp files left by killed writers. Only called under the lock,
+    /// so no live writer of ours owns them.
+    fn sweep_temp_files(&self) -> Result<()> {
+        for dir in [
+            self.root.clone(),
+            self.backups_dir(),
+            self.evidence_dir(),
+            self.state_dir(),
+        ] {
+            let entries = match self.fs.read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(StoreError::io("list directory", &dir, e)),
+            };
+            let mut removed = false;
+            for entry in entries {
+                if entry.kind == EntryKind::File && entry.name.starts_with(fs::TEMP_PREFIX) {
+                    let path = dir.join(&entry.name);
+                    tracing::warn!(path = %path.display(), "removing a temp file left by an interrupted write");
+                    self.fs
+                        .remove_file(&path)
+                        .map_err(|e| StoreError::io("remove stale temp file", &path, e))?;
+                    removed = true;
+                }
+            }
+            if removed {
+                self.fs
+                    .sync_dir(&dir)
+                    .map_err(|e| StoreError::io("fsync directory", &dir, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Path of a backup's data file, from a validated id.
+    pub fn backup_data_path(&self, id: &names::BackupId) -> PathBuf {
+        self.backups_dir().join(id.data_file_name())
+    }
+}
+
+/// Current local time; one place so every report agrees on the clock.
+pub(crate) fn now() -> chrono::DateTime<chrono::Local> {
+    chrono::Local::now()
+}

@@ -1,0 +1,230 @@
+//! Backup names: `graph_YYYYMMDD_HHMMSS[_N]`.
+//!
+//! The application names backups by local time with one-second resolution, so
+//! two saves in one second collided. graphvault keeps the application's
+//! pattern and adds a collision counter `_N` (N >= 2) when the plain name is
+//! taken, so names never collide and still sort with the application's.
+//! Order is always by the time in the name, then the counter, never by mtime.
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::NaiveDateTime;
+
+use super::error::StoreError;
+
+/// Identifies one backup in `backups/`: the file stem, such as
+/// `graph_20251003_000432` or `graph_20251003_000432_2`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct BackupId {
+    time: NaiveDateTime,
+    seq: u32,
+}
+
+const TIME_FORMAT: &str = "%Y%m%d_%H%M%S";
+
+impl BackupId {
+    /// The id for a backup taken at `time` (local, naive), with collision counter `seq`
+    /// (0 or 1 mean the plain name).
+    pub fn new(time: NaiveDateTime, seq: u32) -> Self {
+        let time = time.with_nanosecond(0).unwrap_or(time);
+        BackupId {
+            time,
+            seq: if seq <= 1 { 0 } else { seq },
+        }
+    }
+
+    /// The local time written in the name.
+    pub fn time(&self) -> NaiveDateTime {
+        self.time
+    }
+
+    /// The collision counter (0 for the plain name).
+    pub fn seq(&self) -> u32 {
+        self.seq
+    }
+
+    /// The next id in the same second, used when this one is taken.
+    pub fn next_in_second(&self) -> Self {
+        BackupId {
+            time: self.time,
+            seq: self.seq.max(1) + 1,
+        }
+    }
+
+    /// `graph_<ts>.json`
+    pub fn data_file_name(&self) -> String {
+        format!("{self}.json")
+    }
+
+    /// `graph_<ts>.meta`, the name the application writes.
+    pub fn meta_file_name(&self) -> String {
+        format!("{self}.meta")
+    }
+
+    /// `graph_<ts>.json.meta`, the name the application looked for (and some
+    /// tools wrote). Accepted when reading.
+    pub fn alt_meta_file_name(&self) -> String {
+        format!("{self}.json.meta")
+    }
+
+    /// Parses a file name found in `backups/` into the id and what kind of
+    /// file it is. Anything that is not a backup data or meta file is `None`.
+    pub fn from_file_name(name: &str) -> Option<(BackupId, BackupFileKind)> {
+        let (stem, kind) = if let Some(s) = name.strip_suffix(".json.meta") {
+            (s, BackupFileKind::AltMeta)
+        } else if let Some(s) = name.strip_suffix(".meta") {
+            (s, BackupFileKind::Meta)
+        } else if let Some(s) = name.strip_suffix(".json") {
+            (s, BackupFileKind::Data)
+        } else {
+            return None;
+        };
+        stem.parse().ok().map(|id| (id, kind))
+    }
+}
+
+/// What a file in `backups/` is to its backup.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BackupFileKind {
+    Data,
+    Meta,
+    AltMeta,
+}
+
+use chrono::Timelike;
+
+impl Ord for BackupId {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        (self.time, self.seq).cmp(&(other.time, other.seq))
+    }
+}
+
+impl PartialOrd for BackupId {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl fmt::Display for BackupId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "graph_{}", self.time.format(TIME_FORMAT))?;
+        if self.seq > 1 {
+            write!(f, "_{}", self.seq)?;
+        }
+        Ok(())
+    }
+}
+
+impl FromStr for BackupId {
+    type Err = StoreError;
+
+    /// Strict: `graph_` + 8 digits + `_` + 6 digits, optionally `_` + 1-6 digits
+    /// (no leading zero, at least 2). Nothing else, so an id can never name a
+    /// path outside `backups/`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let invalid = |why: &str| StoreError::InvalidBackupId {
+            id: s.chars().take(80).collect(),
+            reason: why.to_string(),
+        };
+        let rest = s
+            .strip_prefix("graph_")
+            .ok_or_else(|| invalid("must start with `graph_`"))?;
+        let bytes = rest.as_bytes();
+        if bytes.len() < 15
+            || !bytes[..8].iter().all(u8::is_ascii_digit)
+            || bytes[8] != b'_'
+            || !bytes[9..15].iter().all(u8::is_ascii_digit)
+        {
+            return Err(invalid("expected graph_YYYYMMDD_HHMMSS[_N]"));
+        }
+        let time = NaiveDateTime::parse_from_str(&rest[..15], TIME_FORMAT)
+            .map_err(|_| invalid("the date or time in the name does not exist"))?;
+        let seq = match &rest[15..] {
+            "" => 0,
+            tail => {
+                let digits = tail
+                    .strip_prefix('_')
+                    .ok_or_else(|| invalid("expected `_N` after the time"))?;
+                if digits.is_empty()
+                    || digits.len() > 6
+                    || digits.starts_with('0')
+                    || !digits.bytes().all(|b| b.is_ascii_digit())
+                {
+                    return Err(invalid("the counter after the time must be 2..999999"));
+                }
+                let n: u32 = digits.parse().map_err(|_| invalid("bad counter"))?;
+                if n < 2 {
+                    return Err(invalid("the counter after the time must be 2..999999"));
+                }
+                n
+            }
+        };
+        Ok(BackupId { time, seq })
+    }
+}
+
+impl serde::Serialize for BackupId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_plain_and_counter_names() {
+        for s in [
+            "graph_20251003_000432",
+            "graph_20251003_000432_2",
+            "graph_20251231_235959_999999",
+        ] {
+            let id: BackupId = s.parse().expect("valid id");
+            assert_eq!(id.to_string(), s);
+        }
+    }
+
+    #[test]
+    fn rejects_hostile_and_malformed_ids() {
+        for s in [
+            "",
+            "../graph_20251003_000432",
+            "/etc/passwd",
+            "graph_20251003_000432/../../x",
+            "graph_20251003_000432_1",
+            "graph_20251003_000432_02",
+            "graph_20251003_000432_",
+            "graph_20251303_000432",
+            "graph_20251003_250000",
+            "graph_2025100_0004321",
+            "graph_20251003_000432.json",
+            "graph_20251003_000432_1234567",
+        ] {
+            assert!(s.parse::<BackupId>().is_err(), "{s:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn orders_by_time_then_counter() {
+        let a: BackupId = "graph_20251003_000432".parse().expect("id");
+        let b: BackupId = "graph_20251003_000432_2".parse().expect("id");
+        let c: BackupId = "graph_20251003_000433".parse().expect("id");
+        assert!(a < b && b < c);
+        assert_eq!(a.next_in_second(), b);
+    }
+
+    #[test]
+    fn classifies_file_names() {
+        use BackupFileKind::*;
+        let k = |n: &str| BackupId::from_file_name(n).map(|(_, k)| k);
+        assert_eq!(k("graph_20251003_000432.json"), Some(Data));
+        assert_eq!(k("graph_20251003_000432.meta"), Some(Meta));
+        assert_eq!(k("graph_20251003_000432.json.meta"), Some(AltMeta));
+        assert_eq!(k(".gitkeep"), None);
+        assert_eq!(k("20251001_161329"), None);
+        assert_eq!(k("backup_20251001_161329"), None);
+        assert_eq!(k("graph_20251003_000432.json.tmp"), None);
+    }
+}

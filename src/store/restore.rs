@@ -1,0 +1,197 @@
+//! Restore the primary from a backup chosen by id.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::Store;
+use super::diff::GraphDiff;
+use super::error::{Result, StoreError};
+use super::fs::{self, Publish};
+use super::graph::KnowledgeGraph;
+use super::meta::Meta;
+use super::names::BackupId;
+use super::verify::{Depth, FileReport, Status, Target};
+
+/// Options of [`Store::restore`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RestoreOptions {
+    /// Report what would change; write nothing.
+    pub dry_run: bool,
+    /// Accept a backup without a meta (nothing to check its bytes against)
+    /// when it parses and is consistent.
+    pub allow_unverified: bool,
+}
+
+/// What a restore did, or would do.
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub backup_id: BackupId,
+    pub dry_run: bool,
+    /// The backup's verification.
+    pub backup: FileReport,
+    /// The primary as it was before.
+    pub previous_primary: FileReport,
+    /// Differences from the previous primary to the backup, when the
+    /// previous primary could be parsed.
+    pub diff: Option<GraphDiff>,
+    /// Where the previous primary (and its meta) were kept.
+    pub evidence: Vec<PathBuf>,
+    pub node_count: usize,
+    pub edge_count: usize,
+    pub checksum: String,
+    /// Re-verification of the new primary after the restore.
+    pub after: Option<FileReport>,
+    pub elapsed_ms: f64,
+}
+
+impl Store {
+    /// Restores the backup `id` as the primary: verifies it (refusing one that
+    /// fails), keeps the current primary as evidence, writes the bytes to a
+    /// side file, reads them back, and atomically replaces `graph.json` and
+    /// its meta. With `dry_run`, only reports.
+    ///
+    /// # Errors
+    /// An invalid id, no such backup, a backup that fails verification, the
+    /// lock held elsewhere, or an I/O error; in every case the primary is
+    /// unchanged.
+    pub fn restore(&self, id: &str, options: RestoreOptions) -> Result<RestoreReport> {
+        let id: BackupId = id.parse()?;
+        self.require_backup(&id)?;
+        let _guard = if options.dry_run {
+            None
+        } else {
+            Some(self.lock()?)
+        };
+        let started = Instant::now();
+        let target = Target::Backup(id.clone());
+        let inspection = self.inspect_target(&target, Depth::Full, true);
+        let acceptable = inspection.report.status == Status::Valid
+            || (options.allow_unverified && inspection.report.status == Status::Unverified);
+        let (Some(graph), Some(bytes), true) = (inspection.graph, inspection.bytes, acceptable)
+        else {
+            let mut reason = inspection.report.summary();
+            if inspection.report.status == Status::Unverified {
+                reason.push_str(" (pass --allow-unverified to accept it)");
+            }
+            return Err(StoreError::VerifyFailed {
+                path: inspection.report.path.clone(),
+                reason: format!("restore of {id} refused, the primary is unchanged: {reason}"),
+            });
+        };
+        self.restore_verified(
+            id,
+            inspection.report,
+            graph,
+            bytes,
+            options.dry_run,
+            started,
+        )
+    }
+
+    /// The restore itself, for a backup already verified by the caller (who
+    /// holds the lock unless `dry_run`).
+    pub(crate) fn restore_verified(
+        &self,
+        id: BackupId,
+        backup: FileReport,
+        graph: KnowledgeGraph,
+        bytes: Vec<u8>,
+        dry_run: bool,
+        started: Instant,
+    ) -> Result<RestoreReport> {
+        let previous = self.inspect_target(&Target::Primary, Depth::Full, true);
+        let diff = previous
+            .graph
+            .as_ref()
+            .map(|old| super::diff::diff_graphs(old, &graph));
+        let checksum = backup.actual_checksum.clone().unwrap_or_default();
+        let mut report = RestoreReport {
+            backup_id: id.clone(),
+            dry_run,
+            node_count: graph.node_count(),
+            edge_count: graph.edge_count(),
+            checksum: checksum.clone(),
+            backup,
+            previous_primary: previous.report.clone(),
+            diff,
+            evidence: Vec::new(),
+            after: None,
+            elapsed_ms: 0.0,
+        };
+        if dry_run {
+            report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+            return Ok(report);
+        }
+        let at = super::now();
+        report.evidence = self.keep_evidence(previous.bytes.as_deref(), at, "before-restore")?;
+        let meta = Meta::for_data(
+            checksum,
+            bytes.len() as u64,
+            graph.node_count() as u64,
+            graph.edge_count() as u64,
+            &format!("restore of {id}"),
+            at,
+        );
+        self.commit_primary(&bytes, &meta, true)?;
+        let after = self
+            .inspect_target(&Target::Primary, Depth::Full, false)
+            .report;
+        tracing::info!(
+            backup = %id,
+            status = after.status.name(),
+            nodes = report.node_count,
+            edges = report.edge_count,
+            evidence = ?report.evidence,
+            "restored primary from backup"
+        );
+        report.after = Some(after);
+        report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(report)
+    }
+
+    /// Copies the current primary and its meta (whatever state they are in)
+    /// into `.graphvault/evidence/` before they are replaced. `bytes` are the
+    /// primary's bytes when they could be read already.
+    pub(crate) fn keep_evidence(
+        &self,
+        bytes: Option<&[u8]>,
+        at: chrono::DateTime<chrono::Local>,
+        why: &str,
+    ) -> Result<Vec<PathBuf>> {
+        let dir = self.evidence_dir();
+        self.fs
+            .create_dir_all(&dir)
+            .map_err(|e| StoreError::io("create directory", &dir, e))?;
+        let stamp = at.format("%Y%m%d_%H%M%S%.6f").to_string().replace('.', "_");
+        let mut kept = Vec::new();
+        let sources = [
+            (self.primary_path(), "graph.json"),
+            (self.primary_meta_path(), "graph.json.meta"),
+        ];
+        for (i, (src, name)) in sources.iter().enumerate() {
+            let content = if i == 0 && bytes.is_some() {
+                bytes.map(<[u8]>::to_vec)
+            } else {
+                match fs::read_file(&*self.fs, src, super::MAX_GRAPH_LEN) {
+                    Ok(b) => Some(b),
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+                    // A primary we cannot even read (a FIFO, a symlink) is
+                    // not copied; the restore replaces the name, and the
+                    // report says nothing was kept for it.
+                    Err(e) => {
+                        tracing::warn!(path = %src.display(), error = %e, "could not keep as evidence");
+                        None
+                    }
+                }
+            };
+            if let Some(content) = content {
+                let dest = dir.join(format!("{stamp}-{why}-{name}"));
+                fs::write_atomic(&*self.fs, &dest, &content, Publish::NoReplace)?;
+                kept.push(dest);
+            }
+        }
+        Ok(kept)
+    }
+}

@@ -1,0 +1,138 @@
+//! Applying a retention policy to `backups/`.
+//!
+//! The decisions come from [`super::retention::plan`]; this module verifies
+//! the backups (checksum level) so that only valid ones count, and removes
+//! what the plan says, never anything else.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::Store;
+use super::error::{Result, StoreError};
+use super::retention::{self, Action, Candidate, Health, RetentionPlan, RetentionPolicy};
+use super::verify::{Depth, Status, Target, VerifyAllOptions};
+
+/// Options of [`Store::rotate`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RotateOptions {
+    /// Only report what would be removed (the CLI's default).
+    pub dry_run: bool,
+}
+
+/// What a rotation decided and did.
+#[derive(Debug, Clone, Serialize)]
+pub struct RotateReport {
+    pub policy: RetentionPolicy,
+    pub dry_run: bool,
+    pub plan: RetentionPlan,
+    /// Files deleted (empty on a dry run).
+    pub removed_files: Vec<PathBuf>,
+    pub elapsed_ms: f64,
+}
+
+impl Store {
+    /// Plans (and unless `dry_run`, applies) `policy` to the backups.
+    ///
+    /// # Errors
+    /// An invalid policy, the lock held elsewhere, or an I/O error. Files
+    /// removed before an I/O error stay removed; the error names the path.
+    pub fn rotate(&self, policy: &RetentionPolicy, options: RotateOptions) -> Result<RotateReport> {
+        policy.validate()?;
+        let _guard = if options.dry_run {
+            None
+        } else {
+            Some(self.lock()?)
+        };
+        self.rotate_locked(policy, options.dry_run, super::now().naive_local())
+    }
+
+    /// The rotation, for a caller that holds the lock (or a dry run).
+    pub(crate) fn rotate_locked(
+        &self,
+        policy: &RetentionPolicy,
+        dry_run: bool,
+        now: chrono::NaiveDateTime,
+    ) -> Result<RotateReport> {
+        let started = Instant::now();
+        let verified = self.verify_all(
+            VerifyAllOptions {
+                depth: Depth::Checksum,
+                include_primary: false,
+                threads: 0,
+            },
+            &AtomicBool::new(false),
+            &|_| {},
+        )?;
+        let candidates: Vec<Candidate> = verified
+            .files
+            .iter()
+            .filter_map(|f| match &f.target {
+                Target::Backup(id) => Some(Candidate {
+                    id: id.clone(),
+                    health: match f.status {
+                        Status::Valid => Health::Valid,
+                        Status::Unverified => Health::Unverified,
+                        Status::Corrupt | Status::Missing => Health::Corrupt(
+                            f.reason
+                                .clone()
+                                .unwrap_or_else(|| f.status.name().to_string()),
+                        ),
+                    },
+                }),
+                Target::Primary => None,
+            })
+            .collect();
+        let plan = retention::plan(policy, &candidates, now)?;
+        let mut removed_files = Vec::new();
+        if !dry_run {
+            let dir = self.backups_dir();
+            for decision in plan
+                .decisions
+                .iter()
+                .rev()
+                .filter(|d| d.action == Action::Remove)
+            {
+                // Meta first: if interrupted, what is left is a data file
+                // without a meta (an unverified backup), never a meta that
+                // describes nothing.
+                for name in [
+                    decision.id.meta_file_name(),
+                    decision.id.alt_meta_file_name(),
+                    decision.id.data_file_name(),
+                ] {
+                    let path = dir.join(&name);
+                    match self.fs.remove_file(&path) {
+                        Ok(()) => removed_files.push(path),
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => {
+                            let _ = self.fs.sync_dir(&dir);
+                            return Err(StoreError::io("remove backup (retention)", path, e));
+                        }
+                    }
+                }
+                tracing::info!(backup = %decision.id, reasons = ?decision.reasons, "retention removed backup");
+            }
+            if !removed_files.is_empty() {
+                self.fs
+                    .sync_dir(&dir)
+                    .map_err(|e| StoreError::io("fsync directory", &dir, e))?;
+            }
+        }
+        tracing::info!(
+            kept = plan.kept,
+            removed = plan.removed,
+            dry_run,
+            "retention planned"
+        );
+        Ok(RotateReport {
+            policy: policy.clone(),
+            dry_run,
+            plan,
+            removed_files,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+}

@@ -1,0 +1,340 @@
+//! Save with backup, snapshot, and the commit protocol for the primary.
+//!
+//! # Commit protocol
+//! Graph and meta are two files and two renames are not atomic together,
+//! so a save runs, under the write lock:
+//! 1. the backup pair `backups/graph_<ts>.json` + `.meta`, each written to a
+//!    temp file, fsynced and linked under a name that is never overwritten;
+//! 2. the new primary meta as `graph.json.meta.pending` (durable);
+//! 3. the new graph to a temp file, fsync, rename over `graph.json`, fsync dir;
+//! 4. rename the pending meta over `graph.json.meta`, fsync dir.
+//!
+//! A crash before 3 leaves the old graph and its meta (the pending meta does
+//! not match and is discarded at the next locked open). A crash between 3
+//! and 4 leaves the new graph and a pending meta that matches it: verify
+//! accepts it and the next locked open rolls it forward. So reopening gives
+//! the old graph or the new one, and verify never reports false corruption.
+
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::error::{Result, StoreError};
+use super::fs::{self, Publish};
+use super::graph::{KnowledgeGraph, SaveStamp};
+use super::meta::Meta;
+use super::names::BackupId;
+use super::rotate::RotateReport;
+use super::verify::{Depth, Status, Target, hex};
+use super::{MAX_GRAPH_LEN, Store};
+
+/// Options of [`Store::save_with`].
+#[derive(Debug, Clone, Default)]
+pub struct SaveOptions {
+    /// Apply the store's retention policy after the save (the default for
+    /// [`Store::save_graph_with_backup`]).
+    pub rotate: bool,
+    /// The clock to stamp the save with; `None` is now. Used to build demo
+    /// histories and in tests.
+    pub at: Option<chrono::DateTime<chrono::Local>>,
+}
+
+/// What a save wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct SaveReport {
+    pub primary_path: PathBuf,
+    pub meta_path: PathBuf,
+    pub backup_id: BackupId,
+    pub backup_path: PathBuf,
+    pub backup_meta_path: PathBuf,
+    pub checksum: String,
+    pub size: u64,
+    pub node_count: usize,
+    pub edge_count: usize,
+    pub meta: Meta,
+    /// What retention removed after the save, when it ran.
+    pub rotation: Option<RotateReport>,
+    /// Retention failed after a successful save (the save stands).
+    pub rotation_error: Option<String>,
+    pub elapsed_ms: f64,
+}
+
+/// What a snapshot wrote.
+#[derive(Debug, Clone, Serialize)]
+pub struct SnapshotReport {
+    pub backup_id: BackupId,
+    pub backup_path: PathBuf,
+    pub checksum: String,
+    pub size: u64,
+    pub node_count: Option<usize>,
+    pub edge_count: Option<usize>,
+    /// Status of the primary when it was copied.
+    pub primary_status: Status,
+    pub elapsed_ms: f64,
+}
+
+/// Collects bytes and hashes them in 1 MiB steps as they arrive, so the
+/// checksum is ready when serialization ends (never re-read to hash).
+struct HashingBuffer {
+    buf: Vec<u8>,
+    hashed: usize,
+    hasher: Sha256,
+}
+
+impl HashingBuffer {
+    const STEP: usize = 1 << 20;
+
+    fn new(capacity: usize) -> Self {
+        HashingBuffer {
+            buf: Vec::with_capacity(capacity),
+            hashed: 0,
+            hasher: Sha256::new(),
+        }
+    }
+
+    fn finish(mut self) -> (Vec<u8>, String) {
+        self.hasher.update(&self.buf[self.hashed..]);
+        (self.buf, hex(&self.hasher.finalize()))
+    }
+}
+
+impl Write for HashingBuffer {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() - self.hashed >= Self::STEP {
+            self.hasher.update(&self.buf[self.hashed..]);
+            self.hashed = self.buf.len();
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Serializes `graph` as the application would on save (fresh `last_saved`
+/// and stats) and returns the bytes with their SHA-256.
+pub(crate) fn serialize_for_save(
+    graph: &KnowledgeGraph,
+    at: chrono::DateTime<chrono::Local>,
+) -> (Vec<u8>, String) {
+    let stamp = SaveStamp {
+        last_saved: at.naive_local().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+    };
+    let mut out = HashingBuffer::new(graph.node_count() * 1024 + 4096);
+    // Writing into memory cannot fail.
+    let _ = graph.write_json(&mut out, Some(&stamp));
+    out.finish()
+}
+
+impl Store {
+    /// Saves `graph` as the primary with a backup of it, then applies the
+    /// store's retention policy. See the module docs for the protocol.
+    ///
+    /// # Errors
+    /// [`StoreError::Locked`] when another process is writing, or an I/O
+    /// error naming the step and path. On error the primary is unchanged
+    /// (a backup pair may already exist: it is a complete, valid backup).
+    pub fn save_graph_with_backup(&self, graph: &KnowledgeGraph) -> Result<SaveReport> {
+        self.save_with(
+            graph,
+            &SaveOptions {
+                rotate: true,
+                at: None,
+            },
+        )
+    }
+
+    /// [`Store::save_graph_with_backup`] with options.
+    ///
+    /// # Errors
+    /// As [`Store::save_graph_with_backup`].
+    pub fn save_with(&self, graph: &KnowledgeGraph, options: &SaveOptions) -> Result<SaveReport> {
+        let started = Instant::now();
+        let _guard = self.lock()?;
+        let at = options.at.unwrap_or_else(super::now);
+        let (bytes, checksum) = serialize_for_save(graph, at);
+        let meta = Meta::for_data(
+            checksum.clone(),
+            bytes.len() as u64,
+            graph.node_count() as u64,
+            graph.edge_count() as u64,
+            "save",
+            at,
+        );
+        let (backup_id, backup_path, backup_meta_path) =
+            self.write_backup_pair(&bytes, &meta, at)?;
+        self.commit_primary(&bytes, &meta, false)?;
+        tracing::info!(
+            path = %self.primary_path().display(),
+            backup = %backup_id,
+            checksum = %checksum,
+            size = bytes.len(),
+            nodes = graph.node_count(),
+            edges = graph.edge_count(),
+            "saved graph with backup"
+        );
+        let (rotation, rotation_error) = if options.rotate {
+            match self.rotate_locked(&self.config.retention, false, at.naive_local()) {
+                Ok(r) => (Some(r), None),
+                Err(e) => {
+                    tracing::error!(error = %e, "retention after save failed; the save stands");
+                    (None, Some(e.to_string()))
+                }
+            }
+        } else {
+            (None, None)
+        };
+        Ok(SaveReport {
+            primary_path: self.primary_path(),
+            meta_path: self.primary_meta_path(),
+            backup_id,
+            backup_path,
+            backup_meta_path,
+            checksum,
+            size: bytes.len() as u64,
+            node_count: graph.node_count(),
+            edge_count: graph.edge_count(),
+            meta,
+            rotation,
+            rotation_error,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    /// Backs up the current primary as it is, bytes unchanged. Refuses a
+    /// corrupt or missing primary (a backup of it would only mislead).
+    ///
+    /// # Errors
+    /// The primary is missing or corrupt, the lock is held, or an I/O error.
+    pub fn snapshot(&self) -> Result<SnapshotReport> {
+        let started = Instant::now();
+        let _guard = self.lock()?;
+        let inspection = self.inspect_target(&Target::Primary, Depth::Full, true);
+        let report = inspection.report;
+        let (Some(bytes), true) = (inspection.bytes, report.status.is_usable()) else {
+            return Err(StoreError::VerifyFailed {
+                path: self.primary_path(),
+                reason: format!(
+                    "snapshot refused, nothing was written: the primary is {} (run `graphvault recover`)",
+                    report.summary()
+                ),
+            });
+        };
+        let at = super::now();
+        let checksum = report.actual_checksum.clone().unwrap_or_default();
+        let meta = Meta::for_data(
+            checksum.clone(),
+            bytes.len() as u64,
+            report.node_count.unwrap_or(0) as u64,
+            report.edge_count.unwrap_or(0) as u64,
+            "snapshot",
+            at,
+        );
+        let (backup_id, backup_path, _) = self.write_backup_pair(&bytes, &meta, at)?;
+        tracing::info!(backup = %backup_id, checksum = %checksum, "snapshot of the primary");
+        Ok(SnapshotReport {
+            backup_id,
+            backup_path,
+            checksum,
+            size: bytes.len() as u64,
+            node_count: report.node_count,
+            edge_count: report.edge_count,
+            primary_status: report.status,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        })
+    }
+
+    /// Writes a backup pair under a fresh id for `at`, never overwriting:
+    /// a name taken by any file gets the next counter in the same second.
+    pub(crate) fn write_backup_pair(
+        &self,
+        bytes: &[u8],
+        meta: &Meta,
+        at: chrono::DateTime<chrono::Local>,
+    ) -> Result<(BackupId, PathBuf, PathBuf)> {
+        let dir = self.backups_dir();
+        let mut id = BackupId::new(at.naive_local(), 0);
+        loop {
+            let taken = [
+                id.data_file_name(),
+                id.meta_file_name(),
+                id.alt_meta_file_name(),
+            ]
+            .iter()
+            .any(|n| self.fs.entry(&dir.join(n)).is_ok());
+            if !taken {
+                break;
+            }
+            id = id.next_in_second();
+        }
+        let data_path = dir.join(id.data_file_name());
+        let meta_path = dir.join(id.meta_file_name());
+        fs::write_atomic(&*self.fs, &data_path, bytes, Publish::NoReplace)?;
+        fs::write_atomic(&*self.fs, &meta_path, &meta.to_vec(), Publish::NoReplace)?;
+        Ok((id, data_path, meta_path))
+    }
+
+    /// Replaces the primary and its meta (steps 2-4 of the protocol). With
+    /// `reverify`, the temp file is read back and hashed before the rename
+    /// (restore: proves the bytes on disk are the backup's).
+    pub(crate) fn commit_primary(&self, bytes: &[u8], meta: &Meta, reverify: bool) -> Result<()> {
+        let pending = self.pending_meta_path();
+        fs::write_atomic(&*self.fs, &pending, &meta.to_vec(), Publish::Replace)?;
+        let primary = self.primary_path();
+        let result = if reverify {
+            self.write_verified_side_file(&primary, bytes, meta)
+        } else {
+            fs::write_atomic(&*self.fs, &primary, bytes, Publish::Replace)
+        };
+        if let Err(e) = result {
+            // The graph did not land: the pending meta describes nothing.
+            let _ = fs::remove_durable(&*self.fs, &pending);
+            return Err(e);
+        }
+        fs::rename_durable(&*self.fs, &pending, &self.primary_meta_path())
+    }
+
+    /// Writes `bytes` to a side file beside `target`, reads it back and checks
+    /// its SHA-256 against the meta, then renames it over `target`.
+    fn write_verified_side_file(&self, target: &Path, bytes: &[u8], meta: &Meta) -> Result<()> {
+        let side =
+            target.with_file_name(format!("{}restore-{}", fs::TEMP_PREFIX, std::process::id()));
+        let _ = self.fs.remove_file(&side);
+        let mut file = self
+            .fs
+            .create_new(&side)
+            .map_err(|e| StoreError::io("create side file", &side, e))?;
+        let written = file
+            .write_all(bytes)
+            .and_then(|()| file.flush())
+            .map_err(|e| StoreError::io("write side file", &side, e))
+            .and_then(|()| {
+                file.sync_all()
+                    .map_err(|e| StoreError::io("fsync side file", &side, e))
+            });
+        drop(file);
+        let checked = written.and_then(|()| {
+            let (actual, len) = super::verify::hash_file(&*self.fs, &side, MAX_GRAPH_LEN)
+                .map_err(|e| StoreError::io("read back side file", &side, e))?;
+            let expected = meta.sha256().unwrap_or_default();
+            if actual != expected || len != bytes.len() as u64 {
+                return Err(StoreError::ChecksumMismatch {
+                    path: side.clone(),
+                    expected: expected.to_string(),
+                    actual,
+                });
+            }
+            Ok(())
+        });
+        let renamed = checked.and_then(|()| fs::rename_durable(&*self.fs, &side, target));
+        if renamed.is_err() {
+            let _ = self.fs.remove_file(&side);
+        }
+        renamed
+    }
+}

@@ -1,0 +1,60 @@
+//! Everything that can change the UI's state, as one enum: key presses are
+//! turned into these by the keymap, worker results arrive as
+//! [`Action::Worker`], and [`super::app::App::update`] is the only function
+//! that applies them.
+
+use chrono::NaiveDateTime;
+use crossterm::event::KeyEvent;
+
+use super::worker::Event;
+
+/// One thing the UI is asked to do.
+#[derive(Debug, Clone)]
+pub enum Action {
+    Quit,
+    /// Selection or scroll movement; its meaning depends on what has focus.
+    Up,
+    Down,
+    PageUp,
+    PageDown,
+    Top,
+    Bottom,
+    Help,
+    /// Details of the selected backup (a popup).
+    Details,
+    /// Details of the primary (a popup).
+    PrimaryDetails,
+    /// Close the popup or step back (Esc).
+    Close,
+    /// Cancel what runs (verify all) or clear the filter.
+    Cancel,
+    OpenFilter,
+    /// Enter: apply, accept, activate the focused button, go to the next step.
+    Submit,
+    /// `y` on a confirmation.
+    Yes,
+    /// `n` on a confirmation.
+    No,
+    /// Moves focus between buttons or form fields.
+    FocusNext,
+    FocusPrev,
+    Verify,
+    VerifyAll,
+    ToggleMark,
+    Diff,
+    Restore,
+    /// Plans the restore again accepting a backup without a meta.
+    AllowUnverified,
+    Rotate,
+    Snapshot,
+    /// Simulate corruption on a sandbox, or recover a broken primary.
+    Simulate,
+    Refresh,
+    /// A key for the focused text input.
+    Input(KeyEvent),
+    Resize(u16, u16),
+    /// The clock moved on (ages, periodic probes).
+    Tick(NaiveDateTime),
+    /// A result from the worker thread.
+    Worker(Event),
+}

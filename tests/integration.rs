@@ -1,0 +1,29 @@
+//! Integration tests of the storage core and the command line, one binary
+//! with a module per operation. Fixtures are built in the application's
+//! exact format by `common`, independently of graphvault's own writer.
+
+#[path = "integration/common.rs"]
+mod common;
+
+#[path = "integration/cli.rs"]
+mod cli;
+#[path = "integration/corrupt.rs"]
+mod corrupt;
+#[path = "integration/diff.rs"]
+mod diff;
+#[path = "integration/list.rs"]
+mod list;
+#[path = "integration/lock.rs"]
+mod lock;
+#[path = "integration/negative_controls.rs"]
+mod negative_controls;
+#[path = "integration/recover.rs"]
+mod recover;
+#[path = "integration/restore.rs"]
+mod restore;
+#[path = "integration/rotate.rs"]
+mod rotate;
+#[path = "integration/save.rs"]
+mod save;
+#[path = "integration/verify.rs"]
+mod verify;

@@ -1,0 +1,145 @@
+use std::fs;
+use std::process::{Command, Output};
+
+use crate::common;
+
+fn gv(store: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("run graphvault")
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+#[test]
+fn list_prints_an_aligned_table_and_a_json_document() {
+    let s = common::app_store();
+    let out = gv(&s.root(), &["list"]);
+    assert_eq!(out.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("4 backups"), "{text}");
+    let lines: Vec<&str> = text.lines().filter(|l| l.starts_with("graph_")).collect();
+    assert_eq!(lines.len(), 4);
+    // Columns line up: every row has TIME at the same offset.
+    let col = |l: &str| l.find("2025-10-0").expect("time column");
+    assert!(lines.iter().all(|l| col(l) == col(lines[0])), "{text}");
+    assert!(text.contains("left alone"));
+
+    let doc = json(&gv(&s.root(), &["--json", "list"]));
+    assert_eq!(doc["command"], "list");
+    assert_eq!(doc["ok"], true);
+    assert_eq!(doc["result"]["backups"].as_array().expect("array").len(), 4);
+    assert_eq!(doc["result"]["backups"][0]["id"], "graph_20251003_100500");
+}
+
+#[test]
+fn exit_codes_are_the_documented_ones() {
+    let s = common::app_store();
+    assert_eq!(gv(&s.root(), &["verify"]).status.code(), Some(0));
+    assert_eq!(gv(&s.root(), &["verify", "--all"]).status.code(), Some(0));
+    assert_eq!(gv(&s.root(), &["restore", "../x"]).status.code(), Some(2));
+    assert_eq!(gv(&s.root(), &["no-such-command"]).status.code(), Some(2));
+    fs::write(s.primary(), b"{").expect("break");
+    let out = gv(&s.root(), &["verify"]);
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&gv(&s.root(), &["--json", "verify"]));
+    assert_eq!(doc["result"]["status"], "corrupt");
+    assert_eq!(doc["result"]["failed_level"], "checksum");
+
+    let guard = s.open().lock().expect("hold the lock");
+    let out = gv(&s.root(), &["snapshot"]);
+    assert_eq!(out.status.code(), Some(3));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("in use by pid") && err.contains("nothing was changed"),
+        "{err}"
+    );
+    drop(guard);
+
+    for e in fs::read_dir(s.backups()).expect("ls").flatten() {
+        if e.file_name().to_string_lossy().ends_with(".json") {
+            fs::write(e.path(), b"x").expect("corrupt");
+        }
+    }
+    let out = gv(&s.root(), &["recover"]);
+    assert_eq!(
+        out.status.code(),
+        Some(4),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn recover_and_rotate_from_the_command_line() {
+    let s = common::app_store();
+    fs::remove_file(s.primary()).expect("rm");
+    let out = gv(&s.root(), &["recover", "--dry-run"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!s.primary().exists(), "dry run wrote nothing");
+    let out = gv(&s.root(), &["recover"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("recovered from graph_20251003_100000"),
+        "{text}"
+    );
+    assert!(s.primary().exists());
+
+    let out = gv(
+        &s.root(),
+        &["rotate", "--keep-last", "1", "--min-valid", "1"],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("dry run"), "{text}");
+    assert_eq!(s.open().list_backups().expect("list").backups.len(), 4);
+    let out = gv(
+        &s.root(),
+        &[
+            "--json",
+            "rotate",
+            "--keep-last",
+            "1",
+            "--min-valid",
+            "1",
+            "--apply",
+        ],
+    );
+    assert_eq!(json(&out)["result"]["dry_run"], false);
+    let out = gv(&s.root(), &["rotate", "--keep-last", "0"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn save_from_a_file_and_diff() {
+    let s = common::empty_store();
+    let input = s.dir.path().join("input.json");
+    fs::write(&input, common::app_graph(3, 2, true, "")).expect("input");
+    let out = gv(
+        &s.root(),
+        &["save", "--from", input.to_str().expect("utf8")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc = json(&gv(&s.root(), &["--json", "list"]));
+    let id = doc["result"]["backups"][0]["id"]
+        .as_str()
+        .expect("id")
+        .to_string();
+    let out = gv(&s.root(), &["diff", &id, "primary"]);
+    assert_eq!(out.status.code(), Some(0));
+    let bad = s.dir.path().join("bad.json");
+    fs::write(&bad, "[1, 2").expect("bad");
+    let out = gv(&s.root(), &["save", "--from", bad.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was saved"));
+}

@@ -1,0 +1,118 @@
+use std::fs;
+
+use graphvault::store::recover::{RecoverOptions, Source};
+use graphvault::store::verify::{Depth, Level, Status, Target};
+
+use crate::common::{self, snapshot_tree};
+
+const REAL: RecoverOptions = RecoverOptions { dry_run: false };
+
+fn backup_id(s: &str) -> Source {
+    Source::Backup(s.parse().expect("id"))
+}
+
+#[test]
+fn a_valid_primary_is_loaded_and_nothing_is_written() {
+    let s = common::app_store();
+    let before = snapshot_tree(&s.root());
+    let (graph, report) = s.open().load_with_recovery(REAL).expect("load");
+    assert_eq!(report.source, Source::Primary);
+    assert_eq!(graph.expect("graph").node_count(), 5);
+    assert_eq!(snapshot_tree(&s.root()), before);
+}
+
+#[test]
+fn a_missing_primary_is_recovered_from_the_newest_valid_backup() {
+    let s = common::app_store();
+    fs::remove_file(s.primary()).expect("rm");
+    let (graph, report) = s.open().load_with_recovery(REAL).expect("recover");
+    // The newest backup has no meta (unverified): skipped, the next is valid.
+    assert_eq!(report.source, backup_id("graph_20251003_100000"));
+    assert_eq!(report.candidates.len(), 2);
+    assert_eq!(report.candidates[0].status, Status::Unverified);
+    assert_eq!(graph.expect("graph").node_count(), 4);
+    assert_eq!(
+        s.open()
+            .verify(&Target::Primary, Depth::Full)
+            .expect("verify")
+            .status,
+        Status::Valid
+    );
+    assert!(report.primary_failure.expect("why").contains("missing"));
+}
+
+#[test]
+fn recovery_skips_corrupt_newest_backups_and_keeps_the_damaged_primary() {
+    let s = common::app_store();
+    let damaged = b"{\"nodes\": {".to_vec();
+    fs::write(s.primary(), &damaged).expect("truncate primary");
+    fs::write(s.backups().join("graph_20251003_100000.json"), b"garbage")
+        .expect("corrupt newest valid");
+    let (graph, report) = s.open().load_with_recovery(REAL).expect("recover");
+    assert_eq!(report.source, backup_id("graph_20251002_100000"));
+    assert_eq!(graph.expect("graph").node_count(), 3);
+    let statuses: Vec<Status> = report.candidates.iter().map(|c| c.status).collect();
+    assert_eq!(
+        statuses,
+        [Status::Unverified, Status::Corrupt, Status::Valid]
+    );
+    assert_eq!(report.candidates[1].failed_level, Some(Level::Checksum));
+    let restore = report.restore.expect("restore report");
+    assert_eq!(
+        fs::read(&restore.evidence[0]).expect("evidence"),
+        damaged,
+        "damaged primary kept"
+    );
+}
+
+#[test]
+fn a_primary_without_meta_that_parses_is_kept_with_a_warning() {
+    let s = common::app_store();
+    fs::remove_file(s.primary_meta()).expect("rm meta");
+    let before = fs::read(s.primary()).expect("primary");
+    let (graph, report) = s.open().load_with_recovery(REAL).expect("load");
+    assert_eq!(report.source, Source::Primary);
+    assert!(graph.is_some());
+    assert!(report.warnings[0].contains("no usable meta"));
+    assert_eq!(fs::read(s.primary()).expect("primary"), before);
+}
+
+#[test]
+fn a_primary_without_meta_that_does_not_parse_is_recovered() {
+    let s = common::app_store();
+    fs::remove_file(s.primary_meta()).expect("rm meta");
+    fs::write(s.primary(), b"{ not json").expect("garbage");
+    let (_, report) = s.open().load_with_recovery(REAL).expect("recover");
+    assert_eq!(report.source, backup_id("graph_20251003_100000"));
+}
+
+#[test]
+fn nothing_recoverable_writes_and_deletes_nothing_and_lists_every_candidate() {
+    let s = common::app_store();
+    fs::write(s.primary(), b"").expect("empty primary");
+    for e in fs::read_dir(s.backups()).expect("ls").flatten() {
+        if e.file_name().to_string_lossy().ends_with(".json") {
+            fs::write(e.path(), b"\x00\x01 not json").expect("corrupt");
+        }
+    }
+    let before = snapshot_tree(&s.root());
+    let (graph, report) = s.open().load_with_recovery(REAL).expect("report");
+    assert!(graph.is_none());
+    assert_eq!(report.source, Source::Nothing);
+    assert_eq!(report.candidates.len(), 4);
+    assert!(report.candidates.iter().all(|c| c.reason.is_some()));
+    assert_eq!(snapshot_tree(&s.root()), before);
+}
+
+#[test]
+fn dry_run_recovery_writes_nothing() {
+    let s = common::app_store();
+    fs::remove_file(s.primary()).expect("rm");
+    let before = snapshot_tree(&s.root());
+    let (_, report) = s
+        .open()
+        .load_with_recovery(RecoverOptions { dry_run: true })
+        .expect("dry run");
+    assert_eq!(report.source, backup_id("graph_20251003_100000"));
+    assert_eq!(snapshot_tree(&s.root()), before);
+}

@@ -1,0 +1,142 @@
+use std::fs;
+
+use graphvault::store::retention::{Action, RetentionPolicy};
+use graphvault::store::rotate::RotateOptions;
+
+use crate::common::{self, MetaName, snapshot_tree};
+
+fn store_with_backups(n: usize) -> common::AppStore {
+    let s = common::empty_store();
+    fs::create_dir_all(s.backups()).expect("dir");
+    for i in 0..n {
+        let text = common::app_graph(2 + i, 2, false, &i.to_string());
+        s.add_backup(&format!("202510{:02}_120000", i + 1), &text, MetaName::Meta);
+    }
+    fs::create_dir_all(s.backups().join("20251001_161329")).expect("stray");
+    fs::write(s.backups().join(".gitkeep"), "").expect("gitkeep");
+    s
+}
+
+fn policy(keep_last: Option<u32>, min_valid: u32) -> RetentionPolicy {
+    RetentionPolicy {
+        keep_last,
+        keep_within: None,
+        min_valid,
+        ..Default::default()
+    }
+}
+
+#[test]
+fn dry_run_by_default_lists_decisions_with_reasons_and_deletes_nothing() {
+    let s = store_with_backups(6);
+    let before = snapshot_tree(&s.root());
+    let r = s
+        .open()
+        .rotate(&policy(Some(2), 2), RotateOptions { dry_run: true })
+        .expect("plan");
+    assert_eq!((r.plan.kept, r.plan.removed), (2, 4));
+    assert!(r.plan.decisions.iter().all(|d| !d.reasons.is_empty()));
+    assert_eq!(snapshot_tree(&s.root()), before);
+}
+
+#[test]
+fn apply_removes_data_and_meta_and_never_touches_other_files() {
+    let s = store_with_backups(6);
+    let r = s
+        .open()
+        .rotate(&policy(Some(2), 2), RotateOptions { dry_run: false })
+        .expect("apply");
+    assert_eq!(r.removed_files.len(), 8);
+    let left: Vec<String> = s
+        .open()
+        .list_backups()
+        .expect("list")
+        .backups
+        .iter()
+        .map(|b| b.id.to_string())
+        .collect();
+    assert_eq!(left, ["graph_20251006_120000", "graph_20251005_120000"]);
+    assert!(s.backups().join(".gitkeep").exists());
+    assert!(s.backups().join("20251001_161329").is_dir());
+}
+
+#[test]
+fn corrupt_backups_are_kept_and_do_not_count() {
+    let s = store_with_backups(5);
+    // Corrupt the two newest: the two kept must be the newest *valid* ones.
+    for id in ["graph_20251005_120000", "graph_20251004_120000"] {
+        fs::write(s.backups().join(format!("{id}.json")), b"{}").expect("corrupt");
+    }
+    let r = s
+        .open()
+        .rotate(&policy(Some(2), 2), RotateOptions { dry_run: false })
+        .expect("apply");
+    let kept: Vec<String> = r
+        .plan
+        .decisions
+        .iter()
+        .filter(|d| d.action == Action::Keep)
+        .map(|d| d.id.to_string())
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            "graph_20251005_120000",
+            "graph_20251004_120000",
+            "graph_20251003_120000",
+            "graph_20251002_120000"
+        ]
+    );
+    let corrupt = &r.plan.decisions[0];
+    assert!(
+        corrupt.reasons.iter().any(|x| x.contains("corrupt")),
+        "{:?}",
+        corrupt.reasons
+    );
+    assert!(s.backups().join("graph_20251005_120000.json").exists());
+    assert!(!s.backups().join("graph_20251001_120000.json").exists());
+}
+
+#[test]
+fn empty_and_zero_policies_are_refused() {
+    let s = store_with_backups(3);
+    let before = snapshot_tree(&s.root());
+    let empty = RetentionPolicy {
+        keep_last: None,
+        keep_within: None,
+        min_valid: 3,
+        ..Default::default()
+    };
+    assert!(
+        s.open()
+            .rotate(&empty, RotateOptions { dry_run: false })
+            .is_err()
+    );
+    assert!(
+        s.open()
+            .rotate(&policy(Some(0), 3), RotateOptions { dry_run: false })
+            .is_err()
+    );
+    assert!(
+        s.open()
+            .rotate(&policy(Some(1), 0), RotateOptions { dry_run: false })
+            .is_err()
+    );
+    assert_eq!(snapshot_tree(&s.root()), before);
+}
+
+#[test]
+fn the_floor_keeps_valid_backups_even_when_the_window_is_tiny() {
+    let s = store_with_backups(6);
+    let tiny = RetentionPolicy {
+        keep_within: Some(chrono::Duration::minutes(1)),
+        min_valid: 3,
+        ..Default::default()
+    };
+    let r = s
+        .open()
+        .rotate(&tiny, RotateOptions { dry_run: false })
+        .expect("apply");
+    assert_eq!(r.plan.kept_valid, 3);
+    assert_eq!(s.open().list_backups().expect("list").backups.len(), 3);
+}

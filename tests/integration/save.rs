@@ -1,0 +1,198 @@
+use std::fs;
+
+use graphvault::store::graph::KnowledgeGraph;
+use graphvault::store::meta::Meta;
+use graphvault::store::save::SaveOptions;
+use graphvault::store::verify::{Depth, Status, Target};
+
+use crate::common::{self, sha256};
+
+fn sample_graph() -> KnowledgeGraph {
+    let mut g = KnowledgeGraph::new(2);
+    g.add_node(
+        "stock",
+        serde_json::json!({"symbol": "AAPL", "price": 175.5}),
+        Some("AAPL"),
+    );
+    g.add_node(
+        "stock",
+        serde_json::json!({"symbol": "GOOGL", "price": 140.1}),
+        Some("GOOGL"),
+    );
+    g.connect("AAPL", "GOOGL", "sector_peer", 0.8)
+        .expect("connect");
+    g
+}
+
+#[test]
+fn save_writes_primary_meta_and_backup_pair_that_verify() {
+    let s = common::empty_store();
+    let store = s.open();
+    let report = store.save_graph_with_backup(&sample_graph()).expect("save");
+    let bytes = fs::read(s.primary()).expect("primary");
+    assert_eq!(
+        report.checksum,
+        sha256(&bytes),
+        "checksum is of the bytes on disk"
+    );
+    assert_eq!(report.size, bytes.len() as u64);
+    let meta = Meta::from_slice(&fs::read(s.primary_meta()).expect("meta")).expect("meta json");
+    assert_eq!(meta.checksum.as_deref(), Some(report.checksum.as_str()));
+    assert_eq!(
+        (meta.node_count, meta.edge_count),
+        (Some(2), Some(1)),
+        "true counts"
+    );
+    assert_eq!(meta.graph_version.as_deref(), Some("1.0"));
+    assert!(meta.timestamp.is_some() && meta.saved_by.is_some());
+    // The backup is a byte copy with the application's meta name.
+    assert_eq!(fs::read(&report.backup_path).expect("backup"), bytes);
+    assert!(report.backup_meta_path.to_string_lossy().ends_with(".meta"));
+    assert!(
+        !report
+            .backup_meta_path
+            .to_string_lossy()
+            .ends_with(".json.meta")
+    );
+    assert_eq!(
+        store
+            .verify(&Target::Primary, Depth::Full)
+            .expect("verify")
+            .status,
+        Status::Valid
+    );
+    let b = store
+        .verify(&Target::Backup(report.backup_id.clone()), Depth::Full)
+        .expect("verify backup");
+    assert_eq!(b.status, Status::Valid);
+    // Python's layout: no trailing newline, 2-space indent.
+    assert!(!bytes.ends_with(b"\n"));
+    assert!(bytes.starts_with(b"{\n  \""));
+    // No temp files left behind.
+    for dir in [s.root(), s.backups()] {
+        for e in fs::read_dir(dir).expect("ls").flatten() {
+            assert!(
+                !e.file_name().to_string_lossy().starts_with(".gv-tmp"),
+                "{:?}",
+                e.path()
+            );
+        }
+    }
+}
+
+#[test]
+fn same_second_saves_get_distinct_backups_and_never_overwrite() {
+    let s = common::empty_store();
+    let store = s.open();
+    let at = chrono::Local::now();
+    let mut ids = Vec::new();
+    let mut g = sample_graph();
+    for i in 0..4 {
+        g.add_node("stock", serde_json::json!({"i": i}), Some(&format!("X{i}")));
+        let r = store
+            .save_with(
+                &g,
+                &SaveOptions {
+                    rotate: false,
+                    at: Some(at),
+                },
+            )
+            .expect("save");
+        ids.push(r.backup_id.to_string());
+    }
+    let mut unique = ids.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), 4, "{ids:?}");
+    assert!(ids[1].ends_with("_2") && ids[3].ends_with("_4"), "{ids:?}");
+    let listing = store.list_backups().expect("list");
+    assert_eq!(listing.backups.len(), 4);
+    // Newest first, by counter within the second.
+    assert_eq!(listing.backups[0].id.to_string(), ids[3]);
+    assert_eq!(listing.backups[0].node_count, Some(6));
+    assert_eq!(listing.backups[3].node_count, Some(3));
+}
+
+#[test]
+fn round_trip_of_an_application_graph_keeps_unknown_keys_and_nan() {
+    let text = common::app_graph(6, 2, true, "");
+    let g = KnowledgeGraph::from_slice(text.as_bytes()).expect("parse app graph");
+    assert_eq!(
+        g.to_vec(),
+        text.as_bytes(),
+        "load then write is byte for byte"
+    );
+    let v1 = common::app_graph(3, 1, false, "");
+    let g1 = KnowledgeGraph::from_slice(v1.as_bytes()).expect("parse v1");
+    assert_eq!(g1.version(), 1);
+    assert_eq!(g1.to_vec(), v1.as_bytes());
+    // Saving refreshes last_saved and stats but keeps every other key.
+    let s = common::empty_store();
+    s.open().save_graph_with_backup(&g).expect("save");
+    let saved = fs::read_to_string(s.primary()).expect("read");
+    for needle in [
+        "\"x_custom\": \"kept\"",
+        "\"x_top_level\"",
+        "\"price\": NaN",
+        "Soci\\u00e9t\\u00e9",
+    ] {
+        assert!(saved.contains(needle), "{needle} lost");
+    }
+    assert!(
+        !saved.contains("2025-10-03T00:05:41.999491"),
+        "last_saved refreshed"
+    );
+}
+
+#[test]
+fn snapshot_copies_the_primary_bytes_and_refuses_a_corrupt_one() {
+    let s = common::app_store();
+    let store = s.open();
+    let before = fs::read(s.primary()).expect("primary");
+    let r = store.snapshot().expect("snapshot");
+    assert_eq!(fs::read(&r.backup_path).expect("backup"), before);
+    assert_eq!(r.node_count, Some(5));
+    let meta = Meta::from_slice(
+        &fs::read(s.backups().join(format!("{}.meta", r.backup_id))).expect("meta"),
+    )
+    .expect("json");
+    assert_eq!(meta.checksum.as_deref(), Some(sha256(&before).as_str()));
+
+    fs::write(s.primary(), b"{ broken").expect("break");
+    let err = store.snapshot().expect_err("corrupt primary refused");
+    assert!(err.to_string().contains("snapshot refused"), "{err}");
+}
+
+#[test]
+fn retention_after_save_follows_the_store_policy() {
+    let s = common::empty_store();
+    let mut store = s.open();
+    let mut config = store.config().clone();
+    config.retention = graphvault::store::retention::RetentionPolicy {
+        keep_last: Some(2),
+        keep_within: None,
+        min_valid: 2,
+        ..Default::default()
+    };
+    store.set_config(config).expect("config");
+    let store = s.open();
+    let base = chrono::Local::now() - chrono::Duration::days(10);
+    let g = sample_graph();
+    let mut last = None;
+    for i in 0..5 {
+        let r = store
+            .save_with(
+                &g,
+                &SaveOptions {
+                    rotate: true,
+                    at: Some(base + chrono::Duration::hours(i)),
+                },
+            )
+            .expect("save");
+        last = Some(r);
+    }
+    let last = last.expect("saved");
+    let rotation = last.rotation.expect("rotation ran");
+    assert_eq!(rotation.plan.kept, 2);
+    assert_eq!(store.list_backups().expect("list").backups.len(), 2);
+}
