@@ -52,6 +52,10 @@ pub struct Cli {
     /// Print one JSON document instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// Wait up to this many seconds for another writer instead of failing
+    /// at once with exit code 3.
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 0.0)]
+    pub wait: f64,
     /// Log what happens to stderr (-v info, -vv debug).
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub verbose: u8,
@@ -266,7 +270,9 @@ fn command_name(c: &Command) -> &'static str {
 /// process exit code.
 pub fn run(cli: &Cli, command: &Command) -> u8 {
     let name = command_name(command);
+    let wait = std::time::Duration::try_from_secs_f64(cli.wait.max(0.0)).unwrap_or_default();
     let result = Store::open(&cli.store)
+        .map(|s| s.with_lock_wait(wait))
         .map_err(Failure::from)
         .and_then(|store| execute(&store, cli, command));
     let mut stdout = std::io::stdout().lock();

@@ -79,6 +79,8 @@ pub struct Store {
     root: PathBuf,
     fs: Arc<dyn Fs>,
     config: StoreConfig,
+    /// How long a writer waits for the lock before giving up (zero: not at all).
+    lock_wait: std::time::Duration,
 }
 
 /// Holds the store's write lock for as long as it lives.
@@ -107,9 +109,18 @@ impl Store {
             root,
             fs,
             config: StoreConfig::default(),
+            lock_wait: std::time::Duration::ZERO,
         };
         store.config = store.read_config()?;
         Ok(store)
+    }
+
+    /// Makes writers wait up to `wait` for another writer to finish instead
+    /// of failing at once with [`StoreError::Locked`].
+    #[must_use]
+    pub fn with_lock_wait(mut self, wait: std::time::Duration) -> Store {
+        self.lock_wait = wait;
+        self
     }
 
     /// The storage directory.
@@ -264,19 +275,25 @@ impl Store {
             std::process::id(),
             chrono::Local::now().format("%Y-%m-%d %H:%M:%S")
         );
-        let handle = match self.fs.try_lock(&path, &holder) {
-            Ok(h) => h,
-            Err(LockError::Held(text)) => {
-                return Err(StoreError::Locked {
-                    store: self.root.clone(),
-                    holder: if text.is_empty() {
-                        "another process".to_string()
-                    } else {
-                        text
-                    },
-                });
+        let deadline = std::time::Instant::now() + self.lock_wait;
+        let handle = loop {
+            match self.fs.try_lock(&path, &holder) {
+                Ok(h) => break h,
+                Err(LockError::Held(_)) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                Err(LockError::Held(text)) => {
+                    return Err(StoreError::Locked {
+                        store: self.root.clone(),
+                        holder: if text.is_empty() {
+                            "another process".to_string()
+                        } else {
+                            text
+                        },
+                    });
+                }
+                Err(LockError::Io(e)) => return Err(StoreError::io("lock", path, e)),
             }
-            Err(LockError::Io(e)) => return Err(StoreError::io("lock", path, e)),
         };
         let guard = WriteGuard { _handle: handle };
         self.settle_pending()?;
