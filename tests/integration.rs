@@ -17,6 +17,8 @@ mod list;
 mod lock;
 #[path = "integration/negative_controls.rs"]
 mod negative_controls;
+#[path = "integration/python_app.rs"]
+mod python_app;
 #[path = "integration/recover.rs"]
 mod recover;
 #[path = "integration/restore.rs"]
