@@ -321,6 +321,18 @@ pub fn run(cli: &Cli, command: &Command) -> u8 {
 }
 
 fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failure> {
+    // Only `save` may create a store; anything else on a path that is not
+    // a directory is almost certainly a typo in --store.
+    if !matches!(command, Command::Save { .. }) && !store.exists() {
+        return Err(Failure {
+            code: exit::FAILURE,
+            kind: "refused",
+            message: format!(
+                "no storage directory at {}; nothing was read or written (check --store, or create one with `graphvault save --from FILE`)",
+                store.root().display()
+            ),
+        });
+    }
     match command {
         Command::List => {
             let listing = store.list_backups()?;

@@ -143,3 +143,25 @@ fn save_from_a_file_and_diff() {
     assert_eq!(out.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&out.stderr).contains("nothing was saved"));
 }
+
+#[test]
+fn a_store_path_that_does_not_exist_is_a_clear_error_and_is_not_created() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let missing = dir.path().join("no-such-storage");
+    for args in [
+        &["list"][..],
+        &["verify"],
+        &["recover"],
+        &["snapshot"],
+        &["rotate", "--apply"],
+    ] {
+        let out = gv(&missing, args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            err.contains("no storage directory") && err.contains("nothing was read or written"),
+            "{err}"
+        );
+    }
+    assert!(!missing.exists());
+}
