@@ -298,6 +298,7 @@ pub fn run(cli: &Cli, command: &Command) -> u8 {
             out.code
         }
         Err(f) => {
+            tracing::error!(command = name, kind = f.kind, error = %f.message, "command failed");
             if cli.json {
                 let doc = serde_json::json!({
                     "graphvault": 1,
