@@ -81,6 +81,25 @@ pub enum GraphError {
     InvalidPayload(JsonError),
 }
 
+impl GraphError {
+    /// A shape error is only a shape error if the whole text is JSON: a mismatch seen early
+    /// (a top-level `[`) must not hide that the file is truncated or garbled further on.
+    /// `json` is the text that was parsed (masked, when it had bare `NaN`).
+    fn confirm_shape(self, json: &[u8]) -> GraphError {
+        if !matches!(self, GraphError::Shape { .. }) {
+            return self;
+        }
+        match pyjson::parse_lenient::<de::IgnoredAny>(json) {
+            Err(e) if e.kind == pyjson::JsonErrorKind::Syntax => GraphError::Syntax {
+                line: e.line,
+                column: e.column,
+                message: e.message,
+            },
+            _ => self,
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // Field tables
 
@@ -860,7 +879,7 @@ impl KnowledgeGraph {
     pub fn from_slice(json: &[u8]) -> Result<Self, GraphError> {
         match parse_graph(json, &[]) {
             Ok(graph) => Ok(graph),
-            Err(failure) if !failure.retry => Err(failure.error),
+            Err(failure) if !failure.retry => Err(failure.error.confirm_shape(json)),
             Err(failure) => {
                 let found = pyjson::find_non_finite(json);
                 if found.is_empty() {
@@ -868,7 +887,7 @@ impl KnowledgeGraph {
                 }
                 let mut masked = json.to_vec();
                 pyjson::mask_non_finite(&mut masked, &found);
-                parse_graph(&masked, &found).map_err(|f| f.error)
+                parse_graph(&masked, &found).map_err(|f| f.error.confirm_shape(&masked))
             }
         }
     }
@@ -883,14 +902,14 @@ impl KnowledgeGraph {
     pub fn from_vec(mut json: Vec<u8>) -> Result<Self, GraphError> {
         match parse_graph(&json, &[]) {
             Ok(graph) => Ok(graph),
-            Err(failure) if !failure.retry => Err(failure.error),
+            Err(failure) if !failure.retry => Err(failure.error.confirm_shape(&json)),
             Err(failure) => {
                 let found = pyjson::find_non_finite(&json);
                 if found.is_empty() {
                     return Err(failure.error);
                 }
                 pyjson::mask_non_finite(&mut json, &found);
-                parse_graph(&json, &found).map_err(|f| f.error)
+                parse_graph(&json, &found).map_err(|f| f.error.confirm_shape(&json))
             }
         }
     }
@@ -1464,7 +1483,7 @@ impl KnowledgeGraph {
     /// The graph as the application would write it, unchanged: for a graph read from a file
     /// the application wrote, the same bytes.
     pub fn to_vec(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(self.source_len.max(256) + self.source_len / 16);
+        let mut out = Vec::with_capacity(self.size_estimate());
         // Writing into memory cannot fail.
         let _ = self.write_into(&mut out, None, &mut |_| Ok(()));
         out
@@ -1492,6 +1511,45 @@ impl KnowledgeGraph {
         })?;
         w.write_all(&buf)?;
         w.flush()
+    }
+
+    /// About the length of the written file, a little over rather than under, so that
+    /// `to_vec` rarely reallocates.
+    fn size_estimate(&self) -> usize {
+        // Per-field overhead: key, quotes, indentation, separators (at most ~32 bytes).
+        let nodes: usize = self
+            .nodes
+            .iter()
+            .map(|n| {
+                let lists = n.connections_in.text.len()
+                    + n.connections_out.text.len()
+                    + 14 * (n.connections_in.len() + n.connections_out.len());
+                let extras: usize = n
+                    .extras
+                    .iter()
+                    .map(|e| e.key.len() + e.value.len() + 16)
+                    .sum();
+                n.fields.text.len() + n.key().len() + lists + extras + 32 * 9
+            })
+            .sum();
+        let edges: usize = self
+            .edges
+            .iter()
+            .map(|e| {
+                let extras: usize = e
+                    .extras
+                    .iter()
+                    .map(|x| x.key.len() + x.value.len() + 16)
+                    .sum();
+                e.fields.text.len() + extras + 32 * 9
+            })
+            .sum();
+        let top: usize = [&self.patterns, &self.forecasts, &self.metadata]
+            .iter()
+            .map(|t| t.as_deref().map_or(0, str::len))
+            .sum();
+        let estimate = nodes + edges + top + 256;
+        estimate.max(self.source_len + self.source_len / 64)
     }
 
     fn stamped_metadata(&self, stamp: &SaveStamp) -> String {
@@ -3121,12 +3179,41 @@ mod tests {
     }
 
     #[test]
+    fn graphs_cross_threads() {
+        fn assert_shared<T: Send + Sync + 'static>(_: &T) {}
+        let g = parse(V2_FIXTURE);
+        assert_shared(&g);
+        let bytes = std::thread::spawn(move || g.to_vec())
+            .join()
+            .expect("thread");
+        assert_eq!(bytes, V2_FIXTURE.as_bytes());
+    }
+
+    #[test]
+    fn size_estimate_covers_the_output() {
+        let (g, _) = scenario(2);
+        assert!(g.size_estimate() >= g.to_vec().len());
+        let g = parse(V2_FIXTURE);
+        assert!(g.size_estimate() >= g.to_vec().len());
+    }
+
+    #[test]
     fn errors_are_shareable() {
         fn assert_error<E: std::error::Error + Send + Sync + 'static>(_: &E) {}
         let err = KnowledgeGraph::from_slice(b"[").expect_err("invalid");
         assert_error(&err);
         let store_error: Box<dyn std::error::Error + Send + Sync> = Box::new(err);
-        assert!(store_error.to_string().starts_with("not valid JSON"));
+        assert!(
+            store_error.to_string().starts_with("not valid JSON"),
+            "{store_error}"
+        );
+        // Wrong shape early, broken later: the file is reported as not JSON.
+        let err =
+            KnowledgeGraph::from_slice(b"{\"nodes\": [], \"edges\": [NaN, }").expect_err("invalid");
+        assert_eq!(syntax_position(&err), (1, 30));
+        let err =
+            KnowledgeGraph::from_slice(b"{\"nodes\": [], \"edges\": [NaN]}").expect_err("shape");
+        assert_eq!(shape(&err).0, "$.nodes");
     }
 
     fn scenario(version: u32) -> (KnowledgeGraph, Vec<String>) {

@@ -27,17 +27,19 @@ use serde::de::{self, DeserializeOwned, Deserializer as _, IgnoredAny, MapAccess
 use serde_json::ser::{CharEscape, Formatter};
 use serde_json::value::RawValue;
 
-/// Spaces for indentation; deeper levels write it repeatedly.
-const SPACES: &str = "                                                                ";
+/// A newline and spaces: indentation up to `MAX_SLICED_DEPTH` is one slice copy.
+const NEWLINE_SPACES: &str = "\n                                                                ";
+const MAX_SLICED_DEPTH: usize = (NEWLINE_SPACES.len() - 1) / 2;
 
 /// Appends a newline and the indentation of nesting level `depth` (two spaces a level).
 pub(crate) fn push_newline_indent(out: &mut impl TextSink, depth: usize) {
-    out.push_text("\n");
-    let mut width = depth * 2;
-    while width > 0 {
-        let step = width.min(SPACES.len());
-        out.push_text(&SPACES[..step]);
-        width -= step;
+    if depth <= MAX_SLICED_DEPTH {
+        out.push_text(&NEWLINE_SPACES[..1 + 2 * depth]);
+        return;
+    }
+    out.push_text(NEWLINE_SPACES);
+    for _ in MAX_SLICED_DEPTH..depth {
+        out.push_text("  ");
     }
 }
 
@@ -352,7 +354,6 @@ impl Formatter for PyFormatter {
         if self.has_value {
             self.indent(writer)?;
         }
-        self.has_value = true;
         writer.write_all(b"]")
     }
 
@@ -383,7 +384,6 @@ impl Formatter for PyFormatter {
         if self.has_value {
             self.indent(writer)?;
         }
-        self.has_value = true;
         writer.write_all(b"}")
     }
 
@@ -844,18 +844,21 @@ pub fn parse_lenient<T: DeserializeOwned>(json: &[u8]) -> Result<T, JsonError> {
     parse_with_masking(json, |bytes, _| serde_json::from_slice(bytes))
 }
 
+/// An object's entries: each key with the byte range of its value's text.
+pub type ObjectEntries = Vec<(String, Range<usize>)>;
+
 /// The entries of a JSON object as (key, byte range of the value's text in `json`), in
 /// document order, duplicates kept; `None` when `json` is valid but not an object.
 ///
 /// # Errors
 ///
 /// [`JsonError`] when `json` is not valid (Python-flavoured) JSON.
-pub fn object_entries(json: &str) -> Result<Option<Vec<(String, Range<usize>)>>, JsonError> {
+pub fn object_entries(json: &str) -> Result<Option<ObjectEntries>, JsonError> {
     struct Entries {
         base: usize,
     }
     impl<'de> Visitor<'de> for Entries {
-        type Value = Vec<(String, Range<usize>)>;
+        type Value = ObjectEntries;
         fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
             f.write_str("a JSON object")
         }
@@ -1076,6 +1079,39 @@ mod tests {
         assert_eq!(value_to_python_json(&value, 0), expected);
         assert_eq!(to_python_json(&json!([]), 0).expect("serializes"), "[]");
         assert_eq!(to_python_json(&json!({}), 3).expect("serializes"), "{}");
+    }
+
+    #[test]
+    fn formatter_writes_bare_non_finite_tokens() {
+        // serde_json's serializer turns non-finite floats into null before the formatter
+        // sees them; called directly, the formatter writes what Python writes.
+        let mut out = Vec::new();
+        let mut f = PyFormatter::new();
+        for x in [f64::NAN, f64::INFINITY, f64::NEG_INFINITY, 0.5] {
+            f.write_f64(&mut out, x).expect("writes to memory");
+            out.push(b' ');
+        }
+        f.write_f32(&mut out, 0.1).expect("writes to memory");
+        assert_eq!(
+            String::from_utf8(out).expect("ASCII"),
+            "NaN Infinity -Infinity 0.5 0.10000000149011612"
+        );
+    }
+
+    #[test]
+    fn deep_indentation() {
+        let mut deep = String::new();
+        push_newline_indent(&mut deep, 40);
+        assert_eq!(deep.len(), 81);
+        assert!(deep[1..].bytes().all(|b| b == b' '));
+        let mut nested = json!(1);
+        for _ in 0..40 {
+            nested = json!([nested]);
+        }
+        assert_eq!(
+            to_python_json(&nested, 0).expect("serializes"),
+            value_to_python_json(&nested, 0)
+        );
     }
 
     #[test]
