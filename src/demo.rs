@@ -12,11 +12,26 @@ use crate::store::graph::KnowledgeGraph;
 use crate::store::save::SaveOptions;
 use crate::store::{BACKUPS_DIR, Store};
 
-/// The sample graph shipped with graphvault (the application's format).
-pub const DEMO_GRAPH: &[u8] = include_bytes!("../assets/demo/graph.json");
+/// Seed of the demo history in `assets/demo/history/` (see the test that
+/// regenerates it).
+pub const DEMO_SEED: u64 = 20_251_003;
 
-/// Number of saves in the demo history.
-pub const HISTORY_LEN: usize = 12;
+/// The demo's history, oldest first: the application's `graph.json` as it
+/// was at each of twelve saves (shipped in `assets/demo/history/`).
+pub const HISTORY: [&[u8]; 12] = [
+    include_bytes!("../assets/demo/history/01.json"),
+    include_bytes!("../assets/demo/history/02.json"),
+    include_bytes!("../assets/demo/history/03.json"),
+    include_bytes!("../assets/demo/history/04.json"),
+    include_bytes!("../assets/demo/history/05.json"),
+    include_bytes!("../assets/demo/history/06.json"),
+    include_bytes!("../assets/demo/history/07.json"),
+    include_bytes!("../assets/demo/history/08.json"),
+    include_bytes!("../assets/demo/history/09.json"),
+    include_bytes!("../assets/demo/history/10.json"),
+    include_bytes!("../assets/demo/history/11.json"),
+    include_bytes!("../assets/demo/history/12.json"),
+];
 
 /// What [`build_demo_store`] made.
 #[derive(Debug, Clone, Serialize)]
@@ -25,38 +40,6 @@ pub struct DemoReport {
     pub backups: usize,
     pub node_count: usize,
     pub edge_count: usize,
-}
-
-/// The graph as it was at step `step` of `HISTORY_LEN` (the last step is
-/// the full sample): fewer nodes early on, and prices that drift.
-pub fn history_state(full: &KnowledgeGraph, step: usize) -> KnowledgeGraph {
-    let mut g = full.clone();
-    let total = g.node_count();
-    let keep = total * (50 + 50 * step / (HISTORY_LEN - 1)) / 100;
-    let doomed: Vec<String> = g.nodes().skip(keep).map(|n| n.id().to_string()).collect();
-    for id in doomed {
-        g.remove_node(&id);
-    }
-    let drift = (HISTORY_LEN - 1 - step) as f64;
-    let updates: Vec<(String, String, serde_json::Value)> = g
-        .nodes()
-        .filter_map(|n| {
-            let kind = n.kind()?.to_string();
-            let mut data: serde_json::Value = serde_json::from_str(n.data_json()?).ok()?;
-            let price = data.get("price")?.as_f64()?;
-            if drift > 0.0 {
-                let factor = 1.0 - 0.011 * drift + 0.004 * (drift * 1.7).sin();
-                data["price"] = serde_json::json!((price * factor * 100.0).round() / 100.0);
-                Some((n.id().to_string(), kind, data))
-            } else {
-                None
-            }
-        })
-        .collect();
-    for (id, kind, data) in updates {
-        g.add_node(&kind, data, Some(&id));
-    }
-    g
 }
 
 /// Builds the demo store in `root` (which must be absent, empty, or an
@@ -82,29 +65,31 @@ pub fn build_demo_store(root: &Path) -> Result<DemoReport> {
     }
     let store = Store::open(root)?;
     store.mark_sandbox("demo store built by `graphvault demo`")?;
-    let full = KnowledgeGraph::from_slice(DEMO_GRAPH).map_err(|e| StoreError::Graph {
-        path: PathBuf::from("assets/demo/graph.json"),
-        source: e,
-    })?;
     let now = Local::now().with_nanosecond(0).unwrap_or_else(Local::now);
     let start = now - Duration::days(40);
-    let mut last = full.clone();
-    for step in 0..HISTORY_LEN {
-        let at = start + Duration::hours((step as i64) * 83 + (step as i64 % 3) * 5);
-        let at = if step + 1 == HISTORY_LEN {
+    let mut last = None;
+    for (step, bytes) in HISTORY.iter().enumerate() {
+        let graph = KnowledgeGraph::from_slice(bytes).map_err(|e| StoreError::Graph {
+            path: PathBuf::from(format!("assets/demo/history/{:02}.json", step + 1)),
+            source: e,
+        })?;
+        // Every three or four days at a different time of day; the last
+        // save two hours ago.
+        let at = if step + 1 == HISTORY.len() {
             now - Duration::hours(2)
         } else {
-            at
+            start + Duration::hours((step as i64) * 83 + (step as i64 % 3) * 5)
         };
-        last = history_state(&full, step);
         store.save_with(
-            &last,
+            &graph,
             &SaveOptions {
                 rotate: false,
                 at: Some(at),
             },
         )?;
+        last = Some(graph);
     }
+    let last = last.unwrap_or_default();
     legacyize_oldest(&store)?;
     let backups = store.backups_dir();
     let _ = std::fs::create_dir_all(backups.join("20251001_161329"));
@@ -146,4 +131,76 @@ fn legacyize_oldest(store: &Store) -> Result<()> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The shipped history is what the generator makes from `DEMO_SEED`.
+    /// `GV_REGEN_ASSETS=1 cargo test --lib demo` rewrites it after a
+    /// generator change.
+    #[test]
+    fn shipped_history_matches_the_generator() {
+        let states = crate::generate::demo_history(DEMO_SEED);
+        assert_eq!(states.len(), HISTORY.len());
+        let regen = std::env::var_os("GV_REGEN_ASSETS").is_some();
+        for (i, state) in states.iter().enumerate() {
+            let bytes = state.to_vec();
+            if regen {
+                let path = format!(
+                    "{}/assets/demo/history/{:02}.json",
+                    env!("CARGO_MANIFEST_DIR"),
+                    i + 1
+                );
+                std::fs::write(&path, &bytes).expect("write asset");
+            } else {
+                assert!(
+                    HISTORY[i] == bytes.as_slice(),
+                    "assets/demo/history/{:02}.json is stale: regenerate it",
+                    i + 1
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn builds_a_sandbox_with_a_dozen_backups_and_legacy_metas() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let root = dir.path().join("demo");
+        let report = build_demo_store(&root).expect("demo");
+        assert_eq!(report.backups, 12);
+        let store = Store::open(&root).expect("open");
+        assert!(store.is_sandbox());
+        let listing = store.list_backups().expect("list");
+        assert_eq!(
+            listing.backups.iter().filter(|b| b.legacy_counts).count(),
+            2
+        );
+        assert!(listing.backups.iter().any(|b| {
+            b.meta_path
+                .as_ref()
+                .is_some_and(|p| p.to_string_lossy().ends_with(".json.meta"))
+        }));
+        let span = listing.backups[0].time - listing.backups[11].time;
+        assert!(span >= Duration::days(21), "spread over weeks: {span}");
+        let primary = store
+            .verify(
+                &crate::store::verify::Target::Primary,
+                crate::store::verify::Depth::Full,
+            )
+            .expect("verify");
+        assert_eq!(primary.status, crate::store::verify::Status::Valid);
+        assert!(report.node_count >= 300, "{}", report.node_count);
+        // Rebuilding over an earlier demo works; over anything else it is refused.
+        build_demo_store(&root).expect("rebuild");
+        let other = dir.path().join("real");
+        std::fs::create_dir_all(&other).expect("dir");
+        std::fs::write(other.join("graph.json"), "{}").expect("file");
+        assert!(build_demo_store(&other).is_err());
+        assert_eq!(
+            std::fs::read(other.join("graph.json")).expect("kept"),
+            b"{}"
+        );
+    }
 }
