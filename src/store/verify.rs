@@ -279,6 +279,85 @@ fn read_meta(
     (None, None)
 }
 
+/// The rungs climbed so far for one file; ends in a [`FileReport`].
+struct Ladder {
+    report: FileReport,
+    levels: Vec<LevelResult>,
+    warnings: Vec<String>,
+    started: Instant,
+}
+
+impl Ladder {
+    fn record(&mut self, level: Level, outcome: Outcome, detail: impl Into<String>) {
+        self.levels.push(LevelResult {
+            level,
+            outcome,
+            detail: detail.into(),
+        });
+    }
+
+    /// Closes the report: levels not reached are marked skipped, and the
+    /// status and failure (if any) are set.
+    fn finish(mut self, status: Status, failed: Option<(Level, String)>) -> FileReport {
+        let depth = self.report.depth;
+        for level in Level::ALL {
+            if !self.levels.iter().any(|l| l.level == level) {
+                let detail = if depth == Depth::Checksum && level >= Level::Parse {
+                    "not checked (checksum-only verification)"
+                } else {
+                    "not reached"
+                };
+                self.record(level, Outcome::Skipped, detail);
+            }
+        }
+        self.levels.sort_by_key(|l| l.level);
+        self.report.status = status;
+        if let Some((level, reason)) = failed {
+            self.report.failed_level = Some(level);
+            self.report.reason = Some(reason);
+        }
+        self.report.levels = self.levels;
+        self.report.warnings = self.warnings;
+        self.report.elapsed_ms = self.started.elapsed().as_secs_f64() * 1e3;
+        self.report
+    }
+
+    /// Records a failure at `level` and closes the report with `status`.
+    fn fail(mut self, level: Level, status: Status, reason: String) -> FileReport {
+        self.record(level, Outcome::Fail, reason.clone());
+        self.finish(status, Some((level, reason)))
+    }
+}
+
+/// Reads the first meta of `metas` that exists: its path, and the parsed
+/// meta or why it is unusable. `None` when there is no meta at all.
+fn read_usable_meta(
+    fs: &dyn Fs,
+    metas: &MetaSource,
+) -> (Option<PathBuf>, std::result::Result<Meta, String>) {
+    let (path, read) = read_meta(fs, &metas.paths);
+    let meta = match read {
+        None => Err("no meta file, so no checksum to compare".to_string()),
+        Some(Err(why)) => Err(why),
+        Some(Ok(m)) if m.sha256().is_some() => Ok(m),
+        Some(Ok(m)) => Err(match &m.checksum {
+            None => "meta has no checksum".to_string(),
+            Some(c) => format!("meta checksum {c:?} is not a SHA-256 hex digest"),
+        }),
+    };
+    (path, meta)
+}
+
+/// The pending meta of an interrupted save, when there is a usable one.
+fn read_pending(fs: &dyn Fs, metas: &MetaSource) -> Option<(PathBuf, Meta)> {
+    let path = metas.pending.as_ref()?;
+    let bytes = fs::read_file(fs, path, meta::MAX_META_LEN).ok()?;
+    let meta = Meta::from_slice(&bytes)
+        .ok()
+        .filter(|m| m.sha256().is_some())?;
+    Some((path.clone(), meta))
+}
+
 /// Climbs the ladder for one file. `keep` asks to return the parsed graph
 /// and the bytes for reuse (restore, recovery, diff).
 pub(crate) fn inspect(
@@ -289,172 +368,75 @@ pub(crate) fn inspect(
     depth: Depth,
     keep: bool,
 ) -> Inspection {
-    let started = Instant::now();
-    let mut levels: Vec<LevelResult> = Vec::new();
-    let mut warnings: Vec<String> = Vec::new();
-    let mut report = FileReport {
-        target,
-        path: path.to_path_buf(),
-        meta_path: None,
-        status: Status::Valid,
-        failed_level: None,
-        reason: None,
+    let mut ladder = Ladder {
+        report: FileReport {
+            target,
+            path: path.to_path_buf(),
+            meta_path: None,
+            status: Status::Valid,
+            failed_level: None,
+            reason: None,
+            levels: Vec::new(),
+            size: None,
+            expected_checksum: None,
+            actual_checksum: None,
+            node_count: None,
+            edge_count: None,
+            node_types: Vec::new(),
+            edge_types: Vec::new(),
+            warnings: Vec::new(),
+            depth,
+            verified_at: super::now(),
+            elapsed_ms: 0.0,
+        },
         levels: Vec::new(),
-        size: None,
-        expected_checksum: None,
-        actual_checksum: None,
-        node_count: None,
-        edge_count: None,
-        node_types: Vec::new(),
-        edge_types: Vec::new(),
         warnings: Vec::new(),
-        depth,
-        verified_at: super::now(),
-        elapsed_ms: 0.0,
+        started: Instant::now(),
     };
     let mut out = Inspection {
-        report: report.clone(),
+        report: ladder.report.clone(),
         graph: None,
         bytes: None,
         meta: None,
     };
 
-    let finish = |mut report: FileReport,
-                  mut levels: Vec<LevelResult>,
-                  warnings: Vec<String>,
-                  status: Status,
-                  failed: Option<(Level, String)>| {
-        let reached: Vec<Level> = levels.iter().map(|l| l.level).collect();
-        for level in Level::ALL {
-            if !reached.contains(&level) {
-                let detail = if depth == Depth::Checksum && level >= Level::Parse {
-                    "not checked (checksum-only verification)"
-                } else {
-                    "not reached"
-                };
-                levels.push(LevelResult {
-                    level,
-                    outcome: Outcome::Skipped,
-                    detail: detail.to_string(),
-                });
-            }
-        }
-        levels.sort_by_key(|l| l.level);
-        report.status = status;
-        if let Some((level, reason)) = failed {
-            report.failed_level = Some(level);
-            report.reason = Some(reason);
-        }
-        report.levels = levels;
-        report.warnings = warnings;
-        report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-        report
-    };
-
     // Level: file.
     let opened = fs.open_read(path, MAX_GRAPH_LEN);
-    let (meta_path, meta_read) = read_meta(fs, &metas.paths);
-    report.meta_path = meta_path.clone();
+    let (meta_path, meta_read) = read_usable_meta(fs, metas);
+    ladder.report.meta_path = meta_path.clone();
     let file = match opened {
         Ok(f) => {
-            levels.push(LevelResult {
-                level: Level::File,
-                outcome: Outcome::Pass,
-                detail: format!("regular file, {} bytes", f.len),
-            });
-            report.size = Some(f.len);
+            ladder.record(
+                Level::File,
+                Outcome::Pass,
+                format!("regular file, {} bytes", f.len),
+            );
+            ladder.report.size = Some(f.len);
             f
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let reason = if meta_path.is_some() {
-                "data file is missing (its meta is still there)".to_string()
+                "data file is missing (its meta is still there)"
             } else {
-                "data file is missing".to_string()
+                "data file is missing"
             };
-            levels.push(LevelResult {
-                level: Level::File,
-                outcome: Outcome::Fail,
-                detail: reason.clone(),
-            });
-            out.report = finish(
-                report,
-                levels,
-                warnings,
-                Status::Missing,
-                Some((Level::File, reason)),
-            );
+            out.report = ladder.fail(Level::File, Status::Missing, reason.to_string());
             return out;
         }
         Err(e) => {
-            let reason = format!("cannot open: {e}");
-            levels.push(LevelResult {
-                level: Level::File,
-                outcome: Outcome::Fail,
-                detail: reason.clone(),
-            });
-            out.report = finish(
-                report,
-                levels,
-                warnings,
-                Status::Corrupt,
-                Some((Level::File, reason)),
-            );
+            out.report = ladder.fail(Level::File, Status::Corrupt, format!("cannot open: {e}"));
             return out;
         }
     };
 
-    // Level: meta.
-    let mut meta_problem: Option<String> = None;
-    let mut meta_value: Option<Meta> = None;
-    match meta_read {
-        None => meta_problem = Some("no meta file, so no checksum to compare".to_string()),
-        Some(Err(why)) => meta_problem = Some(why),
-        Some(Ok(m)) => {
-            if m.sha256().is_some() {
-                meta_value = Some(m);
-            } else {
-                meta_problem = Some(match &m.checksum {
-                    None => "meta has no checksum".to_string(),
-                    Some(c) => format!("meta checksum {c:?} is not a SHA-256 hex digest"),
-                });
-            }
-        }
-    }
-    // A pending meta may be the real one after an interrupted save.
-    let pending = metas
-        .pending
-        .as_ref()
-        .and_then(|p| {
-            fs::read_file(fs, p, meta::MAX_META_LEN)
-                .ok()
-                .map(|b| (p.clone(), b))
-        })
-        .and_then(|(p, b)| {
-            Meta::from_slice(&b)
-                .ok()
-                .filter(|m| m.sha256().is_some())
-                .map(|m| (p, m))
-        });
-
-    // Read the bytes once: the checksum step hashes them, later steps parse them.
-    let need_bytes = depth == Depth::Full || keep;
-    let (actual, bytes) = if need_bytes {
+    // Read the bytes once when they are needed beyond the checksum: the
+    // checksum step hashes them and the parse step reuses them. Otherwise
+    // stream them through the hash.
+    let (streamed, bytes) = if depth == Depth::Full || keep {
         let mut buf = Vec::with_capacity(usize::try_from(file.len).unwrap_or(0));
         let mut reader = file.reader;
         if let Err(e) = reader.read_to_end(&mut buf) {
-            let reason = format!("read failed: {e}");
-            levels.push(LevelResult {
-                level: Level::File,
-                outcome: Outcome::Fail,
-                detail: reason.clone(),
-            });
-            out.report = finish(
-                report,
-                levels,
-                warnings,
-                Status::Corrupt,
-                Some((Level::File, reason)),
-            );
+            out.report = ladder.fail(Level::File, Status::Corrupt, format!("read failed: {e}"));
             return out;
         }
         (None, Some(buf))
@@ -462,19 +444,7 @@ pub(crate) fn inspect(
         match hash_reader(file.reader) {
             Ok(h) => (Some(h), None),
             Err(e) => {
-                let reason = format!("read failed: {e}");
-                levels.push(LevelResult {
-                    level: Level::File,
-                    outcome: Outcome::Fail,
-                    detail: reason.clone(),
-                });
-                out.report = finish(
-                    report,
-                    levels,
-                    warnings,
-                    Status::Corrupt,
-                    Some((Level::File, reason)),
-                );
+                out.report = ladder.fail(Level::File, Status::Corrupt, format!("read failed: {e}"));
                 return out;
             }
         }
@@ -482,266 +452,184 @@ pub(crate) fn inspect(
 
     // With the bytes in memory, hash on this thread while another parses.
     let mut parsed: Option<std::result::Result<KnowledgeGraph, super::graph::GraphError>> = None;
-    let actual = match (actual, &bytes) {
+    let actual = match (streamed, &bytes) {
         (Some(a), _) => a,
-        (None, Some(b)) => {
-            if depth == Depth::Full {
-                std::thread::scope(|s| {
-                    let parser = s.spawn(|| KnowledgeGraph::from_slice(b));
-                    let digest = sha256_hex(b);
-                    match parser.join() {
-                        Ok(p) => parsed = Some(p),
-                        // A panic in the parser is a bug, not a verdict on
-                        // the file; parse again here so it surfaces.
-                        Err(_) => parsed = Some(KnowledgeGraph::from_slice(b)),
-                    }
-                    digest
-                })
-            } else {
-                sha256_hex(b)
-            }
-        }
+        (None, Some(b)) if depth == Depth::Full => std::thread::scope(|s| {
+            let parser = s.spawn(|| KnowledgeGraph::from_slice(b));
+            let digest = sha256_hex(b);
+            // A panic in the parser is a bug, not a verdict on the file:
+            // parse again here so it surfaces on this thread.
+            parsed = Some(
+                parser
+                    .join()
+                    .unwrap_or_else(|_| KnowledgeGraph::from_slice(b)),
+            );
+            digest
+        }),
+        (None, Some(b)) => sha256_hex(b),
         (None, None) => String::new(),
     };
-    report.actual_checksum = Some(actual.clone());
+    ladder.report.actual_checksum = Some(actual.clone());
+    let short = &actual[..12.min(actual.len())];
 
+    // Level: meta. No usable meta does not make a file corrupt: it may still
+    // be a good graph (unverified). A pending meta that matches the bytes is
+    // the real one after an interrupted save.
+    let pending = read_pending(fs, metas).filter(|(_, m)| m.sha256() == Some(actual.as_str()));
     let mut status = Status::Valid;
-    match (&meta_value, &meta_problem) {
-        (Some(m), _) => {
-            levels.push(LevelResult {
-                level: Level::Meta,
-                outcome: Outcome::Pass,
-                detail: format!(
-                    "{} ({})",
-                    meta_path
-                        .as_ref()
-                        .and_then(|p| p.file_name())
-                        .map(|n| n.to_string_lossy().into_owned())
-                        .unwrap_or_default(),
-                    m.saved_by.as_deref().unwrap_or("unknown writer")
-                ),
-            });
+    let mut meta_problem = None;
+    let mut meta_value = match (meta_read, &pending) {
+        (Ok(m), _) => {
+            let name = meta_path
+                .as_ref()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let writer = m.saved_by.as_deref().unwrap_or("unknown writer");
+            ladder.record(Level::Meta, Outcome::Pass, format!("{name} ({writer})"));
+            Some(m)
         }
-        (None, Some(problem)) => {
-            // No usable meta: the file may still be a good graph. Never call
-            // it corrupt for that alone.
-            if let Some((p, pm)) = &pending
-                && pm.sha256() == Some(actual.as_str())
-            {
-                warnings.push(format!(
-                    "{problem}; the pending meta {} matches (an interrupted save): it is completed on the next write",
-                    p.display()
-                ));
-                meta_value = Some(pm.clone());
-                report.meta_path = Some(p.clone());
-            }
-            if meta_value.is_none() {
-                levels.push(LevelResult {
-                    level: Level::Meta,
-                    outcome: Outcome::Warn,
-                    detail: problem.clone(),
-                });
-                status = Status::Unverified;
-            } else {
-                levels.push(LevelResult {
-                    level: Level::Meta,
-                    outcome: Outcome::Warn,
-                    detail: "pending meta of an interrupted save".to_string(),
-                });
-            }
+        (Err(problem), Some((p, pm))) => {
+            ladder.warnings.push(format!(
+                "{problem}; the pending meta {} matches (an interrupted save): it is completed on the next write",
+                p.display()
+            ));
+            ladder.record(
+                Level::Meta,
+                Outcome::Warn,
+                "pending meta of an interrupted save",
+            );
+            ladder.report.meta_path = Some(p.clone());
+            Some(pm.clone())
         }
-        (None, None) => {}
-    }
+        (Err(problem), None) => {
+            ladder.record(Level::Meta, Outcome::Warn, problem.clone());
+            status = Status::Unverified;
+            meta_problem = Some(problem);
+            None
+        }
+    };
 
     // Level: checksum (bytes only, no parsing).
     if let Some(m) = &meta_value {
         let expected = m.sha256().unwrap_or_default().to_ascii_lowercase();
-        report.expected_checksum = Some(expected.clone());
-        let size = report.size.unwrap_or(0);
-        let size_problem = m
-            .size
-            .filter(|&s| s != size)
-            .map(|s| format!("size is {size} bytes, meta says {s}"));
-        let mut pass = size_problem.is_none() && expected == actual;
-        let mut detail = match &size_problem {
-            Some(p) => p.clone(),
-            None if pass => format!("sha256 {}…", &actual[..12.min(actual.len())]),
-            None => format!(
+        ladder.report.expected_checksum = Some(expected.clone());
+        let size = ladder.report.size.unwrap_or(0);
+        let mismatch = match m.size.filter(|&s| s != size) {
+            Some(s) => Some(format!("size is {size} bytes, meta says {s}")),
+            None if expected != actual => Some(format!(
                 "checksum mismatch: meta says sha256 {expected}, the file hashes to {actual}"
-            ),
+            )),
+            None => None,
         };
-        // A stale meta beside a graph that a pending meta describes is an
-        // interrupted save, not corruption.
-        if !pass
-            && let Some((p, pm)) = &pending
-            && pm.sha256() == Some(actual.as_str())
-        {
-            pass = true;
-            warnings.push(format!(
-                "graph.json.meta is stale but the pending meta {} matches (an interrupted save): it is completed on the next write",
-                p.display()
-            ));
-            report.expected_checksum = Some(actual.clone());
-            detail = format!("sha256 {}… (pending meta)", &actual[..12.min(actual.len())]);
-            meta_value = Some(pm.clone());
-        }
         #[cfg(feature = "negative-controls")]
-        if negative_controls::skip_checksum() {
-            pass = true;
+        let mismatch = mismatch.filter(|_| !negative_controls::skip_checksum());
+        match (mismatch, &pending) {
+            (None, _) => ladder.record(Level::Checksum, Outcome::Pass, format!("sha256 {short}…")),
+            // A stale meta beside a graph that the pending meta describes
+            // is an interrupted save, not corruption.
+            (Some(_), Some((p, pm))) => {
+                ladder.warnings.push(format!(
+                    "graph.json.meta is stale but the pending meta {} matches (an interrupted save): it is completed on the next write",
+                    p.display()
+                ));
+                ladder.report.expected_checksum = Some(actual.clone());
+                ladder.record(
+                    Level::Checksum,
+                    Outcome::Pass,
+                    format!("sha256 {short}… (pending meta)"),
+                );
+                meta_value = Some(pm.clone());
+            }
+            (Some(reason), None) => {
+                out.meta = meta_value;
+                out.report = ladder.fail(Level::Checksum, Status::Corrupt, reason);
+                return out;
+            }
         }
-        if !pass {
-            levels.push(LevelResult {
-                level: Level::Checksum,
-                outcome: Outcome::Fail,
-                detail: detail.clone(),
-            });
-            out.report = finish(
-                report,
-                levels,
-                warnings,
-                Status::Corrupt,
-                Some((Level::Checksum, detail)),
-            );
-            out.meta = meta_value;
-            return out;
-        }
-        levels.push(LevelResult {
-            level: Level::Checksum,
-            outcome: Outcome::Pass,
-            detail,
-        });
     } else {
-        levels.push(LevelResult {
-            level: Level::Checksum,
-            outcome: Outcome::Skipped,
-            detail: "no checksum to compare".to_string(),
-        });
+        ladder.record(Level::Checksum, Outcome::Skipped, "no checksum to compare");
     }
     out.meta = meta_value.clone();
 
-    if depth == Depth::Checksum {
-        if status == Status::Unverified {
-            let reason = meta_problem.unwrap_or_default();
-            out.report = finish(
-                report,
-                levels,
-                warnings,
-                Status::Unverified,
-                Some((Level::Meta, reason)),
-            );
-            out.report.failed_level = None;
-        } else {
-            out.report = finish(report, levels, warnings, status, None);
-        }
-        out.bytes = bytes.filter(|_| keep);
-        return out;
-    }
-
-    // Level: parse.
-    let Some(bytes) = bytes else {
-        out.report = finish(report, levels, warnings, status, None);
+    let Some(bytes) = bytes.filter(|_| depth == Depth::Full) else {
+        // Checksum-only verification ends here.
+        out.report = ladder.finish(status, None);
+        out.report.reason = meta_problem;
         return out;
     };
+
+    // Level: parse.
     let graph = match parsed.unwrap_or_else(|| KnowledgeGraph::from_slice(&bytes)) {
         Ok(g) => {
-            levels.push(LevelResult {
-                level: Level::Parse,
-                outcome: Outcome::Pass,
-                detail: format!(
-                    "version {}, {} nodes, {} edges",
-                    g.version(),
-                    g.node_count(),
-                    g.edge_count()
-                ),
-            });
+            let detail = format!(
+                "version {}, {} nodes, {} edges",
+                g.version(),
+                g.node_count(),
+                g.edge_count()
+            );
+            ladder.record(Level::Parse, Outcome::Pass, detail);
             g
         }
         Err(e) => {
-            let reason = format!("not a valid graph: {e}");
-            levels.push(LevelResult {
-                level: Level::Parse,
-                outcome: Outcome::Fail,
-                detail: reason.clone(),
-            });
-            out.report = finish(
-                report,
-                levels,
-                warnings,
+            out.report = ladder.fail(
+                Level::Parse,
                 Status::Corrupt,
-                Some((Level::Parse, reason)),
+                format!("not a valid graph: {e}"),
             );
             return out;
         }
     };
-    report.node_count = Some(graph.node_count());
-    report.edge_count = Some(graph.edge_count());
+    ladder.report.node_count = Some(graph.node_count());
+    ladder.report.edge_count = Some(graph.edge_count());
     let stats = graph.stats();
-    report.node_types = stats.node_types.clone();
-    report.edge_types = stats.edge_types.clone();
+    ladder.report.node_types = stats.node_types;
+    ladder.report.edge_types = stats.edge_types;
 
     // Level: consistency.
     let consistency = graph.check_consistency();
-    let mut problems = consistency.problems.clone();
-    warnings.extend(consistency.warnings.iter().cloned());
-    if let Some(m) = &meta_value {
-        if m.counts_are_legacy_zero() {
-            warnings.push(
-                "meta counts are 0/0 as the application's last versions wrote them: not compared"
-                    .to_string(),
-            );
-        } else {
-            if let Some(n) = m.node_count
-                && n != graph.node_count() as u64
-            {
-                problems.push(format!(
-                    "meta says {n} nodes, the graph has {}",
-                    graph.node_count()
-                ));
-            }
-            if let Some(n) = m.edge_count
-                && n != graph.edge_count() as u64
-            {
-                problems.push(format!(
-                    "meta says {n} edges, the graph has {}",
-                    graph.edge_count()
-                ));
+    let mut problems = consistency.problems;
+    let warned = !consistency.warnings.is_empty();
+    let warning_count = consistency.warnings.len();
+    ladder.warnings.extend(consistency.warnings);
+    match &meta_value {
+        Some(m) if m.counts_are_legacy_zero() => ladder.warnings.push(
+            "meta counts are 0/0 as the application's last versions wrote them: not compared"
+                .to_string(),
+        ),
+        Some(m) => {
+            for (what, said, has) in [
+                ("nodes", m.node_count, graph.node_count()),
+                ("edges", m.edge_count, graph.edge_count()),
+            ] {
+                if let Some(n) = said
+                    && n != has as u64
+                {
+                    problems.push(format!("meta says {n} {what}, the graph has {has}"));
+                }
             }
         }
+        None => {}
     }
-    if problems.is_empty() {
-        levels.push(LevelResult {
-            level: Level::Consistency,
-            outcome: if consistency.warnings.is_empty() {
-                Outcome::Pass
-            } else {
-                Outcome::Warn
-            },
-            detail: if consistency.warnings.is_empty() {
-                "ids unique, every edge's endpoints exist".to_string()
-            } else {
-                format!("consistent, {} warning(s)", consistency.warnings.len())
-            },
-        });
-    } else {
-        let reason = problems.join("; ");
-        levels.push(LevelResult {
-            level: Level::Consistency,
-            outcome: Outcome::Fail,
-            detail: reason.clone(),
-        });
-        out.report = finish(
-            report,
-            levels,
-            warnings,
-            Status::Corrupt,
-            Some((Level::Consistency, reason)),
-        );
+    if !problems.is_empty() {
+        out.report = ladder.fail(Level::Consistency, Status::Corrupt, problems.join("; "));
         return out;
     }
-
-    let reason = (status == Status::Unverified).then(|| meta_problem.unwrap_or_default());
-    out.report = finish(report, levels, warnings, status, None);
-    out.report.reason = reason;
+    if warned {
+        ladder.record(
+            Level::Consistency,
+            Outcome::Warn,
+            format!("consistent, {warning_count} warning(s)"),
+        );
+    } else {
+        ladder.record(
+            Level::Consistency,
+            Outcome::Pass,
+            "ids unique, every edge's endpoints exist",
+        );
+    }
+    out.report = ladder.finish(status, None);
+    out.report.reason = meta_problem;
     if keep {
         out.graph = Some(graph);
         out.bytes = Some(bytes);
@@ -820,13 +708,20 @@ impl Store {
     /// Fails unless some file of backup `id` exists.
     pub(crate) fn require_backup(&self, id: &BackupId) -> Result<()> {
         let dir = self.backups_dir();
-        let any = [
+        let mut any = false;
+        for name in [
             id.data_file_name(),
             id.meta_file_name(),
             id.alt_meta_file_name(),
-        ]
-        .iter()
-        .any(|n| self.fs.entry(&dir.join(n)).is_ok());
+        ] {
+            let path = dir.join(name);
+            match self.fs.entry(&path) {
+                Ok(_) => any = true,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // A failing disk is not a missing backup.
+                Err(e) => return Err(StoreError::io("look up backup", path, e)),
+            }
+        }
         if any {
             Ok(())
         } else {
