@@ -40,7 +40,11 @@ fn main() -> ExitCode {
     match &cli.command {
         None => ExitCode::from(graphvault::app::run_ui(&cli.store, None)),
         Some(Command::Demo { dir, no_ui }) => {
-            init_logging(cli.verbose);
+            // With the UI up, logs go to its log file: stderr would draw
+            // over the screen.
+            if *no_ui {
+                init_logging(cli.verbose);
+            }
             ExitCode::from(graphvault::app::run_demo(dir.as_deref(), *no_ui))
         }
         Some(command) => {

@@ -27,5 +27,7 @@ mod restore;
 mod rotate;
 #[path = "integration/save.rs"]
 mod save;
+#[path = "integration/tui_pty.rs"]
+mod tui_pty;
 #[path = "integration/verify.rs"]
 mod verify;

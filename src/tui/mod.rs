@@ -1,10 +1,152 @@
-//! The terminal UI (being built).
-use std::path::Path;
+//! The terminal UI: browse and verify backups, diff, restore, rotate,
+//! snapshot, and a guided wizard that simulates corruption on a sandbox and
+//! recovers from it (or recovers the store's own broken primary).
+//!
+//! # Design
+//! - [`app::App`] holds all state; [`app::App::update`] is the only place it
+//!   changes, from an [`action::Action`].
+//! - [`keymap::KEYMAP`] is the one table that maps keys to actions and
+//!   feeds the footer hints and the `?` help.
+//! - Disk work runs on a worker thread ([`worker`]) that owns a clone of
+//!   the store; results come back as events over a channel, so drawing
+//!   never touches the disk and a key press redraws within a frame.
+//! - The terminal is entered and left one way (`ratatui::try_init` and
+//!   `ratatui::restore`, whose panic hook restores it on a panic of the UI
+//!   thread). Logs go to a file, never to the terminal.
 
-/// Runs the UI until the user quits.
+mod action;
+mod app;
+mod health;
+mod keymap;
+mod logging;
+mod popups;
+mod render;
+mod rotate;
+mod table;
+mod theme;
+mod wizard;
+mod wizard_view;
+mod worker;
+
+#[cfg(test)]
+mod tests;
+
+use std::path::Path;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use crossterm::event::{self, Event as TermEvent};
+
+use crate::store::Store;
+
+use action::Action;
+use app::{App, AppConfig};
+
+/// How long to wait for a key before looking at the worker's results.
+const POLL: Duration = Duration::from_millis(50);
+/// How often the clock (ages, probes) moves on without a key press.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Runs the UI on the store at `store` until the user quits.
 ///
 /// # Errors
-/// Terminal setup failures.
-pub fn run(store: &Path, _note: Option<String>) -> anyhow::Result<()> {
-    anyhow::bail!("the terminal UI is not built yet; use the subcommands (graphvault --store {} list)", store.display())
+/// The store's configuration cannot be read, the worker thread cannot be
+/// started, or the terminal cannot be set up or drawn to. Store errors met
+/// while running are shown in the UI, not returned.
+pub fn run(store: &Path, note: Option<String>) -> anyhow::Result<()> {
+    let log_file = logging::init(store);
+    let opened =
+        Store::open(store).with_context(|| format!("cannot open the store {}", store.display()))?;
+    let (commands_tx, commands_rx) = mpsc::channel();
+    let (events_tx, events_rx) = mpsc::channel();
+    let worker = worker::spawn(opened.clone(), commands_rx, events_tx)
+        .context("cannot start the worker thread")?;
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    keep_terminal_on_background_panics();
+    let size = terminal
+        .size()
+        .map(|s| (s.width, s.height))
+        .unwrap_or((80, 24));
+    let mut notes: Vec<String> = note.into_iter().collect();
+    if let Some(path) = &log_file {
+        notes.push(format!("UI log: {}", path.display()));
+    }
+    let mut app = App::new(
+        AppConfig {
+            store_path: store.to_path_buf(),
+            notes,
+            theme: theme::Theme::from_env(),
+            now: chrono::Local::now().naive_local(),
+            size,
+            policy: opened.config().retention.clone(),
+            auto_verify: true,
+        },
+        commands_tx,
+    );
+    let result = event_loop(&mut terminal, &mut app, &events_rx);
+    ratatui::restore();
+    // Dropping the app closes the command channel; the worker finishes
+    // the command it runs (verifications were cancelled on quit) and ends.
+    drop(app);
+    if worker.join().is_err() {
+        tracing::error!("the worker thread panicked");
+    }
+    tracing::info!("UI closed");
+    result
+}
+
+fn event_loop(
+    terminal: &mut ratatui::DefaultTerminal,
+    app: &mut App,
+    events: &mpsc::Receiver<worker::Event>,
+) -> anyhow::Result<()> {
+    let mut last_tick = Instant::now();
+    let mut dirty = true;
+    loop {
+        if dirty {
+            terminal.draw(|frame| frame.render_widget(&*app, frame.area()))?;
+            dirty = false;
+        }
+        if app.quit {
+            return Ok(());
+        }
+        if event::poll(POLL)? {
+            let input = event::read()?;
+            // Only presses: releases and repeats would act twice.
+            if let Some(key) = input.as_key_press_event() {
+                if let Some(action) = app.action_for_key(key) {
+                    app.update(action);
+                }
+                dirty = true;
+            } else if let TermEvent::Resize(w, h) = input {
+                app.update(Action::Resize(w, h));
+                dirty = true;
+            }
+        }
+        for event in events.try_iter() {
+            app.update(Action::Worker(event));
+            dirty = true;
+        }
+        if last_tick.elapsed() >= TICK {
+            last_tick = Instant::now();
+            app.update(Action::Tick(chrono::Local::now().naive_local()));
+            dirty = true;
+        }
+    }
+}
+
+/// ratatui's panic hook restores the terminal on any panic; a panic on a
+/// background thread is caught and shown in the UI instead, so it must not
+/// take the terminal out of raw mode under a UI that keeps running.
+fn keep_terminal_on_background_panics() {
+    let ui_thread = std::thread::current().id();
+    let restore_and_report = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if std::thread::current().id() == ui_thread {
+            restore_and_report(info);
+        } else {
+            tracing::error!(panic = %info, thread = ?std::thread::current().name(), "panic in a background thread");
+        }
+    }));
 }

@@ -131,7 +131,7 @@ pub fn status_symbol(status: Option<Status>) -> &'static str {
 pub fn status_word(status: Option<Status>) -> &'static str {
     match status {
         Some(s) => s.name(),
-        None => "not checked",
+        None => "unchecked",
     }
 }
 

@@ -1,0 +1,1091 @@
+//! The UI's state and the one function that changes it, [`App::update`].
+//!
+//! Keys become [`Action`]s through the keymap ([`App::action_for_key`]),
+//! worker results arrive as [`Action::Worker`], and nothing else mutates
+//! the state. The worker is only a [`Sender`] here, so tests drive `update`
+//! with injected events and read the commands it sent.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+
+use chrono::NaiveDateTime;
+use crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
+use ratatui_textarea::{CursorMove, TextArea};
+
+use crate::store::LockState;
+use crate::store::diff::DiffReport;
+use crate::store::names::BackupId;
+use crate::store::restore::RestoreReport;
+use crate::store::retention::RetentionPolicy;
+use crate::store::verify::{Depth, FileReport, Status, Target};
+
+use super::action::Action;
+use super::health::{self, Check, DiskSpace, HealthInput};
+use super::keymap::{self, Context};
+use super::render;
+use super::rotate::{self, RotateForm};
+use super::table::BackupTable;
+use super::theme::Theme;
+use super::wizard::{Mode, Wizard};
+use super::worker::{Command, Event, Progress, StoreState, WizardCommand, WizardEvent};
+
+/// How the UI starts.
+#[derive(Debug, Clone)]
+pub struct AppConfig {
+    pub store_path: PathBuf,
+    /// Lines to show in the log at start (the demo says what it built).
+    pub notes: Vec<String>,
+    pub theme: Theme,
+    pub now: NaiveDateTime,
+    /// Terminal size, columns and rows.
+    pub size: (u16, u16),
+    /// The store's configured retention, the rotate form's starting point.
+    pub policy: RetentionPolicy,
+    /// Verify every backup's checksum in the background after the first
+    /// listing, so statuses fill in without a key press.
+    pub auto_verify: bool,
+}
+
+/// What is known about the store itself.
+#[derive(Debug, Clone, Default)]
+pub struct StoreView {
+    /// The first listing has arrived.
+    pub loaded: bool,
+    pub exists: bool,
+    pub is_sandbox: bool,
+    pub has_primary: bool,
+    pub has_meta: bool,
+    pub listing_error: Option<String>,
+    pub ignored: Vec<String>,
+    pub primary: Option<FileReport>,
+    pub lock: Option<LockState>,
+    pub disk: Option<DiskSpace>,
+}
+
+/// A verify-all running in the background.
+#[derive(Debug, Clone)]
+pub struct VerifyJob {
+    pub job: u64,
+    pub depth: Depth,
+    pub cancel: Arc<AtomicBool>,
+    pub progress: Option<Progress>,
+    /// Failures logged so far (the log shows only the first few).
+    pub failures_logged: usize,
+}
+
+impl VerifyJob {
+    pub fn cancelling(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// How serious a log line is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Severity {
+    Info,
+    Good,
+    Warn,
+    Error,
+}
+
+/// One line of the activity log.
+#[derive(Debug, Clone)]
+pub struct LogEntry {
+    pub time: NaiveDateTime,
+    pub severity: Severity,
+    pub text: String,
+}
+
+/// The restore popup's progress.
+#[derive(Debug, Clone)]
+pub enum RestoreState {
+    Planning,
+    Ready(Box<RestoreReport>),
+    Refused(String),
+    Running,
+    Done(Box<RestoreReport>),
+    Failed(String),
+}
+
+/// The restore popup: the plan, then the confirmation.
+#[derive(Debug, Clone)]
+pub struct RestorePopup {
+    pub id: BackupId,
+    pub allow_unverified: bool,
+    pub state: RestoreState,
+    /// The "Restore" button has focus; the default is "No".
+    pub focus_restore: bool,
+    pub scroll: u16,
+}
+
+/// What is in front of the main screen.
+#[derive(Debug)]
+pub enum Popup {
+    Help {
+        scroll: u16,
+    },
+    Details {
+        target: Target,
+        scroll: u16,
+    },
+    Diff {
+        title: String,
+        result: Option<Result<Box<DiffReport>, String>>,
+        scroll: u16,
+    },
+    Restore(RestorePopup),
+    Rotate(Box<RotateForm>),
+    Error {
+        title: String,
+        message: String,
+    },
+}
+
+/// Lines kept in the activity log.
+const LOG_CAPACITY: usize = 500;
+/// Failures of one verify-all written to the log one by one.
+const FAILURES_LOGGED: usize = 20;
+/// Seconds between looks at the lock and the free disk.
+const PROBE_EVERY_SECS: i64 = 10;
+
+/// The whole UI state.
+#[derive(Debug)]
+pub struct App {
+    pub store_path: PathBuf,
+    pub theme: Theme,
+    pub now: NaiveDateTime,
+    pub size: (u16, u16),
+    pub policy: RetentionPolicy,
+    auto_verify: bool,
+    pub store: StoreView,
+    pub table: BackupTable,
+    pub verify: Option<VerifyJob>,
+    pub popup: Option<Popup>,
+    pub wizard: Option<Wizard>,
+    pub filter_input: Option<TextArea<'static>>,
+    pub log: VecDeque<LogEntry>,
+    pub quit: bool,
+    worker: Sender<Command>,
+    next_job: u64,
+    /// Waiting for the first look at the primary to decide where to start.
+    starting: bool,
+    last_probe: NaiveDateTime,
+}
+
+impl App {
+    pub fn new(config: AppConfig, worker: Sender<Command>) -> App {
+        let mut app = App {
+            store_path: config.store_path,
+            theme: config.theme,
+            now: config.now,
+            size: config.size,
+            policy: config.policy,
+            auto_verify: config.auto_verify,
+            store: StoreView::default(),
+            table: BackupTable::default(),
+            verify: None,
+            popup: None,
+            wizard: None,
+            filter_input: None,
+            log: VecDeque::new(),
+            quit: false,
+            worker,
+            next_job: 1,
+            starting: true,
+            last_probe: config.now,
+        };
+        for note in config.notes {
+            app.log_line(Severity::Info, note);
+        }
+        app.send(Command::Refresh);
+        app
+    }
+
+    fn send(&mut self, command: Command) {
+        if self.worker.send(command).is_err() {
+            self.log_line(
+                Severity::Error,
+                "the worker thread has stopped; restart graphvault".into(),
+            );
+        }
+    }
+
+    fn send_wizard(&mut self, commands: Vec<WizardCommand>) {
+        for c in commands {
+            self.send(Command::Wizard(c));
+        }
+    }
+
+    fn log_line(&mut self, severity: Severity, text: String) {
+        match severity {
+            Severity::Error => tracing::error!(target: "graphvault::ui", "{text}"),
+            Severity::Warn => tracing::warn!(target: "graphvault::ui", "{text}"),
+            Severity::Info | Severity::Good => tracing::info!(target: "graphvault::ui", "{text}"),
+        }
+        if self.log.len() == LOG_CAPACITY {
+            self.log.pop_front();
+        }
+        self.log.push_back(LogEntry {
+            time: self.now,
+            severity,
+            text,
+        });
+    }
+
+    fn show_error(&mut self, title: &str, message: String) {
+        self.log_line(Severity::Error, format!("{title}: {message}"));
+        self.popup = Some(Popup::Error {
+            title: title.to_string(),
+            message,
+        });
+    }
+
+    /// The store directory is missing or holds nothing of a graph store.
+    pub fn no_store(&self) -> bool {
+        self.store.loaded
+            && (!self.store.exists
+                || (!self.store.has_primary && !self.store.has_meta && self.table.rows.is_empty()))
+    }
+
+    /// The primary as last verified is corrupt or missing.
+    pub fn primary_broken(&self) -> bool {
+        self.store
+            .primary
+            .as_ref()
+            .is_some_and(|p| matches!(p.status, Status::Corrupt | Status::Missing))
+    }
+
+    /// Where the keys go now.
+    pub fn context(&self) -> Context {
+        if self.filter_input.is_some() {
+            return Context::Filter;
+        }
+        match &self.popup {
+            Some(Popup::Help { .. }) => return Context::Help,
+            Some(Popup::Details { .. }) => return Context::Details,
+            Some(Popup::Diff { .. }) => return Context::Diff,
+            Some(Popup::Restore(_)) => return Context::Restore,
+            Some(Popup::Rotate(form)) if form.confirm.is_some() => return Context::Confirm,
+            Some(Popup::Rotate(_)) => return Context::Rotate,
+            Some(Popup::Error { .. }) => return Context::Error,
+            None => {}
+        }
+        if self.wizard.is_some() {
+            Context::Wizard
+        } else if self.no_store() {
+            Context::NoStore
+        } else {
+            Context::Main
+        }
+    }
+
+    /// The action a key press asks for here, if any.
+    pub fn action_for_key(&self, key: KeyEvent) -> Option<Action> {
+        keymap::lookup(self.context(), &key)
+    }
+
+    /// The health checks for the header.
+    pub fn health(&self) -> Vec<Check> {
+        health::checks(&HealthInput {
+            has_primary: self.store.has_primary,
+            has_meta: self.store.has_meta,
+            primary_status: self.store.primary.as_ref().map(|p| p.status),
+            primary_size: self.store.primary.as_ref().and_then(|p| p.size),
+            backups: self.table.rows.len(),
+            verified: self.table.tally.verified,
+            valid: self.table.tally.valid,
+            failed: self.table.tally.failed,
+            disk: self.store.disk.clone(),
+        })
+    }
+
+    fn area(&self) -> Rect {
+        Rect::new(0, 0, self.size.0, self.size.1)
+    }
+
+    /// Rows of the backups table that fit on the screen.
+    pub fn page(&self) -> usize {
+        render::table_capacity(self, self.area()).max(1)
+    }
+
+    /// Applies one action. The only place the state changes.
+    pub fn update(&mut self, action: Action) {
+        match action {
+            Action::Quit => self.shut_down(),
+            Action::Resize(w, h) => self.size = (w, h),
+            Action::Tick(now) => {
+                self.now = now;
+                if (now - self.last_probe).num_seconds() >= PROBE_EVERY_SECS {
+                    self.last_probe = now;
+                    self.send(Command::Probe);
+                }
+            }
+            Action::Worker(event) => self.on_event(event),
+            action => match self.context() {
+                Context::Filter => self.update_filter(action),
+                Context::Help | Context::Details | Context::Diff | Context::Error => {
+                    self.update_viewer(action)
+                }
+                Context::Restore => self.update_restore(action),
+                Context::Rotate | Context::Confirm => self.update_rotate(action),
+                Context::Wizard => self.update_wizard(action),
+                Context::NoStore => match action {
+                    Action::Refresh => self.send(Command::Refresh),
+                    Action::Help => self.popup = Some(Popup::Help { scroll: 0 }),
+                    _ => {}
+                },
+                Context::Main | Context::Global => self.update_main(action),
+            },
+        }
+        let page = self.page();
+        self.table.scroll_into_view(page);
+    }
+
+    fn shut_down(&mut self) {
+        if let Some(job) = &self.verify {
+            job.cancel.store(true, Ordering::Relaxed);
+        }
+        if let Some(w) = &mut self.wizard {
+            w.cancel_running();
+        }
+        self.quit = true;
+    }
+
+    fn update_main(&mut self, action: Action) {
+        let page = self.page() as isize;
+        match action {
+            Action::Up => self.table.move_by(-1),
+            Action::Down => self.table.move_by(1),
+            Action::PageUp => self.table.move_by(-page),
+            Action::PageDown => self.table.move_by(page),
+            Action::Top => self.table.select_first(),
+            Action::Bottom => self.table.select_last(),
+            Action::Help => self.popup = Some(Popup::Help { scroll: 0 }),
+            Action::Details => {
+                if let Some(id) = self.table.selected_id().cloned() {
+                    self.popup = Some(Popup::Details {
+                        target: Target::Backup(id),
+                        scroll: 0,
+                    });
+                }
+            }
+            Action::PrimaryDetails => {
+                self.popup = Some(Popup::Details {
+                    target: Target::Primary,
+                    scroll: 0,
+                })
+            }
+            Action::OpenFilter => {
+                let mut input = TextArea::new(vec![self.table.filter.clone()]);
+                input.move_cursor(CursorMove::End);
+                input.set_placeholder_text("part of an id or a date, e.g. 2025-10-03");
+                self.filter_input = Some(input);
+            }
+            Action::Cancel | Action::Close => {
+                if let Some(job) = &self.verify {
+                    if !job.cancelling() {
+                        job.cancel.store(true, Ordering::Relaxed);
+                        self.log_line(Severity::Warn, "cancelling verify all…".into());
+                    }
+                } else if !self.table.filter.is_empty() {
+                    self.table.set_filter("");
+                }
+            }
+            Action::Verify => {
+                if let Some(id) = self.table.selected_id().cloned() {
+                    self.log_line(Severity::Info, format!("verifying {id}…"));
+                    self.send(Command::Verify(Target::Backup(id)));
+                }
+            }
+            Action::VerifyAll => self.start_verify_all(Depth::Full, true),
+            Action::ToggleMark => self.table.toggle_mark(),
+            Action::Diff => self.start_diff(),
+            Action::Restore => {
+                if let Some(id) = self.table.selected_id().cloned() {
+                    self.open_restore(id, false);
+                }
+            }
+            Action::Rotate => {
+                let form = RotateForm::new(&self.policy);
+                self.popup = Some(Popup::Rotate(Box::new(form)));
+                self.request_retention_plan();
+            }
+            Action::Snapshot => {
+                self.log_line(Severity::Info, "taking a snapshot of the primary…".into());
+                self.send(Command::Snapshot);
+            }
+            Action::Simulate => self.open_wizard(),
+            Action::Refresh => {
+                self.log_line(Severity::Info, "re-reading the store…".into());
+                self.send(Command::Refresh);
+            }
+            _ => {}
+        }
+    }
+
+    fn start_verify_all(&mut self, depth: Depth, include_primary: bool) {
+        if self.verify.is_some() {
+            self.log_line(
+                Severity::Warn,
+                "verify all is already running (Esc or c cancels it)".into(),
+            );
+            return;
+        }
+        let job = self.next_job;
+        self.next_job += 1;
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.verify = Some(VerifyJob {
+            job,
+            depth,
+            cancel: cancel.clone(),
+            progress: None,
+            failures_logged: 0,
+        });
+        let what = match depth {
+            Depth::Full => "verifying the primary and every backup, every level…",
+            Depth::Checksum => "checking every backup's checksum…",
+        };
+        self.log_line(Severity::Info, what.into());
+        self.send(Command::VerifyAll {
+            job,
+            depth,
+            include_primary,
+            cancel,
+        });
+    }
+
+    fn start_diff(&mut self) {
+        let (old, new) = if self.table.marks.len() == 2 {
+            let mut ids = self.table.marks.clone();
+            ids.sort();
+            (
+                Target::Backup(ids[0].clone()),
+                Target::Backup(ids[1].clone()),
+            )
+        } else if let Some(id) = self.table.selected_id().cloned() {
+            (Target::Backup(id), Target::Primary)
+        } else {
+            return;
+        };
+        self.popup = Some(Popup::Diff {
+            title: format!("diff {old} → {new}"),
+            result: None,
+            scroll: 0,
+        });
+        self.send(Command::Diff { old, new });
+    }
+
+    fn open_restore(&mut self, id: BackupId, allow_unverified: bool) {
+        self.popup = Some(Popup::Restore(RestorePopup {
+            id: id.clone(),
+            allow_unverified,
+            state: RestoreState::Planning,
+            focus_restore: false,
+            scroll: 0,
+        }));
+        self.send(Command::RestorePlan {
+            id,
+            allow_unverified,
+        });
+    }
+
+    fn open_wizard(&mut self) {
+        if self.wizard.is_some() {
+            return;
+        }
+        if self.primary_broken() {
+            let (wizard, commands) =
+                Wizard::recover(self.store.is_sandbox, self.store.primary.clone());
+            self.log_line(
+                Severity::Warn,
+                "recovery wizard: the primary is broken".into(),
+            );
+            self.wizard = Some(wizard);
+            self.send_wizard(commands);
+        } else {
+            self.wizard = Some(Wizard::simulate(self.store.is_sandbox));
+        }
+    }
+
+    fn update_filter(&mut self, action: Action) {
+        let Some(input) = &mut self.filter_input else {
+            return;
+        };
+        match action {
+            Action::Input(key) => {
+                input.input(key);
+            }
+            Action::Submit => {
+                let text = input.lines().first().cloned().unwrap_or_default();
+                self.filter_input = None;
+                self.table.set_filter(&text);
+                let shown = self.table.visible.len();
+                if !text.trim().is_empty() {
+                    self.log_line(
+                        Severity::Info,
+                        format!("filter {:?}: {shown} backups match", text.trim()),
+                    );
+                }
+            }
+            Action::Close => self.filter_input = None,
+            _ => {}
+        }
+    }
+
+    /// Help, details, diff and error popups: scroll and close.
+    fn update_viewer(&mut self, action: Action) {
+        let Some(popup) = &mut self.popup else { return };
+        let scroll = match popup {
+            Popup::Help { scroll } | Popup::Details { scroll, .. } | Popup::Diff { scroll, .. } => {
+                Some(scroll)
+            }
+            _ => None,
+        };
+        match (action, scroll) {
+            (Action::Up, Some(s)) => *s = s.saturating_sub(1),
+            (Action::Down, Some(s)) => *s = s.saturating_add(1),
+            (Action::PageUp, Some(s)) => *s = s.saturating_sub(10),
+            (Action::PageDown, Some(s)) => *s = s.saturating_add(10),
+            (Action::Verify, _) => {
+                if let Some(Popup::Details { target, .. }) = &self.popup {
+                    let target = target.clone();
+                    self.log_line(Severity::Info, format!("verifying {target}…"));
+                    self.send(Command::Verify(target));
+                }
+            }
+            (Action::Close | Action::No, _) => self.popup = None,
+            _ => {}
+        }
+    }
+
+    fn update_restore(&mut self, action: Action) {
+        let Some(Popup::Restore(p)) = &mut self.popup else {
+            return;
+        };
+        let restorable = matches!(p.state, RestoreState::Ready(_));
+        let finished = matches!(
+            p.state,
+            RestoreState::Done(_) | RestoreState::Failed(_) | RestoreState::Refused(_)
+        );
+        match action {
+            Action::Up => p.scroll = p.scroll.saturating_sub(1),
+            Action::Down => p.scroll = p.scroll.saturating_add(1),
+            Action::FocusNext | Action::FocusPrev => {
+                p.focus_restore = restorable && !p.focus_restore
+            }
+            Action::AllowUnverified => {
+                if let RestoreState::Refused(reason) = &p.state
+                    && reason.contains("allow-unverified")
+                    && !p.allow_unverified
+                {
+                    let id = p.id.clone();
+                    self.open_restore(id, true);
+                }
+            }
+            Action::Yes if restorable => self.start_restore(),
+            Action::Submit => {
+                if restorable && p.focus_restore {
+                    self.start_restore();
+                } else if !matches!(p.state, RestoreState::Running) {
+                    self.popup = None;
+                }
+            }
+            Action::No | Action::Close if !matches!(p.state, RestoreState::Running) => {
+                if !finished {
+                    self.log_line(
+                        Severity::Info,
+                        "restore cancelled: nothing was changed".into(),
+                    );
+                }
+                self.popup = None;
+            }
+            _ => {}
+        }
+    }
+
+    fn start_restore(&mut self) {
+        let Some(Popup::Restore(p)) = &mut self.popup else {
+            return;
+        };
+        p.state = RestoreState::Running;
+        let (id, allow_unverified) = (p.id.clone(), p.allow_unverified);
+        self.log_line(Severity::Warn, format!("restoring {id} as the primary…"));
+        self.send(Command::Restore {
+            id,
+            allow_unverified,
+        });
+    }
+
+    fn request_retention_plan(&mut self) {
+        let Some(Popup::Rotate(form)) = &mut self.popup else {
+            return;
+        };
+        form.seq += 1;
+        form.plan = None;
+        let Ok(policy) = form.policy.clone() else {
+            return;
+        };
+        let command = Command::RetentionPlan {
+            seq: form.seq,
+            policy,
+            candidates: rotate::candidates(&self.table.rows),
+            now: self.now,
+        };
+        self.send(command);
+    }
+
+    fn update_rotate(&mut self, action: Action) {
+        let Some(Popup::Rotate(form)) = &mut self.popup else {
+            return;
+        };
+        if form.applying {
+            return;
+        }
+        if let Some(focus_delete) = form.confirm {
+            match action {
+                Action::FocusNext | Action::FocusPrev => form.confirm = Some(!focus_delete),
+                Action::Yes => self.apply_rotation(),
+                Action::Submit if focus_delete => self.apply_rotation(),
+                Action::Submit | Action::No | Action::Close => form.confirm = None,
+                _ => {}
+            }
+            return;
+        }
+        match action {
+            Action::FocusNext => form.focus_next(),
+            Action::FocusPrev => form.focus_prev(),
+            Action::PageUp => form.scroll = form.scroll.saturating_sub(10),
+            Action::PageDown => form.scroll = form.scroll.saturating_add(10),
+            Action::Input(key) => {
+                let focus = form.focus;
+                if form.fields[focus].input(key) {
+                    form.reparse();
+                    self.request_retention_plan();
+                }
+            }
+            Action::Submit => match form.ready_plan() {
+                Some(plan) if plan.removed > 0 => form.confirm = Some(false),
+                Some(_) => self.log_line(
+                    Severity::Info,
+                    "this policy removes nothing: nothing to apply".into(),
+                ),
+                None => {}
+            },
+            Action::Close => self.popup = None,
+            _ => {}
+        }
+    }
+
+    fn apply_rotation(&mut self) {
+        let Some(Popup::Rotate(form)) = &mut self.popup else {
+            return;
+        };
+        let (Ok(policy), Some(plan)) = (form.policy.clone(), form.ready_plan()) else {
+            return;
+        };
+        let removed = plan.removed;
+        form.applying = true;
+        form.confirm = None;
+        self.log_line(
+            Severity::Warn,
+            format!("rotating: removing {removed} backups…"),
+        );
+        self.send(Command::Rotate { policy });
+    }
+
+    fn update_wizard(&mut self, action: Action) {
+        let Some(w) = &mut self.wizard else { return };
+        let commands = match action {
+            Action::Up => {
+                w.up();
+                Vec::new()
+            }
+            Action::Down => {
+                w.down();
+                Vec::new()
+            }
+            Action::PageUp => {
+                w.page(false);
+                Vec::new()
+            }
+            Action::PageDown => {
+                w.page(true);
+                Vec::new()
+            }
+            Action::FocusNext | Action::FocusPrev => {
+                w.focus_yes = !w.focus_yes;
+                Vec::new()
+            }
+            Action::Submit if w.step == super::wizard::Step::Summary => {
+                self.close_wizard();
+                Vec::new()
+            }
+            Action::Submit => w.advance(None),
+            Action::Yes => w.advance(Some(true)),
+            Action::No => w.advance(Some(false)),
+            Action::Help => {
+                self.popup = Some(Popup::Help { scroll: 0 });
+                Vec::new()
+            }
+            Action::Close => {
+                if !w.cancel_running() && w.busy.is_none() {
+                    self.close_wizard();
+                }
+                Vec::new()
+            }
+            _ => Vec::new(),
+        };
+        self.send_wizard(commands);
+    }
+
+    fn close_wizard(&mut self) {
+        let Some(w) = self.wizard.take() else { return };
+        if let Some(store) = &w.store
+            && store.copied
+        {
+            self.log_line(
+                Severity::Info,
+                format!(
+                    "the sandbox copy stays at {} (remove it when done)",
+                    store.root.display()
+                ),
+            );
+        }
+        self.send(Command::Wizard(WizardCommand::End));
+        if w.mode == Mode::Recover || !w.store.as_ref().is_some_and(|s| s.copied) {
+            self.send(Command::Refresh);
+        }
+        // Opening on a broken primary skipped the background checksum pass.
+        if self.auto_verify && self.table.tally.verified < self.table.rows.len() {
+            self.start_verify_all(Depth::Checksum, false);
+        }
+    }
+
+    fn on_event(&mut self, event: Event) {
+        match event {
+            Event::Listed(state) => self.on_listed(*state),
+            Event::PrimaryVerified(report) => self.on_primary(*report),
+            Event::Probed { lock, disk } => {
+                self.store.lock = Some(lock);
+                self.store.disk = Some(disk);
+            }
+            Event::Verified(Ok(report)) => {
+                let (severity, text) = describe_report(&report);
+                self.log_line(severity, text);
+                self.apply_report(*report);
+            }
+            Event::Verified(Err(e)) => self.show_error("verify failed", e),
+            Event::VerifyProgress {
+                job,
+                progress,
+                report,
+            } => self.on_verify_progress(job, progress, *report),
+            Event::VerifyFinished { job, result } => {
+                if self.verify.as_ref().is_none_or(|j| j.job != job) {
+                    return;
+                }
+                self.verify = None;
+                match result {
+                    Ok(s) => {
+                        let severity = if s.corrupt + s.missing > 0 {
+                            Severity::Error
+                        } else if s.cancelled {
+                            Severity::Warn
+                        } else {
+                            Severity::Good
+                        };
+                        self.log_line(
+                            severity,
+                            format!(
+                                "verify all {}: {} valid, {} unverified, {} corrupt, {} missing ({:.1} s)",
+                                if s.cancelled { "cancelled" } else { "done" },
+                                s.valid,
+                                s.unverified,
+                                s.corrupt,
+                                s.missing,
+                                s.elapsed_ms / 1e3
+                            ),
+                        );
+                    }
+                    Err(e) => self.show_error("verify all failed", e),
+                }
+            }
+            Event::Diffed(result) => {
+                if let Some(Popup::Diff { result: slot, .. }) = &mut self.popup {
+                    *slot = Some(result);
+                }
+            }
+            Event::RestorePlanned {
+                id,
+                allow_unverified,
+                result,
+            } => {
+                if let Some(Popup::Restore(p)) = &mut self.popup
+                    && p.id == id
+                    && p.allow_unverified == allow_unverified
+                {
+                    p.state = match result {
+                        Ok(report) => RestoreState::Ready(report),
+                        Err(e) => RestoreState::Refused(e),
+                    };
+                }
+            }
+            Event::Restored(result) => {
+                match &result {
+                    Ok(r) => {
+                        let text = format!(
+                            "restored {} as the primary ({} nodes, {} edges); the previous primary was kept in {}",
+                            r.backup_id,
+                            r.node_count,
+                            r.edge_count,
+                            evidence_text(&r.evidence)
+                        );
+                        self.log_line(Severity::Good, text);
+                    }
+                    Err(e) => self.log_line(Severity::Error, format!("restore failed: {e}")),
+                }
+                if let Some(Popup::Restore(p)) = &mut self.popup {
+                    p.state = match result {
+                        Ok(r) => RestoreState::Done(r),
+                        Err(e) => RestoreState::Failed(e),
+                    };
+                    p.scroll = 0;
+                }
+            }
+            Event::RetentionPlanned { seq, result } => {
+                if let Some(Popup::Rotate(form)) = &mut self.popup
+                    && form.seq == seq
+                {
+                    form.plan = Some(result);
+                }
+            }
+            Event::Rotated(result) => {
+                if matches!(self.popup, Some(Popup::Rotate(_))) {
+                    self.popup = None;
+                }
+                match result {
+                    Ok(r) => {
+                        let ids: Vec<String> = r
+                            .plan
+                            .decisions
+                            .iter()
+                            .filter(|d| d.action == crate::store::retention::Action::Remove)
+                            .map(|d| d.id.to_string())
+                            .collect();
+                        let removed = if ids.is_empty() {
+                            String::new()
+                        } else {
+                            format!(" ({})", shorten_list(&ids, 3))
+                        };
+                        self.log_line(
+                            Severity::Good,
+                            format!(
+                                "rotation removed {} backups{removed}, {} files; {} kept",
+                                r.plan.removed,
+                                r.removed_files.len(),
+                                r.plan.kept,
+                            ),
+                        );
+                    }
+                    Err(e) => self.show_error("rotation failed", e),
+                }
+            }
+            Event::SnapshotTaken(result) => match result {
+                Ok(r) => {
+                    self.log_line(
+                        Severity::Good,
+                        format!(
+                            "snapshot {} of the primary ({}, the primary was {})",
+                            r.backup_id,
+                            crate::cli::format::human_size(r.size),
+                            r.primary_status.name()
+                        ),
+                    );
+                    // The new backup's row should not stay unchecked.
+                    self.send(Command::Verify(Target::Backup(r.backup_id)));
+                }
+                Err(e) => self.show_error("snapshot refused", e),
+            },
+            Event::Wizard(event) => self.on_wizard_event(event),
+            Event::Failed(e) => self.show_error("error", e),
+        }
+    }
+
+    fn on_listed(&mut self, state: StoreState) {
+        let first = !self.store.loaded;
+        self.store.loaded = true;
+        self.store.exists = state.exists;
+        self.store.is_sandbox = state.is_sandbox;
+        self.store.has_primary = state.has_primary;
+        self.store.has_meta = state.has_meta;
+        self.store.lock = Some(state.lock);
+        match state.listing {
+            Ok(listing) => {
+                self.store.listing_error = None;
+                self.store.ignored = listing.ignored;
+                let count = listing.backups.len();
+                self.table.replace(listing.backups);
+                if first {
+                    self.log_line(
+                        Severity::Info,
+                        format!("listed {count} backups in {:.0} ms", listing.elapsed_ms),
+                    );
+                }
+            }
+            Err(e) => {
+                self.store.listing_error = Some(e.clone());
+                self.show_error("cannot list the backups", e);
+            }
+        }
+        if !state.exists {
+            self.starting = false;
+        }
+    }
+
+    fn on_primary(&mut self, report: FileReport) {
+        let changed = self.store.primary.as_ref().map(|p| p.status) != Some(report.status);
+        if changed || self.starting {
+            let (severity, text) = describe_report(&report);
+            self.log_line(severity, text);
+        }
+        self.store.primary = Some(report);
+        if !std::mem::take(&mut self.starting) || self.no_store() {
+            return;
+        }
+        if self.primary_broken() {
+            self.open_wizard();
+        } else if self.auto_verify && !self.table.rows.is_empty() {
+            self.start_verify_all(Depth::Checksum, false);
+        }
+    }
+
+    fn apply_report(&mut self, report: FileReport) {
+        match report.target {
+            Target::Primary => self.store.primary = Some(report),
+            Target::Backup(_) => {
+                self.table.set_report(report);
+            }
+        }
+    }
+
+    fn on_verify_progress(&mut self, job: u64, progress: Progress, report: FileReport) {
+        let Some(current) = &mut self.verify else {
+            return;
+        };
+        if current.job != job {
+            return;
+        }
+        current.progress = Some(progress);
+        let failed = matches!(report.status, Status::Corrupt | Status::Missing);
+        let log_it = failed && current.failures_logged < FAILURES_LOGGED;
+        if log_it {
+            current.failures_logged += 1;
+            let (severity, text) = describe_report(&report);
+            self.log_line(severity, text);
+        }
+        self.apply_report(report);
+    }
+
+    fn on_wizard_event(&mut self, event: WizardEvent) {
+        let Some(w) = &mut self.wizard else {
+            // A step finished after the wizard was closed: let go of its store.
+            if matches!(event, WizardEvent::Began(Ok(_))) {
+                self.send(Command::Wizard(WizardCommand::End));
+            }
+            return;
+        };
+        let on_this_store = w.store.as_ref().is_some_and(|s| !s.copied);
+        let mut lines: Vec<(Severity, String)> = Vec::new();
+        let mut shared_report = None;
+        match &event {
+            // The wizard verified one of this store's backups: the table
+            // shows it too.
+            WizardEvent::Candidate { report, .. } if on_this_store => {
+                shared_report = Some((**report).clone());
+            }
+            WizardEvent::Began(Ok(s)) if s.copied => lines.push((
+                Severity::Info,
+                format!(
+                    "sandbox copy of the store made at {} ({} files)",
+                    s.root.display(),
+                    s.files_copied
+                ),
+            )),
+            WizardEvent::Damaged(Ok(r)) => lines.push((
+                Severity::Warn,
+                format!("simulated {}: {}", r.kind.name(), r.action),
+            )),
+            WizardEvent::Detected(Ok(d)) => lines.push(describe_report(&d.report)),
+            WizardEvent::Restored(Ok(r)) => lines.push((
+                Severity::Good,
+                format!(
+                    "recovered from {}: the primary is now {}; the damaged file was kept in {}",
+                    r.restore.backup_id,
+                    r.after.status.name(),
+                    evidence_text(&r.restore.evidence)
+                ),
+            )),
+            WizardEvent::Began(Err(e))
+            | WizardEvent::Damaged(Err(e))
+            | WizardEvent::Detected(Err(e))
+            | WizardEvent::Restored(Err(e)) => {
+                lines.push((Severity::Error, format!("wizard: {e}")))
+            }
+            _ => {}
+        }
+        // The copy's primary is not the store's: say which one broke.
+        let prefix = if w.store.as_ref().is_some_and(|s| s.copied) {
+            "sandbox copy: "
+        } else {
+            ""
+        };
+        let commands = w.on_event(event);
+        if let Some(report) = shared_report {
+            self.apply_report(report);
+        }
+        for (severity, text) in lines {
+            self.log_line(severity, format!("{prefix}{text}"));
+        }
+        self.send_wizard(commands);
+    }
+}
+
+/// A one-line account of a verification for the log.
+pub fn describe_report(r: &FileReport) -> (Severity, String) {
+    let severity = match r.status {
+        Status::Valid => Severity::Good,
+        Status::Unverified => Severity::Warn,
+        Status::Corrupt | Status::Missing => Severity::Error,
+    };
+    let at = r
+        .failed_level
+        .map(|l| format!(" (at the {} level)", l.name()))
+        .unwrap_or_default();
+    (severity, format!("{} {}{at}", r.target, r.summary()))
+}
+
+/// Where evidence went, for one line of text.
+pub fn evidence_text(paths: &[PathBuf]) -> String {
+    match paths.first().and_then(|p| p.parent()) {
+        Some(dir) => dir.display().to_string(),
+        None => "(nothing to keep)".to_string(),
+    }
+}
+
+/// `a, b, c and 7 more`.
+pub fn shorten_list(items: &[String], keep: usize) -> String {
+    let shown = items
+        .iter()
+        .take(keep)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    match items.len().saturating_sub(keep) {
+        0 => shown,
+        more => format!("{shown} and {more} more"),
+    }
+}

@@ -1,0 +1,378 @@
+//! The one keymap table. It drives dispatch ([`lookup`]), the footer hints
+//! ([`hints`]) and the `?` overlay ([`help_sections`]), so what the screen
+//! says a key does is what the key does.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+
+use super::action::Action;
+
+/// Where the focus is; each binding belongs to one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Context {
+    /// Everywhere, even in text inputs.
+    Global,
+    Main,
+    /// The store directory is missing or holds no graph.
+    NoStore,
+    Filter,
+    Help,
+    Details,
+    Diff,
+    Restore,
+    Rotate,
+    /// Confirming a rotation's deletions.
+    Confirm,
+    Error,
+    Wizard,
+}
+
+impl Context {
+    pub fn title(self) -> &'static str {
+        match self {
+            Context::Global => "anywhere",
+            Context::Main => "backups table",
+            Context::NoStore => "no store",
+            Context::Filter => "filter input",
+            Context::Help => "this help",
+            Context::Details => "details",
+            Context::Diff => "diff",
+            Context::Restore => "restore plan",
+            Context::Rotate => "rotate form",
+            Context::Confirm => "confirmation",
+            Context::Error => "error",
+            Context::Wizard => "corruption / recovery wizard",
+        }
+    }
+
+    /// Contexts whose unbound keys go to a text input.
+    pub fn takes_text(self) -> bool {
+        matches!(self, Context::Filter | Context::Rotate)
+    }
+}
+
+/// A key with its modifiers (shift is part of the character for letters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub code: KeyCode,
+    pub mods: KeyModifiers,
+}
+
+const fn ch(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        mods: KeyModifiers::NONE,
+    }
+}
+
+const fn code(code: KeyCode) -> Key {
+    Key {
+        code,
+        mods: KeyModifiers::NONE,
+    }
+}
+
+const fn ctrl(c: char) -> Key {
+    Key {
+        code: KeyCode::Char(c),
+        mods: KeyModifiers::CONTROL,
+    }
+}
+
+impl Key {
+    fn matches(&self, event: &KeyEvent) -> bool {
+        // Terminals report shifted letters with and without SHIFT; the
+        // character already carries the case.
+        let mods = event.modifiers - KeyModifiers::SHIFT;
+        let want = self.mods - KeyModifiers::SHIFT;
+        match (self.code, event.code) {
+            (KeyCode::BackTab, KeyCode::BackTab) => true,
+            (a, b) => a == b && mods == want,
+        }
+    }
+
+    /// How the key is written in hints and help.
+    pub fn label(&self) -> String {
+        let base = match self.code {
+            KeyCode::Char(' ') => "Space".to_string(),
+            KeyCode::Char(c) => c.to_string(),
+            KeyCode::Up => "↑".to_string(),
+            KeyCode::Down => "↓".to_string(),
+            KeyCode::Left => "←".to_string(),
+            KeyCode::Right => "→".to_string(),
+            KeyCode::PageUp => "PgUp".to_string(),
+            KeyCode::PageDown => "PgDn".to_string(),
+            KeyCode::Home => "Home".to_string(),
+            KeyCode::End => "End".to_string(),
+            KeyCode::Enter => "Enter".to_string(),
+            KeyCode::Esc => "Esc".to_string(),
+            KeyCode::Tab => "Tab".to_string(),
+            KeyCode::BackTab => "S-Tab".to_string(),
+            KeyCode::F(n) => format!("F{n}"),
+            other => format!("{other:?}"),
+        };
+        if self.mods.contains(KeyModifiers::CONTROL) {
+            format!("C-{base}")
+        } else {
+            base
+        }
+    }
+}
+
+/// One row of the keymap.
+#[derive(Debug)]
+pub struct Binding {
+    pub context: Context,
+    pub keys: &'static [Key],
+    pub action: Action,
+    /// What it does, for the help overlay.
+    pub help: &'static str,
+    /// Short word for the footer; `None` keeps it out of the footer.
+    pub hint: Option<&'static str>,
+}
+
+impl Binding {
+    pub fn keys_label(&self) -> String {
+        self.keys
+            .iter()
+            .map(Key::label)
+            .collect::<Vec<_>>()
+            .join("/")
+    }
+}
+
+macro_rules! bind {
+    ($ctx:ident, [$($key:expr),+], $action:ident, $help:literal) => {
+        Binding { context: Context::$ctx, keys: &[$($key),+], action: Action::$action, help: $help, hint: None }
+    };
+    ($ctx:ident, [$($key:expr),+], $action:ident, $help:literal, $hint:literal) => {
+        Binding { context: Context::$ctx, keys: &[$($key),+], action: Action::$action, help: $help, hint: Some($hint) }
+    };
+}
+
+/// Every key the UI knows, by context, in the order help lists them.
+#[rustfmt::skip]
+pub static KEYMAP: &[Binding] = &[
+    bind!(Global, [ctrl('c')], Quit, "quit at once"),
+    // The backups table. The footer shows the first hints that fit, so
+    // quit, help and the operations come before movement.
+    bind!(Main, [ch('q')], Quit, "quit", "quit"),
+    bind!(Main, [ch('?')], Help, "help", "help"),
+    bind!(Main, [ch('v')], Verify, "verify the selected backup, every level", "verify"),
+    bind!(Main, [ch('V')], VerifyAll, "verify the primary and every backup in the background", "all"),
+    bind!(Main, [ch('d')], Diff, "diff the selected backup with the primary, or the two marked", "diff"),
+    bind!(Main, [ch('r')], Restore, "restore the selected backup as the primary (plan, then confirm)", "restore"),
+    bind!(Main, [ch('R')], Rotate, "rotate: retention policy form with a live preview", "rotate"),
+    bind!(Main, [ch('s')], Snapshot, "snapshot: back up the primary now", "snapshot"),
+    bind!(Main, [ch('x')], Simulate, "simulate corruption on a sandbox and recover; recover a broken primary", "damage"),
+    bind!(Main, [ch('/')], OpenFilter, "filter by id or date (Enter applies, Esc cancels)", "filter"),
+    bind!(Main, [ch(' ')], ToggleMark, "mark a backup for diff (mark two, then d)", "mark"),
+    bind!(Main, [code(KeyCode::Enter)], Details, "details of the selected backup", "details"),
+    bind!(Main, [ch('p')], PrimaryDetails, "details of the primary graph.json"),
+    bind!(Main, [code(KeyCode::Esc), ch('c')], Cancel, "cancel verify all; clear the filter"),
+    bind!(Main, [code(KeyCode::F(5)), ctrl('r')], Refresh, "re-read the store"),
+    bind!(Main, [code(KeyCode::Up), ch('k')], Up, "select the newer backup"),
+    bind!(Main, [code(KeyCode::Down), ch('j')], Down, "select the older backup"),
+    bind!(Main, [code(KeyCode::PageUp)], PageUp, "one page up"),
+    bind!(Main, [code(KeyCode::PageDown)], PageDown, "one page down"),
+    bind!(Main, [ch('g'), code(KeyCode::Home)], Top, "newest backup"),
+    bind!(Main, [ch('G'), code(KeyCode::End)], Bottom, "oldest backup"),
+    // No store to show.
+    bind!(NoStore, [code(KeyCode::F(5)), ctrl('r')], Refresh, "look again", "look again"),
+    bind!(NoStore, [ch('?')], Help, "help", "help"),
+    bind!(NoStore, [ch('q'), code(KeyCode::Esc)], Quit, "quit", "quit"),
+    // Filter input.
+    bind!(Filter, [code(KeyCode::Enter)], Submit, "apply the filter", "apply"),
+    bind!(Filter, [code(KeyCode::Esc)], Close, "cancel", "cancel"),
+    // Help.
+    bind!(Help, [code(KeyCode::Up), ch('k')], Up, "scroll up"),
+    bind!(Help, [code(KeyCode::Down), ch('j')], Down, "scroll down", "scroll"),
+    bind!(Help, [code(KeyCode::PageUp)], PageUp, "page up"),
+    bind!(Help, [code(KeyCode::PageDown)], PageDown, "page down"),
+    bind!(Help, [code(KeyCode::Esc), ch('q'), ch('?')], Close, "close", "close"),
+    // Details.
+    bind!(Details, [code(KeyCode::Up), ch('k')], Up, "scroll up"),
+    bind!(Details, [code(KeyCode::Down), ch('j')], Down, "scroll down", "scroll"),
+    bind!(Details, [ch('v')], Verify, "verify it now", "verify"),
+    bind!(Details, [code(KeyCode::Esc), ch('q'), code(KeyCode::Enter)], Close, "close", "close"),
+    // Diff.
+    bind!(Diff, [code(KeyCode::Up), ch('k')], Up, "scroll up"),
+    bind!(Diff, [code(KeyCode::Down), ch('j')], Down, "scroll down", "scroll"),
+    bind!(Diff, [code(KeyCode::PageUp)], PageUp, "page up"),
+    bind!(Diff, [code(KeyCode::PageDown)], PageDown, "page down"),
+    bind!(Diff, [code(KeyCode::Esc), ch('q'), code(KeyCode::Enter)], Close, "close", "close"),
+    // Restore plan.
+    bind!(Restore, [ch('y')], Yes, "restore now", "restore"),
+    bind!(Restore, [ch('n'), code(KeyCode::Esc), ch('q')], No, "do not restore; close", "cancel"),
+    bind!(Restore, [code(KeyCode::Tab), code(KeyCode::Left), code(KeyCode::Right)], FocusNext, "switch button"),
+    bind!(Restore, [code(KeyCode::Enter)], Submit, "press the focused button (the default is No)", "press"),
+    bind!(Restore, [ch('a')], AllowUnverified, "plan again accepting a backup without a meta"),
+    bind!(Restore, [code(KeyCode::Up), ch('k')], Up, "scroll up"),
+    bind!(Restore, [code(KeyCode::Down), ch('j')], Down, "scroll down"),
+    // Rotate form.
+    bind!(Rotate, [code(KeyCode::Tab), code(KeyCode::Down)], FocusNext, "next field", "next field"),
+    bind!(Rotate, [code(KeyCode::BackTab), code(KeyCode::Up)], FocusPrev, "previous field"),
+    bind!(Rotate, [code(KeyCode::PageUp)], PageUp, "scroll the preview up"),
+    bind!(Rotate, [code(KeyCode::PageDown)], PageDown, "scroll the preview down", "scroll"),
+    bind!(Rotate, [code(KeyCode::Enter)], Submit, "review what would be deleted, then confirm", "apply…"),
+    bind!(Rotate, [code(KeyCode::Esc)], Close, "close without deleting anything", "close"),
+    // Confirmation of deletions.
+    bind!(Confirm, [ch('y')], Yes, "delete them", "delete"),
+    bind!(Confirm, [ch('n'), code(KeyCode::Esc)], No, "back to the form", "back"),
+    bind!(Confirm, [code(KeyCode::Tab), code(KeyCode::Left), code(KeyCode::Right)], FocusNext, "switch button"),
+    bind!(Confirm, [code(KeyCode::Enter)], Submit, "press the focused button (the default is No)", "press"),
+    // Error.
+    bind!(Error, [code(KeyCode::Esc), code(KeyCode::Enter), ch('q')], Close, "close", "close"),
+    // Wizard.
+    bind!(Wizard, [code(KeyCode::Up), ch('k')], Up, "previous choice / scroll up"),
+    bind!(Wizard, [code(KeyCode::Down), ch('j')], Down, "next choice / scroll down"),
+    bind!(Wizard, [code(KeyCode::PageUp)], PageUp, "page up"),
+    bind!(Wizard, [code(KeyCode::PageDown)], PageDown, "page down"),
+    bind!(Wizard, [code(KeyCode::Enter)], Submit, "next step / press the focused button", "next"),
+    bind!(Wizard, [ch('y')], Yes, "confirm (damage the sandbox, restore)", "yes"),
+    bind!(Wizard, [ch('n')], No, "decline"),
+    bind!(Wizard, [code(KeyCode::Tab), code(KeyCode::Left), code(KeyCode::Right)], FocusNext, "switch button"),
+    bind!(Wizard, [ch('?')], Help, "help"),
+    bind!(Wizard, [code(KeyCode::Esc)], Close, "cancel what runs; close the wizard", "close"),
+];
+
+/// The action bound to `key` in `context`; global keys first. In a text
+/// input, an unbound key is typed.
+pub fn lookup(context: Context, key: &KeyEvent) -> Option<Action> {
+    let bound = KEYMAP
+        .iter()
+        .filter(|b| b.context == Context::Global || b.context == context)
+        .find(|b| b.keys.iter().any(|k| k.matches(key)))
+        .map(|b| b.action.clone());
+    match bound {
+        Some(action) => Some(action),
+        None if context.takes_text() => Some(Action::Input(*key)),
+        None => None,
+    }
+}
+
+/// `(keys, word)` pairs for the footer of `context`.
+pub fn hints(context: Context) -> Vec<(String, &'static str)> {
+    KEYMAP
+        .iter()
+        .filter(|b| b.context == context)
+        .filter_map(|b| b.hint.map(|h| (b.keys_label(), h)))
+        .collect()
+}
+
+/// The help overlay's sections: the current context first, then the rest.
+pub fn help_sections(current: Context) -> Vec<(Context, Vec<&'static Binding>)> {
+    let order = [
+        current,
+        Context::Main,
+        Context::Filter,
+        Context::Details,
+        Context::Diff,
+        Context::Restore,
+        Context::Rotate,
+        Context::Confirm,
+        Context::Wizard,
+        Context::NoStore,
+        Context::Help,
+        Context::Error,
+        Context::Global,
+    ];
+    let mut seen: Vec<Context> = Vec::new();
+    let mut out = Vec::new();
+    for ctx in order {
+        if seen.contains(&ctx) {
+            continue;
+        }
+        seen.push(ctx);
+        let bindings: Vec<&'static Binding> = KEYMAP.iter().filter(|b| b.context == ctx).collect();
+        if !bindings.is_empty() {
+            out.push((ctx, bindings));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn no_key_is_bound_twice_in_one_context() {
+        for (i, a) in KEYMAP.iter().enumerate() {
+            for b in &KEYMAP[i + 1..] {
+                let overlap = (a.context == b.context
+                    || a.context == Context::Global
+                    || b.context == Context::Global)
+                    && a.keys.iter().any(|k| b.keys.contains(k));
+                assert!(!overlap, "{:?} and {:?} share a key", a.help, b.help);
+            }
+        }
+    }
+
+    #[test]
+    fn shifted_letters_match_with_or_without_the_shift_flag() {
+        let plain = KeyEvent::new(KeyCode::Char('V'), KeyModifiers::NONE);
+        let shifted = KeyEvent::new(KeyCode::Char('V'), KeyModifiers::SHIFT);
+        assert!(matches!(
+            lookup(Context::Main, &plain),
+            Some(Action::VerifyAll)
+        ));
+        assert!(matches!(
+            lookup(Context::Main, &shifted),
+            Some(Action::VerifyAll)
+        ));
+        assert!(matches!(
+            lookup(Context::Main, &press(KeyCode::Char('v'))),
+            Some(Action::Verify)
+        ));
+    }
+
+    #[test]
+    fn text_contexts_type_unbound_keys_and_keep_global_ones() {
+        assert!(matches!(
+            lookup(Context::Filter, &press(KeyCode::Char('q'))),
+            Some(Action::Input(_))
+        ));
+        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
+        assert!(matches!(
+            lookup(Context::Filter, &ctrl_c),
+            Some(Action::Quit)
+        ));
+        assert!(lookup(Context::Main, &press(KeyCode::Char('Z'))).is_none());
+    }
+
+    #[test]
+    fn every_context_with_bindings_has_a_way_out() {
+        for ctx in [
+            Context::Main,
+            Context::NoStore,
+            Context::Filter,
+            Context::Help,
+            Context::Details,
+            Context::Diff,
+            Context::Restore,
+            Context::Rotate,
+            Context::Confirm,
+            Context::Error,
+            Context::Wizard,
+        ] {
+            let out = KEYMAP.iter().any(|b| {
+                b.context == ctx && matches!(b.action, Action::Quit | Action::Close | Action::No)
+            });
+            assert!(out, "{ctx:?} has no key that leaves it");
+        }
+    }
+
+    #[test]
+    fn footer_and_help_come_from_the_table() {
+        let hints = hints(Context::Main);
+        assert!(hints.iter().any(|(k, w)| k == "q" && *w == "quit"));
+        let help = help_sections(Context::Rotate);
+        assert_eq!(help[0].0, Context::Rotate);
+        let listed: usize = help.iter().map(|(_, b)| b.len()).sum();
+        assert_eq!(listed, KEYMAP.len());
+    }
+}

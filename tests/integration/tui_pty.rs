@@ -1,0 +1,217 @@
+//! The real binary in a pseudo-terminal: `graphvault demo`, simulate a
+//! truncated primary with the wizard, walk it to the end, quit; then check
+//! on disk with the core that the primary verifies and that the damaged
+//! file was kept as evidence. Every wait is bounded, and the child is
+//! killed if it outlives the test.
+
+use std::io::{Read, Write};
+use std::num::NonZeroU16;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use graphvault::store::Store;
+use graphvault::store::verify::{Depth, Status, Target};
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+const ROWS: NonZeroU16 = NonZeroU16::new(35).expect("non-zero");
+const COLS: NonZeroU16 = NonZeroU16::new(120).expect("non-zero");
+/// Long enough for a debug build on a busy two-core machine.
+const STEP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The terminal as the program drew it, fed by a reader thread.
+struct Screen {
+    parser: Arc<Mutex<vt100::Parser>>,
+    /// Everything the program wrote, for what it prints after leaving the
+    /// alternate screen.
+    raw: Arc<Mutex<Vec<u8>>>,
+}
+
+impl Screen {
+    fn text(&self) -> String {
+        self.parser
+            .lock()
+            .map(|p| p.screen().contents())
+            .unwrap_or_default()
+    }
+
+    /// Waits until the screen shows every one of `needles`.
+    fn wait_for(&self, needles: &[&str], what: &str) {
+        let started = Instant::now();
+        loop {
+            let text = self.text();
+            if needles.iter().all(|n| text.contains(n)) {
+                return;
+            }
+            assert!(
+                started.elapsed() < STEP_TIMEOUT,
+                "timed out waiting for {what} ({needles:?}); the screen shows:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn raw_text(&self) -> String {
+        self.raw
+            .lock()
+            .map(|r| String::from_utf8_lossy(&r).into_owned())
+            .unwrap_or_default()
+    }
+}
+
+/// Kills the child if the test fails before it quits.
+struct KillOnDrop(Box<dyn portable_pty::Child + Send + Sync>);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+    }
+}
+
+#[test]
+fn demo_truncate_and_recover_through_the_wizard() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("demo");
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: ROWS.get(),
+            cols: COLS.get(),
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("open a pseudo-terminal");
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_graphvault"));
+    cmd.arg("demo");
+    cmd.arg("--dir");
+    cmd.arg(&dir);
+    cmd.cwd(tmp.path());
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("NO_COLOR", "1");
+    cmd.env_remove("GRAPHVAULT_STORE");
+    let child = pty.slave.spawn_command(cmd).expect("start graphvault demo");
+    let mut child = KillOnDrop(child);
+    drop(pty.slave);
+
+    let mut reader = pty.master.try_clone_reader().expect("pty reader");
+    let mut keys = pty.master.take_writer().expect("pty writer");
+    let screen = Screen {
+        parser: Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0))),
+        raw: Arc::new(Mutex::new(Vec::new())),
+    };
+    let (parser, raw) = (screen.parser.clone(), screen.raw.clone());
+    // Ends by itself when the child exits and the pty reports EOF or EIO.
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut p) = parser.lock() {
+                p.process(&buf[..n]);
+            }
+            if let Ok(mut r) = raw.lock() {
+                r.extend_from_slice(&buf[..n]);
+            }
+        }
+    });
+    let mut press = |bytes: &str| {
+        keys.write_all(bytes.as_bytes()).expect("send keys");
+        keys.flush().expect("flush keys");
+        // Lets a lone Esc arrive alone, so it is not read as the start of
+        // an escape sequence.
+        std::thread::sleep(Duration::from_millis(150));
+    };
+
+    screen.wait_for(
+        &["backups", "q quit", "verify all done"],
+        "the main screen, verified",
+    );
+    press("x");
+    screen.wait_for(
+        &["choose damage", "truncate"],
+        "the wizard's choice of damage",
+    );
+    press("j");
+    press("\r");
+    screen.wait_for(&["Damage it", "the sandbox store"], "the confirmation");
+    press("y");
+    screen.wait_for(
+        &["detected:", "corrupt at the checksum level"],
+        "the detect step",
+    );
+    press("\r");
+    screen.wait_for(
+        &["recommended", "Enter plans the restore"],
+        "the verified candidates",
+    );
+    press("\r");
+    screen.wait_for(&["[ Restore ]", "primary becomes"], "the restore plan");
+    press("y");
+    screen.wait_for(
+        &["re-verified the new primary", "valid"],
+        "the re-verification",
+    );
+    press("\r");
+    screen.wait_for(
+        &["Recovered.", "The damaged files were kept in"],
+        "the summary",
+    );
+    press("\x1b");
+    screen.wait_for(&["q quit", "recovered from"], "the main screen again");
+    press("q");
+
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().expect("child status") {
+            break status;
+        }
+        assert!(
+            started.elapsed() < STEP_TIMEOUT,
+            "graphvault did not quit:\n{}",
+            screen.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(status.success(), "graphvault exited with {status:?}");
+    // The terminal was handed back and the demo said where its sandbox is.
+    let wait_printed = Instant::now();
+    while !screen.raw_text().contains("explore it again with")
+        && wait_printed.elapsed() < STEP_TIMEOUT
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let raw = screen.raw_text();
+    assert!(raw.contains("\x1b[?1049l"), "the alternate screen was left");
+    assert!(
+        raw.contains("explore it again with"),
+        "the demo printed where it is"
+    );
+
+    // The demo store is a sandbox, so the wizard worked on it directly.
+    let store = Store::open(&dir).expect("open the demo store");
+    let primary = store
+        .verify(&Target::Primary, Depth::Full)
+        .expect("verify the primary");
+    assert_eq!(primary.status, Status::Valid, "{}", primary.summary());
+    let evidence: Vec<String> = std::fs::read_dir(store.evidence_dir())
+        .expect("an evidence directory")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        evidence.iter().any(|n| n.ends_with("-graph.json")),
+        "the damaged graph.json was kept: {evidence:?}"
+    );
+    let kept = evidence
+        .iter()
+        .find(|n| n.ends_with("-graph.json"))
+        .map(|n| store.evidence_dir().join(n))
+        .expect("kept file");
+    let kept_len = std::fs::metadata(&kept).map(|m| m.len()).unwrap_or(0);
+    let primary_len = primary.size.unwrap_or(0);
+    assert!(
+        kept_len > 0 && kept_len < primary_len,
+        "the kept file is the truncated one ({kept_len} of {primary_len} bytes)"
+    );
+}
