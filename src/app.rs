@@ -4,9 +4,20 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::exit;
 
-/// Opens the terminal UI on `store`. Returns the exit code.
-pub fn run_ui(store: &Path, note: Option<String>) -> u8 {
-    match crate::tui::run(store, note) {
+/// Opens the terminal UI on `store`, with the HMAC key in `key_file` if
+/// one is given. Returns the exit code.
+pub fn run_ui(store: &Path, note: Option<String>, key_file: Option<&Path>) -> u8 {
+    let key = match key_file
+        .map(|k| crate::store::auth::Key::from_file(k, store))
+        .transpose()
+    {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("graphvault: {e}; nothing was opened");
+            return exit::FAILURE;
+        }
+    };
+    match crate::tui::run(store, note, key) {
         Ok(()) => exit::OK,
         Err(e) => {
             eprintln!("graphvault: {e:#}");
@@ -40,7 +51,7 @@ pub fn run_demo(dir: Option<&Path>, no_ui: bool) -> u8 {
         println!("{summary}");
         return exit::OK;
     }
-    let code = run_ui(&root, Some(summary.clone()));
+    let code = run_ui(&root, Some(summary.clone()), None);
     println!(
         "{summary}\nexplore it again with: graphvault --store {}",
         display(&root)

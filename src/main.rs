@@ -38,7 +38,11 @@ fn main() -> ExitCode {
         }
     };
     match &cli.command {
-        None => ExitCode::from(graphvault::app::run_ui(&cli.store, None)),
+        None => ExitCode::from(graphvault::app::run_ui(
+            &cli.store,
+            None,
+            cli.key_file.as_deref(),
+        )),
         Some(Command::Demo { dir, no_ui }) => {
             // With the UI up, logs go to its log file: stderr would draw
             // over the screen.

@@ -5,6 +5,8 @@
 #[path = "integration/common.rs"]
 mod common;
 
+#[path = "integration/auth.rs"]
+mod auth;
 #[path = "integration/cli.rs"]
 mod cli;
 #[path = "integration/corrupt.rs"]

@@ -52,6 +52,10 @@ pub struct Cli {
     /// Print one JSON document instead of text.
     #[arg(long, global = true)]
     pub json: bool,
+    /// A file with the secret key for tamper evidence (HMAC-SHA256 in every
+    /// meta written; checked on every verify). Must be outside the store.
+    #[arg(long, global = true, value_name = "PATH", env = "GRAPHVAULT_KEY_FILE")]
+    pub key_file: Option<PathBuf>,
     /// Wait up to this many seconds for another writer instead of failing
     /// at once with exit code 3.
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 0.0)]
@@ -273,6 +277,10 @@ pub fn run(cli: &Cli, command: &Command) -> u8 {
     let wait = std::time::Duration::try_from_secs_f64(cli.wait.max(0.0)).unwrap_or_default();
     let result = Store::open(&cli.store)
         .map(|s| s.with_lock_wait(wait))
+        .and_then(|s| match &cli.key_file {
+            Some(k) => crate::store::auth::Key::from_file(k, &cli.store).map(|key| s.with_key(key)),
+            None => Ok(s),
+        })
         .map_err(Failure::from)
         .and_then(|store| execute(&store, cli, command));
     let mut stdout = std::io::stdout().lock();

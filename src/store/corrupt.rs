@@ -87,8 +87,9 @@ impl CorruptionKind {
     }
 
     /// The ladder level expected to catch it, or `None` when a plain
-    /// SHA-256 cannot (tampering), or when it is not corruption at all
-    /// (a missing meta leaves a good graph, unverified).
+    /// SHA-256 cannot (tampering, unless a key is configured: see
+    /// [`Store::expected_level`]), or when it is not corruption at all (a
+    /// missing meta leaves a good graph, unverified).
     pub fn expected_level(self) -> Option<Level> {
         match self {
             CorruptionKind::BitFlip
@@ -135,7 +136,18 @@ pub struct CorruptionReport {
 
 const TAMPER_NOTE: &str = "A plain SHA-256 beside the data only detects accidents: whoever can edit graph.json can recompute the checksum in graph.json.meta, and verification then passes. Detecting tampering needs a keyed MAC (HMAC) with the key kept outside the storage directory, and even that cannot stop deletion or a rollback to an older authentic backup.";
 
+const TAMPER_NOTE_KEYED: &str = "The checksum was recomputed but the meta's HMAC was left as it was, as someone without the key must leave it: verification catches the change at the checksum level. An HMAC still cannot stop deletion, a rollback to an older authentic backup, or anyone who can read the key.";
+
 impl Store {
+    /// The ladder level expected to catch `kind` on this store: tampering
+    /// is caught only when an HMAC key is configured.
+    pub fn expected_level(&self, kind: CorruptionKind) -> Option<Level> {
+        match kind {
+            CorruptionKind::Tampered if self.has_key() => Some(Level::Checksum),
+            _ => kind.expected_level(),
+        }
+    }
+
     /// Damages the primary of a sandbox store in the chosen way.
     ///
     /// # Errors
@@ -254,7 +266,14 @@ impl Store {
                     StoreError::Invalid("the graph has no number to tamper with".into())
                 })?;
                 self.write_with_matching_meta(tampered.as_bytes())?;
-                note = Some(TAMPER_NOTE.to_string());
+                note = Some(
+                    if self.has_key() {
+                        TAMPER_NOTE_KEYED
+                    } else {
+                        TAMPER_NOTE
+                    }
+                    .to_string(),
+                );
                 "changed a value inside graph.json and recomputed the checksum in graph.json.meta"
                     .to_string()
             }
@@ -265,8 +284,8 @@ impl Store {
             target: Target::Primary,
             path,
             action,
-            expected_level: kind.expected_level(),
-            detectable: kind.expected_level().is_some(),
+            expected_level: self.expected_level(kind),
+            detectable: self.expected_level(kind).is_some(),
             note,
         })
     }

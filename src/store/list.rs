@@ -70,6 +70,7 @@ impl Store {
     pub fn list_backups(&self) -> Result<BackupListing> {
         let started = Instant::now();
         let dir = self.backups_dir();
+        self.check_own_dir(&dir)?;
         let entries = match self.fs.read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),

@@ -37,6 +37,10 @@ pub struct Meta {
     /// What wrote the file: `save`, `snapshot`, `restore of <id>` (graphvault).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// HMAC-SHA256 under the store's key, when one is configured (see
+    /// [`super::auth`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hmac: Option<String>,
     #[serde(flatten)]
     pub extra: serde_json::Map<String, serde_json::Value>,
 }
@@ -69,6 +73,7 @@ impl Meta {
                     .to_string(),
             ),
             source: Some(source.to_string()),
+            hmac: None,
             extra: serde_json::Map::new(),
         }
     }

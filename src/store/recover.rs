@@ -9,7 +9,7 @@ use super::error::Result;
 use super::graph::KnowledgeGraph;
 use super::names::BackupId;
 use super::restore::RestoreReport;
-use super::verify::{Depth, FileReport, Status, Target};
+use super::verify::{Depth, FileReport, Inspection, Status, Target};
 
 /// Options of [`Store::load_with_recovery`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -115,10 +115,26 @@ impl Store {
         }
         report.primary_failure = Some(primary.report.summary());
         tracing::warn!(reason = %primary.report.summary(), "primary unusable, trying backups newest first");
+        // The restore reuses this inspection (we hold the lock, so the primary
+        // cannot change) rather than parse a damaged primary a second time.
+        let mut previous = Some(Inspection {
+            report: primary.report,
+            graph: None,
+            bytes: primary.bytes,
+            meta: primary.meta,
+        });
 
         let listing = self.list_backups()?;
         for info in &listing.backups {
             let target = Target::Backup(info.id.clone());
+            // Hash first: a damaged backup is rejected for the price of a hash
+            // instead of a parse (several times slower). Only a backup whose
+            // bytes pass is parsed.
+            let quick = self.inspect_target(&target, Depth::Checksum, false);
+            if matches!(quick.report.status, Status::Corrupt | Status::Missing) {
+                report.candidates.push(quick.report);
+                continue;
+            }
             let inspection = self.inspect_target(&target, Depth::Full, true);
             let status = inspection.report.status;
             report.candidates.push(inspection.report.clone());
@@ -127,8 +143,9 @@ impl Store {
                     let restore = self.restore_verified(
                         info.id.clone(),
                         inspection.report,
-                        graph.clone(),
+                        &graph,
                         bytes,
+                        previous.take(),
                         options.dry_run,
                         started,
                     )?;

@@ -12,7 +12,7 @@ use super::fs::{self, Publish};
 use super::graph::KnowledgeGraph;
 use super::meta::Meta;
 use super::names::BackupId;
-use super::verify::{Depth, FileReport, Status, Target};
+use super::verify::{Depth, FileReport, Inspection, Status, Target};
 
 /// Options of [`Store::restore`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -83,29 +83,34 @@ impl Store {
         self.restore_verified(
             id,
             inspection.report,
-            graph,
+            &graph,
             bytes,
+            None,
             options.dry_run,
             started,
         )
     }
 
     /// The restore itself, for a backup already verified by the caller (who
-    /// holds the lock unless `dry_run`).
+    /// holds the lock unless `dry_run`). `previous` is the caller's full
+    /// inspection of the primary under that lock, when it has one.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn restore_verified(
         &self,
         id: BackupId,
         backup: FileReport,
-        graph: KnowledgeGraph,
+        graph: &KnowledgeGraph,
         bytes: Vec<u8>,
+        previous: Option<Inspection>,
         dry_run: bool,
         started: Instant,
     ) -> Result<RestoreReport> {
-        let previous = self.inspect_target(&Target::Primary, Depth::Full, true);
+        let previous =
+            previous.unwrap_or_else(|| self.inspect_target(&Target::Primary, Depth::Full, true));
         let diff = previous
             .graph
             .as_ref()
-            .map(|old| super::diff::diff_graphs(old, &graph));
+            .map(|old| super::diff::diff_graphs(old, graph));
         let checksum = backup.actual_checksum.clone().unwrap_or_default();
         let mut report = RestoreReport {
             backup_id: id.clone(),
@@ -126,17 +131,20 @@ impl Store {
         }
         let at = super::now();
         report.evidence = self.keep_evidence(previous.bytes.as_deref(), at, "before-restore")?;
-        let meta = Meta::for_data(
+        let meta = self.sign(Meta::for_data(
             checksum,
             bytes.len() as u64,
             graph.node_count() as u64,
             graph.edge_count() as u64,
             &format!("restore of {id}"),
             at,
-        );
+        ));
         self.commit_primary(&bytes, &meta, true)?;
+        // The bytes were parsed and checked before the commit and read back
+        // before the rename; what is left to prove is that graph.json and its
+        // meta agree, which needs a hash, not a second parse.
         let after = self
-            .inspect_target(&Target::Primary, Depth::Full, false)
+            .inspect_target(&Target::Primary, Depth::Checksum, false)
             .report;
         tracing::info!(
             backup = %id,
@@ -164,6 +172,13 @@ impl Store {
         self.fs
             .create_dir_all(&dir)
             .map_err(|e| StoreError::io("create directory", &dir, e))?;
+        // The evidence directory may be new: its entry must be durable
+        // before the primary is replaced, or a power cut takes the kept
+        // primary with it.
+        let parent = fs::parent_dir(&dir);
+        self.fs
+            .sync_dir(parent)
+            .map_err(|e| StoreError::io("fsync directory", parent, e))?;
         let stamp = at.format("%Y%m%d_%H%M%S%.6f").to_string().replace('.', "_");
         let mut kept = Vec::new();
         let sources = [
@@ -180,10 +195,13 @@ impl Store {
                     // A primary we cannot even read (a FIFO, a symlink) is
                     // not copied; the restore replaces the name, and the
                     // report says nothing was kept for it.
-                    Err(e) => {
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
                         tracing::warn!(path = %src.display(), error = %e, "could not keep as evidence");
                         None
                     }
+                    // A read error says nothing about the file: replacing it
+                    // unkept could discard a good graph. Nothing is changed.
+                    Err(e) => return Err(StoreError::io("keep as evidence (read)", src, e)),
                 }
             };
             if let Some(content) = content {

@@ -352,6 +352,14 @@ pub fn plan(
     candidates: &[Candidate],
     now: NaiveDateTime,
 ) -> Result<RetentionPlan, StoreError> {
+    #[cfg(feature = "negative-controls")]
+    if crate::store::verify::negative_controls::drop_retention_guards() {
+        let none = Safeguards {
+            newest_valid: false,
+            floor: false,
+        };
+        return plan_with(policy, candidates, now, none);
+    }
     plan_with(policy, candidates, now, Safeguards::ALL)
 }
 

@@ -104,6 +104,15 @@ impl Store {
                     decision.id.data_file_name(),
                 ] {
                     let path = dir.join(&name);
+                    if name == decision.id.data_file_name() {
+                        // Unsynced removals may reach the disk in any order
+                        // at a power cut: make the meta's removal durable
+                        // before the data's, or a meta that describes
+                        // nothing can survive (reported missing forever).
+                        self.fs
+                            .sync_dir(&dir)
+                            .map_err(|e| StoreError::io("fsync directory", &dir, e))?;
+                    }
                     match self.fs.remove_file(&path) {
                         Ok(()) => removed_files.push(path),
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}

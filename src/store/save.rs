@@ -158,14 +158,14 @@ impl Store {
         let _guard = self.lock()?;
         let at = options.at.unwrap_or_else(super::now);
         let (bytes, checksum) = serialize_for_save(graph, at);
-        let meta = Meta::for_data(
+        let meta = self.sign(Meta::for_data(
             checksum.clone(),
             bytes.len() as u64,
             graph.node_count() as u64,
             graph.edge_count() as u64,
             "save",
             at,
-        );
+        ));
         let (backup_id, backup_path, backup_meta_path) =
             self.write_backup_pair(&bytes, &meta, at)?;
         self.commit_primary(&bytes, &meta, false)?;
@@ -227,14 +227,14 @@ impl Store {
         };
         let at = super::now();
         let checksum = report.actual_checksum.clone().unwrap_or_default();
-        let meta = Meta::for_data(
+        let meta = self.sign(Meta::for_data(
             checksum.clone(),
             bytes.len() as u64,
             report.node_count.unwrap_or(0) as u64,
             report.edge_count.unwrap_or(0) as u64,
             "snapshot",
             at,
-        );
+        ));
         let (backup_id, backup_path, _) = self.write_backup_pair(&bytes, &meta, at)?;
         tracing::info!(backup = %backup_id, checksum = %checksum, "snapshot of the primary");
         Ok(SnapshotReport {
@@ -259,6 +259,19 @@ impl Store {
     ) -> Result<(BackupId, PathBuf, PathBuf)> {
         let dir = self.backups_dir();
         let mut id = BackupId::new(at.naive_local(), 0);
+        // Never reuse a name that retention freed in this second: it would
+        // sort before the backups still there, and the same rotation would
+        // remove the backup just made as the oldest.
+        if let Ok(entries) = self.fs.read_dir(&dir)
+            && let Some(last) = entries
+                .iter()
+                .filter_map(|e| BackupId::from_file_name(&e.name))
+                .map(|(b, _)| b)
+                .filter(|b| b.time() == id.time())
+                .max()
+        {
+            id = last.next_in_second();
+        }
         loop {
             let taken = [
                 id.data_file_name(),
@@ -292,8 +305,16 @@ impl Store {
             fs::write_atomic(&*self.fs, &primary, bytes, Publish::Replace)
         };
         if let Err(e) = result {
-            // The graph did not land: the pending meta describes nothing.
-            let _ = fs::remove_durable(&*self.fs, &pending);
+            // Only a graph that surely did not land leaves a pending meta
+            // that describes nothing. If the rename happened and a later
+            // step failed (the directory fsync), the pending meta is all
+            // that describes the new graph: the next locked open settles it.
+            let landed = super::verify::hash_file(&*self.fs, &primary, MAX_GRAPH_LEN)
+                .map(|(actual, _)| meta.sha256() == Some(actual.as_str()))
+                .unwrap_or(true);
+            if !landed {
+                let _ = fs::remove_durable(&*self.fs, &pending);
+            }
             return Err(e);
         }
         fs::rename_durable(&*self.fs, &pending, &self.primary_meta_path())

@@ -259,6 +259,8 @@ pub(crate) struct MetaSource {
     pub paths: Vec<PathBuf>,
     /// A pending meta that may be the true one after an interrupted save.
     pub pending: Option<PathBuf>,
+    /// The store's HMAC key, when one is configured.
+    pub key: Option<std::sync::Arc<super::auth::Key>>,
 }
 
 fn read_meta(
@@ -543,8 +545,36 @@ pub(crate) fn inspect(
             }
             (Some(reason), None) => {
                 out.meta = meta_value;
+                // Recovery keeps a damaged primary as evidence: spare it a
+                // second read of the bytes it has in hand.
+                out.bytes = bytes.filter(|_| keep);
                 out.report = ladder.fail(Level::Checksum, Status::Corrupt, reason);
                 return out;
+            }
+        }
+        // Tamper evidence: a checksum anyone could recompute is trusted
+        // only as far as the key's HMAC over it.
+        if let (Some(key), Some(m)) = (&metas.key, &meta_value) {
+            match key.check(m) {
+                Some(true) => {
+                    if let Some(last) = ladder.levels.last_mut() {
+                        last.detail.push_str(" · HMAC ok");
+                    }
+                }
+                Some(false) => {
+                    ladder.levels.pop();
+                    out.meta = meta_value;
+                    out.bytes = bytes.filter(|_| keep);
+                    out.report = ladder.fail(
+                        Level::Checksum,
+                        Status::Corrupt,
+                        "HMAC mismatch: the file or its meta was changed by someone without the key (tampering), or the key changed".to_string(),
+                    );
+                    return out;
+                }
+                None => ladder.warnings.push(
+                    "not authenticated: the meta has no HMAC (written without the key)".to_string(),
+                ),
             }
         }
     } else {
@@ -656,6 +686,7 @@ impl Store {
         MetaSource {
             paths: vec![self.primary_meta_path()],
             pending: Some(self.pending_meta_path()),
+            key: self.key.clone(),
         }
     }
 
@@ -667,6 +698,7 @@ impl Store {
                 dir.join(id.alt_meta_file_name()),
             ],
             pending: None,
+            key: self.key.clone(),
         }
     }
 
@@ -708,6 +740,7 @@ impl Store {
     /// Fails unless some file of backup `id` exists.
     pub(crate) fn require_backup(&self, id: &BackupId) -> Result<()> {
         let dir = self.backups_dir();
+        self.check_own_dir(&dir)?;
         let mut any = false;
         for name in [
             id.data_file_name(),
@@ -866,6 +899,9 @@ pub mod negative_controls {
     use std::cell::Cell;
     thread_local! {
         static SKIP_CHECKSUM: Cell<bool> = const { Cell::new(false) };
+        static SKIP_FSYNC: Cell<bool> = const { Cell::new(false) };
+        static IGNORE_LOCK: Cell<bool> = const { Cell::new(false) };
+        static DROP_RETENTION_GUARDS: Cell<bool> = const { Cell::new(false) };
     }
     /// Makes the checksum level pass whatever the bytes are, on this thread.
     pub fn set_skip_checksum(on: bool) {
@@ -873,5 +909,35 @@ pub mod negative_controls {
     }
     pub(crate) fn skip_checksum() -> bool {
         SKIP_CHECKSUM.with(Cell::get)
+    }
+    /// Makes `write_atomic` publish a file without fsyncing its data first,
+    /// on this thread.
+    pub fn set_skip_fsync(on: bool) {
+        SKIP_FSYNC.with(|c| c.set(on));
+    }
+    pub(crate) fn skip_fsync() -> bool {
+        SKIP_FSYNC.with(Cell::get)
+    }
+    /// Set to `1` in a child process's environment to weaken its lock: the
+    /// concurrency suite runs real processes.
+    pub const IGNORE_LOCK_ENV: &str = "GRAPHVAULT_NEGATIVE_IGNORE_LOCK";
+    /// Makes `Store::lock` go ahead when another writer holds the lock, on
+    /// this thread (or in a process started with [`IGNORE_LOCK_ENV`]=1).
+    pub fn set_ignore_lock(on: bool) {
+        IGNORE_LOCK.with(|c| c.set(on));
+    }
+    pub(crate) fn ignore_lock() -> bool {
+        IGNORE_LOCK.with(Cell::get) || std::env::var_os(IGNORE_LOCK_ENV).is_some_and(|v| v == "1")
+    }
+    /// The handle of a lock that was ignored: holds nothing.
+    pub(crate) struct Unlocked;
+    impl crate::store::fs::LockHandle for Unlocked {}
+    /// Makes retention plan without its two safeguards (the newest valid
+    /// backup and the floor), on this thread.
+    pub fn set_drop_retention_guards(on: bool) {
+        DROP_RETENTION_GUARDS.with(|c| c.set(on));
+    }
+    pub(crate) fn drop_retention_guards() -> bool {
+        DROP_RETENTION_GUARDS.with(Cell::get)
     }
 }

@@ -54,10 +54,18 @@ const TICK: Duration = Duration::from_secs(1);
 /// The store's configuration cannot be read, the worker thread cannot be
 /// started, or the terminal cannot be set up or drawn to. Store errors met
 /// while running are shown in the UI, not returned.
-pub fn run(store: &Path, note: Option<String>) -> anyhow::Result<()> {
+pub fn run(
+    store: &Path,
+    note: Option<String>,
+    key: Option<crate::store::auth::Key>,
+) -> anyhow::Result<()> {
     let log_file = logging::init(store);
     let opened =
         Store::open(store).with_context(|| format!("cannot open the store {}", store.display()))?;
+    let opened = match key {
+        Some(key) => opened.with_key(key),
+        None => opened,
+    };
     let (commands_tx, commands_rx) = mpsc::channel();
     let (events_tx, events_rx) = mpsc::channel();
     let worker = worker::spawn(opened.clone(), commands_rx, events_tx)

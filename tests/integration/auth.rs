@@ -1,0 +1,119 @@
+use std::fs;
+
+use graphvault::store::auth::Key;
+use graphvault::store::corrupt::CorruptionKind;
+use graphvault::store::graph::KnowledgeGraph;
+use graphvault::store::meta::Meta;
+use graphvault::store::verify::{Depth, Level, Status, Target};
+
+use crate::common;
+
+fn key() -> Key {
+    Key::from_bytes(b"a secret kept outside the store").expect("key")
+}
+
+#[test]
+fn a_keyed_store_signs_its_metas_and_catches_tampering() {
+    let s = common::empty_store();
+    let store = s.open().with_key(key());
+    let text = common::app_graph(4, 2, false, "");
+    store
+        .save_graph_with_backup(&KnowledgeGraph::from_slice(text.as_bytes()).expect("graph"))
+        .expect("save");
+    let meta = Meta::from_slice(&fs::read(s.primary_meta()).expect("meta")).expect("json");
+    assert_eq!(meta.hmac.as_ref().map(String::len), Some(64));
+    let r = store.verify(&Target::Primary, Depth::Full).expect("verify");
+    assert_eq!(r.status, Status::Valid);
+    assert!(
+        r.levels.iter().any(|l| l.detail.contains("HMAC ok")),
+        "{:?}",
+        r.levels
+    );
+
+    // Tampering recomputes the checksum but cannot recompute the HMAC.
+    store.mark_sandbox("test").expect("sandbox");
+    let report = store.corrupt(CorruptionKind::Tampered).expect("tamper");
+    assert!(report.detectable);
+    let r = store.verify(&Target::Primary, Depth::Full).expect("verify");
+    assert_eq!(
+        (r.status, r.failed_level),
+        (Status::Corrupt, Some(Level::Checksum))
+    );
+    assert!(r.reason.expect("reason").contains("HMAC mismatch"));
+    // Without the key the same file passes: that is all a checksum can do.
+    assert_eq!(
+        s.open()
+            .verify(&Target::Primary, Depth::Full)
+            .expect("verify")
+            .status,
+        Status::Valid
+    );
+    // A different key is no key at all.
+    let other = s
+        .open()
+        .with_key(Key::from_bytes(b"some other secret key").expect("key"));
+    let backup = other.list_backups().expect("list").backups[0].id.clone();
+    let r = other
+        .verify(&Target::Backup(backup), Depth::Full)
+        .expect("verify");
+    assert_eq!(r.status, Status::Corrupt);
+}
+
+#[test]
+fn unsigned_metas_are_not_authenticated_but_not_corrupt() {
+    let s = common::app_store();
+    let r = s
+        .open()
+        .with_key(key())
+        .verify(&Target::Primary, Depth::Full)
+        .expect("verify");
+    assert_eq!(r.status, Status::Valid);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("not authenticated")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+#[test]
+fn the_cli_refuses_a_key_inside_the_store_and_uses_one_outside() {
+    let s = common::app_store();
+    let inside = s.root().join("key");
+    fs::write(&inside, "0123456789abcdef0123456789").expect("key");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .args([
+            "--store",
+            s.root().to_str().expect("utf8"),
+            "--key-file",
+            inside.to_str().expect("utf8"),
+            "snapshot",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("inside the storage directory"));
+    let outside = s.dir.path().join("key");
+    fs::write(&outside, "0123456789abcdef0123456789").expect("key");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .args([
+            "--store",
+            s.root().to_str().expect("utf8"),
+            "--key-file",
+            outside.to_str().expect("utf8"),
+            "--json",
+            "snapshot",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let id = doc["result"]["backup_id"].as_str().expect("id");
+    let meta = Meta::from_slice(&fs::read(s.backups().join(format!("{id}.meta"))).expect("meta"))
+        .expect("json");
+    assert!(meta.hmac.is_some());
+}
