@@ -8,7 +8,7 @@
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
-use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt, FileTypeExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::SystemTime;
@@ -277,11 +277,15 @@ impl Fs for RealFs {
             Err(fs::TryLockError::Error(e)) => return Err(LockError::Io(e)),
         }
         // The holder text only makes the error message of others useful; a
-        // failure to write it does not make the lock less held.
-        let _ = file.set_len(0).and_then(|()| {
-            file.write_all(holder.as_bytes())?;
-            file.flush()
-        });
+        // failure to write it does not make the lock less held. It overwrites
+        // the last holder's text in place, padded to a fixed width, rather
+        // than truncating first: a refused writer reading meanwhile never
+        // finds the file empty.
+        let text = format!("{holder:<64}");
+        let _ = file
+            .write_all_at(text.as_bytes(), 0)
+            .and_then(|()| file.set_len(text.len() as u64))
+            .and_then(|()| file.flush());
         Ok(Box::new(RealLock(file)))
     }
 

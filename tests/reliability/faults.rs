@@ -1,0 +1,511 @@
+//! Failing disks: EIO, ENOSPC, EROFS and EACCES injected at every call
+//! the store makes (reads included), once (a transient error) and
+//! persistently (a disk that went bad, full or read-only), through the same
+//! `Fs` layer production uses. And one real disk-full test on a tiny tmpfs
+//! in a user namespace, where the machine allows it.
+//!
+//! Every failed operation must return an error naming the operation and the
+//! path, must leave the primary and its meta byte for byte as they were
+//! (unless the new graph had already been renamed into place: the commit
+//! point), must delete no backup to make room, and the store must reopen,
+//! once the disk is healthy, to the old or the new graph, even if the power
+//! goes right after the failure.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+
+use graphvault::store::fs::RealFs;
+use graphvault::store::verify::{Depth, Status, Target};
+use graphvault::store::{Store, StoreError};
+
+use crate::crash::{count_steps, sim_base};
+use crate::hookfs::{CallCount, FaultAt, HookFs, Persistence, StepLog};
+use crate::scenario::{Expect, LOCK_GRACE, SIM_ROOT, Scenario, check_reopened, copy_tree, read};
+use crate::simfs::{Loss, SimFs};
+
+pub const ERRNOS: [(i32, &str); 4] = [
+    (libc::EIO, "EIO"),
+    (libc::ENOSPC, "ENOSPC"),
+    (libc::EROFS, "EROFS"),
+    (libc::EACCES, "EACCES"),
+];
+
+/// The error must say what was being done and to which file: an `Io`
+/// error with the injected errno and a path in the store, or a refusal
+/// whose text carries both.
+pub fn names_op_and_path(e: &StoreError, errno: i32, root: &Path) -> Result<(), String> {
+    let text = e.to_string();
+    let os = std::io::Error::from_raw_os_error(errno).to_string();
+    match e {
+        StoreError::Io { op, path, source } => {
+            if op.is_empty() || !path.starts_with(root) || source.raw_os_error() != Some(errno) {
+                return Err(format!(
+                    "an I/O error without its operation, path or cause: {text}"
+                ));
+            }
+        }
+        _ => {
+            if !text.contains(&root.display().to_string()) || !text.contains(&os) {
+                return Err(format!(
+                    "the error does not name the path and the cause ({os}): {text}"
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+#[derive(Default)]
+pub struct FaultTally {
+    pub runs: usize,
+    pub errors: usize,
+    pub tolerated: usize,
+    pub landed: BTreeMap<String, usize>,
+    pub failures: Vec<String>,
+}
+
+/// Runs `scenario` once with a fault at call `at`, on a fork of `base`,
+/// and checks the store before and after it is reopened.
+fn one_fault(
+    scenario: Scenario,
+    base: &SimFs,
+    exp: &Expect,
+    at: u64,
+    errno: (i32, &str),
+    persistence: Persistence,
+    tally: &mut FaultTally,
+) {
+    let root = Path::new(SIM_ROOT);
+    let primary = root.join("graph.json");
+    let disk = base.fork();
+    let fault = Arc::new(FaultAt::new(at, errno.0, persistence, primary.clone()));
+    let hooked = Arc::new(HookFs::new(Arc::new(disk.clone()), fault.clone()));
+    let result = Store::open_with(root, hooked).and_then(|store| scenario.run(&store));
+    tally.runs += 1;
+    let Some(fired) = fault.fired() else {
+        return;
+    };
+    let what = format!(
+        "{} with {} {:?} at {fired}",
+        scenario.name(),
+        errno.1,
+        persistence
+    );
+    let mut fail = |why: String| tally.failures.push(format!("{what}: {why}"));
+    match &result {
+        Ok(()) => tally.tolerated += 1,
+        Err(e) => {
+            tally.errors += 1;
+            if let Err(why) = names_op_and_path(e, errno.0, root) {
+                fail(why);
+            }
+            let unchanged = disk.get(&primary).as_deref() == Some(exp.old.as_slice())
+                && disk.get(&root.join("graph.json.meta")).as_deref()
+                    == Some(exp.old_meta.as_slice());
+            if !fault.primary_replaced() && !unchanged {
+                fail(format!(
+                    "the operation failed ({e}) but changed the primary or its meta"
+                ));
+            }
+        }
+    }
+    for (id, bytes) in &exp.before_backups {
+        let path = root.join("backups").join(id.data_file_name());
+        let kept = disk.get(&path).as_deref() == Some(bytes.as_slice());
+        if !kept && !exp.removed.contains(id) {
+            fail(format!("backup {id} was deleted or changed"));
+        }
+    }
+    // Recovery that could not read the newest valid backup falls back to
+    // the next one: an older but valid graph, which is what it promises.
+    let mut exp = exp.clone();
+    if let Some(now) = disk.get(&primary)
+        && scenario == Scenario::Recover
+        && now != exp.new
+        && now != exp.old
+        && exp.before_backups.values().any(|b| *b == now)
+        && (fired.contains("backups/") || fired.contains("graph.json"))
+    {
+        exp.new = now;
+        *tally.landed.entry("older valid backup".into()).or_default() += 1;
+    }
+    for loss in [Loss::Process, Loss::Power(at)] {
+        match check_reopened(Arc::new(disk.crash(loss)), root, &exp) {
+            Ok(landed) => {
+                *tally.landed.entry(landed.to_string()).or_default() += 1;
+            }
+            Err(why) => fail(format!("reopened after {loss:?}: {why}")),
+        }
+    }
+}
+
+fn fault_suite(scenario: Scenario) {
+    let root = Path::new(SIM_ROOT);
+    let base = sim_base(scenario);
+    let exp = Expect::measure(scenario, Arc::new(base.fork()), root);
+    let count = Arc::new(CallCount::default());
+    let store = Store::open_with(
+        root,
+        Arc::new(HookFs::new(Arc::new(base.fork()), count.clone())),
+    )
+    .expect("open");
+    scenario.run(&store).expect("uninterrupted run");
+    // Reads are spread over worker threads in some operations, so the
+    // number of calls may vary a little; go a few past it.
+    let calls = count.calls() + 4;
+    let mut tally = FaultTally::default();
+    for errno in ERRNOS {
+        for persistence in [Persistence::Once, Persistence::Persistent] {
+            for at in 1..=calls {
+                one_fault(scenario, &base, &exp, at, errno, persistence, &mut tally);
+            }
+        }
+    }
+    println!(
+        "injected faults: {:<12} {:>3} calls x 4 errnos x once/persistent = {:>4} runs, {:>4} failed cleanly, {:>3} tolerated, reopened {:?}, violations {}",
+        scenario.name(),
+        calls,
+        tally.runs,
+        tally.errors,
+        tally.tolerated,
+        tally.landed,
+        tally.failures.len()
+    );
+    assert!(
+        tally.failures.is_empty(),
+        "{} violations:\n{}",
+        tally.failures.len(),
+        tally.failures.join("\n")
+    );
+}
+
+#[test]
+fn every_call_of_save_fails_cleanly() {
+    fault_suite(Scenario::Save);
+}
+
+#[test]
+fn every_call_of_save_and_rotate_fails_cleanly() {
+    fault_suite(Scenario::SaveRotate);
+}
+
+#[test]
+fn every_call_of_restore_fails_cleanly() {
+    fault_suite(Scenario::Restore);
+}
+
+#[test]
+fn every_call_of_recovery_fails_cleanly() {
+    fault_suite(Scenario::Recover);
+}
+
+/// A store left by a save interrupted between renaming the graph and
+/// renaming its meta: new graph, old meta, pending meta that matches.
+fn interrupted_save() -> (SimFs, Expect) {
+    let root = Path::new(SIM_ROOT);
+    let base = sim_base(Scenario::Save);
+    let exp = Expect::measure(Scenario::Save, Arc::new(base.fork()), root);
+    let (_, ops) = count_steps(Scenario::Save, Arc::new(base.fork()), root);
+    let k = ops
+        .iter()
+        .position(|op| op.contains("rename") && op.ends_with("graph.json.meta"))
+        .expect("the meta rename step") as u64
+        + 1;
+    let disk = base.fork();
+    let crash = Arc::new(crate::simfs::CrashBefore::new(k, disk.clone()));
+    let store =
+        Store::open_with(root, Arc::new(HookFs::new(Arc::new(disk), crash.clone()))).expect("open");
+    let _ = Scenario::Save.run(&store);
+    let (image, _) = crash.captured().expect("crashed");
+    let image = image.crash(Loss::Process);
+    assert!(image.get(&root.join("graph.json.meta.pending")).is_some());
+    assert_eq!(
+        image.get(&root.join("graph.json")).as_deref(),
+        Some(exp.new.as_slice())
+    );
+    (image, exp)
+}
+
+#[test]
+fn an_error_while_settling_an_interrupted_save_never_discards_its_meta() {
+    // The next writer settles the pending meta under the lock. An I/O
+    // error there (reading the graph to compare) must not be taken for
+    // "the graph does not match": that would delete the only meta that
+    // describes the good new graph, and verify would call it corrupt.
+    let root = Path::new(SIM_ROOT);
+    let (image, exp) = interrupted_save();
+    let count = Arc::new(CallCount::default());
+    let store = Store::open_with(
+        root,
+        Arc::new(HookFs::new(Arc::new(image.fork()), count.clone())),
+    )
+    .expect("open");
+    drop(store.lock().expect("lock"));
+    let calls = count.calls();
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for errno in ERRNOS {
+        for persistence in [Persistence::Once, Persistence::Persistent] {
+            for at in 1..=calls {
+                let disk = image.fork();
+                let fault = Arc::new(FaultAt::new(
+                    at,
+                    errno.0,
+                    persistence,
+                    root.join("graph.json"),
+                ));
+                let hooked = Arc::new(HookFs::new(Arc::new(disk.clone()), fault.clone()));
+                let locked = Store::open_with(root, hooked).and_then(|s| s.lock().map(drop));
+                runs += 1;
+                if let Err(e) = &locked
+                    && let Err(why) = names_op_and_path(e, errno.0, root)
+                {
+                    failures.push(why);
+                }
+                for loss in [Loss::Process, Loss::Power(at)] {
+                    let after = Arc::new(disk.crash(loss));
+                    let report = Store::open_with(root, after.clone())
+                        .expect("reopen")
+                        .verify(&Target::Primary, Depth::Full)
+                        .expect("verify");
+                    if report.status != Status::Valid {
+                        failures.push(format!(
+                            "{} {persistence:?} at {:?} ({loss:?}): the new graph now verifies as {}",
+                            errno.1,
+                            fault.fired(),
+                            report.summary()
+                        ));
+                    }
+                    if let Err(why) = check_reopened(after, root, &exp) {
+                        failures.push(format!(
+                            "{} {persistence:?} at {:?}: {why}",
+                            errno.1,
+                            fault.fired()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    println!(
+        "settling an interrupted save: {runs} faulted locked opens, violations {}",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The same injection over the real filesystem, for the save: the fault
+/// layer sits on `RealFs` in a temp directory, so the errors travel through
+/// real files, real renames and real fsyncs.
+#[test]
+fn every_step_of_a_real_save_fails_cleanly() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let base = tmp.path().join("base/storage");
+    std::fs::create_dir_all(&base).expect("base");
+    Scenario::Save
+        .build_base(Arc::new(RealFs), &base)
+        .expect("base store");
+    let copy = |name: &str| -> PathBuf {
+        let dir = tmp.path().join(name).join("storage");
+        copy_tree(&base, &dir);
+        dir
+    };
+    let exp = Expect::measure(Scenario::Save, Arc::new(RealFs), &copy("expect"));
+    let log = Arc::new(StepLog::default());
+    let counted = copy("count");
+    let store = Store::open_with(
+        &counted,
+        Arc::new(HookFs::new(Arc::new(RealFs), log.clone())),
+    )
+    .expect("open")
+    .with_lock_wait(LOCK_GRACE);
+    Scenario::Save.run(&store).expect("run");
+    let calls = {
+        let count = Arc::new(CallCount::default());
+        let again = copy("count2");
+        let store = Store::open_with(
+            &again,
+            Arc::new(HookFs::new(Arc::new(RealFs), count.clone())),
+        )
+        .expect("open")
+        .with_lock_wait(LOCK_GRACE);
+        Scenario::Save.run(&store).expect("run");
+        count.calls()
+    };
+    let mut failures = Vec::new();
+    let mut runs = 0;
+    for errno in [ERRNOS[0], ERRNOS[1]] {
+        for at in 1..=calls {
+            let root = copy(&format!("{}-{at}", errno.1));
+            let fault = Arc::new(FaultAt::new(
+                at,
+                errno.0,
+                Persistence::Once,
+                root.join("graph.json"),
+            ));
+            let hooked = Arc::new(HookFs::new(Arc::new(RealFs), fault.clone()));
+            let result = Store::open_with(&root, hooked)
+                .and_then(|s| Scenario::Save.run(&s.with_lock_wait(LOCK_GRACE)));
+            runs += 1;
+            if let Err(e) = &result {
+                if let Err(why) = names_op_and_path(e, errno.0, &root) {
+                    failures.push(why);
+                }
+                if !fault.primary_replaced()
+                    && (read(&RealFs, &root.join("graph.json")).as_deref()
+                        != Some(exp.old.as_slice())
+                        || read(&RealFs, &root.join("graph.json.meta")).as_deref()
+                            != Some(exp.old_meta.as_slice()))
+                {
+                    failures.push(format!(
+                        "{} at {:?}: primary changed by a failed save",
+                        errno.1,
+                        fault.fired()
+                    ));
+                }
+            }
+            if let Err(why) = check_reopened(Arc::new(RealFs), &root, &exp) {
+                failures.push(format!("{} at {:?}: {why}", errno.1, fault.fired()));
+            }
+            let _ = std::fs::remove_dir_all(root.parent().expect("copy"));
+        }
+    }
+    println!(
+        "injected faults (real fs): save, {calls} calls x EIO/ENOSPC once = {runs} runs, {} mutating steps, violations {}",
+        log.steps(),
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// Whether `unshare -r -m` can mount a tmpfs here.
+fn namespaces_available() -> Result<(), String> {
+    let out = Command::new("unshare")
+        .args([
+            "-r",
+            "-m",
+            "sh",
+            "-c",
+            "mount -t tmpfs -o size=64k gv-probe /mnt && echo ok",
+        ])
+        .output()
+        .map_err(|e| format!("cannot run unshare: {e}"))?;
+    if out.status.success() && out.stdout.starts_with(b"ok") {
+        Ok(())
+    } else {
+        Err(format!(
+            "unshare -r -m cannot mount a tmpfs here: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// Where the disk runs out in [`real_disk_full`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum FullAt {
+    /// The new backup does not fit.
+    Backup,
+    /// The new backup fits, the new primary does not.
+    Primary,
+}
+
+/// Saves a big graph with the real binary into a store on a tmpfs that
+/// holds a small saved graph and has room as `full_at` says, and checks
+/// what the failed save left.
+fn real_disk_full(full_at: FullAt) -> Result<String, String> {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let mnt = tmp.path().join("mnt");
+    let out = tmp.path().join("out");
+    std::fs::create_dir_all(&mnt).expect("mount point");
+    std::fs::create_dir_all(&out).expect("out dir");
+    let small = tmp.path().join("small.json");
+    let big = tmp.path().join("big.json");
+    std::fs::write(&small, crate::fixtures::app_graph(3, 2, false, "small")).expect("small");
+    let big_text = crate::fixtures::app_graph(200, 2, false, "big");
+    std::fs::write(&big, &big_text).expect("big");
+    // tmpfs counts 4 KiB pages; the small store takes about six.
+    let pages = big_text.len().div_ceil(4096);
+    let size_kib = 4 * match full_at {
+        FullAt::Backup => 6 + pages / 2,
+        FullAt::Primary => 6 + pages + 3 + pages / 2,
+    };
+    let script = r#"
+set -u
+mount -t tmpfs -o size="$SIZE"k gv-full "$MNT" || exit 90
+S="$MNT/storage"
+"$GV" --store "$S" save --from "$SMALL" --no-rotate >/dev/null 2>"$OUT/first.err" || exit 91
+cd "$S"
+sha256sum graph.json graph.json.meta > "$OUT/before"
+ls -A backups | sort > "$OUT/backups.before"
+"$GV" --store "$S" save --from "$BIG" --no-rotate >/dev/null 2>"$OUT/err"
+echo $? > "$OUT/code"
+sha256sum graph.json graph.json.meta > "$OUT/after"
+ls -A backups | sort > "$OUT/backups.after"
+ls -A . backups .graphvault > "$OUT/ls"
+"$GV" --store "$S" verify >/dev/null 2>&1
+echo $? > "$OUT/verify"
+df -k "$MNT" | tail -1 > "$OUT/df"
+"#;
+    let status = Command::new("unshare")
+        .args(["-r", "-m", "sh", "-c", script])
+        .env("SIZE", size_kib.to_string())
+        .env("MNT", &mnt)
+        .env("OUT", &out)
+        .env("GV", env!("CARGO_BIN_EXE_graphvault"))
+        .env("SMALL", &small)
+        .env("BIG", &big)
+        .status()
+        .map_err(|e| format!("unshare: {e}"))?;
+    if !status.success() {
+        return Err(format!("the namespace script failed: {status:?}"));
+    }
+    let get = |name: &str| std::fs::read_to_string(out.join(name)).unwrap_or_default();
+    let err = get("err");
+    let code = get("code");
+    if code.trim() != "5" {
+        return Err(format!("the save into a full disk exited {code:?}: {err}"));
+    }
+    if !err.contains("No space left on device") || !err.contains(&mnt.display().to_string()) {
+        return Err(format!(
+            "the error does not name the cause and the path: {err}"
+        ));
+    }
+    if err.contains("/backups/") != (full_at == FullAt::Backup) {
+        return Err(format!(
+            "the disk ran out at another step than planned ({size_kib} KiB): {err}"
+        ));
+    }
+    if get("before") != get("after") {
+        return Err("the failed save changed graph.json or its meta".to_string());
+    }
+    let before = get("backups.before");
+    let after = get("backups.after");
+    if before.lines().any(|l| !after.lines().any(|a| a == l)) {
+        return Err(format!(
+            "a backup was deleted: before {before:?}, after {after:?}"
+        ));
+    }
+    if get("ls").contains(graphvault::store::fs::TEMP_PREFIX) {
+        return Err(format!("temp files were left behind: {}", get("ls")));
+    }
+    if get("verify").trim() != "0" {
+        return Err("the primary no longer verifies".to_string());
+    }
+    Ok(err.trim().to_string())
+}
+
+#[test]
+fn a_real_full_disk_fails_the_save_cleanly() {
+    if let Err(why) = namespaces_available() {
+        println!("real disk-full test skipped: {why}");
+        return;
+    }
+    for full_at in [FullAt::Backup, FullAt::Primary] {
+        match real_disk_full(full_at) {
+            Ok(err) => println!("real disk full at the {full_at:?} write: {err}"),
+            Err(why) => panic!("disk full at the {full_at:?} write: {why}"),
+        }
+    }
+}

@@ -1,0 +1,468 @@
+//! Hostile restore ids and backup directories, on the real filesystem:
+//! path traversal, absolute paths, symlinks to files and directories
+//! outside the store, FIFOs, devices, oversized files, malformed names, and
+//! a `backups/` or `.graphvault/` that is itself a symlink. Each is refused
+//! with a clear error (or, for a stray name, left alone), and nothing
+//! outside the store is read or written: the outside directory holds
+//! graphs with matching metas, so following a link would visibly succeed.
+
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::symlink;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use graphvault::store::recover::RecoverOptions;
+use graphvault::store::restore::RestoreOptions;
+use graphvault::store::retention::RetentionPolicy;
+use graphvault::store::rotate::RotateOptions;
+use graphvault::store::verify::{Depth, Status, Target, sha256_hex};
+use graphvault::store::{Store, StoreError};
+
+use graphvault::store::graph::KnowledgeGraph;
+
+use crate::fixtures::{self, AppStore, app_graph, app_meta};
+use crate::scenario::{LOCK_GRACE, open_real};
+
+/// Every file under `dir` with its size and SHA-256, symlinks by their
+/// target, never following one (and never reading a huge file: the
+/// oversized case is a 4 GiB sparse file).
+fn snapshot_tree(dir: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            let p = e.path();
+            let rel = p.strip_prefix(dir).expect("under dir").to_path_buf();
+            let Ok(meta) = std::fs::symlink_metadata(&p) else {
+                continue;
+            };
+            let ft = meta.file_type();
+            // Taking the lock creates these; they hold no data.
+            if rel == Path::new(".graphvault") || rel.ends_with(".graphvault/lock") {
+                continue;
+            }
+            let what = if ft.is_symlink() {
+                format!("-> {:?}", std::fs::read_link(&p).ok())
+            } else if ft.is_dir() {
+                stack.push(p);
+                "dir".to_string()
+            } else if ft.is_file() && meta.len() <= 1 << 26 {
+                format!(
+                    "{} {}",
+                    meta.len(),
+                    sha256_hex(&std::fs::read(&p).expect("read"))
+                )
+            } else {
+                format!("{:?} {} bytes", ft, meta.len())
+            };
+            out.push((rel, what));
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A store as the application leaves it, and beside it (outside the
+/// store) a directory of valid graphs with metas under backup names.
+struct Hostile {
+    s: AppStore,
+    outside: PathBuf,
+}
+
+const OUTSIDE_ID: &str = "graph_20251004_000000";
+
+fn hostile() -> Hostile {
+    let s = fixtures::app_store();
+    let outside = s.dir.path().join("outside");
+    std::fs::create_dir_all(&outside).expect("outside");
+    let g = app_graph(6, 2, false, "outside");
+    std::fs::write(outside.join(format!("{OUTSIDE_ID}.json")), &g).expect("outside graph");
+    std::fs::write(
+        outside.join(format!("{OUTSIDE_ID}.meta")),
+        app_meta(g.as_bytes(), None),
+    )
+    .expect("outside meta");
+    std::fs::write(outside.join("graph.json"), &g).expect("outside primary-like");
+    Hostile { s, outside }
+}
+
+impl Hostile {
+    fn link(&self, name: &str, target: &Path) {
+        symlink(target, self.s.backups().join(name)).expect("symlink");
+    }
+
+    /// Restores `id` and returns the error, checking that the primary and
+    /// everything outside stayed as they were.
+    fn refused(&self, id: &str, options: RestoreOptions) -> StoreError {
+        let root_before = snapshot_tree(&self.s.root());
+        let outside_before = snapshot_tree(&self.outside);
+        let store = open_real(&self.s.root());
+        let owned = id.to_string();
+        let err = run_with_timeout(move || store.restore(&owned, options).map(drop))
+            .expect_err("must be refused");
+        assert_eq!(
+            snapshot_tree(&self.s.root()),
+            root_before,
+            "{id}: the store changed"
+        );
+        assert_eq!(
+            snapshot_tree(&self.outside),
+            outside_before,
+            "{id}: outside changed"
+        );
+        err
+    }
+}
+
+/// Runs `f` on a thread and fails the test if it hangs (a FIFO opened for
+/// reading without O_NONBLOCK would).
+fn run_with_timeout<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(f());
+    });
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("the operation hung")
+}
+
+#[test]
+fn restore_ids_that_are_not_backup_names_are_refused() {
+    let h = hostile();
+    let real = h.s.backups().join("graph_20251003_100000.json");
+    let long = "graph_".to_string() + &"1".repeat(10_000);
+    let ids: Vec<String> = vec![
+        "../x".into(),
+        "../graph_20251003_100000".into(),
+        "../../outside/graph_20251004_000000".into(),
+        "/etc/passwd".into(),
+        real.display().to_string(),
+        h.outside.join(OUTSIDE_ID).display().to_string(),
+        "graph_20251003_100000/../../x".into(),
+        "graph_20251003_100000.json".into(),
+        "graph_20251003_100000.meta".into(),
+        "./graph_20251003_100000".into(),
+        "backups/graph_20251003_100000".into(),
+        "".into(),
+        " ".into(),
+        "graph_20251003_100000\0".into(),
+        "graph_20251003_100000\n".into(),
+        "graph_20251003_100000 ".into(),
+        "GRAPH_20251003_100000".into(),
+        "graph_20251303_100000".into(),
+        "graph_20250230_100000".into(),
+        "graph_20251003_246000".into(),
+        "graph_20251003_100000_1".into(),
+        "graph_20251003_100000_01".into(),
+        "graph_20251003_100000_1234567".into(),
+        "graph_２０２５１００３_100000".into(),
+        "%2e%2e/graph_20251003_100000".into(),
+        "~/graph_20251003_100000".into(),
+        long,
+    ];
+    for id in &ids {
+        match h.refused(id, RestoreOptions::default()) {
+            StoreError::InvalidBackupId { reason, .. } => assert!(!reason.is_empty()),
+            other => panic!("{id:?}: expected an invalid-id error, got {other}"),
+        }
+    }
+    // Through the command line: exit code 2 and a message naming the id.
+    for id in ["../x", "/etc/passwd"] {
+        let out = Command::new(env!("CARGO_BIN_EXE_graphvault"))
+            .arg("--store")
+            .arg(h.s.root())
+            .args(["restore", id])
+            .output()
+            .expect("run");
+        assert_eq!(out.status.code(), Some(2), "{id}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("invalid backup id"));
+    }
+    println!(
+        "hostile restore ids: {} refused, primary untouched",
+        ids.len()
+    );
+}
+
+#[test]
+fn backups_that_are_links_fifos_devices_or_oversized_are_refused() {
+    let mut refused = Vec::new();
+    let outside_graph = |h: &Hostile| h.outside.join(format!("{OUTSIDE_ID}.json"));
+    let meta_of_outside = |h: &Hostile, id: &str| {
+        let g = std::fs::read(outside_graph(h)).expect("outside graph");
+        std::fs::write(h.s.backups().join(format!("{id}.meta")), app_meta(&g, None)).expect("meta");
+    };
+
+    // A data file that is a symlink to a valid graph outside, with a meta
+    // that matches it: following the link would restore it.
+    let h = hostile();
+    h.link("graph_20251005_000000.json", &outside_graph(&h));
+    meta_of_outside(&h, "graph_20251005_000000");
+    let e = h.refused("graph_20251005_000000", RestoreOptions::default());
+    assert!(e.to_string().contains("symlink"), "{e}");
+    refused.push(("data file symlinked outside", e.to_string()));
+
+    // A meta that is a symlink to the outside meta: no usable meta.
+    let h = hostile();
+    std::fs::copy(
+        outside_graph(&h),
+        h.s.backups().join("graph_20251005_000000.json"),
+    )
+    .expect("copy");
+    h.link(
+        "graph_20251005_000000.meta",
+        &h.outside.join(format!("{OUTSIDE_ID}.meta")),
+    );
+    let e = h.refused("graph_20251005_000000", RestoreOptions::default());
+    assert!(e.to_string().contains("symlink"), "{e}");
+    refused.push(("meta symlinked outside", e.to_string()));
+
+    // A symlink to a directory outside.
+    let h = hostile();
+    h.link("graph_20251005_000000.json", &h.outside);
+    meta_of_outside(&h, "graph_20251005_000000");
+    let e = h.refused("graph_20251005_000000", RestoreOptions::default());
+    refused.push(("symlink to a directory", e.to_string()));
+
+    // A symlink to a device.
+    let h = hostile();
+    h.link("graph_20251005_000000.json", Path::new("/dev/zero"));
+    meta_of_outside(&h, "graph_20251005_000000");
+    let e = h.refused(
+        "graph_20251005_000000",
+        RestoreOptions {
+            dry_run: false,
+            allow_unverified: true,
+        },
+    );
+    assert!(e.to_string().contains("symlink"), "{e}");
+    refused.push(("symlink to /dev/zero", e.to_string()));
+
+    // A FIFO: must be refused, not waited on.
+    let h = hostile();
+    let fifo = h.s.backups().join("graph_20251005_000000.json");
+    let made = Command::new("mkfifo").arg(&fifo).status().expect("mkfifo");
+    assert!(made.success());
+    meta_of_outside(&h, "graph_20251005_000000");
+    let e = h.refused("graph_20251005_000000", RestoreOptions::default());
+    assert!(e.to_string().contains("FIFO"), "{e}");
+    refused.push(("FIFO", e.to_string()));
+
+    // A real character device, where this user may make one.
+    let h = hostile();
+    let dev = h.s.backups().join("graph_20251005_000000.json");
+    let made = Command::new("mknod")
+        .arg(&dev)
+        .args(["c", "1", "5"])
+        .output();
+    if made.as_ref().is_ok_and(|o| o.status.success()) {
+        meta_of_outside(&h, "graph_20251005_000000");
+        let e = h.refused("graph_20251005_000000", RestoreOptions::default());
+        assert!(e.to_string().contains("device"), "{e}");
+        refused.push(("character device", e.to_string()));
+    } else {
+        println!("hostile inputs: device node skipped (mknod not permitted here)");
+    }
+
+    // Oversized: a sparse file one byte over the 4 GiB limit, refused
+    // without being read.
+    let h = hostile();
+    let big = h.s.backups().join("graph_20251005_000000.json");
+    let f = std::fs::File::create(&big).expect("create");
+    f.set_len(graphvault::store::MAX_GRAPH_LEN + 1)
+        .expect("sparse");
+    drop(f);
+    meta_of_outside(&h, "graph_20251005_000000");
+    let t = Instant::now();
+    let e = h.refused("graph_20251005_000000", RestoreOptions::default());
+    assert!(e.to_string().contains("limit"), "{e}");
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "the oversized file was read"
+    );
+    refused.push(("oversized data file", e.to_string()));
+
+    // An oversized meta: unusable, so the backup is unverified.
+    let h = hostile();
+    let g = app_graph(2, 2, false, "m");
+    std::fs::write(h.s.backups().join("graph_20251005_000000.json"), &g).expect("data");
+    std::fs::write(
+        h.s.backups().join("graph_20251005_000000.meta"),
+        vec![b' '; (graphvault::store::meta::MAX_META_LEN + 1) as usize],
+    )
+    .expect("meta");
+    let e = h.refused("graph_20251005_000000", RestoreOptions::default());
+    assert!(e.to_string().contains("limit"), "{e}");
+    refused.push(("oversized meta", e.to_string()));
+
+    for (what, why) in &refused {
+        println!("hostile backup refused: {what}: {why}");
+    }
+}
+
+#[test]
+fn stray_names_in_backups_are_never_listed_rotated_or_restored() {
+    let h = hostile();
+    let g = app_graph(2, 2, false, "stray");
+    let meta = app_meta(g.as_bytes(), None);
+    let names: Vec<Vec<u8>> = vec![
+        b"graph_20251003_100000.json.tmp".to_vec(),
+        b"graph_2025.json".to_vec(),
+        b"graph_20251003_100000 .json".to_vec(),
+        b"GRAPH_20251003_090000.json".to_vec(),
+        b"graph_20251003_090000.JSON".to_vec(),
+        b"graph_20251003_090000_1.json".to_vec(),
+        b"graph_20251003_090000_01.json".to_vec(),
+        b"graph_\xff\xfe.json".to_vec(),
+        b"graph_20251003_090000\n.json".to_vec(),
+        b".graph_20251003_090000.json".to_vec(),
+        b"..json".to_vec(),
+        b"graph_20251003_090000.json~".to_vec(),
+    ];
+    for name in &names {
+        let path = h.s.backups().join(std::ffi::OsStr::from_bytes(name));
+        std::fs::write(&path, &g).expect("stray file");
+        let mut meta_name = name.clone();
+        meta_name.extend_from_slice(b".meta");
+        std::fs::write(
+            h.s.backups().join(std::ffi::OsStr::from_bytes(&meta_name)),
+            &meta,
+        )
+        .expect("meta");
+    }
+    let store = open_real(&h.s.root());
+    let listing = store.list_backups().expect("list");
+    assert_eq!(
+        listing.backups.len(),
+        4,
+        "only the four real backups are listed"
+    );
+    // Rotation keeping one backup removes real backups only.
+    let report = store
+        .rotate(
+            &RetentionPolicy {
+                keep_last: Some(1),
+                keep_within: None,
+                min_valid: 1,
+                ..RetentionPolicy::default()
+            },
+            RotateOptions { dry_run: false },
+        )
+        .expect("rotate");
+    assert!(!report.removed_files.is_empty());
+    for name in &names {
+        let path = h.s.backups().join(std::ffi::OsStr::from_bytes(name));
+        assert!(path.exists(), "{path:?} was removed");
+    }
+    // Application directories inside backups/ stay too.
+    assert!(h.s.backups().join("20251001_161329").is_dir());
+    assert!(
+        h.s.backups()
+            .join("backup_20251001_161329/manifest.json")
+            .is_file()
+    );
+    assert!(h.s.backups().join(".gitkeep").is_file());
+    println!(
+        "stray names in backups/: {} files left alone by list and rotate",
+        names.len() * 2
+    );
+}
+
+/// `backups/`, `.graphvault/` or `.graphvault/evidence/` replaced by a
+/// symlink to a directory outside: reading, writing or deleting through it
+/// would touch files that are not the store's.
+#[test]
+fn a_backups_or_state_directory_that_is_a_symlink_is_refused() {
+    for which in ["backups", ".graphvault", ".graphvault/evidence"] {
+        let h = hostile();
+        let dir = h.s.root().join(which);
+        std::fs::create_dir_all(dir.parent().expect("parent")).expect("parent dir");
+        if dir.exists() {
+            std::fs::rename(&dir, h.s.dir.path().join("moved")).expect("move away");
+        }
+        symlink(&h.outside, &dir).expect("symlink the directory");
+        let outside_before = snapshot_tree(&h.outside);
+        let store = Store::open(h.s.root()).map(|s| s.with_lock_wait(LOCK_GRACE));
+        let mut errors = Vec::new();
+        if let Ok(store) = store {
+            errors.push((
+                "save",
+                store.save_graph_with_backup(&input_graph()).map(drop).err(),
+            ));
+            errors.push(("snapshot", store.snapshot().map(drop).err()));
+            // A backup the outside directory has, or one the store has.
+            let id = if which == "backups" {
+                OUTSIDE_ID
+            } else {
+                "graph_20251003_100000"
+            };
+            errors.push((
+                "restore",
+                store.restore(id, RestoreOptions::default()).map(drop).err(),
+            ));
+            errors.push((
+                "rotate",
+                store
+                    .rotate(
+                        &RetentionPolicy {
+                            keep_last: Some(1),
+                            keep_within: None,
+                            min_valid: 1,
+                            ..RetentionPolicy::default()
+                        },
+                        RotateOptions { dry_run: false },
+                    )
+                    .map(drop)
+                    .err(),
+            ));
+            errors.push((
+                "recover",
+                store
+                    .load_with_recovery(RecoverOptions { dry_run: false })
+                    .map(drop)
+                    .err(),
+            ));
+            if which == "backups" {
+                errors.push(("list", store.list_backups().map(drop).err()));
+                errors.push((
+                    "verify backup",
+                    store
+                        .verify(
+                            &Target::Backup(OUTSIDE_ID.parse().expect("id")),
+                            Depth::Full,
+                        )
+                        .map(drop)
+                        .err(),
+                ));
+            }
+        } else if let Err(e) = store {
+            errors.push(("open", Some(e)));
+        }
+        assert_eq!(
+            snapshot_tree(&h.outside),
+            outside_before,
+            "{which}: outside changed"
+        );
+        for (op, err) in errors {
+            let err = err.unwrap_or_else(|| panic!("{which} symlinked: {op} went through it"));
+            assert!(
+                matches!(err, StoreError::Refused { .. }),
+                "{which} symlinked: {op}: expected a refusal, got {err}"
+            );
+        }
+        // The primary is still what it was and verifies.
+        let r = Store::open(h.s.root())
+            .ok()
+            .map(|s| s.verify(&Target::Primary, Depth::Full));
+        if let Some(Ok(r)) = r {
+            assert_eq!(r.status, Status::Valid, "{which}: {}", r.summary());
+        }
+    }
+}
+
+fn input_graph() -> KnowledgeGraph {
+    KnowledgeGraph::from_slice(app_graph(3, 2, false, "in").as_bytes()).expect("graph")
+}

@@ -1,0 +1,485 @@
+//! The operations the crash and fault suites interrupt, the stores they
+//! start from, and the one checker every interrupted run must pass.
+//!
+//! Everything here works through `Arc<dyn Fs>`, so the same scenario and
+//! the same checker run over the simulated disk and over the real one.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use chrono::TimeZone;
+use graphvault::store::fs::{self as gvfs, EntryKind, Fs, Publish, TEMP_PREFIX};
+use graphvault::store::graph::KnowledgeGraph;
+use graphvault::store::meta::Meta;
+use graphvault::store::names::BackupId;
+use graphvault::store::recover::{RecoverOptions, Source};
+use graphvault::store::restore::RestoreOptions;
+use graphvault::store::retention::RetentionPolicy;
+use graphvault::store::save::SaveOptions;
+use graphvault::store::verify::{Depth, Status, Target, sha256_hex};
+use graphvault::store::{MAX_GRAPH_LEN, Store, StoreConfig, StoreError};
+
+use crate::fixtures::app_graph;
+
+/// Other tests of this binary start processes all the time, and a child
+/// between fork and exec holds a copy of every descriptor of this process,
+/// the lock file's included: a lock just released here can look held for
+/// that instant. In-process stores wait such an instant out; a lock that
+/// stays held still fails after this long.
+pub const LOCK_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Opens a store on the real filesystem for in-process checks.
+pub fn open_real(root: &Path) -> Store {
+    Store::open(root)
+        .expect("open store")
+        .with_lock_wait(LOCK_GRACE)
+}
+
+/// Where the simulated store lives on the simulated disk.
+pub const SIM_ROOT: &str = "/sim/storage";
+
+/// A fixed local time on 2025-10-`day`, so runs are repeatable.
+pub fn at(day: u32, hour: u32) -> chrono::DateTime<chrono::Local> {
+    chrono::Local
+        .with_ymd_and_hms(2025, 10, day, hour, 0, 0)
+        .earliest()
+        .expect("a fixed local time")
+}
+
+/// A graph in the application's format, `nodes` nodes, told apart by `salt`.
+pub fn graph(nodes: usize, salt: &str) -> KnowledgeGraph {
+    KnowledgeGraph::from_slice(app_graph(nodes, 2, nodes.is_multiple_of(2), salt).as_bytes())
+        .expect("fixture graph parses")
+}
+
+fn no_rotate(day: u32) -> SaveOptions {
+    SaveOptions {
+        rotate: false,
+        at: Some(at(day, 12)),
+    }
+}
+
+/// An operation that a crash or a fault may interrupt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scenario {
+    /// Save with backup, no retention.
+    Save,
+    /// Save with backup, then the store's retention (removes two backups).
+    SaveRotate,
+    /// Restore the oldest backup over a good primary.
+    Restore,
+    /// Load with recovery over a corrupt primary.
+    Recover,
+}
+
+impl Scenario {
+    pub const ALL: [Scenario; 4] = [
+        Scenario::Save,
+        Scenario::SaveRotate,
+        Scenario::Restore,
+        Scenario::Recover,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scenario::Save => "save",
+            Scenario::SaveRotate => "save+rotate",
+            Scenario::Restore => "restore",
+            Scenario::Recover => "recover",
+        }
+    }
+
+    pub fn from_name(name: &str) -> Option<Scenario> {
+        Scenario::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// Builds the store the operation starts from: three saves (three
+    /// backups), and per scenario a retention policy or a damaged primary.
+    pub fn build_base(self, fs: Arc<dyn Fs>, root: &Path) -> Result<(), StoreError> {
+        let mut store = Store::open_with(root, fs.clone())?.with_lock_wait(LOCK_GRACE);
+        if self == Scenario::SaveRotate {
+            store.set_config(StoreConfig {
+                retention: RetentionPolicy {
+                    keep_last: Some(2),
+                    keep_within: None,
+                    min_valid: 1,
+                    ..RetentionPolicy::default()
+                },
+            })?;
+        }
+        for (i, day) in [1, 2, 3].into_iter().enumerate() {
+            store.save_with(&graph(3 + i, &format!("base{i}")), &no_rotate(day))?;
+        }
+        if self == Scenario::Recover {
+            let path = store.primary_path();
+            let mut bytes = gvfs::read_file(&*fs, &path, MAX_GRAPH_LEN)
+                .map_err(|e| StoreError::io("read", &path, e))?;
+            let mid = bytes.len() / 2;
+            bytes[mid] ^= 0x20;
+            gvfs::write_atomic(&*fs, &path, &bytes, Publish::Replace)?;
+        }
+        Ok(())
+    }
+
+    /// The operation itself.
+    pub fn run(self, store: &Store) -> Result<(), StoreError> {
+        match self {
+            Scenario::Save => store.save_with(&graph(7, "new"), &no_rotate(4)).map(drop),
+            Scenario::SaveRotate => store
+                .save_with(
+                    &graph(7, "new"),
+                    &SaveOptions {
+                        rotate: true,
+                        at: Some(at(4, 12)),
+                    },
+                )
+                .and_then(|r| match r.rotation_error {
+                    Some(e) => Err(StoreError::Invalid(format!("rotation failed: {e}"))),
+                    None => Ok(()),
+                }),
+            Scenario::Restore => store
+                .restore(&at_id(1), RestoreOptions::default())
+                .map(drop),
+            Scenario::Recover => {
+                let (graph, report) =
+                    store.load_with_recovery(RecoverOptions { dry_run: false })?;
+                match (graph, &report.source) {
+                    (Some(_), Source::Backup(_)) => Ok(()),
+                    (_, source) => Err(StoreError::Invalid(format!(
+                        "recovery did not restore a backup: {source:?}; primary: {}; candidates: {}",
+                        report.primary.summary(),
+                        report
+                            .candidates
+                            .iter()
+                            .map(|c| format!("{} {}", c.path.display(), c.summary()))
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    ))),
+                }
+            }
+        }
+    }
+
+    /// Whether completing the operation keeps the previous primary as evidence.
+    fn keeps_evidence(self) -> bool {
+        matches!(self, Scenario::Restore | Scenario::Recover)
+    }
+}
+
+/// The id of the base backup saved on 2025-10-`day` at noon.
+pub fn at_id(day: u32) -> String {
+    BackupId::new(at(day, 12).naive_local(), 0).to_string()
+}
+
+/// What the uninterrupted operation does, measured by running it.
+#[derive(Debug, Clone)]
+pub struct Expect {
+    pub scenario: Scenario,
+    pub old: Vec<u8>,
+    pub old_meta: Vec<u8>,
+    pub old_status: Status,
+    pub new: Vec<u8>,
+    /// Data bytes of every backup before the operation.
+    pub before_backups: BTreeMap<BackupId, Vec<u8>>,
+    /// Backups the clean run removed.
+    pub removed: BTreeSet<BackupId>,
+    /// Backups the clean run created.
+    pub created: BTreeSet<BackupId>,
+}
+
+pub fn read(fs: &dyn Fs, path: &Path) -> Option<Vec<u8>> {
+    gvfs::read_file(fs, path, MAX_GRAPH_LEN).ok()
+}
+
+fn backups(store: &Store) -> Result<BTreeMap<BackupId, Vec<u8>>, String> {
+    let listing = store
+        .list_backups()
+        .map_err(|e| format!("list backups: {e}"))?;
+    Ok(listing
+        .backups
+        .iter()
+        .map(|b| {
+            let bytes = read(store.fs(), &b.data_path).unwrap_or_default();
+            (b.id.clone(), bytes)
+        })
+        .collect())
+}
+
+impl Expect {
+    /// Runs `scenario` on `fs` (a copy of the base store) and records what
+    /// it changed.
+    pub fn measure(scenario: Scenario, fs: Arc<dyn Fs>, root: &Path) -> Expect {
+        let store = Store::open_with(root, fs.clone())
+            .expect("open base")
+            .with_lock_wait(LOCK_GRACE);
+        let old = read(&*fs, &store.primary_path()).expect("base primary");
+        let old_meta = read(&*fs, &store.primary_meta_path()).expect("base meta");
+        let old_status = store
+            .verify(&Target::Primary, Depth::Full)
+            .expect("verify base")
+            .status;
+        let before_backups = backups(&store).expect("base backups");
+        scenario
+            .run(&store)
+            .expect("the uninterrupted operation succeeds");
+        let new = read(&*fs, &store.primary_path()).expect("new primary");
+        let after = backups(&store).expect("backups after");
+        let removed = before_backups
+            .keys()
+            .filter(|id| !after.contains_key(id))
+            .cloned()
+            .collect();
+        let created = after
+            .keys()
+            .filter(|id| !before_backups.contains_key(id))
+            .cloned()
+            .collect();
+        assert_ne!(
+            old,
+            new,
+            "{}: the operation must change the primary",
+            scenario.name()
+        );
+        Expect {
+            scenario,
+            old,
+            old_meta,
+            old_status,
+            new,
+            before_backups,
+            removed,
+            created,
+        }
+    }
+}
+
+/// Which graph a reopened store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Landed {
+    Old,
+    New,
+}
+
+impl fmt::Display for Landed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Landed::Old => "old",
+            Landed::New => "new",
+        })
+    }
+}
+
+/// Every regular file under `dir` (through the store's Fs), relative.
+pub fn walk(fs: &dyn Fs, dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = fs.read_dir(&d) else {
+            continue;
+        };
+        for e in entries {
+            let p = d.join(&e.name);
+            match e.kind {
+                EntryKind::Dir => stack.push(p),
+                _ => out.push(p),
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Reopens a store after an interruption and checks everything the
+/// reliability bar promises. `Err` says what broke.
+///
+/// - Before any locked operation, verify already reports no false
+///   corruption, and the primary is byte for byte the old or the new graph.
+/// - A locked open succeeds (no stale lock), settles the pending meta,
+///   sweeps every temp file, and changes no graph byte.
+/// - The meta is final and matches; no pending meta is left.
+/// - No backup that existed is lost or damaged (retention may remove only
+///   what the clean run removed, and only meta first); a new backup is
+///   valid or, when its meta never landed, unverified, never corrupt.
+/// - If the new graph landed: a save's backup of it exists and verifies;
+///   a restore or recovery kept the previous primary as evidence.
+/// - A recovery cut short can be run again to the same result, and the
+///   store takes a new save afterwards.
+pub fn check_reopened(fs: Arc<dyn Fs>, root: &Path, exp: &Expect) -> Result<Landed, String> {
+    let store = Store::open_with(root, fs.clone())
+        .map_err(|e| format!("reopen: {e}"))?
+        .with_lock_wait(LOCK_GRACE);
+    let primary = store.primary_path();
+    let report = store
+        .verify(&Target::Primary, Depth::Full)
+        .map_err(|e| format!("verify: {e}"))?;
+    let bytes = read(&*fs, &primary)
+        .ok_or_else(|| format!("the primary is gone (verify: {})", report.summary()))?;
+    let landed = if bytes == exp.new {
+        Landed::New
+    } else if bytes == exp.old {
+        Landed::Old
+    } else {
+        return Err(format!(
+            "the primary is neither the old nor the new graph: {} bytes (old {}, new {}), verify: {}",
+            bytes.len(),
+            exp.old.len(),
+            exp.new.len(),
+            report.summary()
+        ));
+    };
+    let expected_status = match landed {
+        Landed::New => Status::Valid,
+        Landed::Old => exp.old_status,
+    };
+    if report.status != expected_status {
+        return Err(format!(
+            "false verdict before the locked reopen: the {landed} primary verifies as {} (expected {})",
+            report.summary(),
+            expected_status.name()
+        ));
+    }
+
+    drop(store.lock().map_err(|e| format!("locked reopen: {e}"))?);
+
+    let after = store
+        .verify(&Target::Primary, Depth::Full)
+        .map_err(|e| format!("verify after lock: {e}"))?;
+    if read(&*fs, &primary).as_deref() != Some(bytes.as_slice()) {
+        return Err("the locked reopen changed the primary's bytes".to_string());
+    }
+    if after.status != expected_status {
+        return Err(format!(
+            "after the locked reopen the {landed} primary verifies as {}",
+            after.summary()
+        ));
+    }
+    if fs.entry(&store.pending_meta_path()).is_ok() {
+        return Err("a pending meta survived the locked reopen".to_string());
+    }
+    if expected_status == Status::Valid {
+        let meta = read(&*fs, &store.primary_meta_path())
+            .and_then(|m| Meta::from_slice(&m).ok())
+            .ok_or("the primary's meta is missing or unreadable after the locked reopen")?;
+        if meta.sha256() != Some(sha256_hex(&bytes).as_str()) {
+            return Err("the primary's meta does not describe it after the locked reopen".into());
+        }
+    }
+    let temps: Vec<PathBuf> = walk(&*fs, root)
+        .into_iter()
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(TEMP_PREFIX))
+        })
+        .collect();
+    if !temps.is_empty() {
+        return Err(format!("temp files survived the locked reopen: {temps:?}"));
+    }
+
+    let listing = store
+        .list_backups()
+        .map_err(|e| format!("list backups: {e}"))?;
+    let mut present: BTreeMap<BackupId, Status> = BTreeMap::new();
+    for b in &listing.backups {
+        let r = store
+            .verify(&Target::Backup(b.id.clone()), Depth::Full)
+            .map_err(|e| format!("verify {}: {e}", b.id))?;
+        present.insert(b.id.clone(), r.status);
+        let data = read(&*fs, &b.data_path);
+        match exp.before_backups.get(&b.id) {
+            Some(old_bytes) => {
+                let removable = exp.removed.contains(&b.id);
+                let ok = (r.status == Status::Valid && data.as_deref() == Some(old_bytes))
+                    || (removable
+                        && r.status == Status::Unverified
+                        && data.as_deref() == Some(old_bytes));
+                if !ok {
+                    return Err(format!(
+                        "backup {} was {} before and is now {} (retention may remove it: {removable})",
+                        b.id,
+                        "valid",
+                        r.summary()
+                    ));
+                }
+            }
+            None => {
+                if !exp.created.contains(&b.id) {
+                    return Err(format!("an unexpected backup appeared: {}", b.id));
+                }
+                if !r.status.is_usable() {
+                    return Err(format!("the new backup {} is {}", b.id, r.summary()));
+                }
+            }
+        }
+    }
+    for id in exp.before_backups.keys() {
+        if !present.contains_key(id) && !exp.removed.contains(id) {
+            return Err(format!("backup {id} was lost"));
+        }
+    }
+
+    if landed == Landed::New {
+        match exp.scenario {
+            Scenario::Save | Scenario::SaveRotate => {
+                let backed_up = listing.backups.iter().any(|b| {
+                    present.get(&b.id) == Some(&Status::Valid)
+                        && read(&*fs, &b.data_path).as_deref() == Some(exp.new.as_slice())
+                });
+                if !backed_up {
+                    return Err("the new graph landed without a valid backup of it".to_string());
+                }
+            }
+            Scenario::Restore | Scenario::Recover => {}
+        }
+        if exp.scenario.keeps_evidence() {
+            let kept = walk(&*fs, &store.evidence_dir())
+                .iter()
+                .any(|p| read(&*fs, p).as_deref() == Some(exp.old.as_slice()));
+            if !kept {
+                return Err("the previous primary was replaced but not kept as evidence".into());
+            }
+        }
+    }
+
+    if exp.scenario == Scenario::Recover && landed == Landed::Old {
+        let (graph, report) = store
+            .load_with_recovery(RecoverOptions { dry_run: false })
+            .map_err(|e| format!("recovery after the crash: {e}"))?;
+        if graph.is_none() || read(&*fs, &primary).as_deref() != Some(exp.new.as_slice()) {
+            return Err(format!(
+                "recovery run again did not restore the newest valid backup: {:?}",
+                report.source
+            ));
+        }
+    }
+
+    let next = store
+        .save_with(&graph(2, "after"), &no_rotate(5))
+        .map_err(|e| format!("a save after the crash failed: {e}"))?;
+    let status = store
+        .verify(&Target::Primary, Depth::Full)
+        .map_err(|e| format!("verify after the next save: {e}"))?
+        .status;
+    if status != Status::Valid || next.checksum.is_empty() {
+        return Err(format!(
+            "the save after the crash left a {} primary",
+            status.name()
+        ));
+    }
+    Ok(landed)
+}
+
+/// Copies a directory tree of regular files (a real store) to `to`.
+pub fn copy_tree(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create copy");
+    for e in std::fs::read_dir(from).expect("list").flatten() {
+        let ft = e.file_type().expect("file type");
+        let dest = to.join(e.file_name());
+        if ft.is_dir() {
+            copy_tree(&e.path(), &dest);
+        } else if ft.is_file() {
+            std::fs::copy(e.path(), &dest).expect("copy file");
+        }
+    }
+}
