@@ -264,9 +264,18 @@ impl Store {
             self.check_own_dir(&dir)?;
         }
         for dir in [self.root.clone(), self.backups_dir(), self.state_dir()] {
+            if self.fs.entry(&dir).is_ok() {
+                continue;
+            }
             self.fs
                 .create_dir_all(&dir)
                 .map_err(|e| StoreError::io("create directory", &dir, e))?;
+            // A new directory's entry must be durable before anything
+            // written into it is reported as saved.
+            let parent = fs::parent_dir(&dir);
+            self.fs
+                .sync_dir(parent)
+                .map_err(|e| StoreError::io("fsync directory", parent, e))?;
         }
         Ok(())
     }
