@@ -111,7 +111,8 @@ pub enum Command {
         /// Delete what the policy removes. Without it, only show the plan.
         #[arg(long)]
         apply: bool,
-        /// Store the given policy as the store's own (applied after each save).
+        /// With --apply, also store the policy as the store's own (applied
+        /// after each save).
         #[arg(long)]
         save_policy: bool,
     },
@@ -173,7 +174,13 @@ impl PolicyArgs {
     }
 
     /// The policy these flags describe, or the store's own when no rule is given.
-    fn policy(&self, store_policy: &RetentionPolicy) -> Result<RetentionPolicy, StoreError> {
+    fn policy(&self, store: &Store) -> Result<RetentionPolicy, StoreError> {
+        if let (false, Some(problem)) = (self.any_rule(), store.config_problem()) {
+            return Err(StoreError::InvalidPolicy(format!(
+                "the store's own policy cannot be used ({problem}); give the policy as flags, e.g. --keep-within 30d, or fix the file"
+            )));
+        }
+        let store_policy = &store.config().retention;
         let mut policy = if self.any_rule() {
             RetentionPolicy {
                 keep_last: self.keep_last,
@@ -245,6 +252,28 @@ fn outcome<T: serde::Serialize>(report: &T, text: String, code: u8) -> Outcome {
         text,
         code,
     }
+}
+
+/// Reads a graph file named on the command line.
+fn read_input_graph(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "is not a regular file",
+        ));
+    }
+    if meta.len() > crate::store::MAX_GRAPH_LEN {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!(
+                "is {} bytes, over the {} byte limit",
+                meta.len(),
+                crate::store::MAX_GRAPH_LEN
+            ),
+        ));
+    }
+    std::fs::read(path)
 }
 
 fn parse_target(s: &str) -> Result<Target, StoreError> {
@@ -398,9 +427,10 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             }
         }
         Command::Save { from, no_rotate } => {
-            // A user-chosen input path: read it normally, but it must be a
-            // regular file and is never written.
-            let bytes = std::fs::read(from).map_err(|e| Failure {
+            // A user-chosen input path: symlinks are followed, but it must
+            // be a regular file within the size limit (a FIFO or /dev/zero
+            // would hang or exhaust memory), and it is never written.
+            let bytes = read_input_graph(from).map_err(|e| Failure {
                 code: exit::FAILURE,
                 kind: "io",
                 message: format!("read {}: {e}; nothing was saved", from.display()),
@@ -442,15 +472,23 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             apply,
             save_policy,
         } => {
-            let policy = policy.policy(&store.config().retention)?;
-            if *save_policy {
+            let policy = policy.policy(store)?;
+            if *save_policy && *apply {
                 let mut s = store.clone();
                 let mut config = s.config().clone();
                 config.retention = policy.clone();
                 s.set_config(config)?;
             }
             let report = store.rotate(&policy, RotateOptions { dry_run: !apply })?;
-            Ok(outcome(&report, render::rotate(&report), exit::OK))
+            let mut text = render::rotate(&report);
+            if *save_policy {
+                text.push_str(if *apply {
+                    "saved this policy as the store's own: it applies after every save\n"
+                } else {
+                    "policy not saved: dry run (add --apply to save it and act on it)\n"
+                });
+            }
+            Ok(outcome(&report, text, exit::OK))
         }
         Command::Recover { dry_run } => {
             let (_, report) = store.load_with_recovery(RecoverOptions { dry_run: *dry_run })?;

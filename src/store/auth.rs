@@ -59,6 +59,16 @@ impl Key {
                 reason: "the key file is inside the storage directory: whoever can edit the data could read the key. Keep it elsewhere".into(),
             });
         }
+        // A key is a short regular file; anything else (a FIFO, a device)
+        // could hang or flood the read.
+        let meta =
+            std::fs::metadata(&canonical).map_err(|e| StoreError::io("read key file", path, e))?;
+        if !meta.is_file() || meta.len() > 64 * 1024 {
+            return Err(StoreError::Refused {
+                path: path.to_path_buf(),
+                reason: "a key file must be a regular file of at most 64 KiB".into(),
+            });
+        }
         let bytes =
             std::fs::read(&canonical).map_err(|e| StoreError::io("read key file", path, e))?;
         let trimmed = bytes.trim_ascii().to_vec();

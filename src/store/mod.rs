@@ -84,6 +84,8 @@ pub struct Store {
     lock_wait: std::time::Duration,
     /// The HMAC key for tamper evidence, when configured.
     key: Option<Arc<auth::Key>>,
+    /// Why the config file could not be used (then `config` is the default).
+    config_problem: Option<String>,
 }
 
 /// Holds the store's write lock for as long as it lives.
@@ -114,9 +116,25 @@ impl Store {
             config: StoreConfig::default(),
             lock_wait: std::time::Duration::ZERO,
             key: None,
+            config_problem: None,
         };
-        store.config = store.read_config()?;
+        // A broken config must not lock an operator out of verify and
+        // recover in the middle of an incident: fall back to the defaults,
+        // remember why, and refuse only what needs the policy.
+        match store.read_config() {
+            Ok(config) => store.config = config,
+            Err(e) => {
+                tracing::warn!(error = %e, "store config unusable; using the default policy for reading");
+                store.config_problem = Some(e.to_string());
+            }
+        }
         Ok(store)
+    }
+
+    /// Why `.graphvault/config.json` could not be used, if it could not.
+    /// Saves then skip retention and `rotate` needs an explicit policy.
+    pub fn config_problem(&self) -> Option<&str> {
+        self.config_problem.as_deref()
     }
 
     /// Makes writers wait up to `wait` for another writer to finish instead
@@ -236,6 +254,7 @@ impl Store {
         let bytes = serde_json::to_vec_pretty(&config).unwrap_or_default();
         fs::write_atomic(&*self.fs, &self.config_path(), &bytes, fs::Publish::Replace)?;
         self.config = config;
+        self.config_problem = None;
         Ok(())
     }
 

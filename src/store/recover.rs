@@ -115,6 +115,18 @@ impl Store {
         }
         report.primary_failure = Some(primary.report.summary());
         tracing::warn!(reason = %primary.report.summary(), "primary unusable, trying backups newest first");
+        // Bytes that no longer match their meta but still make a consistent
+        // graph may be newer data beside a stale meta (the application
+        // crashes between writing graph.json and its meta). It is kept as
+        // evidence either way; say so loudly rather than let it look like
+        // mere damage.
+        let stale_meta_suspect = primary.report.failed_level
+            == Some(super::verify::Level::Checksum)
+            && primary
+                .bytes
+                .as_deref()
+                .and_then(|b| KnowledgeGraph::from_slice(b).ok())
+                .is_some_and(|g| g.check_consistency().problems.is_empty());
         // The restore reuses this inspection (we hold the lock, so the primary
         // cannot change) rather than parse a damaged primary a second time.
         let mut previous = Some(Inspection {
@@ -152,6 +164,18 @@ impl Store {
                     report.source = Source::Backup(info.id.clone());
                     report.node_count = graph.node_count();
                     report.edge_count = graph.edge_count();
+                    if stale_meta_suspect {
+                        let kept = restore
+                            .evidence
+                            .first()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_else(|| {
+                                "graphvault's evidence/ directory when the restore runs".to_string()
+                            });
+                        report.warnings.push(format!(
+                            "the replaced primary failed only its checksum and still parses as a consistent graph: it may be newer data beside a stale meta (an interrupted save of the application). It is kept at {kept}; compare it with `graphvault diff`, and if it is the graph you want, bring it back with `graphvault save --from {kept}`"
+                        ));
+                    }
                     report.restore = Some(restore);
                     report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
                     tracing::info!(backup = %info.id, dry_run = options.dry_run, "recovered from backup");

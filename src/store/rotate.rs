@@ -1,8 +1,9 @@
 //! Applying a retention policy to `backups/`.
 //!
 //! The decisions come from [`super::retention::plan`]; this module verifies
-//! the backups (checksum level) so that only valid ones count, and removes
-//! what the plan says, never anything else.
+//! every backup at every level (a checksum that matches bytes which do not
+//! parse proves nothing) so that only valid ones count, and removes what
+//! the plan says, never anything else.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -59,7 +60,9 @@ impl Store {
         let started = Instant::now();
         let verified = self.verify_all(
             VerifyAllOptions {
-                depth: Depth::Checksum,
+                // A backup whose bytes match but which does not parse is
+                // no backup: only full verification may count one as valid.
+                depth: Depth::Full,
                 include_primary: false,
                 threads: 0,
             },

@@ -178,17 +178,20 @@ impl Store {
             edges = graph.edge_count(),
             "saved graph with backup"
         );
-        let (rotation, rotation_error) = if options.rotate {
-            match self.rotate_locked(&self.config.retention, false, at.naive_local()) {
-                Ok(r) => (Some(r), None),
-                Err(e) => {
-                    tracing::error!(error = %e, "retention after save failed; the save stands");
-                    (None, Some(e.to_string()))
+        let (rotation, rotation_error) =
+            if let (true, Some(problem)) = (options.rotate, &self.config_problem) {
+                (None, Some(format!("retention skipped: {problem}")))
+            } else if options.rotate {
+                match self.rotate_locked(&self.config.retention, false, at.naive_local()) {
+                    Ok(r) => (Some(r), None),
+                    Err(e) => {
+                        tracing::error!(error = %e, "retention after save failed; the save stands");
+                        (None, Some(e.to_string()))
+                    }
                 }
-            }
-        } else {
-            (None, None)
-        };
+            } else {
+                (None, None)
+            };
         Ok(SaveReport {
             primary_path: self.primary_path(),
             meta_path: self.primary_meta_path(),

@@ -572,9 +572,14 @@ pub(crate) fn inspect(
                     );
                     return out;
                 }
-                None => ladder.warnings.push(
-                    "not authenticated: the meta has no HMAC (written without the key)".to_string(),
-                ),
+                // With a key configured an unsigned meta proves nothing:
+                // stripping the HMAC must not be a way around it.
+                None => {
+                    status = Status::Unverified;
+                    meta_problem = Some(
+                        "not authenticated: a key is configured but the meta has no HMAC (written without the key, or stripped)".to_string(),
+                    );
+                }
             }
         }
     } else {
@@ -635,7 +640,18 @@ pub(crate) fn inspect(
                 if let Some(n) = said
                     && n != has as u64
                 {
-                    problems.push(format!("meta says {n} {what}, the graph has {has}"));
+                    let text = format!("meta says {n} {what}, the graph has {has}");
+                    // graphvault always writes true counts, so a mismatch
+                    // under a matching checksum means its meta lies. Other
+                    // writers' counts are advisory (LEGACY_FORMAT): a wrong
+                    // one says nothing about the graph's bytes.
+                    if m.written_by_graphvault() {
+                        problems.push(text);
+                    } else {
+                        ladder.warnings.push(format!(
+                            "{text} (advisory count of another writer: not a fault in the graph)"
+                        ));
+                    }
                 }
             }
         }

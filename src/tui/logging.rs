@@ -1,6 +1,8 @@
 //! The UI logs to a file, never to the terminal it draws on:
 //! `<store>/.graphvault/ui.log` when the store directory exists and is
-//! writable, else `graphvault-ui.log` in the temp directory.
+//! writable, else `graphvault-ui-<pid>.log` in the temp directory. Log
+//! files are opened without following symlinks and must be regular files:
+//! a planted link must never turn log lines into writes to a graph.
 //! `GRAPHVAULT_LOG` sets the filter (default `info`).
 
 use std::fs::{File, OpenOptions};
@@ -15,7 +17,7 @@ const MAX_LOG_LEN: u64 = 8 << 20;
 /// Installs the file logger; returns the file, or `None` when no file could
 /// be opened (then nothing is logged rather than drawing over the UI).
 pub fn init(store: &Path) -> Option<PathBuf> {
-    let fallback = std::env::temp_dir().join("graphvault-ui.log");
+    let fallback = std::env::temp_dir().join(format!("graphvault-ui-{}.log", std::process::id()));
     let (path, file) = store_log_path(store)
         .and_then(|p| open_log(&p).map(|f| (p, f)))
         .or_else(|| open_log(&fallback).map(|f| (fallback, f)))?;
@@ -44,15 +46,27 @@ fn store_log_path(store: &Path) -> Option<PathBuf> {
 }
 
 /// Opens for appending, starting afresh when the log has grown too big.
+/// Refuses a symlink (`O_NOFOLLOW`) and anything but a regular file.
 fn open_log(path: &Path) -> Option<File> {
-    let too_big = std::fs::metadata(path)
-        .map(|m| m.len() > MAX_LOG_LEN)
-        .unwrap_or(false);
-    OpenOptions::new()
+    use std::os::unix::fs::OpenOptionsExt;
+    let meta = std::fs::symlink_metadata(path).ok();
+    if meta.as_ref().is_some_and(|m| !m.file_type().is_file()) {
+        return None;
+    }
+    let too_big = meta.is_some_and(|m| m.len() > MAX_LOG_LEN);
+    let file = OpenOptions::new()
         .create(true)
-        .append(!too_big)
-        .write(true)
-        .truncate(too_big)
+        .append(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
         .open(path)
-        .ok()
+        .ok()?;
+    let opened = file.metadata().ok()?;
+    if !opened.file_type().is_file() {
+        return None;
+    }
+    if too_big {
+        // Truncate through the handle just checked, never by path.
+        file.set_len(0).ok()?;
+    }
+    Some(file)
 }

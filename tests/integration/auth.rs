@@ -60,19 +60,38 @@ fn a_keyed_store_signs_its_metas_and_catches_tampering() {
 }
 
 #[test]
-fn unsigned_metas_are_not_authenticated_but_not_corrupt() {
+fn unsigned_metas_are_unverified_not_corrupt_and_stripping_the_hmac_does_not_help() {
     let s = common::app_store();
     let r = s
         .open()
         .with_key(key())
         .verify(&Target::Primary, Depth::Full)
         .expect("verify");
-    assert_eq!(r.status, Status::Valid);
+    assert_eq!(r.status, Status::Unverified);
     assert!(
-        r.warnings.iter().any(|w| w.contains("not authenticated")),
+        r.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("not authenticated"),
         "{:?}",
-        r.warnings
+        r.reason
     );
+
+    // Sign a save, then tamper and strip the HMAC: still not valid.
+    let store = s.open().with_key(key());
+    let g =
+        KnowledgeGraph::from_slice(common::app_graph(3, 2, false, "").as_bytes()).expect("graph");
+    store.save_graph_with_backup(&g).expect("save");
+    let mut bytes = fs::read(s.primary()).expect("read");
+    let at = bytes.windows(5).position(|w| w == b"price").expect("price") + 8;
+    bytes[at] = if bytes[at] == b'9' { b'1' } else { b'9' };
+    fs::write(s.primary(), &bytes).expect("tamper");
+    let mut meta = Meta::from_slice(&fs::read(s.primary_meta()).expect("meta")).expect("json");
+    meta.checksum = Some(common::sha256(&bytes));
+    meta.hmac = None;
+    fs::write(s.primary_meta(), meta.to_vec()).expect("strip");
+    let r = store.verify(&Target::Primary, Depth::Full).expect("verify");
+    assert_eq!(r.status, Status::Unverified, "{:?}", r.reason);
 }
 
 #[test]

@@ -165,3 +165,32 @@ fn a_store_path_that_does_not_exist_is_a_clear_error_and_is_not_created() {
     }
     assert!(!missing.exists());
 }
+
+#[test]
+fn save_refuses_what_is_not_a_regular_file_and_dry_runs_save_no_policy() {
+    let s = common::app_store();
+    let fifo = s.dir.path().join("fifo");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    let out = gv(&s.root(), &["save", "--from", fifo.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(5));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+    let out = gv(
+        &s.root(),
+        &[
+            "rotate",
+            "--keep-last",
+            "1",
+            "--min-valid",
+            "1",
+            "--save-policy",
+        ],
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("policy not saved"));
+    assert!(!s.root().join(".graphvault/config.json").exists());
+}

@@ -116,3 +116,50 @@ fn dry_run_recovery_writes_nothing() {
     assert_eq!(report.source, backup_id("graph_20251003_100000"));
     assert_eq!(snapshot_tree(&s.root()), before);
 }
+
+#[test]
+fn a_primary_beside_a_stale_meta_is_kept_and_the_report_says_it_may_be_newer() {
+    let s = common::app_store();
+    // New data written, meta not updated: what the application leaves when
+    // it crashes between the two files.
+    let newer = common::app_graph(6, 2, false, "newer");
+    fs::write(s.primary(), &newer).expect("newer graph");
+    let (_, report) = s.open().load_with_recovery(REAL).expect("recover");
+    assert!(matches!(report.source, Source::Backup(_)));
+    let warning = report
+        .warnings
+        .iter()
+        .find(|w| w.contains("stale meta"))
+        .expect("warned");
+    assert!(warning.contains("save --from"), "{warning}");
+    let evidence = &report.restore.expect("restore").evidence[0];
+    assert_eq!(fs::read(evidence).expect("kept"), newer.as_bytes());
+}
+
+#[test]
+fn a_broken_config_does_not_block_verify_or_recover() {
+    let s = common::app_store();
+    fs::create_dir_all(s.root().join(".graphvault")).expect("dir");
+    fs::write(
+        s.root().join(".graphvault/config.json"),
+        "{\"retention\": {\"keep_lats\": 3}}",
+    )
+    .expect("typo");
+    let store = s.open();
+    assert!(store.config_problem().is_some());
+    fs::remove_file(s.primary()).expect("rm");
+    let (graph, _) = store
+        .load_with_recovery(REAL)
+        .expect("recover despite the config");
+    assert!(graph.is_some());
+    // A save still works; retention is skipped and says why.
+    let report = store
+        .save_graph_with_backup(&graph.expect("graph"))
+        .expect("save");
+    assert!(
+        report
+            .rotation_error
+            .expect("skipped")
+            .contains("retention skipped")
+    );
+}

@@ -140,3 +140,31 @@ fn the_floor_keeps_valid_backups_even_when_the_window_is_tiny() {
     assert_eq!(r.plan.kept_valid, 3);
     assert_eq!(s.open().list_backups().expect("list").backups.len(), 3);
 }
+
+#[test]
+fn a_backup_whose_checksum_matches_but_does_not_parse_does_not_count() {
+    let s = store_with_backups(5);
+    // The three newest: broken JSON with a recomputed meta (a buggy writer).
+    for id in [
+        "graph_20251005_120000",
+        "graph_20251004_120000",
+        "graph_20251003_120000",
+    ] {
+        let broken = b"{\"nodes\": {";
+        fs::write(s.backups().join(format!("{id}.json")), broken).expect("break");
+        fs::write(
+            s.backups().join(format!("{id}.meta")),
+            common::app_meta(broken, None),
+        )
+        .expect("meta");
+    }
+    let r = s
+        .open()
+        .rotate(&policy(Some(1), 1), RotateOptions { dry_run: false })
+        .expect("apply");
+    assert_eq!(r.plan.kept_valid, 1);
+    // The newest backup that truly verifies is kept, and so are the broken ones.
+    assert!(s.backups().join("graph_20251002_120000.json").exists());
+    assert!(s.backups().join("graph_20251005_120000.json").exists());
+    assert!(!s.backups().join("graph_20251001_120000.json").exists());
+}

@@ -51,10 +51,25 @@ fn the_ladder_names_the_level_that_failed() {
     assert_eq!((status, level), (Status::Corrupt, Some(Level::Consistency)));
     assert!(reason.expect("reason").contains("GHOST"));
 
-    // Counts that disagree with a graphvault meta: consistency.
+    // Counts that disagree with the application's meta are advisory: a
+    // warning, not a fault in the graph.
     let text = app_graph(3, 2, false, "");
     fs::write(s.primary(), &text).expect("write");
     fs::write(s.primary_meta(), app_meta(text.as_bytes(), Some((7, 2)))).expect("meta");
+    let r = s
+        .open()
+        .verify(&Target::Primary, Depth::Full)
+        .expect("verify");
+    assert_eq!(r.status, Status::Valid);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("meta says 7 nodes")),
+        "{:?}",
+        r.warnings
+    );
+    // Counts that disagree with a graphvault meta: the meta lies.
+    let ours = app_meta(text.as_bytes(), Some((7, 2)))
+        .replace("DawsOS PersistenceManager", "graphvault 0.1.0");
+    fs::write(s.primary_meta(), ours).expect("meta");
     let (status, level, _) = primary_status(&s);
     assert_eq!((status, level), (Status::Corrupt, Some(Level::Consistency)));
 }
