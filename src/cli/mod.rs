@@ -230,6 +230,7 @@ impl From<StoreError> for Failure {
             StoreError::Refused { .. } => (exit::FAILURE, "refused"),
             StoreError::Graph { .. } => (exit::FAILURE, "invalid_graph"),
             StoreError::Invalid(_) => (exit::FAILURE, "invalid"),
+            StoreError::Interrupted { .. } => (exit::FAILURE, "interrupted"),
         };
         Failure {
             code,

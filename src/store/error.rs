@@ -73,9 +73,26 @@ pub enum StoreError {
     /// A store-level precondition failed (no primary to snapshot, ...).
     #[error("{0}")]
     Invalid(String),
+
+    /// An operation failed part-way: the error, and the state it left.
+    #[error("{source}; {state}")]
+    Interrupted {
+        #[source]
+        source: Box<StoreError>,
+        /// What is on disk now, in words an operator can act on.
+        state: String,
+    },
 }
 
 impl StoreError {
+    /// Adds what the failed operation left on disk to the message.
+    pub fn left(self, state: impl Into<String>) -> Self {
+        StoreError::Interrupted {
+            source: Box::new(self),
+            state: state.into(),
+        }
+    }
+
     /// Wraps an I/O error with the operation and the path it concerned.
     pub fn io(op: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
         StoreError::Io {

@@ -139,7 +139,12 @@ impl Store {
             &format!("restore of {id}"),
             at,
         ));
-        self.commit_primary(&bytes, &meta, true)?;
+        self.commit_primary(&bytes, &meta, true).map_err(|e| {
+            e.left(format!(
+                "the previous primary was kept in {}",
+                self.evidence_dir().display()
+            ))
+        })?;
         // The bytes were parsed and checked before the commit and read back
         // before the rename; what is left to prove is that graph.json and its
         // meta agree, which needs a hash, not a second parse.
@@ -186,11 +191,12 @@ impl Store {
             (self.primary_meta_path(), "graph.json.meta"),
         ];
         for (i, (src, name)) in sources.iter().enumerate() {
+            // Borrowed when the caller has the bytes: no copy of a large graph.
             let content = if i == 0 && bytes.is_some() {
-                bytes.map(<[u8]>::to_vec)
+                bytes.map(std::borrow::Cow::Borrowed)
             } else {
                 match fs::read_file(&*self.fs, src, super::MAX_GRAPH_LEN) {
-                    Ok(b) => Some(b),
+                    Ok(b) => Some(std::borrow::Cow::Owned(b)),
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
                     // A primary we cannot even read (a FIFO, a symlink) is
                     // not copied; the restore replaces the name, and the

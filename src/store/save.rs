@@ -166,9 +166,11 @@ impl Store {
             "save",
             at,
         ));
-        let (backup_id, backup_path, backup_meta_path) =
-            self.write_backup_pair(&bytes, &meta, at)?;
-        self.commit_primary(&bytes, &meta, false)?;
+        let (backup_id, backup_path, backup_meta_path) = self
+            .write_backup_pair(&bytes, &meta, at)
+            .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
+        self.commit_primary(&bytes, &meta, false)
+            .map_err(|e| e.left(format!("backup {backup_id} of the new graph was written")))?;
         tracing::info!(
             path = %self.primary_path().display(),
             backup = %backup_id,
@@ -317,8 +319,13 @@ impl Store {
                 .unwrap_or(true);
             if !landed {
                 let _ = fs::remove_durable(&*self.fs, &pending);
+                return Err(
+                    e.left("the new graph did not land: graph.json and its meta are unchanged")
+                );
             }
-            return Err(e);
+            return Err(e.left(
+                "the new graph landed in graph.json; its meta is pending and is completed on the next write (verify already accepts it)",
+            ));
         }
         fs::rename_durable(&*self.fs, &pending, &self.primary_meta_path())
     }

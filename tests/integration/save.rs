@@ -196,3 +196,25 @@ fn retention_after_save_follows_the_store_policy() {
     assert_eq!(rotation.plan.kept, 2);
     assert_eq!(store.list_backups().expect("list").backups.len(), 2);
 }
+
+#[test]
+fn a_save_that_fails_part_way_says_what_it_left() {
+    let s = common::empty_store();
+    // graph.json is a directory: the rename into place fails.
+    fs::create_dir_all(s.primary()).expect("dir in the way");
+    let err = s
+        .open()
+        .save_graph_with_backup(&sample_graph())
+        .expect_err("fails");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("rename into place") && msg.contains("graph.json"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("did not land: graph.json and its meta are unchanged"),
+        "{msg}"
+    );
+    assert!(msg.contains("of the new graph was written"), "{msg}");
+    assert!(!s.root().join("graph.json.meta.pending").exists());
+}
