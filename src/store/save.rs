@@ -314,18 +314,31 @@ impl Store {
             // that describes nothing. If the rename happened and a later
             // step failed (the directory fsync), the pending meta is all
             // that describes the new graph: the next locked open settles it.
-            let landed = super::verify::hash_file(&*self.fs, &primary, MAX_GRAPH_LEN)
-                .map(|(actual, _)| meta.sha256() == Some(actual.as_str()))
-                .unwrap_or(true);
-            if !landed {
-                let _ = fs::remove_durable(&*self.fs, &pending);
-                return Err(
+            let landed = match super::verify::hash_file(&*self.fs, &primary, MAX_GRAPH_LEN) {
+                Ok((actual, _)) => Some(meta.sha256() == Some(actual.as_str())),
+                // No regular file of ours there: it surely did not land.
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::NotFound | std::io::ErrorKind::InvalidInput
+                    ) =>
+                {
+                    Some(false)
+                }
+                Err(_) => None,
+            };
+            return Err(match landed {
+                Some(false) => {
+                    let _ = fs::remove_durable(&*self.fs, &pending);
                     e.left("the new graph did not land: graph.json and its meta are unchanged")
-                );
-            }
-            return Err(e.left(
-                "the new graph landed in graph.json; its meta is pending and is completed on the next write (verify already accepts it)",
-            ));
+                }
+                Some(true) => e.left(
+                    "the new graph landed in graph.json; its meta is pending and is completed on the next write (verify already accepts it)",
+                ),
+                None => e.left(
+                    "could not tell whether the new graph landed; its pending meta is kept and settled on the next write",
+                ),
+            });
         }
         fs::rename_durable(&*self.fs, &pending, &self.primary_meta_path())
     }
