@@ -49,9 +49,12 @@ pub struct DemoReport {
 /// `root` holds something that is not a sandbox store, or an I/O error.
 pub fn build_demo_store(root: &Path) -> Result<DemoReport> {
     let existing = Store::open(root)?;
-    let non_empty = std::fs::read_dir(root)
-        .map(|mut d| d.next().is_some())
-        .unwrap_or(false);
+    let non_empty = match std::fs::read_dir(root) {
+        Ok(mut d) => d.next().is_some(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        // Something is there that cannot be listed: never write into it.
+        Err(e) => return Err(StoreError::io("list the demo directory", root, e)),
+    };
     if non_empty && !existing.is_sandbox() {
         return Err(StoreError::Refused {
             path: root.to_path_buf(),

@@ -166,6 +166,15 @@ impl Store {
             "save",
             at,
         ));
+        // A primary without a usable meta was not written by a save with
+        // backup (a hand edit, an old file of the application): it may
+        // exist nowhere else, so keep it before it is replaced.
+        if self.primary_lacks_meta() {
+            let kept = self
+                .keep_evidence(None, at, "before-save")
+                .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
+            tracing::warn!(kept = ?kept, "the primary had no usable meta: kept it before saving over it");
+        }
         let (backup_id, backup_path, backup_meta_path) = self
             .write_backup_pair(&bytes, &meta, at)
             .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
@@ -252,6 +261,21 @@ impl Store {
             primary_status: report.status,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
+    }
+
+    /// Whether a regular-file primary exists without a usable meta.
+    fn primary_lacks_meta(&self) -> bool {
+        let exists = matches!(self.fs.entry(&self.primary_path()), Ok(e) if e.kind == super::fs::EntryKind::File);
+        exists
+            && fs::read_file(
+                &*self.fs,
+                &self.primary_meta_path(),
+                super::meta::MAX_META_LEN,
+            )
+            .ok()
+            .and_then(|b| Meta::from_slice(&b).ok())
+            .and_then(|m| m.sha256().map(str::to_string))
+            .is_none()
     }
 
     /// Writes a backup pair under a fresh id for `at`, never overwriting:

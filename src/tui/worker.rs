@@ -695,7 +695,10 @@ fn sandbox_copy(source: &Store) -> Result<(Store, usize), String> {
     let root =
         std::env::temp_dir().join(format!("graphvault-sandbox-{}-{stamp}", std::process::id()));
     let backups = root.join(crate::store::BACKUPS_DIR);
-    std::fs::create_dir_all(&backups).map_err(|e| format!("create {}: {e}", backups.display()))?;
+    // create_dir, not create_dir_all: a directory or symlink planted at this
+    // name in the shared temp dir must make the copy fail, not receive it.
+    std::fs::create_dir(&root).map_err(|e| format!("create {}: {e}", root.display()))?;
+    std::fs::create_dir(&backups).map_err(|e| format!("create {}: {e}", backups.display()))?;
     let mut copied = 0;
     let mut copy = |from: &Path, to: &Path| -> Result<(), String> {
         match std::fs::symlink_metadata(from) {

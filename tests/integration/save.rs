@@ -218,3 +218,31 @@ fn a_save_that_fails_part_way_says_what_it_left() {
     assert!(msg.contains("of the new graph was written"), "{msg}");
     assert!(!s.root().join("graph.json.meta.pending").exists());
 }
+
+#[test]
+fn saving_over_a_primary_without_meta_keeps_it_first() {
+    let s = common::app_store();
+    fs::remove_file(s.primary_meta()).expect("rm meta");
+    let hand_edited = common::app_graph(2, 2, false, "hand_edit");
+    fs::write(s.primary(), &hand_edited).expect("hand edit");
+    s.open()
+        .save_graph_with_backup(&sample_graph())
+        .expect("save");
+    let evidence = s.root().join(".graphvault/evidence");
+    let kept: Vec<_> = fs::read_dir(&evidence)
+        .expect("evidence")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(
+        kept.iter()
+            .any(|p| fs::read(p).expect("read") == hand_edited.as_bytes()),
+        "{kept:?}"
+    );
+    // A primary with its meta is in a backup already: nothing extra kept.
+    let before = fs::read_dir(&evidence).expect("evidence").count();
+    s.open()
+        .save_graph_with_backup(&sample_graph())
+        .expect("save");
+    assert_eq!(fs::read_dir(&evidence).expect("evidence").count(), before);
+}
