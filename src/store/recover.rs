@@ -162,6 +162,16 @@ impl Store {
                         started,
                     )?;
                     report.source = Source::Backup(info.id.clone());
+                    // Order is by the time in the name; a name from a clock
+                    // that ran ahead sorts first. Say so rather than hide it.
+                    let now = super::now().naive_local();
+                    if info.time > now + chrono::Duration::minutes(5) {
+                        report.warnings.push(format!(
+                            "the restored backup {} is dated in the future ({} > now): the clock may have been wrong when it was written; check `graphvault list` and restore another by id if needed",
+                            info.id,
+                            info.time.format("%Y-%m-%d %H:%M")
+                        ));
+                    }
                     report.node_count = graph.node_count();
                     report.edge_count = graph.edge_count();
                     if stale_meta_suspect {

@@ -163,3 +163,21 @@ fn a_broken_config_does_not_block_verify_or_recover() {
             .contains("retention skipped")
     );
 }
+
+#[test]
+fn recovery_from_a_future_dated_backup_says_so() {
+    let s = common::app_store();
+    let text = common::app_graph(3, 2, false, "future");
+    s.add_backup("20991231_120000", &text, common::MetaName::Meta);
+    fs::remove_file(s.primary()).expect("rm");
+    let (_, report) = s.open().load_with_recovery(REAL).expect("recover");
+    assert_eq!(report.source, backup_id("graph_20991231_120000"));
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("dated in the future")),
+        "{:?}",
+        report.warnings
+    );
+}
