@@ -92,7 +92,9 @@ impl Store {
             unverified_fallbacks: Vec::new(),
             elapsed_ms: 0.0,
         };
-        if let (true, Some(graph)) = (primary.report.status.is_usable(), primary.graph) {
+        let mut primary = primary;
+        let usable = primary.report.status.is_usable();
+        if let Some(graph) = primary.graph.take_if(|_| usable) {
             if primary.report.status == Status::Unverified {
                 report.warnings.insert(
                     0,
@@ -123,15 +125,14 @@ impl Store {
         let stale_meta_suspect = primary.report.failed_level
             == Some(super::verify::Level::Checksum)
             && primary
-                .bytes
-                .as_deref()
-                .and_then(|b| KnowledgeGraph::from_slice(b).ok())
+                .graph
+                .as_ref()
                 .is_some_and(|g| g.check_consistency().problems.is_empty());
         // The restore reuses this inspection (we hold the lock, so the primary
         // cannot change) rather than parse a damaged primary a second time.
         let mut previous = Some(Inspection {
             report: primary.report,
-            graph: None,
+            graph: primary.graph,
             bytes: primary.bytes,
             meta: primary.meta,
         });

@@ -249,6 +249,9 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// What the ladder found, plus what later steps can reuse.
 pub(crate) struct Inspection {
     pub report: FileReport,
+    /// With `keep`: the parsed graph of a usable file, or of a file that
+    /// failed only its checksum but still parses (callers check the
+    /// status before trusting it).
     pub graph: Option<KnowledgeGraph>,
     pub bytes: Option<Vec<u8>>,
     pub meta: Option<Meta>,
@@ -548,6 +551,10 @@ pub(crate) fn inspect(
                 // Recovery keeps a damaged primary as evidence: spare it a
                 // second read of the bytes it has in hand.
                 out.bytes = bytes.filter(|_| keep);
+                // The parse ran beside the hash: hand it over, so recovery
+                // can tell a stale meta from damage and show what the
+                // damaged file held, without parsing it again.
+                out.graph = parsed.take().and_then(Result::ok).filter(|_| keep);
                 out.report = ladder.fail(Level::Checksum, Status::Corrupt, reason);
                 return out;
             }
