@@ -191,6 +191,21 @@ impl Store {
             (self.primary_meta_path(), "graph.json.meta"),
         ];
         for (i, (src, name)) in sources.iter().enumerate() {
+            let dest = dir.join(format!("{stamp}-{why}-{name}"));
+            // The primary is only ever replaced by a rename, never written in
+            // place, so a second name for its inode keeps its bytes exactly,
+            // with no copy of a large graph. Regular files only; a copy is
+            // the fallback where links are not possible.
+            if i == 0
+                && matches!(self.fs.entry(src), Ok(e) if e.kind == fs::EntryKind::File)
+                && self.fs.hard_link(src, &dest).is_ok()
+            {
+                self.fs
+                    .sync_dir(&dir)
+                    .map_err(|e| StoreError::io("fsync directory", &dir, e))?;
+                kept.push(dest);
+                continue;
+            }
             // Borrowed when the caller has the bytes: no copy of a large graph.
             let content = if i == 0 && bytes.is_some() {
                 bytes.map(std::borrow::Cow::Borrowed)
@@ -211,7 +226,6 @@ impl Store {
                 }
             };
             if let Some(content) = content {
-                let dest = dir.join(format!("{stamp}-{why}-{name}"));
                 fs::write_atomic(&*self.fs, &dest, &content, Publish::NoReplace)?;
                 kept.push(dest);
             }
