@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use super::Store;
 use super::error::{Result, StoreError};
+use super::names::BackupId;
 use super::retention::{self, Action, Candidate, Health, RetentionPlan, RetentionPolicy};
 use super::verify::{Depth, Status, Target, VerifyAllOptions};
 
@@ -50,12 +51,39 @@ impl Store {
         self.rotate_locked(policy, options.dry_run, super::now().naive_local())
     }
 
+    /// Applies `policy`, but removes only backups in `confirmed` (what the
+    /// user saw marked for removal in a preview). The store verifies and
+    /// plans again first; a backup the fresh plan would remove but the user
+    /// never confirmed is kept, with that reason.
+    ///
+    /// # Errors
+    /// As [`Store::rotate`].
+    pub fn rotate_confirmed(
+        &self,
+        policy: &RetentionPolicy,
+        confirmed: &[BackupId],
+    ) -> Result<RotateReport> {
+        policy.validate()?;
+        let _guard = self.lock()?;
+        self.rotate_with(policy, false, super::now().naive_local(), Some(confirmed))
+    }
+
     /// The rotation, for a caller that holds the lock (or a dry run).
     pub(crate) fn rotate_locked(
         &self,
         policy: &RetentionPolicy,
         dry_run: bool,
         now: chrono::NaiveDateTime,
+    ) -> Result<RotateReport> {
+        self.rotate_with(policy, dry_run, now, None)
+    }
+
+    fn rotate_with(
+        &self,
+        policy: &RetentionPolicy,
+        dry_run: bool,
+        now: chrono::NaiveDateTime,
+        confirmed: Option<&[BackupId]>,
     ) -> Result<RotateReport> {
         let started = Instant::now();
         let verified = self.verify_all(
@@ -88,7 +116,23 @@ impl Store {
                 Target::Primary => None,
             })
             .collect();
-        let plan = retention::plan(policy, &candidates, now)?;
+        let mut plan = retention::plan(policy, &candidates, now)?;
+        if let Some(confirmed) = confirmed {
+            let healths = candidates_by_id(&candidates, &plan);
+            for (decision, candidate) in plan.decisions.iter_mut().zip(&healths) {
+                if decision.action == Action::Remove && !confirmed.contains(&decision.id) {
+                    decision.action = Action::Keep;
+                    decision
+                        .reasons
+                        .push("not among the backups confirmed for removal: kept".to_string());
+                    plan.removed -= 1;
+                    plan.kept += 1;
+                    if matches!(candidate, Some(Health::Valid)) {
+                        plan.kept_valid += 1;
+                    }
+                }
+            }
+        }
         let mut removed_files = Vec::new();
         if !dry_run {
             let dir = self.backups_dir();
@@ -147,4 +191,17 @@ impl Store {
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
     }
+}
+
+/// The health of each decision's backup, in the plan's order.
+fn candidates_by_id(candidates: &[Candidate], plan: &RetentionPlan) -> Vec<Option<Health>> {
+    plan.decisions
+        .iter()
+        .map(|d| {
+            candidates
+                .iter()
+                .find(|c| c.id == d.id)
+                .map(|c| c.health.clone())
+        })
+        .collect()
 }

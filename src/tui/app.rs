@@ -688,13 +688,19 @@ impl App {
             return;
         };
         let removed = plan.removed;
+        let confirmed = plan
+            .decisions
+            .iter()
+            .filter(|d| d.action == crate::store::retention::Action::Remove)
+            .map(|d| d.id.clone())
+            .collect();
         form.applying = true;
         form.confirm = None;
         self.log_line(
             Severity::Warn,
             format!("rotating: removing {removed} backups…"),
         );
-        self.send(Command::Rotate { policy });
+        self.send(Command::Rotate { policy, confirmed });
     }
 
     fn update_wizard(&mut self, action: Action) {

@@ -857,7 +857,9 @@ fn big_r_opens_the_rotate_form_with_a_live_preview_and_a_confirmation() {
     );
     press(&mut app, KeyCode::Enter);
     press(&mut app, KeyCode::Char('y'));
-    assert!(matches!(&sent(&rx)[..], [Command::Rotate { policy: p }] if p.keep_last == Some(2)));
+    assert!(
+        matches!(&sent(&rx)[..], [Command::Rotate { policy: p, confirmed }] if p.keep_last == Some(2) && !confirmed.is_empty())
+    );
     press(&mut app, KeyCode::Esc);
     assert!(
         app.popup.is_some(),

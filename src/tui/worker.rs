@@ -20,7 +20,7 @@ use crate::store::list::BackupListing;
 use crate::store::names::BackupId;
 use crate::store::restore::{RestoreOptions, RestoreReport};
 use crate::store::retention::{self, Candidate, RetentionPlan, RetentionPolicy};
-use crate::store::rotate::{RotateOptions, RotateReport};
+use crate::store::rotate::RotateReport;
 use crate::store::save::SnapshotReport;
 use crate::store::verify::{Depth, FileReport, Target, VerifyAllOptions};
 use crate::store::{LockState, MAX_GRAPH_LEN, Store};
@@ -63,9 +63,11 @@ pub enum Command {
         candidates: Vec<Candidate>,
         now: NaiveDateTime,
     },
-    /// Applies a policy for real (the store verifies and plans again).
+    /// Applies a policy for real (the store verifies and plans again, and
+    /// removes only backups in `confirmed`, the ones the user saw marked).
     Rotate {
         policy: RetentionPolicy,
+        confirmed: Vec<crate::store::names::BackupId>,
     },
     Snapshot,
     Wizard(WizardCommand),
@@ -398,10 +400,10 @@ impl Worker {
                 let result = retention::plan(&policy, &candidates, now).map_err(|e| e.to_string());
                 self.send(Event::RetentionPlanned { seq, result });
             }
-            Command::Rotate { policy } => {
+            Command::Rotate { policy, confirmed } => {
                 let result = self
                     .store
-                    .rotate(&policy, RotateOptions { dry_run: false })
+                    .rotate_confirmed(&policy, &confirmed)
                     .map(Box::new)
                     .map_err(|e| e.to_string());
                 self.send(Event::Rotated(result));

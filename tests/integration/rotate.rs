@@ -168,3 +168,35 @@ fn a_backup_whose_checksum_matches_but_does_not_parse_does_not_count() {
     assert!(s.backups().join("graph_20251005_120000.json").exists());
     assert!(!s.backups().join("graph_20251001_120000.json").exists());
 }
+
+#[test]
+fn a_confirmed_rotation_removes_only_what_was_confirmed() {
+    let s = store_with_backups(6);
+    let store = s.open();
+    let preview = store
+        .rotate(&policy(Some(2), 2), RotateOptions { dry_run: true })
+        .expect("plan");
+    assert_eq!(preview.plan.removed, 4);
+    // The user saw (and confirmed) only two of the four removals.
+    let confirmed: Vec<_> = preview
+        .plan
+        .decisions
+        .iter()
+        .filter(|d| d.action == Action::Remove)
+        .take(2)
+        .map(|d| d.id.clone())
+        .collect();
+    let r = store
+        .rotate_confirmed(&policy(Some(2), 2), &confirmed)
+        .expect("apply");
+    assert_eq!((r.plan.removed, r.plan.kept), (2, 4));
+    assert!(r.plan.decisions.iter().any(|d| {
+        d.reasons
+            .iter()
+            .any(|x| x.contains("not among the backups confirmed"))
+    }));
+    for id in &confirmed {
+        assert!(!s.backups().join(format!("{id}.json")).exists());
+    }
+    assert_eq!(store.list_backups().expect("list").backups.len(), 4);
+}
