@@ -181,9 +181,10 @@ impl Store {
                 let mut bytes = read_primary()?;
                 let at = bytes.len() / 2;
                 let Some(b) = bytes.get_mut(at) else {
-                    return Err(StoreError::Invalid(
-                        "the primary is empty: nothing to flip".into(),
-                    ));
+                    return Err(StoreError::Invalid(format!(
+                        "corrupt bit-flip: {} is empty: nothing to flip; nothing was changed",
+                        path.display()
+                    )));
                 };
                 *b ^= 0x04;
                 fs::write_atomic(&*self.fs, &path, &bytes, Publish::Replace)?;
@@ -228,10 +229,12 @@ impl Store {
                         .map(|(p, _)| p + from)
                         .find(key_end)
                 };
-                let pos = find(mid)
-                    .or_else(|| find(0))
-                    .ok_or_else(|| StoreError::Invalid("the primary has no key to break".into()))?
-                    + 1;
+                let pos = find(mid).or_else(|| find(0)).ok_or_else(|| {
+                    StoreError::Invalid(format!(
+                        "corrupt invalid-json: {} has no key to break; nothing was changed",
+                        path.display()
+                    ))
+                })? + 1;
                 bytes[pos] = b' ';
                 self.write_with_matching_meta(&bytes)?;
                 format!(
@@ -249,10 +252,15 @@ impl Store {
                     .next()
                     .map(|n| n.id().to_string())
                     .ok_or_else(|| {
-                        StoreError::Invalid("the graph has no node to attach an edge to".into())
+                        StoreError::Invalid(format!("corrupt dangling-edge: {} has no node to attach an edge to; nothing was changed", path.display()))
                     })?;
                 let text = insert_dangling_edge(&String::from_utf8_lossy(&bytes), &from)
-                    .ok_or_else(|| StoreError::Invalid("the graph has no `edges` array".into()))?;
+                    .ok_or_else(|| {
+                        StoreError::Invalid(format!(
+                            "corrupt dangling-edge: {} has no `edges` array; nothing was changed",
+                            path.display()
+                        ))
+                    })?;
                 self.write_with_matching_meta(text.as_bytes())?;
                 format!(
                     "added edge edge_dead0001 from {from} to a node that does not exist, and recomputed the meta"
@@ -263,7 +271,10 @@ impl Store {
                 let text = String::from_utf8_lossy(&bytes).into_owned();
                 // Change a digit inside the payloads, keeping valid JSON.
                 let tampered = tamper_number(&text).ok_or_else(|| {
-                    StoreError::Invalid("the graph has no number to tamper with".into())
+                    StoreError::Invalid(format!(
+                        "corrupt tampered: {} has no number to tamper with; nothing was changed",
+                        path.display()
+                    ))
                 })?;
                 self.write_with_matching_meta(tampered.as_bytes())?;
                 note = Some(

@@ -413,9 +413,30 @@ pub fn write_atomic_with(
         Publish::Replace => fs
             .rename(&tmp, target)
             .map_err(|e| StoreError::io("rename into place", target, e)),
-        Publish::NoReplace => fs
-            .hard_link(&tmp, target)
-            .map_err(|e| StoreError::io("publish (no overwrite)", target, e)),
+        Publish::NoReplace => match fs.hard_link(&tmp, target) {
+            Ok(()) => Ok(()),
+            // Filesystems without hard links (FAT, some network mounts):
+            // check the name is free, then rename. Writers of the store hold
+            // its lock, so no other graphvault can take the name meanwhile.
+            Err(e)
+                if matches!(
+                    e.raw_os_error(),
+                    Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS)
+                ) =>
+            {
+                match fs.entry(target) {
+                    Ok(_) => Err(StoreError::io(
+                        "publish (no overwrite)",
+                        target,
+                        io::Error::from(io::ErrorKind::AlreadyExists),
+                    )),
+                    Err(_) => fs
+                        .rename(&tmp, target)
+                        .map_err(|e| StoreError::io("publish (no overwrite)", target, e)),
+                }
+            }
+            Err(e) => Err(StoreError::io("publish (no overwrite)", target, e)),
+        },
     });
     match published {
         Ok(()) => {

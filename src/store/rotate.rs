@@ -165,7 +165,21 @@ impl Store {
                         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                         Err(e) => {
                             let _ = self.fs.sync_dir(&dir);
-                            return Err(StoreError::io("remove backup (retention)", path, e));
+                            let done = if removed_files.is_empty() {
+                                "nothing was removed".to_string()
+                            } else {
+                                format!(
+                                    "removed before the error: {}",
+                                    removed_files
+                                        .iter()
+                                        .map(|p: &PathBuf| p.display().to_string())
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                )
+                            };
+                            return Err(
+                                StoreError::io("remove backup (retention)", path, e).left(done)
+                            );
                         }
                     }
                 }
