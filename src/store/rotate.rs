@@ -103,15 +103,7 @@ impl Store {
             .filter_map(|f| match &f.target {
                 Target::Backup(id) => Some(Candidate {
                     id: id.clone(),
-                    health: match f.status {
-                        Status::Valid => Health::Valid,
-                        Status::Unverified => Health::Unverified,
-                        Status::Corrupt | Status::Missing => Health::Corrupt(
-                            f.reason
-                                .clone()
-                                .unwrap_or_else(|| f.status.name().to_string()),
-                        ),
-                    },
+                    health: Health::from(f),
                 }),
                 Target::Primary => None,
             })
@@ -204,6 +196,21 @@ impl Store {
             removed_files,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
+    }
+}
+
+impl From<&super::verify::FileReport> for Health {
+    /// What retention makes of a verification: only a valid file counts.
+    fn from(r: &super::verify::FileReport) -> Health {
+        match r.status {
+            Status::Valid => Health::Valid,
+            Status::Unverified => Health::Unverified,
+            Status::Corrupt | Status::Missing => Health::Corrupt(
+                r.reason
+                    .clone()
+                    .unwrap_or_else(|| r.status.name().to_string()),
+            ),
+        }
     }
 }
 

@@ -214,21 +214,8 @@ impl VerifyAllReport {
 /// # Errors
 /// I/O errors from opening or reading (NotFound passes through).
 pub fn hash_file(fs: &dyn Fs, path: &Path, max_len: u64) -> std::io::Result<(String, u64)> {
-    let fs::ReadFile { mut reader, .. } = fs.open_read(path, max_len)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        let n = match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => n,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        };
-        hasher.update(&buf[..n]);
-        total += n as u64;
-    }
-    Ok((hex(&hasher.finalize()), total))
+    let file = fs.open_read(path, max_len)?;
+    hash_reader(file.reader)
 }
 
 /// SHA-256 of bytes in memory, lowercase hex.
@@ -447,7 +434,7 @@ pub(crate) fn inspect(
         (None, Some(buf))
     } else {
         match hash_reader(file.reader) {
-            Ok(h) => (Some(h), None),
+            Ok((h, _)) => (Some(h), None),
             Err(e) => {
                 out.report = ladder.fail(Level::File, Status::Corrupt, format!("read failed: {e}"));
                 return out;
@@ -690,18 +677,24 @@ pub(crate) fn inspect(
     out
 }
 
-fn hash_reader(mut reader: Box<dyn Read + Send>) -> std::io::Result<String> {
+/// Streams a reader through SHA-256 in 1 MiB reads: the digest and the
+/// number of bytes hashed.
+fn hash_reader(mut reader: Box<dyn Read + Send>) -> std::io::Result<(String, u64)> {
     let mut hasher = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
+    let mut total = 0u64;
     loop {
         match reader.read(&mut buf) {
             Ok(0) => break,
-            Ok(n) => hasher.update(&buf[..n]),
+            Ok(n) => {
+                hasher.update(&buf[..n]);
+                total += n as u64;
+            }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(e),
         }
     }
-    Ok(hex(&hasher.finalize()))
+    Ok((hex(&hasher.finalize()), total))
 }
 
 impl Store {

@@ -7,7 +7,6 @@ use ratatui_textarea::{CursorMove, TextArea};
 use crate::store::retention::{
     Candidate, Health, RetentionPlan, RetentionPolicy, format_duration, parse_duration,
 };
-use crate::store::verify::Status;
 
 use super::table::BackupRow;
 
@@ -142,15 +141,7 @@ pub fn candidates(rows: &[BackupRow]) -> Vec<Candidate> {
             id: row.info.id.clone(),
             health: match &row.report {
                 None => Health::Corrupt(NOT_VERIFIED_YET.to_string()),
-                Some(r) => match r.status {
-                    Status::Valid => Health::Valid,
-                    Status::Unverified => Health::Unverified,
-                    Status::Corrupt | Status::Missing => Health::Corrupt(
-                        r.reason
-                            .clone()
-                            .unwrap_or_else(|| r.status.name().to_string()),
-                    ),
-                },
+                Some(r) => Health::from(r),
             },
         })
         .collect()
