@@ -131,6 +131,10 @@ pub(crate) fn serialize_for_save(
     out.finish()
 }
 
+/// How far behind the newest backup's name the clock may read before a new
+/// backup takes its own time again (see `write_backup_pair`).
+const MAX_NAME_CATCH_UP_HOURS: i64 = 2;
+
 impl Store {
     /// Saves `graph` as the primary with a backup of it, then applies the
     /// store's retention policy. See the module docs for the protocol.
@@ -288,18 +292,28 @@ impl Store {
     ) -> Result<(BackupId, PathBuf, PathBuf)> {
         let dir = self.backups_dir();
         let mut id = BackupId::new(at.naive_local(), 0);
-        // Never reuse a name that retention freed in this second: it would
-        // sort before the backups still there, and the same rotation would
-        // remove the backup just made as the oldest.
-        if let Ok(entries) = self.fs.read_dir(&dir)
-            && let Some(last) = entries
+        // A new backup must sort after every backup already there: order
+        // is by name, and retention and recovery trust it. So never reuse a
+        // name that retention freed in this second, and when the local clock
+        // reads earlier than the newest name by a little (a DST fall-back
+        // repeats an hour; small clock corrections), take the newest name's
+        // second with the next counter. The meta keeps the true time. A
+        // newest name far ahead is a clock that ran wild: it must not drag
+        // every later name along, so it is left to retention's future rule.
+        if let Ok(entries) = self.fs.read_dir(&dir) {
+            let ids: Vec<BackupId> = entries
                 .iter()
                 .filter_map(|e| BackupId::from_file_name(&e.name))
                 .map(|(b, _)| b)
-                .filter(|b| b.time() == id.time())
-                .max()
-        {
-            id = last.next_in_second();
+                .collect();
+            let catch_up = chrono::Duration::hours(MAX_NAME_CATCH_UP_HOURS);
+            let last_before = ids
+                .iter()
+                .filter(|b| b.time() >= id.time() && b.time() - id.time() <= catch_up)
+                .max();
+            if let Some(last) = last_before {
+                id = last.next_in_second();
+            }
         }
         loop {
             let taken = [

@@ -246,3 +246,68 @@ fn saving_over_a_primary_without_meta_keeps_it_first() {
         .expect("save");
     assert_eq!(fs::read_dir(&evidence).expect("evidence").count(), before);
 }
+
+#[test]
+fn a_clock_that_reads_earlier_than_the_newest_backup_still_names_the_new_one_last() {
+    let s = common::empty_store();
+    let store = s.open();
+    let g = sample_graph();
+    let late = chrono::Local::now();
+    // DST fall-back: the same local hour comes again, 40 minutes "earlier".
+    let first = store
+        .save_with(
+            &g,
+            &SaveOptions {
+                rotate: false,
+                at: Some(late),
+            },
+        )
+        .expect("save");
+    let again = late - chrono::Duration::minutes(40);
+    let second = store
+        .save_with(
+            &g,
+            &SaveOptions {
+                rotate: false,
+                at: Some(again),
+            },
+        )
+        .expect("save");
+    assert!(
+        second.backup_id > first.backup_id,
+        "{} then {}",
+        first.backup_id,
+        second.backup_id
+    );
+    assert_eq!(
+        store.list_backups().expect("list").backups[0].id,
+        second.backup_id
+    );
+    // A name far in the future (a clock that ran wild) does not drag later
+    // names along: the next save takes its own time.
+    let wild = late + chrono::Duration::days(400);
+    store
+        .save_with(
+            &g,
+            &SaveOptions {
+                rotate: false,
+                at: Some(wild),
+            },
+        )
+        .expect("save");
+    let third = store
+        .save_with(
+            &g,
+            &SaveOptions {
+                rotate: false,
+                at: Some(late),
+            },
+        )
+        .expect("save");
+    assert_eq!(third.backup_id.time(), name_second(late));
+}
+
+/// The second a backup taken at `t` is named after.
+fn name_second(t: chrono::DateTime<chrono::Local>) -> chrono::NaiveDateTime {
+    graphvault::store::names::BackupId::new(t.naive_local(), 0).time()
+}
