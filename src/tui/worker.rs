@@ -356,17 +356,7 @@ impl Worker {
                 id,
                 allow_unverified,
             } => {
-                let result = self
-                    .store
-                    .restore(
-                        &id.to_string(),
-                        RestoreOptions {
-                            dry_run: true,
-                            allow_unverified,
-                        },
-                    )
-                    .map(Box::new)
-                    .map_err(|e| e.to_string());
+                let result = self.restore(&id, allow_unverified, true);
                 self.send(Event::RestorePlanned {
                     id,
                     allow_unverified,
@@ -377,17 +367,7 @@ impl Worker {
                 id,
                 allow_unverified,
             } => {
-                let result = self
-                    .store
-                    .restore(
-                        &id.to_string(),
-                        RestoreOptions {
-                            dry_run: false,
-                            allow_unverified,
-                        },
-                    )
-                    .map(Box::new)
-                    .map_err(|e| e.to_string());
+                let result = self.restore(&id, allow_unverified, false);
                 self.send(Event::Restored(result));
                 self.refresh();
             }
@@ -430,6 +410,25 @@ impl Worker {
             .map_err(|e| format!("cannot start a thread for {name}: {e}"))?;
         self.jobs.push(handle);
         Ok(())
+    }
+
+    /// A restore of `id` (or its plan, with `dry_run`), as the UI reports it.
+    fn restore(
+        &self,
+        id: &crate::store::names::BackupId,
+        allow_unverified: bool,
+        dry_run: bool,
+    ) -> Result<Box<crate::store::restore::RestoreReport>, String> {
+        self.store
+            .restore(
+                &id.to_string(),
+                RestoreOptions {
+                    dry_run,
+                    allow_unverified,
+                },
+            )
+            .map(Box::new)
+            .map_err(|e| e.to_string())
     }
 
     fn refresh(&self) {

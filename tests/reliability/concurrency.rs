@@ -14,13 +14,11 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use graphvault::store::fs::RealFs;
-use graphvault::store::graph::KnowledgeGraph;
-use graphvault::store::retention::RetentionPolicy;
 use graphvault::store::verify::{Depth, Status, Target};
-use graphvault::store::{LockState, Store, StoreConfig};
+use graphvault::store::{LockState, Store};
 
 use crate::child;
-use crate::kill::SavedTemplate;
+use crate::kill::{SavedTemplate, open_rotating_store, write_input};
 use crate::scenario::read;
 
 /// Nodes per writer's graph (about 0.5 MB): a save holds the lock for
@@ -38,24 +36,16 @@ fn writers(n: usize) -> Writers {
     let root = tmp.path().join("storage");
     let inputs = (0..n)
         .map(|i| {
-            let text = crate::fixtures::app_graph(WRITER_NODES + i, 2, false, &format!("w{i}"));
-            let path = tmp.path().join(format!("writer-{i}.json"));
-            std::fs::write(&path, &text).expect("input");
-            let graph = KnowledgeGraph::from_slice(text.as_bytes()).expect("parses");
-            (path, SavedTemplate::new(&graph))
+            write_input(
+                tmp.path(),
+                &format!("writer-{i}.json"),
+                WRITER_NODES + i,
+                &format!("w{i}"),
+            )
         })
         .collect();
-    let mut store = crate::scenario::open_real(&root);
-    store
-        .set_config(StoreConfig {
-            retention: RetentionPolicy {
-                keep_last: Some(3),
-                keep_within: None,
-                min_valid: 1,
-                ..RetentionPolicy::default()
-            },
-        })
-        .expect("policy");
+    // Only its config matters here: the writers are separate processes.
+    open_rotating_store(&root);
     Writers {
         _tmp: tmp,
         root,

@@ -13,11 +13,11 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use graphvault::store::Store;
 use graphvault::store::fs::{RealFs, TEMP_PREFIX};
 use graphvault::store::graph::{KnowledgeGraph, SaveStamp};
 use graphvault::store::retention::RetentionPolicy;
 use graphvault::store::verify::{Depth, Status, Target};
-use graphvault::store::{Store, StoreConfig};
 
 use crate::scenario::{read, walk};
 use crate::simfs::Rng;
@@ -28,6 +28,33 @@ const KILL_GRAPH_NODES: usize = 2500;
 /// A save's stamp: `%Y-%m-%dT%H:%M:%S%.6f`, always this long.
 const STAMP_LEN: usize = 26;
 const PLACEHOLDER: &str = "2000-01-01T00:00:00.000000";
+
+/// Writes an input graph in the application's format for `graphvault save
+/// --from`, and what a save of it must produce.
+pub fn write_input(dir: &Path, name: &str, nodes: usize, salt: &str) -> (PathBuf, SavedTemplate) {
+    let text = crate::fixtures::app_graph(nodes, 2, false, salt);
+    let path = dir.join(name);
+    std::fs::write(&path, &text).expect("input graph");
+    let graph = KnowledgeGraph::from_slice(text.as_bytes()).expect("parses");
+    (path, SavedTemplate::new(&graph))
+}
+
+/// A real store whose retention keeps the last 3 backups (floor 1), so that
+/// every save also rotates: the suites kill and race rotation too.
+pub fn open_rotating_store(root: &Path) -> graphvault::store::Store {
+    let mut store = crate::scenario::open_real(root);
+    store
+        .set_config(graphvault::store::StoreConfig {
+            retention: RetentionPolicy {
+                keep_last: Some(3),
+                keep_within: None,
+                min_valid: 1,
+                ..RetentionPolicy::default()
+            },
+        })
+        .expect("policy");
+    store
+}
 
 /// What a save of one input writes, but for the stamp: the bytes with a
 /// placeholder stamp, and where the stamp goes.
@@ -184,24 +211,15 @@ pub fn kill_loop(kills: usize, seed: u64) -> KillTally {
     let inputs: Vec<(PathBuf, SavedTemplate)> = ["a", "b"]
         .iter()
         .map(|salt| {
-            let text = crate::fixtures::app_graph(KILL_GRAPH_NODES, 2, false, salt);
-            let path = tmp.path().join(format!("input-{salt}.json"));
-            std::fs::write(&path, &text).expect("input graph");
-            let graph = KnowledgeGraph::from_slice(text.as_bytes()).expect("parses");
-            (path, SavedTemplate::new(&graph))
+            write_input(
+                tmp.path(),
+                &format!("input-{salt}.json"),
+                KILL_GRAPH_NODES,
+                salt,
+            )
         })
         .collect();
-    let mut store = crate::scenario::open_real(&root);
-    store
-        .set_config(StoreConfig {
-            retention: RetentionPolicy {
-                keep_last: Some(3),
-                keep_within: None,
-                min_valid: 1,
-                ..RetentionPolicy::default()
-            },
-        })
-        .expect("policy");
+    open_rotating_store(&root);
     let save = |input: &Path| {
         Command::new(env!("CARGO_BIN_EXE_graphvault"))
             .arg("--store")
