@@ -32,8 +32,8 @@ use anyhow::{Context as _, Result, bail, ensure};
 use sha2::{Digest, Sha256};
 
 use graphvault::generate::{graph_near_bytes, sized_graph};
+use graphvault::graph::{KnowledgeGraph, SaveStamp};
 use graphvault::store::Store;
-use graphvault::store::graph::{KnowledgeGraph, SaveStamp};
 use graphvault::store::meta::Meta;
 use graphvault::store::names::BackupId;
 use graphvault::store::recover::{RecoverOptions, Source};

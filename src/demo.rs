@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 use chrono::{Duration, Local, Timelike};
 use serde::Serialize;
 
+use crate::graph::KnowledgeGraph;
 use crate::store::error::{Result, StoreError};
-use crate::store::graph::KnowledgeGraph;
 use crate::store::save::SaveOptions;
 use crate::store::{BACKUPS_DIR, Store};
 

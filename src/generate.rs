@@ -11,8 +11,8 @@
 
 use chrono::{NaiveDate, NaiveDateTime, TimeDelta};
 
-use crate::store::graph::{KnowledgeGraph, SaveStamp, python_timestamp};
-use crate::store::pyjson::{float_repr, str_literal};
+use crate::graph::pyjson::{float_repr, str_literal};
+use crate::graph::{KnowledgeGraph, SaveStamp, python_timestamp};
 
 /// splitmix64 (Steele, Lea and Flood): tiny, fast, and good enough to make test data
 /// look varied.
@@ -1469,7 +1469,7 @@ mod tests {
         let mut removed_edge = false;
         let mut changed = 0;
         for pair in states.windows(2) {
-            let d = crate::store::graph::diff(&pair[0], &pair[1]);
+            let d = crate::graph::diff(&pair[0], &pair[1]);
             assert!(!d.nodes_added.is_empty(), "every save adds something");
             removed_node |= !d.nodes_removed.is_empty();
             removed_edge |= !d.edges_removed.is_empty();

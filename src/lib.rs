@@ -11,14 +11,14 @@
 //!   [`load_with_recovery`](store::Store::load_with_recovery) and
 //!   [`diff`](store::Store::diff). Each takes an options value and returns a
 //!   report; nothing prints.
-//! - [`store::graph::KnowledgeGraph`] reads and writes `graph.json` byte for
+//! - [`graph::KnowledgeGraph`] reads and writes `graph.json` byte for
 //!   byte (unknown keys, `NaN`, both versions' key orders survive).
 //! - [`cli`] and [`tui`] are the two renderers of the same reports.
 //!
 //! ```
 //! use graphvault::store::Store;
 //! use graphvault::store::corrupt::CorruptionKind;
-//! use graphvault::store::graph::KnowledgeGraph;
+//! use graphvault::graph::KnowledgeGraph;
 //! use graphvault::store::recover::{RecoverOptions, Source};
 //! use graphvault::store::verify::{Depth, Status, Target};
 //!
@@ -62,5 +62,6 @@ pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod generate;
+pub mod graph;
 pub mod store;
 pub mod tui;

@@ -11,8 +11,8 @@ use std::sync::atomic::AtomicBool;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::graph::KnowledgeGraph;
 use crate::store::corrupt::CorruptionKind;
-use crate::store::graph::KnowledgeGraph;
 use crate::store::recover::RecoverOptions;
 use crate::store::restore::RestoreOptions;
 use crate::store::retention::{RetentionPolicy, parse_duration};

@@ -255,7 +255,7 @@ pub fn snapshot(r: &SnapshotReport) -> String {
     )
 }
 
-fn diff_lines(out: &mut String, d: &crate::store::graph::GraphDiff) {
+fn diff_lines(out: &mut String, d: &crate::graph::GraphDiff) {
     let list = |ids: &[String]| {
         let shown: Vec<&str> = ids.iter().take(10).map(String::as_str).collect();
         let more = ids.len().saturating_sub(10);

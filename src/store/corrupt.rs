@@ -9,9 +9,9 @@ use serde::Serialize;
 use super::Store;
 use super::error::{Result, StoreError};
 use super::fs::{self, Publish};
-use super::graph::KnowledgeGraph;
 use super::meta::{self, Meta};
 use super::verify::{Level, Target, sha256_hex};
+use crate::graph::KnowledgeGraph;
 
 /// A kind of damage the simulator can do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]

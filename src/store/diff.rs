@@ -4,13 +4,13 @@ use serde::Serialize;
 
 use super::Store;
 use super::error::{Result, StoreError};
-pub use super::graph::GraphDiff;
-use super::graph::KnowledgeGraph;
 use super::verify::{Depth, FileReport, Target};
+pub use crate::graph::GraphDiff;
+use crate::graph::KnowledgeGraph;
 
 /// Differences from `old` to `new`, by node id and edge id.
 pub fn diff_graphs(old: &KnowledgeGraph, new: &KnowledgeGraph) -> GraphDiff {
-    super::graph::diff(old, new)
+    crate::graph::diff(old, new)
 }
 
 /// Result of [`Store::diff`].

@@ -51,7 +51,7 @@ pub enum StoreError {
     Graph {
         path: PathBuf,
         #[source]
-        source: crate::store::graph::GraphError,
+        source: crate::graph::GraphError,
     },
 
     /// Neither the primary nor any backup verifies.

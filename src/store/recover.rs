@@ -6,10 +6,10 @@ use serde::Serialize;
 
 use super::Store;
 use super::error::Result;
-use super::graph::KnowledgeGraph;
 use super::names::BackupId;
 use super::restore::RestoreReport;
 use super::verify::{Depth, FileReport, Inspection, Status, Target};
+use crate::graph::KnowledgeGraph;
 
 /// Options of [`Store::load_with_recovery`].
 #[derive(Debug, Clone, Copy, Default)]

@@ -9,10 +9,10 @@ use super::Store;
 use super::diff::GraphDiff;
 use super::error::{Result, StoreError};
 use super::fs::{self, Publish};
-use super::graph::KnowledgeGraph;
 use super::meta::Meta;
 use super::names::BackupId;
 use super::verify::{Depth, FileReport, Inspection, Status, Target};
+use crate::graph::KnowledgeGraph;
 
 /// Options of [`Store::restore`].
 #[derive(Debug, Clone, Copy, Default)]

@@ -24,12 +24,12 @@ use sha2::{Digest, Sha256};
 
 use super::error::{Result, StoreError};
 use super::fs::{self, Publish};
-use super::graph::{KnowledgeGraph, SaveStamp};
 use super::meta::Meta;
 use super::names::BackupId;
 use super::rotate::RotateReport;
 use super::verify::{Depth, Status, Target, hex};
 use super::{MAX_GRAPH_LEN, Store};
+use crate::graph::{KnowledgeGraph, SaveStamp};
 
 /// Options of [`Store::save_with`].
 #[derive(Debug, Clone, Default)]

@@ -16,11 +16,11 @@ use sha2::{Digest, Sha256};
 
 use super::error::{Result, StoreError};
 use super::fs::{self, Fs};
-use super::graph::KnowledgeGraph;
 use super::list::BackupInfo;
 use super::meta::{self, Meta};
 use super::names::BackupId;
 use super::{MAX_GRAPH_LEN, Store};
+use crate::graph::KnowledgeGraph;
 
 /// One rung of the ladder, in the order they are climbed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
@@ -443,7 +443,7 @@ pub(crate) fn inspect(
     };
 
     // With the bytes in memory, hash on this thread while another parses.
-    let mut parsed: Option<std::result::Result<KnowledgeGraph, super::graph::GraphError>> = None;
+    let mut parsed: Option<std::result::Result<KnowledgeGraph, crate::graph::GraphError>> = None;
     let actual = match (streamed, &bytes) {
         (Some(a), _) => a,
         (None, Some(b)) if depth == Depth::Full => std::thread::scope(|s| {

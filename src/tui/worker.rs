@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
+use crate::graph::KnowledgeGraph;
 use crate::store::corrupt::{CorruptionKind, CorruptionReport};
 use crate::store::diff::{DiffReport, GraphDiff, diff_graphs};
-use crate::store::graph::KnowledgeGraph;
 use crate::store::list::BackupListing;
 use crate::store::names::BackupId;
 use crate::store::restore::{RestoreOptions, RestoreReport};

@@ -1,8 +1,8 @@
 use std::fs;
 
+use graphvault::graph::KnowledgeGraph;
 use graphvault::store::auth::Key;
 use graphvault::store::corrupt::CorruptionKind;
-use graphvault::store::graph::KnowledgeGraph;
 use graphvault::store::meta::Meta;
 use graphvault::store::verify::{Depth, Level, Status, Target};
 

@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 use std::process::Command;
 
-use graphvault::store::graph::KnowledgeGraph;
+use graphvault::graph::KnowledgeGraph;
 use graphvault::store::recover::{RecoverOptions, Source};
 use graphvault::store::verify::{Depth, Status, Target, VerifyAllOptions};
 

@@ -1,6 +1,6 @@
 use std::fs;
 
-use graphvault::store::graph::KnowledgeGraph;
+use graphvault::graph::KnowledgeGraph;
 use graphvault::store::meta::Meta;
 use graphvault::store::save::SaveOptions;
 use graphvault::store::verify::{Depth, Status, Target};

@@ -8,9 +8,9 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use graphvault::graph::KnowledgeGraph;
 use graphvault::store::Store;
 use graphvault::store::fs::RealFs;
-use graphvault::store::graph::KnowledgeGraph;
 use graphvault::store::save::SaveOptions;
 
 use crate::hookfs::{AbortBefore, Hook, HookFs, Op};

@@ -20,7 +20,7 @@ use graphvault::store::rotate::RotateOptions;
 use graphvault::store::verify::{Depth, Status, Target, sha256_hex};
 use graphvault::store::{Store, StoreError};
 
-use graphvault::store::graph::KnowledgeGraph;
+use graphvault::graph::KnowledgeGraph;
 
 use crate::fixtures::{self, AppStore, app_graph, app_meta};
 use crate::scenario::{LOCK_GRACE, open_real};

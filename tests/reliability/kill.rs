@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use graphvault::graph::{KnowledgeGraph, SaveStamp};
 use graphvault::store::Store;
 use graphvault::store::fs::{RealFs, TEMP_PREFIX};
-use graphvault::store::graph::{KnowledgeGraph, SaveStamp};
 use graphvault::store::retention::RetentionPolicy;
 use graphvault::store::verify::{Depth, Status, Target};
 

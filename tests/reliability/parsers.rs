@@ -8,7 +8,7 @@ use std::time::Instant;
 use proptest::prelude::*;
 use proptest::test_runner::TestCaseError;
 
-use graphvault::store::graph::{GraphError, KnowledgeGraph};
+use graphvault::graph::{GraphError, KnowledgeGraph};
 use graphvault::store::meta::Meta;
 use graphvault::store::names::BackupId;
 

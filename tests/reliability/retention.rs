@@ -14,7 +14,7 @@ use chrono::{Duration, NaiveDate, NaiveDateTime};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 
-use graphvault::store::graph::KnowledgeGraph;
+use graphvault::graph::KnowledgeGraph;
 use graphvault::store::names::BackupId;
 use graphvault::store::retention::{Action, RetentionPolicy};
 use graphvault::store::rotate::RotateOptions;

@@ -10,8 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use chrono::TimeZone;
+use graphvault::graph::KnowledgeGraph;
 use graphvault::store::fs::{self as gvfs, EntryKind, Fs, Publish, TEMP_PREFIX};
-use graphvault::store::graph::KnowledgeGraph;
 use graphvault::store::meta::Meta;
 use graphvault::store::names::BackupId;
 use graphvault::store::recover::{RecoverOptions, Source};

@@ -1,5 +1,8 @@
 //! The application's knowledge graph (`graph.json`), read and written byte for byte.
 //!
+//! This is the application's file format, not storage: [`crate::store`] uses it to
+//! check and compare graphs, and never the other way round.
+//!
 //! [`KnowledgeGraph`] owns the in-memory form of the file described in `LEGACY_FORMAT.md`
 //! (versions 1 and 2), the edits the application makes (`add_node`, `connect`), and the
 //! checks and comparisons the store needs (`stats`, `check_consistency`, [`diff`]).
@@ -37,7 +40,9 @@ use chrono::Timelike as _;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde_json::value::RawValue;
 
-use crate::store::pyjson::{self, JsonError, NonFinite};
+pub mod pyjson;
+
+use pyjson::{JsonError, NonFinite};
 
 // ---------------------------------------------------------------------------------------------
 // Errors

@@ -14,7 +14,7 @@
 //! non-finite token masks those tokens with numbers of the same length and parses again.
 //! Because the lengths do not change, every byte offset, and so every error's line and
 //! column, is the same in the masked text as in the original, and a caller that keeps raw
-//! slices (as [`crate::store::graph::KnowledgeGraph`] does) can copy the original text,
+//! slices (as [`crate::graph::KnowledgeGraph`] does) can copy the original text,
 //! bare `NaN` included, from the same offsets. No sentinel ever reaches stored data, so
 //! writing needs no fix-up pass.
 
