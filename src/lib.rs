@@ -58,10 +58,10 @@
 //! symlinks. A SHA-256 beside the data detects accidents, not tampering:
 //! whoever can write `graph.json` can recompute its checksum.
 
-pub mod app;
 pub mod cli;
 pub mod demo;
 pub mod generate;
 pub mod graph;
+pub mod present;
 pub mod store;
 pub mod tui;

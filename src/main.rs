@@ -1,9 +1,10 @@
 //! The `graphvault` binary: parse arguments, open the store, hand over to
-//! the command line or the terminal UI.
+//! the command line, the terminal UI or the demo.
 
 use std::process::ExitCode;
 
 use clap::Parser;
+use std::path::{Path, PathBuf};
 
 use graphvault::cli::{self, Cli, Command, exit};
 
@@ -38,22 +39,77 @@ fn main() -> ExitCode {
         }
     };
     match &cli.command {
-        None => ExitCode::from(graphvault::app::run_ui(
-            &cli.store,
-            None,
-            cli.key_file.as_deref(),
-        )),
+        None => ExitCode::from(run_ui(&cli.store, None, cli.key_file.as_deref())),
         Some(Command::Demo { dir, no_ui }) => {
             // With the UI up, logs go to its log file: stderr would draw
             // over the screen.
             if *no_ui {
                 init_logging(cli.verbose);
             }
-            ExitCode::from(graphvault::app::run_demo(dir.as_deref(), *no_ui))
+            ExitCode::from(run_demo(dir.as_deref(), *no_ui))
         }
         Some(command) => {
             init_logging(cli.verbose);
             ExitCode::from(cli::run(&cli, command))
         }
     }
+}
+
+/// Opens the terminal UI on `store`, with the HMAC key in `key_file` if
+/// one is given. Returns the exit code.
+pub fn run_ui(store: &Path, note: Option<String>, key_file: Option<&Path>) -> u8 {
+    let key = match key_file
+        .map(|k| graphvault::store::auth::Key::from_file(k, store))
+        .transpose()
+    {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("graphvault: {e}; nothing was opened");
+            return exit::FAILURE;
+        }
+    };
+    match graphvault::tui::run(store, note, key) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("graphvault: {e:#}");
+            exit::FAILURE
+        }
+    }
+}
+
+/// Builds the demo sandbox and opens the UI on it (or just prints where it
+/// is with `no_ui`).
+pub fn run_demo(dir: Option<&Path>, no_ui: bool) -> u8 {
+    let root = match dir {
+        Some(d) => d.to_path_buf(),
+        None => std::env::temp_dir().join(format!("graphvault-demo-{}", std::process::id())),
+    };
+    let report = match graphvault::demo::build_demo_store(&root) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("graphvault demo: {e}");
+            return exit::FAILURE;
+        }
+    };
+    let summary = format!(
+        "demo sandbox store: {} ({} backups; primary {} nodes, {} edges)",
+        display(&report.root),
+        report.backups,
+        report.node_count,
+        report.edge_count
+    );
+    if no_ui {
+        println!("{summary}");
+        return exit::OK;
+    }
+    let code = run_ui(&root, Some(summary.clone()), None);
+    println!(
+        "{summary}\nexplore it again with: graphvault --store {}",
+        display(&root)
+    );
+    code
+}
+
+fn display(p: &Path) -> String {
+    PathBuf::from(p).display().to_string()
 }

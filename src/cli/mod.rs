@@ -2,7 +2,6 @@
 //! its report as aligned text or one JSON document, and maps the outcome to
 //! a documented exit code.
 
-pub mod format;
 mod render;
 
 use std::io::{IsTerminal, Write};
@@ -398,8 +397,8 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                                 "\rverifying {}/{} files, {} of {}   ",
                                 p.done,
                                 p.total,
-                                format::human_size(p.bytes_done),
-                                format::human_size(p.bytes_total)
+                                crate::present::human_size(p.bytes_done),
+                                crate::present::human_size(p.bytes_total)
                             );
                         }
                     },

@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::format::{age, human_size, local_time, now_local, short_checksum};
+use crate::present::{age, human_size, local_time, now_local, short_checksum};
 use crate::store::Store;
 use crate::store::corrupt::CorruptionReport;
 use crate::store::diff::DiffReport;
@@ -69,13 +69,8 @@ fn opt_count(n: Option<u64>, legacy: bool) -> String {
     }
 }
 
-pub fn status_symbol(s: Status) -> &'static str {
-    match s {
-        Status::Valid => "✓",
-        Status::Unverified => "?",
-        Status::Corrupt => "✗",
-        Status::Missing => "∅",
-    }
+fn status_symbol(s: Status) -> &'static str {
+    crate::present::status_symbol(Some(s))
 }
 
 pub fn listing(store: &Store, listing: &BackupListing) -> String {

@@ -111,7 +111,7 @@ impl Key {
 
     /// The `hmac` value for a meta (over its checksum, size, counts, time).
     pub fn sign(&self, meta: &Meta) -> String {
-        super::verify::hex(&self.mac(meta).finalize().into_bytes())
+        super::digest::hex(&self.mac(meta).finalize().into_bytes())
     }
 
     /// Whether `meta.hmac` is this key's HMAC of the meta, compared in

@@ -402,7 +402,7 @@ pub fn write_atomic_with(
         .and_then(|()| file.flush().map_err(|e| StoreError::io("write", &tmp, e)))
         .and_then(|()| {
             #[cfg(feature = "negative-controls")]
-            if super::verify::negative_controls::skip_fsync() {
+            if super::negative_controls::skip_fsync() {
                 return Ok(());
             }
             file.sync_all()

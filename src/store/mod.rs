@@ -20,11 +20,14 @@
 pub mod auth;
 pub mod corrupt;
 pub mod diff;
+pub mod digest;
 pub mod error;
 pub mod fs;
 pub mod list;
 pub mod meta;
 pub mod names;
+#[cfg(feature = "negative-controls")]
+pub mod negative_controls;
 pub mod recover;
 pub mod restore;
 pub mod retention;
@@ -361,8 +364,8 @@ impl Store {
                 }
                 Err(LockError::Held(text)) => {
                     #[cfg(feature = "negative-controls")]
-                    if verify::negative_controls::ignore_lock() {
-                        break Box::new(verify::negative_controls::Unlocked);
+                    if negative_controls::ignore_lock() {
+                        break Box::new(negative_controls::Unlocked);
                     }
                     return Err(StoreError::Locked {
                         store: self.root.clone(),

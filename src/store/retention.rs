@@ -353,7 +353,7 @@ pub fn plan(
     now: NaiveDateTime,
 ) -> Result<RetentionPlan, StoreError> {
     #[cfg(feature = "negative-controls")]
-    if crate::store::verify::negative_controls::drop_retention_guards() {
+    if crate::store::negative_controls::drop_retention_guards() {
         let none = Safeguards {
             newest_valid: false,
             floor: false,

@@ -5,15 +5,16 @@
 //! the bytes with, but the graph parses and is consistent), corrupt (with the
 //! level and the exact reason) or missing.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 
+use super::digest::hash_reader;
+pub(crate) use super::digest::hex;
+pub use super::digest::sha256_hex;
 use super::error::{Result, StoreError};
 use super::fs::{self, Fs};
 use super::list::BackupInfo;
@@ -216,21 +217,6 @@ impl VerifyAllReport {
 pub fn hash_file(fs: &dyn Fs, path: &Path, max_len: u64) -> std::io::Result<(String, u64)> {
     let file = fs.open_read(path, max_len)?;
     hash_reader(file.reader)
-}
-
-/// SHA-256 of bytes in memory, lowercase hex.
-pub fn sha256_hex(bytes: &[u8]) -> String {
-    hex(&Sha256::digest(bytes))
-}
-
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(DIGITS[usize::from(b >> 4)] as char);
-        s.push(DIGITS[usize::from(b & 15)] as char);
-    }
-    s
 }
 
 /// What the ladder found, plus what later steps can reuse.
@@ -515,7 +501,7 @@ pub(crate) fn inspect(
             None => None,
         };
         #[cfg(feature = "negative-controls")]
-        let mismatch = mismatch.filter(|_| !negative_controls::skip_checksum());
+        let mismatch = mismatch.filter(|_| !super::negative_controls::skip_checksum());
         match (mismatch, &pending) {
             (None, _) => ladder.record(Level::Checksum, Outcome::Pass, format!("sha256 {short}…")),
             // A stale meta beside a graph that the pending meta describes
@@ -675,26 +661,6 @@ pub(crate) fn inspect(
         out.bytes = Some(bytes);
     }
     out
-}
-
-/// Streams a reader through SHA-256 in 1 MiB reads: the digest and the
-/// number of bytes hashed.
-fn hash_reader(mut reader: Box<dyn Read + Send>) -> std::io::Result<(String, u64)> {
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    let mut total = 0u64;
-    loop {
-        match reader.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                total += n as u64;
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((hex(&hasher.finalize()), total))
 }
 
 impl Store {
@@ -903,57 +869,5 @@ fn log_report(report: &FileReport) {
         Status::Corrupt | Status::Missing => {
             tracing::warn!(target_file = %report.target, path = %report.path.display(), status = report.status.name(), reason = report.reason.as_deref().unwrap_or(""), "verification failed")
         }
-    }
-}
-
-#[cfg(feature = "negative-controls")]
-pub mod negative_controls {
-    //! Test-only switches that break detectors on purpose so the suites can
-    //! show they catch a broken implementation. Compiled only with the
-    //! `negative-controls` feature, never in a default or release build.
-    //! Thread-local, so a weakened detector affects only the test that asks.
-    use std::cell::Cell;
-    thread_local! {
-        static SKIP_CHECKSUM: Cell<bool> = const { Cell::new(false) };
-        static SKIP_FSYNC: Cell<bool> = const { Cell::new(false) };
-        static IGNORE_LOCK: Cell<bool> = const { Cell::new(false) };
-        static DROP_RETENTION_GUARDS: Cell<bool> = const { Cell::new(false) };
-    }
-    /// Makes the checksum level pass whatever the bytes are, on this thread.
-    pub fn set_skip_checksum(on: bool) {
-        SKIP_CHECKSUM.with(|c| c.set(on));
-    }
-    pub(crate) fn skip_checksum() -> bool {
-        SKIP_CHECKSUM.with(Cell::get)
-    }
-    /// Makes `write_atomic` publish a file without fsyncing its data first,
-    /// on this thread.
-    pub fn set_skip_fsync(on: bool) {
-        SKIP_FSYNC.with(|c| c.set(on));
-    }
-    pub(crate) fn skip_fsync() -> bool {
-        SKIP_FSYNC.with(Cell::get)
-    }
-    /// Set to `1` in a child process's environment to weaken its lock: the
-    /// concurrency suite runs real processes.
-    pub const IGNORE_LOCK_ENV: &str = "GRAPHVAULT_NEGATIVE_IGNORE_LOCK";
-    /// Makes `Store::lock` go ahead when another writer holds the lock, on
-    /// this thread (or in a process started with [`IGNORE_LOCK_ENV`]=1).
-    pub fn set_ignore_lock(on: bool) {
-        IGNORE_LOCK.with(|c| c.set(on));
-    }
-    pub(crate) fn ignore_lock() -> bool {
-        IGNORE_LOCK.with(Cell::get) || std::env::var_os(IGNORE_LOCK_ENV).is_some_and(|v| v == "1")
-    }
-    /// The handle of a lock that was ignored: holds nothing.
-    pub(crate) struct Unlocked;
-    impl crate::store::fs::LockHandle for Unlocked {}
-    /// Makes retention plan without its two safeguards (the newest valid
-    /// backup and the floor), on this thread.
-    pub fn set_drop_retention_guards(on: bool) {
-        DROP_RETENTION_GUARDS.with(|c| c.set(on));
-    }
-    pub(crate) fn drop_retention_guards() -> bool {
-        DROP_RETENTION_GUARDS.with(Cell::get)
     }
 }

@@ -907,7 +907,7 @@ impl App {
                         format!(
                             "snapshot {} of the primary ({}, the primary was {})",
                             r.backup_id,
-                            crate::cli::format::human_size(r.size),
+                            crate::present::human_size(r.size),
                             r.primary_status.name()
                         ),
                     );
@@ -1082,16 +1082,4 @@ pub fn evidence_text(paths: &[PathBuf]) -> String {
     }
 }
 
-/// `a, b, c and 7 more`.
-pub fn shorten_list(items: &[String], keep: usize) -> String {
-    let shown = items
-        .iter()
-        .take(keep)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    match items.len().saturating_sub(keep) {
-        0 => shown,
-        more => format!("{shown} and {more} more"),
-    }
-}
+pub use crate::present::shorten_list;

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use crate::cli::format::human_size;
+use crate::present::human_size;
 use crate::store::verify::Status;
 
 /// Free space of the filesystem holding the store.

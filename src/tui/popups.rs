@@ -9,7 +9,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 
-use crate::cli::format::{age, human_size, local_time, short_checksum};
+use crate::present::{age, human_size, local_time, short_checksum};
 use crate::store::diff::{DiffReport, GraphDiff};
 use crate::store::restore::RestoreReport;
 use crate::store::retention::Action as Fate;

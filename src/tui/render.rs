@@ -12,7 +12,7 @@ use ratatui::widgets::{
     Table, TableState, Widget, Wrap,
 };
 
-use crate::cli::format::{age, human_size, local_time};
+use crate::present::{age, human_size, local_time};
 use crate::store::LockState;
 
 use super::app::{App, Severity};

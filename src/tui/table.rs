@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::cli::format::local_time;
+use crate::present::local_time;
 use crate::store::list::BackupInfo;
 use crate::store::names::BackupId;
 use crate::store::verify::{FileReport, Status};
@@ -292,7 +292,7 @@ mod tests {
     fn the_filter_matches_ids_and_local_dates() {
         let mut t = BackupTable::default();
         t.replace(fixtures::listing(40));
-        let day = crate::cli::format::local_time(t.rows[5].info.time)[..10].to_string();
+        let day = crate::present::local_time(t.rows[5].info.time)[..10].to_string();
         t.set_filter(&day);
         assert!(!t.visible.is_empty());
         assert!(

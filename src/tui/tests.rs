@@ -520,7 +520,7 @@ fn a_smaller_window_pages_by_fewer_rows() {
 #[test]
 fn slash_filters_on_enter_and_esc_cancels() {
     let (mut app, _rx) = verified(BIG, 40);
-    let day = crate::cli::format::local_time(app.table.rows[3].info.time)[..10].to_string();
+    let day = crate::present::local_time(app.table.rows[3].info.time)[..10].to_string();
     press(&mut app, KeyCode::Char('/'));
     assert_eq!(app.context(), Context::Filter);
     type_text(&mut app, "zzz");

@@ -117,32 +117,7 @@ impl Theme {
     }
 }
 
-/// `None` is a backup not verified yet.
-pub fn status_symbol(status: Option<Status>) -> &'static str {
-    match status {
-        Some(Status::Valid) => "✓",
-        Some(Status::Unverified) => "?",
-        Some(Status::Corrupt) => "✗",
-        Some(Status::Missing) => "∅",
-        None => "·",
-    }
-}
-
-pub fn status_word(status: Option<Status>) -> &'static str {
-    match status {
-        Some(s) => s.name(),
-        None => "unchecked",
-    }
-}
-
-pub fn outcome_symbol(outcome: Outcome) -> &'static str {
-    match outcome {
-        Outcome::Pass => "✓",
-        Outcome::Warn => "!",
-        Outcome::Fail => "✗",
-        Outcome::Skipped => "–",
-    }
-}
+pub use crate::present::{outcome_symbol, status_symbol, status_word};
 
 #[cfg(test)]
 mod tests {

@@ -5,7 +5,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, LineGauge, Paragraph, Widget, Wrap};
 
-use crate::cli::format::{age, human_size, local_time};
+use crate::present::{age, human_size, local_time};
 use crate::store::corrupt::{CorruptionKind, CorruptionReport};
 use crate::store::verify::{FileReport, Level, Status};
 

@@ -6,7 +6,7 @@
 mod weakened {
     use std::fs;
 
-    use graphvault::store::verify::negative_controls::set_skip_checksum;
+    use graphvault::store::negative_controls::set_skip_checksum;
     use graphvault::store::verify::{Depth, Status, Target};
 
     use crate::common;

@@ -6,7 +6,7 @@
 
 #[cfg(feature = "negative-controls")]
 mod weakened {
-    use graphvault::store::verify::negative_controls::{
+    use graphvault::store::negative_controls::{
         set_drop_retention_guards, set_skip_checksum, set_skip_fsync,
     };
     use proptest::test_runner::TestCaseError;

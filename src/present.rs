@@ -1,6 +1,11 @@
-//! Small text helpers shared by the CLI and the TUI: sizes, ages, times.
+//! How both front ends say things: sizes, ages, times, status symbols,
+//! "a, b and N more" and plurals. The CLI and the terminal UI both use this
+//! module; neither imports the other, so a word changed here changes in
+//! both at once.
 
 use chrono::{Local, NaiveDateTime, TimeZone};
+
+use crate::store::verify::{Outcome, Status};
 
 /// Bytes as a short human size: `812 B`, `118.4 KiB`, `97.3 MiB`.
 pub fn human_size(bytes: u64) -> String {
@@ -71,6 +76,66 @@ pub fn short_checksum(c: &str) -> String {
     }
 }
 
+/// The symbol of a status; `None` is a file not verified yet.
+pub fn status_symbol(status: Option<Status>) -> &'static str {
+    match status {
+        Some(Status::Valid) => "✓",
+        Some(Status::Unverified) => "?",
+        Some(Status::Corrupt) => "✗",
+        Some(Status::Missing) => "∅",
+        None => "·",
+    }
+}
+
+/// The word of a status; `None` is a file not verified yet.
+pub fn status_word(status: Option<Status>) -> &'static str {
+    match status {
+        Some(s) => s.name(),
+        None => "unchecked",
+    }
+}
+
+/// The symbol of one verification level's outcome.
+pub fn outcome_symbol(outcome: Outcome) -> &'static str {
+    match outcome {
+        Outcome::Pass => "✓",
+        Outcome::Warn => "!",
+        Outcome::Fail => "✗",
+        Outcome::Skipped => "–",
+    }
+}
+
+/// `a, b, c and 7 more`: the first `keep` items, then how many were left.
+pub fn shorten_list(items: &[String], keep: usize) -> String {
+    let shown = items
+        .iter()
+        .take(keep)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    match items.len().saturating_sub(keep) {
+        0 => shown,
+        more if shown.is_empty() => format!("{more} more"),
+        more => format!("{shown} and {more} more"),
+    }
+}
+
+/// `1 backup`, `2 backups`, `0 backups`: a count with its noun. `noun` is
+/// the singular; the plural adds an `s` (every noun we count does).
+pub fn count(n: impl Into<u64>, noun: &str) -> String {
+    let n = n.into();
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+/// [`count`] for a `usize`.
+pub fn count_of(n: usize, noun: &str) -> String {
+    count(n as u64, noun)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,5 +160,20 @@ mod tests {
         assert_eq!(age(t, later(3 * 3600)), "3 h ago");
         assert_eq!(age(t, later(3 * 86_400)), "3 d ago");
         assert_eq!(age(later(3 * 86_400), t), "in 3 d");
+    }
+
+    #[test]
+    fn counts_agree_with_their_noun() {
+        assert_eq!(count_of(1, "backup"), "1 backup");
+        assert_eq!(count_of(0, "backup"), "0 backups");
+        assert_eq!(count(2u64, "dangling edge"), "2 dangling edges");
+    }
+
+    #[test]
+    fn long_lists_say_how_many_were_left_out() {
+        let items: Vec<String> = ["a", "b", "c", "d"].iter().map(|s| s.to_string()).collect();
+        assert_eq!(shorten_list(&items, 2), "a, b and 2 more");
+        assert_eq!(shorten_list(&items, 4), "a, b, c, d");
+        assert_eq!(shorten_list(&items, 0), "4 more");
     }
 }

@@ -1,0 +1,49 @@
+//! Test-only switches that break detectors on purpose so the suites can
+//! show they catch a broken implementation. Compiled only with the
+//! `negative-controls` feature, never in a default or release build.
+//! Thread-local, so a weakened detector affects only the test that asks.
+
+use std::cell::Cell;
+thread_local! {
+    static SKIP_CHECKSUM: Cell<bool> = const { Cell::new(false) };
+    static SKIP_FSYNC: Cell<bool> = const { Cell::new(false) };
+    static IGNORE_LOCK: Cell<bool> = const { Cell::new(false) };
+    static DROP_RETENTION_GUARDS: Cell<bool> = const { Cell::new(false) };
+}
+/// Makes the checksum level pass whatever the bytes are, on this thread.
+pub fn set_skip_checksum(on: bool) {
+    SKIP_CHECKSUM.with(|c| c.set(on));
+}
+pub(crate) fn skip_checksum() -> bool {
+    SKIP_CHECKSUM.with(Cell::get)
+}
+/// Makes `write_atomic` publish a file without fsyncing its data first,
+/// on this thread.
+pub fn set_skip_fsync(on: bool) {
+    SKIP_FSYNC.with(|c| c.set(on));
+}
+pub(crate) fn skip_fsync() -> bool {
+    SKIP_FSYNC.with(Cell::get)
+}
+/// Set to `1` in a child process's environment to weaken its lock: the
+/// concurrency suite runs real processes.
+pub const IGNORE_LOCK_ENV: &str = "GRAPHVAULT_NEGATIVE_IGNORE_LOCK";
+/// Makes `Store::lock` go ahead when another writer holds the lock, on
+/// this thread (or in a process started with [`IGNORE_LOCK_ENV`]=1).
+pub fn set_ignore_lock(on: bool) {
+    IGNORE_LOCK.with(|c| c.set(on));
+}
+pub(crate) fn ignore_lock() -> bool {
+    IGNORE_LOCK.with(Cell::get) || std::env::var_os(IGNORE_LOCK_ENV).is_some_and(|v| v == "1")
+}
+/// The handle of a lock that was ignored: holds nothing.
+pub(crate) struct Unlocked;
+impl crate::store::fs::LockHandle for Unlocked {}
+/// Makes retention plan without its two safeguards (the newest valid
+/// backup and the floor), on this thread.
+pub fn set_drop_retention_guards(on: bool) {
+    DROP_RETENTION_GUARDS.with(|c| c.set(on));
+}
+pub(crate) fn drop_retention_guards() -> bool {
+    DROP_RETENTION_GUARDS.with(Cell::get)
+}
