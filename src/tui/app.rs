@@ -17,17 +17,16 @@ use ratatui::layout::Rect;
 use ratatui_textarea::{CursorMove, TextArea};
 
 use crate::store::LockState;
-use crate::store::diff::DiffReport;
-use crate::store::names::BackupId;
-use crate::store::restore::RestoreReport;
 use crate::store::retention::RetentionPolicy;
 use crate::store::verify::{Depth, FileReport, Status, Target};
 
 use super::action::Action;
 use super::health::{self, Check, DiskSpace, HealthInput};
 use super::keymap::{self, Context};
+use super::popups::{
+    DetailsPopup, DiffPopup, Effects, Env, ErrorPopup, HelpPopup, Popup, RestorePopup, RotateForm,
+};
 use super::render;
-use super::rotate::{self, RotateForm};
 use super::table::BackupTable;
 use super::theme::Theme;
 use super::wizard::{Mode, Wizard};
@@ -98,51 +97,6 @@ pub struct LogEntry {
     pub time: NaiveDateTime,
     pub severity: Severity,
     pub text: String,
-}
-
-/// The restore popup's progress.
-#[derive(Debug, Clone)]
-pub enum RestoreState {
-    Planning,
-    Ready(Box<RestoreReport>),
-    Refused(String),
-    Running,
-    Done(Box<RestoreReport>),
-    Failed(String),
-}
-
-/// The restore popup: the plan, then the confirmation.
-#[derive(Debug, Clone)]
-pub struct RestorePopup {
-    pub id: BackupId,
-    pub allow_unverified: bool,
-    pub state: RestoreState,
-    /// The "Restore" button has focus; the default is "No".
-    pub focus_restore: bool,
-    pub scroll: u16,
-}
-
-/// What is in front of the main screen.
-#[derive(Debug)]
-pub enum Popup {
-    Help {
-        scroll: u16,
-    },
-    Details {
-        target: Target,
-        scroll: u16,
-    },
-    Diff {
-        title: String,
-        result: Option<Result<Box<DiffReport>, String>>,
-        scroll: u16,
-    },
-    Restore(RestorePopup),
-    Rotate(Box<RotateForm>),
-    Error {
-        title: String,
-        message: String,
-    },
 }
 
 /// Lines kept in the activity log.
@@ -238,10 +192,10 @@ impl App {
 
     fn show_error(&mut self, title: &str, message: String) {
         self.log_line(Severity::Error, format!("{title}: {message}"));
-        self.popup = Some(Popup::Error {
+        self.popup = Some(Popup::Error(ErrorPopup {
             title: title.to_string(),
             message,
-        });
+        }));
     }
 
     /// The store directory is missing or holds nothing of a graph store.
@@ -264,16 +218,14 @@ impl App {
         if self.filter_input.is_some() {
             return Context::Filter;
         }
-        match &self.popup {
-            Some(Popup::Help { .. }) => return Context::Help,
-            Some(Popup::Details { .. }) => return Context::Details,
-            Some(Popup::Diff { .. }) => return Context::Diff,
-            Some(Popup::Restore(_)) => return Context::Restore,
-            Some(Popup::Rotate(form)) if form.confirm.is_some() => return Context::Confirm,
-            Some(Popup::Rotate(_)) => return Context::Rotate,
-            Some(Popup::Error { .. }) => return Context::Error,
-            None => {}
+        if let Some(popup) = &self.popup {
+            return popup.context();
         }
+        self.context_under_popup()
+    }
+
+    /// Where the keys would go without the popup (what help describes).
+    pub fn context_under_popup(&self) -> Context {
         if self.wizard.is_some() {
             Context::Wizard
         } else if self.no_store() {
@@ -325,24 +277,67 @@ impl App {
                 }
             }
             Action::Worker(event) => self.on_event(event),
-            action => match self.context() {
-                Context::Filter => self.update_filter(action),
-                Context::Help | Context::Details | Context::Diff | Context::Error => {
-                    self.update_viewer(action)
+            action if self.filter_input.is_some() => self.update_filter(action),
+            action if self.popup.is_some() => {
+                let mut fx = Effects::default();
+                if let Some(popup) = &mut self.popup {
+                    let env = Env {
+                        now: self.now,
+                        table: &self.table,
+                    };
+                    popup.update(action, &env, &mut fx);
                 }
-                Context::Restore => self.update_restore(action),
-                Context::Rotate | Context::Confirm => self.update_rotate(action),
-                Context::Wizard => self.update_wizard(action),
+                self.apply(fx);
+            }
+            action if self.wizard.is_some() => {
+                let mut fx = Effects::default();
+                if let Some(w) = &mut self.wizard {
+                    w.update(action, &mut fx);
+                }
+                let close = std::mem::take(&mut fx.close);
+                self.apply(fx);
+                if close {
+                    self.close_wizard();
+                }
+            }
+            action => match self.context() {
                 Context::NoStore => match action {
                     Action::Refresh => self.send(Command::Refresh),
-                    Action::Help => self.popup = Some(Popup::Help { scroll: 0 }),
+                    Action::Help => self.popup = Some(Popup::Help(HelpPopup::default())),
                     _ => {}
                 },
-                Context::Main | Context::Global => self.update_main(action),
+                _ => self.update_main(action),
             },
         }
         let page = self.page();
         self.table.scroll_into_view(page);
+    }
+
+    /// Carries out what a popup or the wizard asked for.
+    fn apply(&mut self, fx: Effects) {
+        for (severity, text) in fx.log {
+            self.log_line(severity, text);
+        }
+        if fx.close {
+            self.popup = None;
+        }
+        if let Some(popup) = fx.open {
+            self.popup = Some(popup);
+        }
+        for command in fx.commands {
+            self.send(command);
+        }
+    }
+
+    /// Opens `make`'s popup, which may ask the worker for something.
+    fn open(&mut self, make: impl FnOnce(&Env, &mut Effects) -> Popup) {
+        let mut fx = Effects::default();
+        let env = Env {
+            now: self.now,
+            table: &self.table,
+        };
+        fx.open = Some(make(&env, &mut fx));
+        self.apply(fx);
     }
 
     fn shut_down(&mut self) {
@@ -364,20 +359,14 @@ impl App {
             Action::PageDown => self.table.move_by(page),
             Action::Top => self.table.select_first(),
             Action::Bottom => self.table.select_last(),
-            Action::Help => self.popup = Some(Popup::Help { scroll: 0 }),
+            Action::Help => self.popup = Some(Popup::Help(HelpPopup::default())),
             Action::Details => {
                 if let Some(id) = self.table.selected_id().cloned() {
-                    self.popup = Some(Popup::Details {
-                        target: Target::Backup(id),
-                        scroll: 0,
-                    });
+                    self.popup = Some(Popup::Details(DetailsPopup::new(Target::Backup(id))));
                 }
             }
             Action::PrimaryDetails => {
-                self.popup = Some(Popup::Details {
-                    target: Target::Primary,
-                    scroll: 0,
-                })
+                self.popup = Some(Popup::Details(DetailsPopup::new(Target::Primary)))
             }
             Action::OpenFilter => {
                 let mut input = TextArea::new(vec![self.table.filter.clone()]);
@@ -406,13 +395,16 @@ impl App {
             Action::Diff => self.start_diff(),
             Action::Restore => {
                 if let Some(id) = self.table.selected_id().cloned() {
-                    self.open_restore(id, false);
+                    self.open(|_, fx| Popup::Restore(RestorePopup::open(id, false, fx)));
                 }
             }
             Action::Rotate => {
-                let form = RotateForm::new(&self.policy);
-                self.popup = Some(Popup::Rotate(Box::new(form)));
-                self.request_retention_plan();
+                let policy = self.policy.clone();
+                self.open(|env, fx| {
+                    let mut form = RotateForm::new(&policy);
+                    form.request_plan(env, fx);
+                    Popup::Rotate(Box::new(form))
+                });
             }
             Action::Snapshot => {
                 self.log_line(Severity::Info, "taking a snapshot of the primary…".into());
@@ -471,26 +463,7 @@ impl App {
         } else {
             return;
         };
-        self.popup = Some(Popup::Diff {
-            title: format!("diff {old} → {new}"),
-            result: None,
-            scroll: 0,
-        });
-        self.send(Command::Diff { old, new });
-    }
-
-    fn open_restore(&mut self, id: BackupId, allow_unverified: bool) {
-        self.popup = Some(Popup::Restore(RestorePopup {
-            id: id.clone(),
-            allow_unverified,
-            state: RestoreState::Planning,
-            focus_restore: false,
-            scroll: 0,
-        }));
-        self.send(Command::RestorePlan {
-            id,
-            allow_unverified,
-        });
+        self.open(|_, fx| Popup::Diff(DiffPopup::open(old, new, fx)));
     }
 
     fn open_wizard(&mut self) {
@@ -536,218 +509,6 @@ impl App {
         }
     }
 
-    /// Help, details, diff and error popups: scroll and close.
-    fn update_viewer(&mut self, action: Action) {
-        let Some(popup) = &mut self.popup else { return };
-        let scroll = match popup {
-            Popup::Help { scroll } | Popup::Details { scroll, .. } | Popup::Diff { scroll, .. } => {
-                Some(scroll)
-            }
-            _ => None,
-        };
-        match (action, scroll) {
-            (Action::Up, Some(s)) => *s = s.saturating_sub(1),
-            (Action::Down, Some(s)) => *s = s.saturating_add(1),
-            (Action::PageUp, Some(s)) => *s = s.saturating_sub(10),
-            (Action::PageDown, Some(s)) => *s = s.saturating_add(10),
-            (Action::Verify, _) => {
-                if let Some(Popup::Details { target, .. }) = &self.popup {
-                    let target = target.clone();
-                    self.log_line(Severity::Info, format!("verifying {target}…"));
-                    self.send(Command::Verify(target));
-                }
-            }
-            (Action::Close | Action::No, _) => self.popup = None,
-            _ => {}
-        }
-    }
-
-    fn update_restore(&mut self, action: Action) {
-        let Some(Popup::Restore(p)) = &mut self.popup else {
-            return;
-        };
-        let restorable = matches!(p.state, RestoreState::Ready(_));
-        let finished = matches!(
-            p.state,
-            RestoreState::Done(_) | RestoreState::Failed(_) | RestoreState::Refused(_)
-        );
-        match action {
-            Action::Up => p.scroll = p.scroll.saturating_sub(1),
-            Action::Down => p.scroll = p.scroll.saturating_add(1),
-            Action::FocusNext | Action::FocusPrev => {
-                p.focus_restore = restorable && !p.focus_restore
-            }
-            Action::AllowUnverified => {
-                if let RestoreState::Refused(reason) = &p.state
-                    && reason.contains("allow-unverified")
-                    && !p.allow_unverified
-                {
-                    let id = p.id.clone();
-                    self.open_restore(id, true);
-                }
-            }
-            Action::Yes if restorable => self.start_restore(),
-            Action::Submit => {
-                if restorable && p.focus_restore {
-                    self.start_restore();
-                } else if !matches!(p.state, RestoreState::Running) {
-                    self.popup = None;
-                }
-            }
-            Action::No | Action::Close if !matches!(p.state, RestoreState::Running) => {
-                if !finished {
-                    self.log_line(
-                        Severity::Info,
-                        "restore cancelled: nothing was changed".into(),
-                    );
-                }
-                self.popup = None;
-            }
-            _ => {}
-        }
-    }
-
-    fn start_restore(&mut self) {
-        let Some(Popup::Restore(p)) = &mut self.popup else {
-            return;
-        };
-        p.state = RestoreState::Running;
-        let (id, allow_unverified) = (p.id.clone(), p.allow_unverified);
-        self.log_line(Severity::Warn, format!("restoring {id} as the primary…"));
-        self.send(Command::Restore {
-            id,
-            allow_unverified,
-        });
-    }
-
-    fn request_retention_plan(&mut self) {
-        let Some(Popup::Rotate(form)) = &mut self.popup else {
-            return;
-        };
-        form.seq += 1;
-        form.plan = None;
-        let Ok(policy) = form.policy.clone() else {
-            return;
-        };
-        let command = Command::RetentionPlan {
-            seq: form.seq,
-            policy,
-            candidates: rotate::candidates(&self.table.rows),
-            now: self.now,
-        };
-        self.send(command);
-    }
-
-    fn update_rotate(&mut self, action: Action) {
-        let Some(Popup::Rotate(form)) = &mut self.popup else {
-            return;
-        };
-        if form.applying {
-            return;
-        }
-        if let Some(focus_delete) = form.confirm {
-            match action {
-                Action::FocusNext | Action::FocusPrev => form.confirm = Some(!focus_delete),
-                Action::Yes => self.apply_rotation(),
-                Action::Submit if focus_delete => self.apply_rotation(),
-                Action::Submit | Action::No | Action::Close => form.confirm = None,
-                _ => {}
-            }
-            return;
-        }
-        match action {
-            Action::FocusNext => form.focus_next(),
-            Action::FocusPrev => form.focus_prev(),
-            Action::PageUp => form.scroll = form.scroll.saturating_sub(10),
-            Action::PageDown => form.scroll = form.scroll.saturating_add(10),
-            Action::Input(key) => {
-                let focus = form.focus;
-                if form.fields[focus].input(key) {
-                    form.reparse();
-                    self.request_retention_plan();
-                }
-            }
-            Action::Submit => match form.ready_plan() {
-                Some(plan) if plan.removed > 0 => form.confirm = Some(false),
-                Some(_) => self.log_line(
-                    Severity::Info,
-                    "this policy removes nothing: nothing to apply".into(),
-                ),
-                None => {}
-            },
-            Action::Close => self.popup = None,
-            _ => {}
-        }
-    }
-
-    fn apply_rotation(&mut self) {
-        let Some(Popup::Rotate(form)) = &mut self.popup else {
-            return;
-        };
-        let (Ok(policy), Some(plan)) = (form.policy.clone(), form.ready_plan()) else {
-            return;
-        };
-        let removed = plan.removed;
-        let confirmed = plan
-            .decisions
-            .iter()
-            .filter(|d| d.action == crate::store::retention::Action::Remove)
-            .map(|d| d.id.clone())
-            .collect();
-        form.applying = true;
-        form.confirm = None;
-        self.log_line(
-            Severity::Warn,
-            format!("rotating: removing {removed} backups…"),
-        );
-        self.send(Command::Rotate { policy, confirmed });
-    }
-
-    fn update_wizard(&mut self, action: Action) {
-        let Some(w) = &mut self.wizard else { return };
-        let commands = match action {
-            Action::Up => {
-                w.up();
-                Vec::new()
-            }
-            Action::Down => {
-                w.down();
-                Vec::new()
-            }
-            Action::PageUp => {
-                w.page(false);
-                Vec::new()
-            }
-            Action::PageDown => {
-                w.page(true);
-                Vec::new()
-            }
-            Action::FocusNext | Action::FocusPrev => {
-                w.focus_yes = !w.focus_yes;
-                Vec::new()
-            }
-            Action::Submit if w.step == super::wizard::Step::Summary => {
-                self.close_wizard();
-                Vec::new()
-            }
-            Action::Submit => w.advance(None),
-            Action::Yes => w.advance(Some(true)),
-            Action::No => w.advance(Some(false)),
-            Action::Help => {
-                self.popup = Some(Popup::Help { scroll: 0 });
-                Vec::new()
-            }
-            Action::Close => {
-                if !w.cancel_running() && w.busy.is_none() {
-                    self.close_wizard();
-                }
-                Vec::new()
-            }
-            _ => Vec::new(),
-        };
-        self.send_wizard(commands);
-    }
-
     fn close_wizard(&mut self) {
         let Some(w) = self.wizard.take() else { return };
         if let Some(store) = &w.store
@@ -772,6 +533,16 @@ impl App {
     }
 
     fn on_event(&mut self, event: Event) {
+        // The popup in front sees every result first (a diff, a plan…).
+        let mut fx = Effects::default();
+        if let Some(popup) = &mut self.popup {
+            let env = Env {
+                now: self.now,
+                table: &self.table,
+            };
+            popup.on_event(&event, &env, &mut fx);
+        }
+        self.apply(fx);
         match event {
             Event::Listed(state) => self.on_listed(*state),
             Event::PrimaryVerified(report) => self.on_primary(*report),
@@ -820,86 +591,45 @@ impl App {
                     Err(e) => self.show_error("verify all failed", e),
                 }
             }
-            Event::Diffed(result) => {
-                if let Some(Popup::Diff { result: slot, .. }) = &mut self.popup {
-                    *slot = Some(result);
+            Event::Restored(result) => match &result {
+                Ok(r) => {
+                    let text = format!(
+                        "restored {} as the primary ({} nodes, {} edges); the previous primary was kept in {}",
+                        r.backup_id,
+                        r.node_count,
+                        r.edge_count,
+                        evidence_text(&r.evidence)
+                    );
+                    self.log_line(Severity::Good, text);
                 }
-            }
-            Event::RestorePlanned {
-                id,
-                allow_unverified,
-                result,
-            } => {
-                if let Some(Popup::Restore(p)) = &mut self.popup
-                    && p.id == id
-                    && p.allow_unverified == allow_unverified
-                {
-                    p.state = match result {
-                        Ok(report) => RestoreState::Ready(report),
-                        Err(e) => RestoreState::Refused(e),
+                Err(e) => self.log_line(Severity::Error, format!("restore failed: {e}")),
+            },
+            Event::Rotated(result) => match result {
+                Ok(r) => {
+                    let ids: Vec<String> = r
+                        .plan
+                        .decisions
+                        .iter()
+                        .filter(|d| d.action == crate::store::retention::Action::Remove)
+                        .map(|d| d.id.to_string())
+                        .collect();
+                    let removed = if ids.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" ({})", shorten_list(&ids, 3))
                     };
+                    self.log_line(
+                        Severity::Good,
+                        format!(
+                            "rotation removed {} backups{removed}, {} files; {} kept",
+                            r.plan.removed,
+                            r.removed_files.len(),
+                            r.plan.kept,
+                        ),
+                    );
                 }
-            }
-            Event::Restored(result) => {
-                match &result {
-                    Ok(r) => {
-                        let text = format!(
-                            "restored {} as the primary ({} nodes, {} edges); the previous primary was kept in {}",
-                            r.backup_id,
-                            r.node_count,
-                            r.edge_count,
-                            evidence_text(&r.evidence)
-                        );
-                        self.log_line(Severity::Good, text);
-                    }
-                    Err(e) => self.log_line(Severity::Error, format!("restore failed: {e}")),
-                }
-                if let Some(Popup::Restore(p)) = &mut self.popup {
-                    p.state = match result {
-                        Ok(r) => RestoreState::Done(r),
-                        Err(e) => RestoreState::Failed(e),
-                    };
-                    p.scroll = 0;
-                }
-            }
-            Event::RetentionPlanned { seq, result } => {
-                if let Some(Popup::Rotate(form)) = &mut self.popup
-                    && form.seq == seq
-                {
-                    form.plan = Some(result);
-                }
-            }
-            Event::Rotated(result) => {
-                if matches!(self.popup, Some(Popup::Rotate(_))) {
-                    self.popup = None;
-                }
-                match result {
-                    Ok(r) => {
-                        let ids: Vec<String> = r
-                            .plan
-                            .decisions
-                            .iter()
-                            .filter(|d| d.action == crate::store::retention::Action::Remove)
-                            .map(|d| d.id.to_string())
-                            .collect();
-                        let removed = if ids.is_empty() {
-                            String::new()
-                        } else {
-                            format!(" ({})", shorten_list(&ids, 3))
-                        };
-                        self.log_line(
-                            Severity::Good,
-                            format!(
-                                "rotation removed {} backups{removed}, {} files; {} kept",
-                                r.plan.removed,
-                                r.removed_files.len(),
-                                r.plan.kept,
-                            ),
-                        );
-                    }
-                    Err(e) => self.show_error("rotation failed", e),
-                }
-            }
+                Err(e) => self.show_error("rotation failed", e),
+            },
             Event::SnapshotTaken(result) => match result {
                 Ok(r) => {
                     self.log_line(
@@ -917,6 +647,7 @@ impl App {
                 Err(e) => self.show_error("snapshot refused", e),
             },
             Event::Wizard(event) => self.on_wizard_event(event),
+            Event::Diffed(_) | Event::RestorePlanned { .. } | Event::RetentionPlanned { .. } => {}
             Event::Failed(e) => self.show_error("error", e),
         }
     }
@@ -1004,59 +735,12 @@ impl App {
             }
             return;
         };
-        let on_this_store = w.store.as_ref().is_some_and(|s| !s.copied);
-        let mut lines: Vec<(Severity, String)> = Vec::new();
-        let mut shared_report = None;
-        match &event {
-            // The wizard verified one of this store's backups: the table
-            // shows it too.
-            WizardEvent::Candidate { report, .. } if on_this_store => {
-                shared_report = Some((**report).clone());
-            }
-            WizardEvent::Began(Ok(s)) if s.copied => lines.push((
-                Severity::Info,
-                format!(
-                    "sandbox copy of the store made at {} ({} files)",
-                    s.root.display(),
-                    s.files_copied
-                ),
-            )),
-            WizardEvent::Damaged(Ok(r)) => lines.push((
-                Severity::Warn,
-                format!("simulated {}: {}", r.kind.name(), r.action),
-            )),
-            WizardEvent::Detected(Ok(d)) => lines.push(describe_report(&d.report)),
-            WizardEvent::Restored(Ok(r)) => lines.push((
-                Severity::Good,
-                format!(
-                    "recovered from {}: the primary is now {}; the damaged file was kept in {}",
-                    r.restore.backup_id,
-                    r.after.status.name(),
-                    evidence_text(&r.restore.evidence)
-                ),
-            )),
-            WizardEvent::Began(Err(e))
-            | WizardEvent::Damaged(Err(e))
-            | WizardEvent::Detected(Err(e))
-            | WizardEvent::Restored(Err(e)) => {
-                lines.push((Severity::Error, format!("wizard: {e}")))
-            }
-            _ => {}
-        }
-        // The copy's primary is not the store's: say which one broke.
-        let prefix = if w.store.as_ref().is_some_and(|s| s.copied) {
-            "sandbox copy: "
-        } else {
-            ""
-        };
-        let commands = w.on_event(event);
-        if let Some(report) = shared_report {
+        let mut fx = Effects::default();
+        let shared = w.on_worker_event(event, &mut fx);
+        if let Some(report) = shared {
             self.apply_report(report);
         }
-        for (severity, text) in lines {
-            self.log_line(severity, format!("{prefix}{text}"));
-        }
-        self.send_wizard(commands);
+        self.apply(fx);
     }
 }
 

@@ -1,8 +1,10 @@
-//! The one keymap table. It drives dispatch ([`lookup`]), the footer hints
-//! ([`hints`]) and the `?` overlay ([`help_sections`]), so what the screen
-//! says a key does is what the key does.
+//! The keymap: one table per view (the screens here, each popup and the
+//! wizard in their own files), read as one by dispatch ([`lookup`]), the
+//! footer hints ([`hints`]) and the `?` overlay ([`help_sections`]), so
+//! what the screen says a key does is what the key does.
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+pub use crossterm::event::KeyCode;
+use crossterm::event::{KeyEvent, KeyModifiers};
 
 use super::action::Action;
 
@@ -57,21 +59,21 @@ pub struct Key {
     pub mods: KeyModifiers,
 }
 
-const fn ch(c: char) -> Key {
+pub const fn ch(c: char) -> Key {
     Key {
         code: KeyCode::Char(c),
         mods: KeyModifiers::NONE,
     }
 }
 
-const fn code(code: KeyCode) -> Key {
+pub const fn code(code: KeyCode) -> Key {
     Key {
         code,
         mods: KeyModifiers::NONE,
     }
 }
 
-const fn ctrl(c: char) -> Key {
+pub const fn ctrl(c: char) -> Key {
     Key {
         code: KeyCode::Char(c),
         mods: KeyModifiers::CONTROL,
@@ -140,18 +142,34 @@ impl Binding {
     }
 }
 
+/// One row of a key table: `bind!(Context, [keys], Action, "help")`, with a
+/// footer word as a fifth argument.
 macro_rules! bind {
     ($ctx:ident, [$($key:expr),+], $action:ident, $help:literal) => {
-        Binding { context: Context::$ctx, keys: &[$($key),+], action: Action::$action, help: $help, hint: None }
+        $crate::tui::keymap::Binding {
+            context: $crate::tui::keymap::Context::$ctx,
+            keys: &[$($key),+],
+            action: $crate::tui::action::Action::$action,
+            help: $help,
+            hint: None,
+        }
     };
     ($ctx:ident, [$($key:expr),+], $action:ident, $help:literal, $hint:literal) => {
-        Binding { context: Context::$ctx, keys: &[$($key),+], action: Action::$action, help: $help, hint: Some($hint) }
+        $crate::tui::keymap::Binding {
+            context: $crate::tui::keymap::Context::$ctx,
+            keys: &[$($key),+],
+            action: $crate::tui::action::Action::$action,
+            help: $help,
+            hint: Some($hint),
+        }
     };
 }
+pub(crate) use bind;
 
-/// Every key the UI knows, by context, in the order help lists them.
+/// The keys of the main screen, the no-store screen and the filter input;
+/// each popup and the wizard keep theirs in their own file.
 #[rustfmt::skip]
-pub static KEYMAP: &[Binding] = &[
+static SCREEN_KEYS: &[Binding] = &[
     bind!(Global, [ctrl('c')], Quit, "quit at once"),
     // The backups table. The footer shows the first hints that fit, so
     // quit, help and the operations come before movement.
@@ -183,63 +201,24 @@ pub static KEYMAP: &[Binding] = &[
     // Filter input.
     bind!(Filter, [code(KeyCode::Enter)], Submit, "apply the filter", "apply"),
     bind!(Filter, [code(KeyCode::Esc)], Close, "cancel", "cancel"),
-    // Help.
-    bind!(Help, [code(KeyCode::Up), ch('k')], Up, "scroll up"),
-    bind!(Help, [code(KeyCode::Down), ch('j')], Down, "scroll down", "scroll"),
-    bind!(Help, [code(KeyCode::PageUp)], PageUp, "page up"),
-    bind!(Help, [code(KeyCode::PageDown)], PageDown, "page down"),
-    bind!(Help, [code(KeyCode::Esc), ch('q'), ch('?')], Close, "close", "close"),
-    // Details.
-    bind!(Details, [code(KeyCode::Up), ch('k')], Up, "scroll up"),
-    bind!(Details, [code(KeyCode::Down), ch('j')], Down, "scroll down", "scroll"),
-    bind!(Details, [ch('v')], Verify, "verify it now", "verify"),
-    bind!(Details, [code(KeyCode::Esc), ch('q'), code(KeyCode::Enter)], Close, "close", "close"),
-    // Diff.
-    bind!(Diff, [code(KeyCode::Up), ch('k')], Up, "scroll up"),
-    bind!(Diff, [code(KeyCode::Down), ch('j')], Down, "scroll down", "scroll"),
-    bind!(Diff, [code(KeyCode::PageUp)], PageUp, "page up"),
-    bind!(Diff, [code(KeyCode::PageDown)], PageDown, "page down"),
-    bind!(Diff, [code(KeyCode::Esc), ch('q'), code(KeyCode::Enter)], Close, "close", "close"),
-    // Restore plan.
-    bind!(Restore, [ch('y')], Yes, "restore now", "restore"),
-    bind!(Restore, [ch('n'), code(KeyCode::Esc), ch('q')], No, "do not restore; close", "cancel"),
-    bind!(Restore, [code(KeyCode::Tab), code(KeyCode::Left), code(KeyCode::Right)], FocusNext, "switch button"),
-    bind!(Restore, [code(KeyCode::Enter)], Submit, "press the focused button (the default is No)", "press"),
-    bind!(Restore, [ch('a')], AllowUnverified, "plan again accepting a backup without a meta"),
-    bind!(Restore, [code(KeyCode::Up), ch('k')], Up, "scroll up"),
-    bind!(Restore, [code(KeyCode::Down), ch('j')], Down, "scroll down"),
-    // Rotate form.
-    bind!(Rotate, [code(KeyCode::Tab), code(KeyCode::Down)], FocusNext, "next field", "next field"),
-    bind!(Rotate, [code(KeyCode::BackTab), code(KeyCode::Up)], FocusPrev, "previous field"),
-    bind!(Rotate, [code(KeyCode::PageUp)], PageUp, "scroll the preview up"),
-    bind!(Rotate, [code(KeyCode::PageDown)], PageDown, "scroll the preview down", "scroll"),
-    bind!(Rotate, [code(KeyCode::Enter)], Submit, "review what would be deleted, then confirm", "apply…"),
-    bind!(Rotate, [code(KeyCode::Esc)], Close, "close without deleting anything", "close"),
-    // Confirmation of deletions.
-    bind!(Confirm, [ch('y')], Yes, "delete them", "delete"),
-    bind!(Confirm, [ch('n'), code(KeyCode::Esc)], No, "back to the form", "back"),
-    bind!(Confirm, [code(KeyCode::Tab), code(KeyCode::Left), code(KeyCode::Right)], FocusNext, "switch button"),
-    bind!(Confirm, [code(KeyCode::Enter)], Submit, "press the focused button (the default is No)", "press"),
-    // Error.
-    bind!(Error, [code(KeyCode::Esc), code(KeyCode::Enter), ch('q')], Close, "close", "close"),
-    // Wizard.
-    bind!(Wizard, [code(KeyCode::Up), ch('k')], Up, "previous choice / scroll up"),
-    bind!(Wizard, [code(KeyCode::Down), ch('j')], Down, "next choice / scroll down"),
-    bind!(Wizard, [code(KeyCode::PageUp)], PageUp, "page up"),
-    bind!(Wizard, [code(KeyCode::PageDown)], PageDown, "page down"),
-    bind!(Wizard, [code(KeyCode::Enter)], Submit, "next step / press the focused button", "next"),
-    bind!(Wizard, [ch('y')], Yes, "confirm (damage the sandbox, restore)", "yes"),
-    bind!(Wizard, [ch('n')], No, "decline"),
-    bind!(Wizard, [code(KeyCode::Tab), code(KeyCode::Left), code(KeyCode::Right)], FocusNext, "switch button"),
-    bind!(Wizard, [ch('?')], Help, "help"),
-    bind!(Wizard, [code(KeyCode::Esc)], Close, "cancel what runs; close the wizard", "close"),
 ];
+
+/// Every key table, in the order help lists them.
+fn tables() -> impl Iterator<Item = &'static [Binding]> {
+    std::iter::once(SCREEN_KEYS)
+        .chain(super::popups::KEYS.iter().copied())
+        .chain(std::iter::once(super::wizard::KEYS))
+}
+
+/// Every key the UI knows.
+pub fn all() -> impl Iterator<Item = &'static Binding> {
+    tables().flatten()
+}
 
 /// The action bound to `key` in `context`; global keys first. In a text
 /// input, an unbound key is typed.
 pub fn lookup(context: Context, key: &KeyEvent) -> Option<Action> {
-    let bound = KEYMAP
-        .iter()
+    let bound = all()
         .filter(|b| b.context == Context::Global || b.context == context)
         .find(|b| b.keys.iter().any(|k| k.matches(key)))
         .map(|b| b.action.clone());
@@ -252,8 +231,7 @@ pub fn lookup(context: Context, key: &KeyEvent) -> Option<Action> {
 
 /// `(keys, word)` pairs for the footer of `context`.
 pub fn hints(context: Context) -> Vec<(String, &'static str)> {
-    KEYMAP
-        .iter()
+    all()
         .filter(|b| b.context == context)
         .filter_map(|b| b.hint.map(|h| (b.keys_label(), h)))
         .collect()
@@ -283,7 +261,7 @@ pub fn help_sections(current: Context) -> Vec<(Context, Vec<&'static Binding>)> 
             continue;
         }
         seen.push(ctx);
-        let bindings: Vec<&'static Binding> = KEYMAP.iter().filter(|b| b.context == ctx).collect();
+        let bindings: Vec<&'static Binding> = all().filter(|b| b.context == ctx).collect();
         if !bindings.is_empty() {
             out.push((ctx, bindings));
         }
@@ -301,8 +279,9 @@ mod tests {
 
     #[test]
     fn no_key_is_bound_twice_in_one_context() {
-        for (i, a) in KEYMAP.iter().enumerate() {
-            for b in &KEYMAP[i + 1..] {
+        let keymap: Vec<&Binding> = all().collect();
+        for (i, a) in keymap.iter().enumerate() {
+            for b in &keymap[i + 1..] {
                 let overlap = (a.context == b.context
                     || a.context == Context::Global
                     || b.context == Context::Global)
@@ -359,7 +338,7 @@ mod tests {
             Context::Error,
             Context::Wizard,
         ] {
-            let out = KEYMAP.iter().any(|b| {
+            let out = all().any(|b| {
                 b.context == ctx && matches!(b.action, Action::Quit | Action::Close | Action::No)
             });
             assert!(out, "{ctx:?} has no key that leaves it");
@@ -373,6 +352,6 @@ mod tests {
         let help = help_sections(Context::Rotate);
         assert_eq!(help[0].0, Context::Rotate);
         let listed: usize = help.iter().map(|(_, b)| b.len()).sum();
-        assert_eq!(listed, KEYMAP.len());
+        assert_eq!(listed, all().count());
     }
 }

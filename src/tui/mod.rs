@@ -5,8 +5,11 @@
 //! # Design
 //! - [`app::App`] holds all state; [`app::App::update`] is the only place it
 //!   changes, from an [`action::Action`].
-//! - [`keymap::KEYMAP`] is the one table that maps keys to actions and
-//!   feeds the footer hints and the `?` help.
+//! - Each popup ([`popups`]) and the wizard ([`wizard`]) is one file: its
+//!   state, its key table, its `update`/`on_event` and its drawing. The
+//!   keymap reads every view's table as one, for dispatch, the footer
+//!   hints and the `?` help. See the README's architecture section for
+//!   how to add an action or a popup.
 //! - Disk work runs on a worker thread ([`worker`]) that owns a clone of
 //!   the store; results come back as events over a channel, so drawing
 //!   never touches the disk and a key press redraws within a frame.
@@ -21,11 +24,9 @@ mod keymap;
 mod logging;
 mod popups;
 mod render;
-mod rotate;
 mod table;
 mod theme;
 mod wizard;
-mod wizard_view;
 mod worker;
 
 #[cfg(test)]

@@ -21,7 +21,6 @@ use super::keymap;
 use super::popups;
 use super::table::{BackupRow, visible_offset};
 use super::theme::{Theme, status_symbol, status_word};
-use super::wizard_view;
 
 /// Below this size the screen keeps only the header, the table, a status
 /// line and the footer.
@@ -106,10 +105,10 @@ impl Widget for &App {
             render_main(self, area, buf);
         }
         if let Some(wizard) = &self.wizard {
-            wizard_view::render_wizard(self, wizard, body, buf);
+            wizard.draw(self, body, buf);
         }
-        if self.popup.is_some() {
-            popups::render_popup(self, body, buf);
+        if let Some(popup) = &self.popup {
+            popup.draw(self, body, buf);
         }
         render_footer(self, footer, buf);
     }

@@ -18,9 +18,10 @@ use crate::store::retention::{self, RetentionPolicy};
 use crate::store::verify::{Depth, Status, Target};
 
 use super::action::Action;
-use super::app::{App, Popup, RestoreState};
+use super::app::App;
 use super::keymap::Context;
-use super::rotate;
+use super::popups::candidates as rotate_candidates;
+use super::popups::{Popup, RestoreState};
 use super::wizard::{Mode, Step};
 use super::worker::{Command, Event, Progress, VerifySummary, WizardCommand, WizardEvent};
 
@@ -542,9 +543,9 @@ fn slash_filters_on_enter_and_esc_cancels() {
 fn question_mark_opens_help_built_from_the_keymap() {
     let (mut app, _rx) = verified(BIG, 12);
     press(&mut app, KeyCode::Char('?'));
-    assert!(matches!(app.popup, Some(Popup::Help { .. })));
+    assert!(matches!(app.popup, Some(Popup::Help(_))));
     press(&mut app, KeyCode::Down);
-    assert!(matches!(app.popup, Some(Popup::Help { scroll: 1 })));
+    assert!(matches!(&app.popup, Some(Popup::Help(h)) if h.scroll == 1));
     press(&mut app, KeyCode::Esc);
     assert!(app.popup.is_none());
 }
@@ -557,7 +558,7 @@ fn enter_shows_details_and_v_there_verifies_it() {
     press(&mut app, KeyCode::Enter);
     let id = app.table.selected_id().cloned().expect("selection");
     assert!(
-        matches!(&app.popup, Some(Popup::Details { target: Target::Backup(t), .. }) if *t == id)
+        matches!(&app.popup, Some(Popup::Details(d)) if d.target == Target::Backup(id.clone()))
     );
     press(&mut app, KeyCode::Char('v'));
     assert!(matches!(&sent(&rx)[..], [Command::Verify(Target::Backup(t))] if *t == id));
@@ -566,10 +567,7 @@ fn enter_shows_details_and_v_there_verifies_it() {
     press(&mut app, KeyCode::Char('p'));
     assert!(matches!(
         &app.popup,
-        Some(Popup::Details {
-            target: Target::Primary,
-            ..
-        })
+        Some(Popup::Details(d)) if d.target == Target::Primary
     ));
 }
 
@@ -669,10 +667,7 @@ fn d_diffs_the_selection_with_the_primary_or_the_two_marked() {
     )))));
     assert!(matches!(
         &app.popup,
-        Some(Popup::Diff {
-            result: Some(Ok(_)),
-            ..
-        })
+        Some(Popup::Diff(d)) if matches!(d.result, Some(Ok(_)))
     ));
     press(&mut app, KeyCode::Esc);
     press(&mut app, KeyCode::Char(' '));
@@ -689,10 +684,7 @@ fn d_diffs_the_selection_with_the_primary_or_the_two_marked() {
     app.update(Action::Worker(Event::Diffed(Err("boom".into()))));
     assert!(matches!(
         &app.popup,
-        Some(Popup::Diff {
-            result: Some(Err(_)),
-            ..
-        })
+        Some(Popup::Diff(d)) if matches!(d.result, Some(Err(_)))
     ));
 }
 
@@ -868,7 +860,7 @@ fn big_r_opens_the_rotate_form_with_a_live_preview_and_a_confirmation() {
     app.update(Action::Worker(Event::Rotated(Err(
         "storage is in use by pid 7".into(),
     ))));
-    assert!(matches!(&app.popup, Some(Popup::Error { .. })));
+    assert!(matches!(&app.popup, Some(Popup::Error(_))));
     press(&mut app, KeyCode::Esc);
     assert!(app.popup.is_none());
 }
@@ -876,7 +868,7 @@ fn big_r_opens_the_rotate_form_with_a_live_preview_and_a_confirmation() {
 #[test]
 fn unverified_rows_are_kept_by_the_preview_until_verified() {
     let (app, _rx) = loaded(BIG, 12);
-    let candidates = rotate::candidates(&app.table.rows);
+    let candidates = rotate_candidates(&app.table.rows);
     let policy = RetentionPolicy {
         keep_last: Some(1),
         keep_within: None,
@@ -891,7 +883,7 @@ fn unverified_rows_are_kept_by_the_preview_until_verified() {
     assert!(plan.decisions.iter().all(|d| {
         d.reasons
             .iter()
-            .any(|r| r.contains(rotate::NOT_VERIFIED_YET))
+            .any(|r| r.contains(super::popups::NOT_VERIFIED_YET))
     }));
 }
 

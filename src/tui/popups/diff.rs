@@ -1,0 +1,147 @@
+//! A diff of two graphs (a backup and the primary, or two marked
+//! backups): counts and the ids added, removed and changed.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::text::{Line, Span};
+
+use super::{Effects, Env, PopupView, render_text_popup, scroll};
+use crate::present::{human_size, shorten_list};
+use crate::store::diff::{DiffReport, GraphDiff};
+use crate::store::verify::{FileReport, Target};
+use crate::tui::action::Action;
+use crate::tui::app::App;
+use crate::tui::keymap::{Binding, Context, KeyCode, bind, ch, code};
+use crate::tui::theme::{Theme, status_symbol};
+use crate::tui::worker::{Command, Event};
+
+#[derive(Debug)]
+pub struct DiffPopup {
+    pub title: String,
+    pub result: Option<Result<Box<DiffReport>, String>>,
+    pub scroll: u16,
+}
+
+impl DiffPopup {
+    /// The popup, waiting for the worker's diff it asks for in `fx`.
+    pub fn open(old: Target, new: Target, fx: &mut Effects) -> DiffPopup {
+        let title = format!("diff {old} → {new}");
+        fx.send(Command::Diff { old, new });
+        DiffPopup {
+            title,
+            result: None,
+            scroll: 0,
+        }
+    }
+}
+
+#[rustfmt::skip]
+pub static KEYS: &[Binding] = &[
+    bind!(Diff, [code(KeyCode::Up), ch('k')], Up, "scroll up"),
+    bind!(Diff, [code(KeyCode::Down), ch('j')], Down, "scroll down", "scroll"),
+    bind!(Diff, [code(KeyCode::PageUp)], PageUp, "page up"),
+    bind!(Diff, [code(KeyCode::PageDown)], PageDown, "page down"),
+    bind!(Diff, [code(KeyCode::Esc), ch('q'), code(KeyCode::Enter)], Close, "close", "close"),
+];
+
+impl PopupView for DiffPopup {
+    fn context(&self) -> Context {
+        Context::Diff
+    }
+
+    fn update(&mut self, action: Action, _env: &Env, fx: &mut Effects) {
+        if !scroll(&mut self.scroll, &action) && matches!(action, Action::Close | Action::No) {
+            fx.close = true;
+        }
+    }
+
+    fn on_event(&mut self, event: &Event, _env: &Env, _fx: &mut Effects) {
+        if let Event::Diffed(result) = event {
+            self.result = Some(result.clone());
+        }
+    }
+
+    fn draw(&self, app: &App, area: Rect, buf: &mut Buffer) {
+        let lines = match &self.result {
+            None => vec![Line::styled("comparing the two graphs…", app.theme.dim())],
+            Some(Err(e)) => vec![
+                Line::styled("the diff failed:", app.theme.bad()),
+                Line::from(e.clone()),
+            ],
+            Some(Ok(report)) => diff_report_lines(app.theme, report),
+        };
+        let title = format!(" {} ", self.title);
+        render_text_popup(app.theme, area, &title, lines, self.scroll, (96, 30), buf);
+    }
+}
+
+/// How many ids of one kind of change are listed before "and N more".
+const IDS_LISTED: usize = 40;
+
+pub fn diff_lines(t: Theme, d: &GraphDiff) -> Vec<Line<'static>> {
+    let mut lines = Vec::new();
+    let groups: [(&str, &Vec<String>); 6] = [
+        ("+ nodes added", &d.nodes_added),
+        ("- nodes removed", &d.nodes_removed),
+        ("~ nodes changed", &d.nodes_changed),
+        ("+ edges added", &d.edges_added),
+        ("- edges removed", &d.edges_removed),
+        ("~ edges changed", &d.edges_changed),
+    ];
+    lines.push(Line::from(vec![
+        Span::styled("counts          ", t.dim()),
+        Span::raw(format!(
+            "{} → {} nodes, {} → {} edges",
+            d.old_node_count, d.new_node_count, d.old_edge_count, d.new_edge_count
+        )),
+    ]));
+    if d.is_empty() {
+        lines.push(Line::styled(
+            "no differences: the same nodes and edges",
+            t.good(),
+        ));
+        return lines;
+    }
+    for (what, ids) in groups {
+        let style = if ids.is_empty() {
+            t.dim()
+        } else {
+            ratatui::style::Style::new()
+        };
+        let mut spans = vec![Span::styled(format!("{what:<16}{:>6}", ids.len()), style)];
+        if !ids.is_empty() {
+            spans.push(Span::raw(format!("  {}", shorten_list(ids, IDS_LISTED))));
+        }
+        lines.push(Line::from(spans));
+    }
+    lines
+}
+
+fn file_line(
+    t: Theme,
+    label: &str,
+    target: &Target,
+    size: u64,
+    report: &FileReport,
+) -> Line<'static> {
+    let status = Some(report.status);
+    Line::from(vec![
+        Span::styled(format!("{label:<5}"), t.dim()),
+        Span::styled(format!("{target}"), t.bold()),
+        Span::raw(format!(" · {} · ", human_size(size))),
+        Span::styled(
+            format!("{} {}", status_symbol(status), report.summary()),
+            t.status(status),
+        ),
+    ])
+}
+
+fn diff_report_lines(t: Theme, r: &DiffReport) -> Vec<Line<'static>> {
+    let mut lines = vec![
+        file_line(t, "old", &r.old, r.old_size, &r.old_file),
+        file_line(t, "new", &r.new, r.new_size, &r.new_file),
+        Line::from(""),
+    ];
+    lines.extend(diff_lines(t, &r.diff));
+    lines
+}

@@ -1,0 +1,514 @@
+//! The rotate popup: one text input per retention rule, the policy they
+//! spell (or why they do not), the live preview and the confirmation
+//! before anything is deleted.
+
+use ratatui::buffer::Buffer;
+use ratatui::layout::{Constraint, Layout, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
+use ratatui_textarea::{CursorMove, TextArea};
+
+use super::{Effects, Env, PopupView, wrap_words, wrapped_height};
+use crate::present::{local_time, shorten_list};
+use crate::store::retention::{
+    Action as Fate, Candidate, Health, RetentionPlan, RetentionPolicy, format_duration,
+    parse_duration,
+};
+use crate::tui::action::Action;
+use crate::tui::app::{App, Severity};
+use crate::tui::keymap::{Binding, Context, KeyCode, bind, ch, code};
+use crate::tui::render::{buttons, centered};
+use crate::tui::table::BackupRow;
+use crate::tui::theme::status_symbol;
+use crate::tui::worker::{Command, Event};
+
+#[rustfmt::skip]
+pub static KEYS: &[Binding] = &[
+    bind!(Rotate, [code(KeyCode::Tab), code(KeyCode::Down)], FocusNext, "next field", "next field"),
+    bind!(Rotate, [code(KeyCode::BackTab), code(KeyCode::Up)], FocusPrev, "previous field"),
+    bind!(Rotate, [code(KeyCode::PageUp)], PageUp, "scroll the preview up"),
+    bind!(Rotate, [code(KeyCode::PageDown)], PageDown, "scroll the preview down", "scroll"),
+    bind!(Rotate, [code(KeyCode::Enter)], Submit, "review what would be deleted, then confirm", "apply…"),
+    bind!(Rotate, [code(KeyCode::Esc)], Close, "close without deleting anything", "close"),
+    // Confirmation of deletions.
+    bind!(Confirm, [ch('y')], Yes, "delete them", "delete"),
+    bind!(Confirm, [ch('n'), code(KeyCode::Esc)], No, "back to the form", "back"),
+    bind!(Confirm, [code(KeyCode::Tab), code(KeyCode::Left), code(KeyCode::Right)], FocusNext, "switch button"),
+    bind!(Confirm, [code(KeyCode::Enter)], Submit, "press the focused button (the default is No)", "press"),
+];
+
+/// The form's fields: label and placeholder.
+pub const FIELDS: [(&str, &str); 6] = [
+    ("keep last", "N newest valid"),
+    ("keep within", "e.g. 30d, 2w, 1d12h"),
+    ("keep daily", "N days"),
+    ("keep weekly", "N ISO weeks"),
+    ("keep monthly", "N months"),
+    ("min valid", "floor, at least 1"),
+];
+
+/// The rotate popup's state.
+#[derive(Debug)]
+pub struct RotateForm {
+    pub fields: Vec<TextArea<'static>>,
+    pub focus: usize,
+    /// The policy the fields spell, or what is wrong with them.
+    pub policy: Result<RetentionPolicy, String>,
+    /// The preview for `seq`, once the worker has planned it.
+    pub plan: Option<Result<RetentionPlan, String>>,
+    pub seq: u64,
+    pub scroll: usize,
+    /// `Some(focus_on_delete)` while confirming the deletions.
+    pub confirm: Option<bool>,
+    pub applying: bool,
+}
+
+impl RotateForm {
+    /// A form holding `policy` (the store's own, usually).
+    pub fn new(policy: &RetentionPolicy) -> RotateForm {
+        let n = |v: Option<u32>| v.map(|n| n.to_string()).unwrap_or_default();
+        let values = [
+            n(policy.keep_last),
+            policy.keep_within.map(format_duration).unwrap_or_default(),
+            n(policy.keep_daily),
+            n(policy.keep_weekly),
+            n(policy.keep_monthly),
+            policy.min_valid.to_string(),
+        ];
+        let fields = values
+            .into_iter()
+            .zip(FIELDS)
+            .map(|(value, (_, placeholder))| {
+                let mut t = TextArea::new(vec![value]);
+                t.set_placeholder_text(placeholder);
+                t.move_cursor(CursorMove::End);
+                t
+            })
+            .collect();
+        let mut form = RotateForm {
+            fields,
+            focus: 0,
+            policy: Ok(policy.clone()),
+            plan: None,
+            seq: 0,
+            scroll: 0,
+            confirm: None,
+            applying: false,
+        };
+        form.reparse();
+        form
+    }
+
+    pub fn values(&self) -> Vec<String> {
+        self.fields
+            .iter()
+            .map(|f| f.lines().first().cloned().unwrap_or_default())
+            .collect()
+    }
+
+    /// Reads the policy from the fields again.
+    pub fn reparse(&mut self) {
+        self.policy = parse_policy(&self.values());
+    }
+
+    pub fn focus_next(&mut self) {
+        self.focus = (self.focus + 1) % self.fields.len();
+    }
+
+    pub fn focus_prev(&mut self) {
+        self.focus = (self.focus + self.fields.len() - 1) % self.fields.len();
+    }
+
+    /// The preview, when it is ready and belongs to the current policy.
+    pub fn ready_plan(&self) -> Option<&RetentionPlan> {
+        match (&self.policy, &self.plan) {
+            (Ok(_), Some(Ok(plan))) => Some(plan),
+            _ => None,
+        }
+    }
+}
+
+impl RotateForm {
+    /// Asks the worker for a preview of the current policy (none while the
+    /// fields do not spell one).
+    pub fn request_plan(&mut self, env: &Env, fx: &mut Effects) {
+        self.seq += 1;
+        self.plan = None;
+        let Ok(policy) = self.policy.clone() else {
+            return;
+        };
+        fx.send(Command::RetentionPlan {
+            seq: self.seq,
+            policy,
+            candidates: candidates(&env.table.rows),
+            now: env.now,
+        });
+    }
+
+    fn apply(&mut self, fx: &mut Effects) {
+        let (Ok(policy), Some(plan)) = (self.policy.clone(), self.ready_plan()) else {
+            return;
+        };
+        let removed = plan.removed;
+        let confirmed = plan
+            .decisions
+            .iter()
+            .filter(|d| d.action == Fate::Remove)
+            .map(|d| d.id.clone())
+            .collect();
+        self.applying = true;
+        self.confirm = None;
+        fx.log(
+            Severity::Warn,
+            format!("rotating: removing {removed} backups…"),
+        );
+        fx.send(Command::Rotate { policy, confirmed });
+    }
+}
+
+impl PopupView for RotateForm {
+    fn context(&self) -> Context {
+        if self.confirm.is_some() {
+            Context::Confirm
+        } else {
+            Context::Rotate
+        }
+    }
+
+    fn update(&mut self, action: Action, env: &Env, fx: &mut Effects) {
+        if self.applying {
+            return;
+        }
+        if let Some(focus_delete) = self.confirm {
+            match action {
+                Action::FocusNext | Action::FocusPrev => self.confirm = Some(!focus_delete),
+                Action::Yes => self.apply(fx),
+                Action::Submit if focus_delete => self.apply(fx),
+                Action::Submit | Action::No | Action::Close => self.confirm = None,
+                _ => {}
+            }
+            return;
+        }
+        match action {
+            Action::FocusNext => self.focus_next(),
+            Action::FocusPrev => self.focus_prev(),
+            Action::PageUp => self.scroll = self.scroll.saturating_sub(10),
+            Action::PageDown => self.scroll = self.scroll.saturating_add(10),
+            Action::Input(key) => {
+                let focus = self.focus;
+                if self.fields[focus].input(key) {
+                    self.reparse();
+                    self.request_plan(env, fx);
+                }
+            }
+            Action::Submit => match self.ready_plan() {
+                Some(plan) if plan.removed > 0 => self.confirm = Some(false),
+                Some(_) => fx.log(
+                    Severity::Info,
+                    "this policy removes nothing: nothing to apply",
+                ),
+                None => {}
+            },
+            Action::Close => fx.close = true,
+            _ => {}
+        }
+    }
+
+    fn on_event(&mut self, event: &Event, _env: &Env, fx: &mut Effects) {
+        match event {
+            Event::RetentionPlanned { seq, result } if *seq == self.seq => {
+                self.plan = Some(result.clone());
+            }
+            Event::Rotated(_) => fx.close = true,
+            _ => {}
+        }
+    }
+
+    fn draw(&self, app: &App, area: Rect, buf: &mut Buffer) {
+        render_rotate(app, self, area, buf);
+    }
+}
+
+/// The policy written in the form's six fields; an empty field is a rule
+/// left off (min valid: the default 3).
+pub fn parse_policy(values: &[String]) -> Result<RetentionPolicy, String> {
+    let count = |i: usize| -> Result<Option<u32>, String> {
+        let text = values.get(i).map(|s| s.trim()).unwrap_or("");
+        if text.is_empty() {
+            return Ok(None);
+        }
+        text.parse::<u32>()
+            .map(Some)
+            .map_err(|_| format!("{}: {text:?} is not a whole number", FIELDS[i].0))
+    };
+    let within = values.get(1).map(|s| s.trim()).unwrap_or("");
+    let policy = RetentionPolicy {
+        keep_last: count(0)?,
+        keep_within: if within.is_empty() {
+            None
+        } else {
+            Some(parse_duration(within).map_err(|e| e.to_string())?)
+        },
+        keep_daily: count(2)?,
+        keep_weekly: count(3)?,
+        keep_monthly: count(4)?,
+        min_valid: count(5)?.unwrap_or(RetentionPolicy::default().min_valid),
+    };
+    policy.validate().map_err(|e| e.to_string())?;
+    Ok(policy)
+}
+
+/// The reason given for a backup the UI has not verified yet: the planner
+/// keeps it and counts it for nothing, like a corrupt one.
+pub const NOT_VERIFIED_YET: &str = "not verified yet: verify first (V)";
+
+/// The planner's view of the rows, from what verification said so far.
+pub fn candidates(rows: &[BackupRow]) -> Vec<Candidate> {
+    rows.iter()
+        .map(|row| Candidate {
+            id: row.info.id.clone(),
+            health: match &row.report {
+                None => Health::Corrupt(NOT_VERIFIED_YET.to_string()),
+                Some(r) => Health::from(r),
+            },
+        })
+        .collect()
+}
+
+fn render_rotate(app: &App, form: &RotateForm, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let rect = centered(
+        area,
+        area.width.saturating_sub(4).max(60),
+        area.height.saturating_sub(2).max(12),
+    );
+    Clear.render(rect, buf);
+    let block = Block::bordered()
+        .border_style(t.popup_border())
+        .title(Span::styled(" rotate: retention policy ", t.bold()));
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    let narrow = inner.width < 90;
+    let (form_area, preview_area) = if narrow {
+        let [f, p] = Layout::vertical([Constraint::Length(6), Constraint::Min(3)]).areas(inner);
+        (f, p)
+    } else {
+        let [f, p] = Layout::horizontal([Constraint::Length(36), Constraint::Min(20)]).areas(inner);
+        (f, p)
+    };
+    render_rotate_fields(app, form, form_area, narrow, buf);
+    render_rotate_preview(app, form, preview_area, buf);
+    if let Some(focus_delete) = form.confirm {
+        render_rotate_confirm(app, form, focus_delete, rect, buf);
+    }
+}
+
+fn render_rotate_fields(app: &App, form: &RotateForm, area: Rect, narrow: bool, buf: &mut Buffer) {
+    let t = app.theme;
+    let rows = if narrow { 3 } else { FIELDS.len() };
+    let cols = FIELDS.len().div_ceil(rows);
+    let col_width = area.width / cols as u16;
+    for (i, (label, _)) in FIELDS.iter().enumerate() {
+        let (col, row) = (i / rows, i % rows);
+        let y = area.y + row as u16;
+        if y >= area.bottom() {
+            break;
+        }
+        let x = area.x + col as u16 * col_width;
+        let focused = i == form.focus;
+        let label_style = if focused { t.focused() } else { t.bold() };
+        let label_rect = Rect::new(x, y, 14.min(col_width), 1);
+        Paragraph::new(Span::styled(
+            format!("{}{label:<12}", if focused { "›" } else { " " }),
+            label_style,
+        ))
+        .render(label_rect, buf);
+        let field_rect = Rect::new(x + 14, y, col_width.saturating_sub(16).max(4), 1);
+        form.fields[i].render(field_rect.intersection(area), buf);
+    }
+    let status_y = area.y + rows as u16 + 1;
+    if status_y >= area.bottom() {
+        return;
+    }
+    let status_area = Rect::new(area.x, status_y, area.width, area.bottom() - status_y);
+    let mut lines = Vec::new();
+    match (&form.policy, &form.plan) {
+        (Err(e), _) => lines.push(Line::styled(format!("✗ {e}"), t.bad())),
+        (Ok(_), None) => lines.push(Line::styled("planning…", t.dim())),
+        (Ok(_), Some(Err(e))) => lines.push(Line::styled(format!("✗ {e}"), t.bad())),
+        (Ok(_), Some(Ok(plan))) => {
+            lines.push(Line::from(vec![
+                Span::styled(format!("keep {}", plan.kept), t.good()),
+                Span::raw(format!(" ({} valid) · ", plan.kept_valid)),
+                Span::styled(
+                    format!("remove {}", plan.removed),
+                    if plan.removed > 0 { t.bad() } else { t.dim() },
+                ),
+            ]));
+            let unknown = app.table.rows.len() - app.table.tally.verified;
+            if unknown > 0 {
+                lines.push(Line::styled(
+                    format!("{unknown} backups not verified yet are kept; verify first (V) for the exact plan"),
+                    t.warn(),
+                ));
+            }
+            if !narrow {
+                lines.push(Line::from(""));
+                lines.push(Line::styled(
+                    "Always: the newest valid backup and the newest “min valid” ones are kept; corrupt, unverified-newer and future-dated ones too; nothing is removed without a valid backup.",
+                    t.dim(),
+                ));
+            }
+        }
+    }
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(status_area, buf);
+}
+
+fn render_rotate_preview(app: &App, form: &RotateForm, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let block = Block::bordered()
+        .border_style(t.border())
+        .title(Span::styled(
+            " preview: every backup, newest first ",
+            t.bold(),
+        ));
+    let inner = block.inner(area);
+    block.render(area, buf);
+    let Some(plan) = form.ready_plan() else {
+        Paragraph::new(Line::styled("no plan for this policy", t.dim())).render(inner, buf);
+        return;
+    };
+    let height = usize::from(inner.height);
+    let scroll = form.scroll.min(plan.decisions.len().saturating_sub(1));
+    let width = usize::from(inner.width);
+    let mut lines: Vec<Line> = Vec::new();
+    for d in plan.decisions.iter().skip(scroll) {
+        if lines.len() >= height {
+            break;
+        }
+        let status = app.table.row(&d.id).and_then(|r| r.status());
+        let (word, style) = match d.action {
+            Fate::Keep => ("keep  ", t.good()),
+            Fate::Remove => ("REMOVE", t.bad()),
+        };
+        let time = local_time(d.id.time());
+        let head = format!("{word} {} {time}  ", status_symbol(status));
+        let indent = head.chars().count();
+        let reasons = d.reasons.join("; ");
+        let reason_style = if reasons.contains(NOT_VERIFIED_YET) {
+            t.warn()
+        } else {
+            t.dim()
+        };
+        // Reasons wrap under themselves, so the columns stay readable.
+        for (i, chunk) in wrap_words(&reasons, width.saturating_sub(indent).max(10))
+            .into_iter()
+            .enumerate()
+        {
+            let mut spans = if i == 0 {
+                vec![
+                    Span::styled(word, style),
+                    Span::raw(" "),
+                    Span::styled(status_symbol(status), t.status(status)),
+                    Span::raw(format!(" {time}  ")),
+                ]
+            } else {
+                vec![Span::raw(" ".repeat(indent))]
+            };
+            spans.push(Span::styled(chunk, reason_style));
+            lines.push(Line::from(spans));
+        }
+    }
+    Paragraph::new(lines).render(inner, buf);
+}
+
+fn render_rotate_confirm(
+    app: &App,
+    form: &RotateForm,
+    focus_delete: bool,
+    area: Rect,
+    buf: &mut Buffer,
+) {
+    let t = app.theme;
+    let Some(plan) = form.ready_plan() else {
+        return;
+    };
+    let ids: Vec<String> = plan
+        .decisions
+        .iter()
+        .filter(|d| d.action == Fate::Remove)
+        .map(|d| d.id.to_string())
+        .collect();
+    let lines = vec![
+        Line::styled(
+            format!(
+                "Delete {} backups (their .json and .meta files)?",
+                plan.removed
+            ),
+            t.bad(),
+        ),
+        Line::from(""),
+        Line::from(shorten_list(&ids, 6)),
+        Line::from(""),
+        Line::from(format!(
+            "{} backups stay, {} of them valid. The store verifies every backup again and plans once more before deleting; this cannot be undone.",
+            plan.kept, plan.kept_valid
+        )),
+        Line::from(""),
+        buttons(t, "No", "Delete", focus_delete),
+    ];
+    let width = 76.min(area.width);
+    let height = (wrapped_height(&lines, width - 2) + 2).min(area.height);
+    let rect = centered(area, width, height);
+    Clear.render(rect, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .block(
+            Block::bordered()
+                .border_style(t.bad())
+                .title(Span::styled(" confirm deletion ", t.bad())),
+        )
+        .render(rect, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(v: [&str; 6]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn fields_spell_a_policy() {
+        let p = parse_policy(&values(["5", "30d", "", "4", "", "2"])).expect("valid");
+        assert_eq!(p.keep_last, Some(5));
+        assert_eq!(p.keep_within, Some(chrono::Duration::days(30)));
+        assert_eq!(p.keep_daily, None);
+        assert_eq!(p.keep_weekly, Some(4));
+        assert_eq!(p.min_valid, 2);
+        let default_floor = parse_policy(&values(["5", "", "", "", "", ""])).expect("valid");
+        assert_eq!(default_floor.min_valid, 3);
+    }
+
+    #[test]
+    fn bad_fields_say_what_is_wrong() {
+        let e = parse_policy(&values(["five", "", "", "", "", ""])).expect_err("not a number");
+        assert!(e.contains("keep last"), "{e}");
+        let e = parse_policy(&values(["", "", "", "", "", ""])).expect_err("no rule");
+        assert!(e.contains("keeps nothing"), "{e}");
+        let e = parse_policy(&values(["", "1.5d", "", "", "", ""])).expect_err("fraction");
+        assert!(e.contains("fractions"), "{e}");
+        let e = parse_policy(&values(["3", "", "", "", "", "0"])).expect_err("floor 0");
+        assert!(e.contains("min_valid"), "{e}");
+    }
+
+    #[test]
+    fn the_form_round_trips_the_stores_policy() {
+        let form = RotateForm::new(&RetentionPolicy::default());
+        assert_eq!(form.values(), values(["", "30d", "", "", "", "3"]));
+        assert_eq!(form.policy, Ok(RetentionPolicy::default()));
+    }
+}
