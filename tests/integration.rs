@@ -19,6 +19,8 @@ mod list;
 mod lock;
 #[path = "integration/negative_controls.rs"]
 mod negative_controls;
+#[path = "integration/outside_attack.rs"]
+mod outside_attack;
 #[path = "integration/python_app.rs"]
 mod python_app;
 #[path = "integration/recover.rs"]

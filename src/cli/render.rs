@@ -218,6 +218,13 @@ pub fn save(r: &SaveReport) -> String {
         r.checksum
     );
     let _ = writeln!(out, "backup {} at {}", r.backup_id, r.backup_path.display());
+    for kept in &r.evidence {
+        let _ = writeln!(
+            out,
+            "kept the replaced primary (no backup held its bytes) at {}",
+            kept.display()
+        );
+    }
     if let Some(rot) = &r.rotation {
         let _ = writeln!(
             out,

@@ -130,7 +130,12 @@ impl Store {
             return Ok(report);
         }
         let at = super::now();
-        report.evidence = self.keep_evidence(previous.bytes.as_deref(), at, "before-restore")?;
+        report.evidence = self.keep_primary_before_replacing(
+            previous.bytes.as_deref(),
+            at,
+            "before-restore",
+            None,
+        )?;
         let meta = self.sign(Meta::for_data(
             checksum,
             bytes.len() as u64,
@@ -162,6 +167,70 @@ impl Store {
         report.after = Some(after);
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(report)
+    }
+
+    /// The one rule for anything about to replace `graph.json`: keep what
+    /// is there in `.graphvault/evidence/` unless a backup holds exactly
+    /// those bytes (same SHA-256 and size, checked on the backup's data,
+    /// not on its meta's word). What the primary's meta says does not
+    /// matter: the application or a person may have written graph.json
+    /// and left an old meta. `incoming` is the SHA-256 of the bytes a save
+    /// is about to write (a backup of them is written first); `None` keeps
+    /// the primary whatever the backups hold (restore and recovery, where
+    /// the user did not ask to lose it).
+    ///
+    /// # Errors
+    /// The primary could not be read (beyond "missing" or "not a regular
+    /// file") or the evidence could not be written; nothing was replaced.
+    pub(crate) fn keep_primary_before_replacing(
+        &self,
+        bytes: Option<&[u8]>,
+        at: chrono::DateTime<chrono::Local>,
+        why: &str,
+        incoming: Option<&str>,
+    ) -> Result<Vec<PathBuf>> {
+        let Some(incoming) = incoming else {
+            return self.keep_evidence(bytes, at, why);
+        };
+        let primary = self.primary_path();
+        let (sha, size) = match super::verify::hash_file(&*self.fs, &primary, super::MAX_GRAPH_LEN)
+        {
+            Ok(h) => h,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            // Not a regular file, or over the size limit: nothing a backup
+            // could hold; keep_evidence keeps what can be kept of it.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                return self.keep_evidence(bytes, at, why);
+            }
+            Err(e) => return Err(StoreError::io("read graph.json to keep it", primary, e)),
+        };
+        if sha == incoming || self.backup_holding(&sha, size).is_some() {
+            return Ok(Vec::new());
+        }
+        self.keep_evidence(bytes, at, why)
+    }
+
+    /// A backup whose data file hashes to `sha` (and is `size` bytes), found
+    /// by its meta's checksum and then proved on the bytes. Any doubt (a
+    /// listing or read that fails) is "none": the caller then keeps a copy.
+    fn backup_holding(&self, sha: &str, size: u64) -> Option<BackupId> {
+        let listing = self.list_backups().ok()?;
+        listing
+            .backups
+            .iter()
+            .filter(|b| {
+                b.size == Some(size)
+                    && b.checksum
+                        .as_deref()
+                        .is_some_and(|c| c.eq_ignore_ascii_case(sha))
+            })
+            .find(|b| {
+                matches!(
+                    super::verify::hash_file(&*self.fs, &b.data_path, super::MAX_GRAPH_LEN),
+                    Ok((h, n)) if h == sha && n == size
+                )
+            })
+            .map(|b| b.id.clone())
     }
 
     /// Copies the current primary and its meta (whatever state they are in)

@@ -24,8 +24,14 @@
 //!   clock is wrong now or it was wrong then, and neither is a reason to
 //!   delete anything.
 //! - Corrupt backups are kept aside for inspection and counted by no rule.
+//! - What could not be judged is kept and counted by no rule: a backup
+//!   whose meta or data could not be read ([`Health::Unjudged`]), and one
+//!   whose checksum matches but carries no HMAC under a configured key
+//!   ([`Health::Unauthenticated`]; "not authenticated" is not "no
+//!   checksum"). Neither is corrupt.
 //! - An unverified backup (no meta, so no checksum) is kept only while it is
-//!   newer than the oldest valid backup being kept.
+//!   newer than the oldest valid backup being kept, and always while the
+//!   valid backups do not reach the floor.
 //! - With no valid backup to fall back on, nothing is removed at all.
 
 use std::fmt::Write as _;
@@ -293,16 +299,59 @@ mod duration_text {
     }
 }
 
-/// What verification said about a backup.
+/// What verification said about a backup, as retention counts it.
+///
+/// Only [`Health::Valid`] counts toward any rule. The other kinds are kept
+/// apart because they are not the same thing: a backup whose bytes match
+/// their checksum but carry no HMAC under a key is not one without a
+/// checksum, and a backup that could not be read is neither.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Health {
-    /// Its checksum matches and it parses.
+    /// Its checksum matches (and its HMAC, with a key) and it parses.
     Valid,
-    /// It parses, but it has no meta and so no checksum to prove it whole.
+    /// Its bytes match their checksum and it parses, but a key is
+    /// configured and its meta has no HMAC (written before the key, or by
+    /// the application). Kept, counted by no rule, never removed for it:
+    /// restoring it is an explicit choice.
+    Unauthenticated,
+    /// It parses, but it has no usable meta and so no checksum to prove it
+    /// whole.
     Unverified,
+    /// It could not be judged: its meta or data could not be read
+    /// (permission, I/O error, a symlink), or verification did not finish.
+    /// Kept and counted by no rule; the text says why.
+    Unjudged(String),
     /// It failed verification; the text says how (shown to the operator).
     Corrupt(String),
+}
+
+impl Health {
+    /// The one rule turning a verification into a retention health (used
+    /// by rotation and by the UI's preview).
+    pub fn judge(r: &crate::store::verify::FileReport) -> Health {
+        use crate::store::verify::Status;
+        let why = || {
+            r.reason
+                .clone()
+                .unwrap_or_else(|| r.status.name().to_string())
+        };
+        if r.unreadable {
+            return Health::Unjudged(why());
+        }
+        match r.status {
+            Status::Valid => Health::Valid,
+            Status::Unverified if r.authenticated == Some(false) => Health::Unauthenticated,
+            Status::Unverified => Health::Unverified,
+            Status::Corrupt | Status::Missing => Health::Corrupt(why()),
+        }
+    }
+}
+
+impl From<&crate::store::verify::FileReport> for Health {
+    fn from(r: &crate::store::verify::FileReport) -> Health {
+        Health::judge(r)
+    }
 }
 
 /// One backup the planner decides about.
@@ -436,6 +485,8 @@ impl Period {
 
 const NEWEST_VALID_REASON: &str = "newest valid backup (always kept)";
 const OUTSIDE_RULES_REASON: &str = "outside every rule";
+const UNAUTHENTICATED_REASON: &str = "not authenticated (its checksum matches, but its meta has no HMAC \
+     under the configured key): kept, counted by no rule";
 
 fn plan_with(
     policy: &RetentionPolicy,
@@ -472,11 +523,17 @@ fn plan_with(
                 ),
             );
         }
-        if let Health::Corrupt(why) = &c.health {
-            marks.keep(
+        match &c.health {
+            Health::Corrupt(why) => marks.keep(
                 i,
                 format!("corrupt ({why}): kept aside for inspection, not counted"),
-            );
+            ),
+            Health::Unauthenticated => marks.keep(i, UNAUTHENTICATED_REASON.to_string()),
+            Health::Unjudged(why) => marks.keep(
+                i,
+                format!("could not be judged ({why}): kept, counted by no rule"),
+            ),
+            Health::Valid | Health::Unverified => {}
         }
     }
 
@@ -557,12 +614,26 @@ fn plan_with(
         .find(|&&i| marks.keep[i])
         .map(|&i| order[i].id.clone());
 
+    let floor_unmet = safeguards.floor && present_valid.len() < policy.min_valid as usize;
     for (i, c) in order.iter().enumerate() {
         if marks.keep[i] || is_future(c) {
             continue;
         }
         match &c.health {
             Health::Valid => marks.note(i, OUTSIDE_RULES_REASON.to_string()),
+            // With fewer valid backups than the floor asks for, a backup
+            // without a checksum is the best fallback left: the floor
+            // holds by keeping it.
+            Health::Unverified if floor_unmet => marks.keep(
+                i,
+                format!(
+                    "unverified (no meta, so no checksum): only {} valid backup{} below the floor of \
+                     {}, so kept as a fallback, but not counted",
+                    present_valid.len(),
+                    if present_valid.len() == 1 { " is" } else { "s are" },
+                    policy.min_valid
+                ),
+            ),
             Health::Unverified => match &oldest_kept_valid {
                 Some(oldest) if c.id > *oldest => marks.keep(
                     i,
@@ -582,7 +653,7 @@ fn plan_with(
                     "unverified (no meta, so no checksum): no valid backup is kept".to_string(),
                 ),
             },
-            Health::Corrupt(_) => {}
+            Health::Corrupt(_) | Health::Unauthenticated | Health::Unjudged(_) => {}
         }
     }
 
@@ -685,6 +756,13 @@ mod tests {
         Candidate {
             id: id(text),
             health: Health::Corrupt("checksum mismatch".to_string()),
+        }
+    }
+
+    fn with_health(text: &str, health: Health) -> Candidate {
+        Candidate {
+            id: id(text),
+            health,
         }
     }
 
@@ -1544,6 +1622,63 @@ mod tests {
         );
     }
 
+    #[test]
+    fn backups_made_before_a_key_are_never_removed_for_lack_of_an_hmac() {
+        // Regression (issue 8): with a key configured, the first save made
+        // the only authenticated backup, and every backup made before the
+        // key counted as "unverified (no checksum)" and went, floor or not.
+        let mut candidates = vec![valid("graph_20251003_120000")];
+        for day in 1..=9 {
+            candidates.push(with_health(
+                &format!("graph_202509{day:02}_120000"),
+                Health::Unauthenticated,
+            ));
+        }
+        let plan = plan(
+            &RetentionPolicy::default(),
+            &candidates,
+            at("2025-10-03 12:00:01"),
+        )
+        .expect("plan");
+        assert_eq!(plan.removed, 0, "{plan:#?}");
+        assert!(has_reason(
+            decision(&plan, "graph_20250901_120000"),
+            UNAUTHENTICATED_REASON
+        ));
+    }
+
+    #[test]
+    fn a_backup_that_could_not_be_judged_is_kept() {
+        // Regression (issue 8): a meta that could not be read (permission
+        // denied, a symlink) made its backup "unverified" and removable.
+        let candidates = [
+            valid("graph_20251003_120000"),
+            valid("graph_20251002_120000"),
+            valid("graph_20251001_120000"),
+            valid("graph_20250930_120000"),
+            with_health(
+                "graph_20250101_120000",
+                Health::Unjudged("cannot read meta: Permission denied".to_string()),
+            ),
+            unverified("graph_20250102_120000"),
+        ];
+        let plan = plan(
+            &only(|p| p.keep_last = Some(1)),
+            &candidates,
+            at("2025-10-04 00:00:00"),
+        )
+        .expect("plan");
+        let unjudged = decision(&plan, "graph_20250101_120000");
+        assert_eq!(unjudged.action, Action::Keep);
+        assert!(unjudged.reasons[0].starts_with("could not be judged (cannot read meta"));
+        // A backup with no meta at all is still judged (no checksum): it
+        // goes when older than every valid backup kept.
+        assert_eq!(
+            decision(&plan, "graph_20250102_120000").action,
+            Action::Remove
+        );
+    }
+
     // ---- properties ----
 
     /// Every safety rule the planner promises, checked from the outside
@@ -1568,8 +1703,15 @@ mod tests {
                 return Err(format!("{} has no reason", d.id));
             }
             if d.action == Action::Remove {
-                if matches!(health[&d.id], Health::Corrupt(_)) {
-                    return Err(format!("corrupt backup {} removed", d.id));
+                match health[&d.id] {
+                    Health::Corrupt(_) => return Err(format!("corrupt backup {} removed", d.id)),
+                    Health::Unauthenticated => {
+                        return Err(format!("unauthenticated backup {} removed", d.id));
+                    }
+                    Health::Unjudged(_) => {
+                        return Err(format!("backup {} removed though not judged", d.id));
+                    }
+                    Health::Valid | Health::Unverified => {}
                 }
                 if d.id.time() > now {
                     return Err(format!("future-dated backup {} removed", d.id));
@@ -1622,6 +1764,18 @@ mod tests {
                 ));
             }
         }
+        let present_valid = valid.iter().filter(|id| id.time() <= now).count();
+        if present_valid < policy.min_valid as usize
+            && let Some(d) = plan
+                .decisions
+                .iter()
+                .find(|d| d.action == Action::Remove && *health[&d.id] == Health::Unverified)
+        {
+            return Err(format!(
+                "unverified {} removed though the valid backups do not reach the floor",
+                d.id
+            ));
+        }
         if valid.is_empty() && plan.removed > 0 {
             return Err("removed backups with no valid backup to fall back on".to_string());
         }
@@ -1649,6 +1803,8 @@ mod tests {
             6 => Just(Health::Valid),
             2 => Just(Health::Unverified),
             2 => Just(Health::Corrupt("checksum mismatch".to_string())),
+            1 => Just(Health::Unauthenticated),
+            1 => Just(Health::Unjudged("cannot read meta: Permission denied".to_string())),
         ]
     }
 

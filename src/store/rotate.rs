@@ -15,7 +15,7 @@ use super::Store;
 use super::error::{Result, StoreError};
 use super::names::BackupId;
 use super::retention::{self, Action, Candidate, Health, RetentionPlan, RetentionPolicy};
-use super::verify::{Depth, Status, Target, VerifyAllOptions};
+use super::verify::{Depth, Target, VerifyAllOptions};
 
 /// Options of [`Store::rotate`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -196,21 +196,6 @@ impl Store {
             removed_files,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
-    }
-}
-
-impl From<&super::verify::FileReport> for Health {
-    /// What retention makes of a verification: only a valid file counts.
-    fn from(r: &super::verify::FileReport) -> Health {
-        match r.status {
-            Status::Valid => Health::Valid,
-            Status::Unverified => Health::Unverified,
-            Status::Corrupt | Status::Missing => Health::Corrupt(
-                r.reason
-                    .clone()
-                    .unwrap_or_else(|| r.status.name().to_string()),
-            ),
-        }
     }
 }
 

@@ -55,6 +55,8 @@ pub struct SaveReport {
     pub node_count: usize,
     pub edge_count: usize,
     pub meta: Meta,
+    /// Where the replaced primary was kept, when no backup held its bytes.
+    pub evidence: Vec<PathBuf>,
     /// What retention removed after the save, when it ran.
     pub rotation: Option<RotateReport>,
     /// Retention failed after a successful save (the save stands).
@@ -170,14 +172,13 @@ impl Store {
             "save",
             at,
         ));
-        // A primary without a usable meta was not written by a save with
-        // backup (a hand edit, an old file of the application): it may
-        // exist nowhere else, so keep it before it is replaced.
-        if self.primary_lacks_meta() {
-            let kept = self
-                .keep_evidence(None, at, "before-save")
-                .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
-            tracing::warn!(kept = ?kept, "the primary had no usable meta: kept it before saving over it");
+        // The bytes in graph.json may exist nowhere else (the application
+        // or a person wrote them, whatever the meta says): keep them first.
+        let evidence = self
+            .keep_primary_before_replacing(None, at, "before-save", Some(&checksum))
+            .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
+        if !evidence.is_empty() {
+            tracing::warn!(kept = ?evidence, "no backup held the primary's bytes: kept them before saving over it");
         }
         let (backup_id, backup_path, backup_meta_path) = self
             .write_backup_pair(&bytes, &meta, at)
@@ -218,6 +219,7 @@ impl Store {
             node_count: graph.node_count(),
             edge_count: graph.edge_count(),
             meta,
+            evidence,
             rotation,
             rotation_error,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
@@ -265,21 +267,6 @@ impl Store {
             primary_status: report.status,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
-    }
-
-    /// Whether a regular-file primary exists without a usable meta.
-    fn primary_lacks_meta(&self) -> bool {
-        let exists = matches!(self.fs.entry(&self.primary_path()), Ok(e) if e.kind == super::fs::EntryKind::File);
-        exists
-            && fs::read_file(
-                &*self.fs,
-                &self.primary_meta_path(),
-                super::meta::MAX_META_LEN,
-            )
-            .ok()
-            .and_then(|b| Meta::from_slice(&b).ok())
-            .and_then(|m| m.sha256().map(str::to_string))
-            .is_none()
     }
 
     /// Writes a backup pair under a fresh id for `at`, never overwriting:

@@ -153,6 +153,14 @@ pub struct FileReport {
     pub node_types: Vec<(String, usize)>,
     pub edge_types: Vec<(String, usize)>,
     pub warnings: Vec<String>,
+    /// With a key configured: whether the meta's HMAC proved the file
+    /// authentic (`Some(true)`) or the meta carries none (`Some(false)`).
+    /// `None` without a key, or when the checksum step was not passed.
+    pub authenticated: Option<bool>,
+    /// The verdict rests on a read that failed (permission, I/O error, a
+    /// meta that is a symlink or not a regular file): the file could not be
+    /// judged, which says nothing about its bytes.
+    pub unreadable: bool,
     pub depth: Depth,
     pub verified_at: chrono::DateTime<chrono::Local>,
     pub elapsed_ms: f64,
@@ -239,19 +247,42 @@ pub(crate) struct MetaSource {
     pub key: Option<std::sync::Arc<super::auth::Key>>,
 }
 
+/// Why no usable meta was found: in words, and whether it is because a
+/// read failed (then nothing about the file could be judged).
+pub(crate) struct MetaProblem {
+    pub text: String,
+    pub unreadable: bool,
+}
+
 fn read_meta(
     fs: &dyn Fs,
     paths: &[PathBuf],
-) -> (Option<PathBuf>, Option<std::result::Result<Meta, String>>) {
+) -> (
+    Option<PathBuf>,
+    Option<std::result::Result<Meta, MetaProblem>>,
+) {
     for p in paths {
         match fs::read_file(fs, p, meta::MAX_META_LEN) {
             Ok(bytes) => {
-                let parsed =
-                    Meta::from_slice(&bytes).map_err(|e| format!("meta is not valid JSON: {e}"));
+                let parsed = Meta::from_slice(&bytes).map_err(|e| MetaProblem {
+                    text: format!("meta is not valid JSON: {e}"),
+                    unreadable: false,
+                });
                 return (Some(p.clone()), Some(parsed));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return (Some(p.clone()), Some(Err(format!("cannot read meta: {e}")))),
+            // Permission denied, an I/O error, a symlink, a FIFO, a meta
+            // over the size limit: the meta says nothing either way, and
+            // the backup must not be judged as if it had none.
+            Err(e) => {
+                return (
+                    Some(p.clone()),
+                    Some(Err(MetaProblem {
+                        text: format!("cannot read meta: {e}"),
+                        unreadable: true,
+                    })),
+                );
+            }
         }
     }
     (None, None)
@@ -312,16 +343,22 @@ impl Ladder {
 fn read_usable_meta(
     fs: &dyn Fs,
     metas: &MetaSource,
-) -> (Option<PathBuf>, std::result::Result<Meta, String>) {
+) -> (Option<PathBuf>, std::result::Result<Meta, MetaProblem>) {
     let (path, read) = read_meta(fs, &metas.paths);
+    let judged = |text: String| MetaProblem {
+        text,
+        unreadable: false,
+    };
     let meta = match read {
-        None => Err("no meta file, so no checksum to compare".to_string()),
+        None => Err(judged(
+            "no meta file, so no checksum to compare".to_string(),
+        )),
         Some(Err(why)) => Err(why),
         Some(Ok(m)) if m.sha256().is_some() => Ok(m),
-        Some(Ok(m)) => Err(match &m.checksum {
+        Some(Ok(m)) => Err(judged(match &m.checksum {
             None => "meta has no checksum".to_string(),
             Some(c) => format!("meta checksum {c:?} is not a SHA-256 hex digest"),
-        }),
+        })),
     };
     (path, meta)
 }
@@ -363,6 +400,8 @@ pub(crate) fn inspect(
             node_types: Vec::new(),
             edge_types: Vec::new(),
             warnings: Vec::new(),
+            authenticated: None,
+            unreadable: false,
             depth,
             verified_at: super::now(),
             elapsed_ms: 0.0,
@@ -402,6 +441,9 @@ pub(crate) fn inspect(
             return out;
         }
         Err(e) => {
+            // A file that is not a regular file (InvalidInput) was judged; a
+            // failed open (permission, I/O) was not.
+            ladder.report.unreadable = e.kind() != std::io::ErrorKind::InvalidInput;
             out.report = ladder.fail(Level::File, Status::Corrupt, format!("cannot open: {e}"));
             return out;
         }
@@ -414,6 +456,7 @@ pub(crate) fn inspect(
         let mut buf = Vec::with_capacity(usize::try_from(file.len).unwrap_or(0));
         let mut reader = file.reader;
         if let Err(e) = reader.read_to_end(&mut buf) {
+            ladder.report.unreadable = true;
             out.report = ladder.fail(Level::File, Status::Corrupt, format!("read failed: {e}"));
             return out;
         }
@@ -422,6 +465,7 @@ pub(crate) fn inspect(
         match hash_reader(file.reader) {
             Ok((h, _)) => (Some(h), None),
             Err(e) => {
+                ladder.report.unreadable = true;
                 out.report = ladder.fail(Level::File, Status::Corrupt, format!("read failed: {e}"));
                 return out;
             }
@@ -468,6 +512,7 @@ pub(crate) fn inspect(
             Some(m)
         }
         (Err(problem), Some((p, pm))) => {
+            let problem = problem.text;
             ladder.warnings.push(format!(
                 "{problem}; the pending meta {} matches (an interrupted save): it is completed on the next write",
                 p.display()
@@ -481,9 +526,10 @@ pub(crate) fn inspect(
             Some(pm.clone())
         }
         (Err(problem), None) => {
-            ladder.record(Level::Meta, Outcome::Warn, problem.clone());
+            ladder.record(Level::Meta, Outcome::Warn, problem.text.clone());
+            ladder.report.unreadable = problem.unreadable;
             status = Status::Unverified;
-            meta_problem = Some(problem);
+            meta_problem = Some(problem.text);
             None
         }
     };
@@ -537,6 +583,7 @@ pub(crate) fn inspect(
         if let (Some(key), Some(m)) = (&metas.key, &meta_value) {
             match key.check(m) {
                 Some(true) => {
+                    ladder.report.authenticated = Some(true);
                     if let Some(last) = ladder.levels.last_mut() {
                         last.detail.push_str(" · HMAC ok");
                     }
@@ -555,6 +602,7 @@ pub(crate) fn inspect(
                 // With a key configured an unsigned meta proves nothing:
                 // stripping the HMAC must not be a way around it.
                 None => {
+                    ladder.report.authenticated = Some(false);
                     status = Status::Unverified;
                     meta_problem = Some(
                         "not authenticated: a key is configured but the meta has no HMAC (written without the key, or stripped)".to_string(),

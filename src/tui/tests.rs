@@ -215,6 +215,8 @@ pub mod fixtures {
                 Vec::new()
             },
             warnings: Vec::new(),
+            authenticated: None,
+            unreadable: false,
             depth: Depth::Full,
             verified_at: local(now() - chrono::Duration::minutes(3)),
             elapsed_ms: 4.0,

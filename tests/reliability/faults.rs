@@ -509,3 +509,92 @@ fn a_real_full_disk_fails_the_save_cleanly() {
         }
     }
 }
+
+/// Denies every read of a backup's meta with EACCES, as a meta whose
+/// permissions were changed (root in the test machine ignores chmod).
+struct DenyBackupMetas;
+
+impl crate::hookfs::Hook for DenyBackupMetas {
+    fn before(&self, op: &crate::hookfs::Op) -> std::io::Result<()> {
+        let name = op
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let in_backups = op
+            .path
+            .parent()
+            .is_some_and(|p| p.ends_with(graphvault::store::BACKUPS_DIR));
+        if op.kind == crate::hookfs::OpKind::OpenRead && in_backups && name.ends_with(".meta") {
+            return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn metas_that_cannot_be_read_remove_no_backup() {
+    // A meta that cannot be read says nothing about its backup: retention
+    // (alone, and after a save) must keep every backup whose meta it could
+    // not read, and verify must say it could not judge them.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("storage");
+    let store = crate::scenario::open_real(&root);
+    for i in 0..6 {
+        let graph = graphvault::graph::KnowledgeGraph::from_slice(
+            crate::fixtures::app_graph(2, 2, false, &format!("m{i}")).as_bytes(),
+        )
+        .expect("graph");
+        store
+            .save_with(
+                &graph,
+                &graphvault::store::save::SaveOptions {
+                    rotate: false,
+                    at: Some(chrono::Local::now() - chrono::Duration::days(400 - i * 60)),
+                },
+            )
+            .expect("save");
+    }
+    let before = store.list_backups().expect("list").backups.len();
+    let denied = Store::open_with(
+        &root,
+        Arc::new(HookFs::new(Arc::new(RealFs), Arc::new(DenyBackupMetas))),
+    )
+    .expect("open")
+    .with_lock_wait(LOCK_GRACE);
+    let policy = graphvault::store::retention::RetentionPolicy {
+        keep_last: Some(1),
+        keep_within: None,
+        min_valid: 1,
+        ..Default::default()
+    };
+    let report = denied
+        .rotate(
+            &policy,
+            graphvault::store::rotate::RotateOptions { dry_run: false },
+        )
+        .expect("rotate");
+    assert_eq!(report.plan.removed, 0, "{:#?}", report.plan);
+    let graph = graphvault::graph::KnowledgeGraph::from_slice(
+        crate::fixtures::app_graph(3, 2, false, "after").as_bytes(),
+    )
+    .expect("graph");
+    let saved = denied.save_graph_with_backup(&graph).expect("save");
+    assert_eq!(
+        saved.rotation.map(|r| r.plan.removed),
+        Some(0),
+        "{:?}",
+        saved.rotation_error
+    );
+    assert_eq!(
+        store.list_backups().expect("list").backups.len(),
+        before + 1,
+        "a backup went"
+    );
+    let any = store.list_backups().expect("list").backups[1].id.clone();
+    let r = denied
+        .verify(&Target::Backup(any), Depth::Full)
+        .expect("verify");
+    assert!(r.unreadable, "{r:?}");
+    println!("EACCES on every backup meta: {before} backups, rotate and save+rotate removed none");
+}

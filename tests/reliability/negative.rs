@@ -96,6 +96,7 @@ mod weakened {
                 min_valid: 1,
                 ..Default::default()
             },
+            keyed: false,
         };
         let why = check_rotation(&stranded).expect_err("the newest valid backup must go");
         assert!(why.contains("newest valid backup"), "{why}");

@@ -29,6 +29,9 @@ pub enum Kind {
     Valid,
     Corrupt,
     NoMeta,
+    /// A meta that cannot be read (a symlink to a matching meta outside):
+    /// the backup cannot be judged and must be kept.
+    UnreadableMeta,
 }
 
 #[derive(Debug, Clone)]
@@ -36,6 +39,9 @@ pub struct Case {
     /// (minutes after the base time, kind); far-future ones are dated 2099.
     pub backups: Vec<(i64, bool, Kind)>,
     pub policy: RetentionPolicy,
+    /// Opened with an HMAC key: the application's metas carry no HMAC, so
+    /// every backup is unauthenticated and none may be removed for it.
+    pub keyed: bool,
 }
 
 fn base_time() -> NaiveDateTime {
@@ -45,7 +51,12 @@ fn base_time() -> NaiveDateTime {
 }
 
 fn kind() -> impl Strategy<Value = Kind> {
-    prop_oneof![6 => Just(Kind::Valid), 2 => Just(Kind::Corrupt), 2 => Just(Kind::NoMeta)]
+    prop_oneof![
+        6 => Just(Kind::Valid),
+        2 => Just(Kind::Corrupt),
+        2 => Just(Kind::NoMeta),
+        1 => Just(Kind::UnreadableMeta),
+    ]
 }
 
 fn policies() -> impl Strategy<Value = RetentionPolicy> {
@@ -77,8 +88,13 @@ pub fn cases() -> impl Strategy<Value = Case> {
             0..=12,
         ),
         policies(),
+        prop::bool::weighted(0.2),
     )
-        .prop_map(|(backups, policy)| Case { backups, policy })
+        .prop_map(|(backups, policy, keyed)| Case {
+            backups,
+            policy,
+            keyed,
+        })
 }
 
 fn id_of(minutes: i64, future: bool) -> BackupId {
@@ -116,6 +132,11 @@ fn build(case: &Case, root: &Path) -> Vec<(BackupId, Kind)> {
                 app_meta(b"other bytes", None),
             ),
             Kind::NoMeta => Ok(()),
+            Kind::UnreadableMeta => {
+                let outside = root.with_file_name(format!("outside-{id}.meta"));
+                std::fs::write(&outside, app_meta(data.as_bytes(), None)).expect("outside meta");
+                std::os::unix::fs::symlink(&outside, backups.join(id.meta_file_name()))
+            }
         }
         .expect("meta");
         made.push((id, kind));
@@ -135,6 +156,14 @@ pub fn check_rotation(case: &Case) -> Result<(), String> {
     let store = Store::open(&root)
         .map_err(|e| e.to_string())?
         .with_lock_wait(crate::scenario::LOCK_GRACE);
+    let store = if case.keyed {
+        store.with_key(
+            graphvault::store::auth::Key::from_bytes(b"a key the fixtures never signed with")
+                .map_err(|e| e.to_string())?,
+        )
+    } else {
+        store
+    };
     let report = store
         .rotate(&case.policy, RotateOptions { dry_run: false })
         .map_err(|e| format!("rotate: {e}"))?;
@@ -145,9 +174,11 @@ pub fn check_rotation(case: &Case) -> Result<(), String> {
         .filter(|d| d.action == Action::Remove)
         .map(|d| &d.id)
         .collect();
+    // Under a key the application's metas prove nothing: no backup of the
+    // case is valid, and none may go for lack of an HMAC.
     let valid: Vec<&BackupId> = made
         .iter()
-        .filter(|(_, k)| *k == Kind::Valid)
+        .filter(|(_, k)| *k == Kind::Valid && !case.keyed)
         .map(|(id, _)| id)
         .collect();
     if let Some(newest) = valid.iter().max() {
@@ -173,6 +204,16 @@ pub fn check_rotation(case: &Case) -> Result<(), String> {
         if *kind == Kind::Corrupt && !here {
             return Err(format!(
                 "corrupt backup {id} was deleted instead of kept aside"
+            ));
+        }
+        if *kind == Kind::UnreadableMeta && !here {
+            return Err(format!(
+                "backup {id}, whose meta could not be read, was deleted"
+            ));
+        }
+        if case.keyed && *kind == Kind::Valid && !here {
+            return Err(format!(
+                "backup {id} was deleted for lack of an HMAC (its checksum matches)"
             ));
         }
         if here == removed.contains(id) {
