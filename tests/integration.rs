@@ -35,3 +35,5 @@ mod save;
 mod tui_pty;
 #[path = "integration/verify.rs"]
 mod verify;
+#[path = "integration/wizard_vs_cli.rs"]
+mod wizard_vs_cli;

@@ -12,6 +12,7 @@ use clap::{Args, Parser, Subcommand};
 
 use crate::graph::KnowledgeGraph;
 use crate::store::corrupt::CorruptionKind;
+use crate::store::names::BackupId;
 use crate::store::recover::RecoverOptions;
 use crate::store::restore::RestoreOptions;
 use crate::store::retention::{RetentionPolicy, parse_duration};
@@ -73,7 +74,8 @@ pub enum Command {
     /// Verify the primary (default), one backup, or everything.
     Verify {
         /// `primary` or a backup id such as graph_20251003_000432.
-        target: Option<String>,
+        #[arg(value_parser = parse_target)]
+        target: Option<Target>,
         /// Verify the primary and every backup, on all cores.
         #[arg(long, conflicts_with = "target")]
         all: bool,
@@ -95,7 +97,8 @@ pub enum Command {
     /// Replace the primary with a backup (the old primary is kept as evidence).
     Restore {
         /// The backup id, from `graphvault list`.
-        id: String,
+        #[arg(value_parser = parse_id)]
+        id: BackupId,
         /// Show what would change; write nothing.
         #[arg(long)]
         dry_run: bool,
@@ -122,12 +125,18 @@ pub enum Command {
         dry_run: bool,
     },
     /// Compare two graphs: backup ids or `primary`.
-    Diff { old: String, new: String },
+    Diff {
+        #[arg(value_parser = parse_target)]
+        old: Target,
+        #[arg(value_parser = parse_target)]
+        new: Target,
+    },
     /// Damage the primary of a sandbox store (see `graphvault demo`).
     Corrupt {
         /// bit-flip, truncate, append-garbage, invalid-json, zero-block,
         /// dangling-edge, delete-primary, delete-meta, tampered.
-        kind: String,
+        #[arg(value_parser = parse_kind)]
+        kind: CorruptionKind,
     },
     /// Build a sandbox store from the bundled sample graph and open the UI on it.
     Demo {
@@ -221,9 +230,9 @@ impl From<StoreError> for Failure {
             StoreError::NothingRecoverable { .. } => {
                 (exit::NOTHING_RECOVERABLE, "nothing_recoverable")
             }
-            StoreError::VerifyFailed { .. } | StoreError::ChecksumMismatch { .. } => {
-                (exit::INTEGRITY, "verification_failed")
-            }
+            StoreError::VerifyFailed { .. }
+            | StoreError::ChecksumMismatch { .. }
+            | StoreError::BackupUnverified { .. } => (exit::INTEGRITY, "verification_failed"),
             StoreError::NotSandbox { .. } => (exit::FAILURE, "not_sandbox"),
             StoreError::Io { .. } => (exit::FAILURE, "io"),
             StoreError::Refused { .. } => (exit::FAILURE, "refused"),
@@ -231,10 +240,19 @@ impl From<StoreError> for Failure {
             StoreError::Invalid(_) => (exit::FAILURE, "invalid"),
             StoreError::Interrupted { .. } => (exit::FAILURE, "interrupted"),
         };
+        // The store names no commands or flags; the command line says
+        // which of its own would help.
+        let hint = match &e {
+            StoreError::BackupUnverified { .. } => {
+                " (pass --allow-unverified to accept it after checking it)"
+            }
+            StoreError::NotSandbox { .. } => " (create one with `graphvault demo`)",
+            _ => "",
+        };
         Failure {
             code,
             kind,
-            message: e.to_string(),
+            message: format!("{e}{hint}"),
         }
     }
 }
@@ -276,12 +294,23 @@ fn read_input_graph(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     std::fs::read(path)
 }
 
-fn parse_target(s: &str) -> Result<Target, StoreError> {
+// Parsers for clap: a malformed id or kind is a usage error (exit 2),
+// caught before the store is opened.
+
+fn parse_id(s: &str) -> Result<BackupId, String> {
+    s.parse().map_err(|e: StoreError| e.to_string())
+}
+
+fn parse_target(s: &str) -> Result<Target, String> {
     if s == "primary" {
         Ok(Target::Primary)
     } else {
-        Ok(Target::Backup(s.parse()?))
+        parse_id(s).map(Target::Backup)
     }
+}
+
+fn parse_kind(s: &str) -> Result<CorruptionKind, String> {
+    s.parse().map_err(|e: StoreError| e.to_string())
 }
 
 fn command_name(c: &Command) -> &'static str {
@@ -413,7 +442,7 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 };
                 Ok(outcome(&report, render::verify_all(&report), code))
             } else {
-                let target = parse_target(target.as_deref().unwrap_or("primary"))?;
+                let target = target.clone().unwrap_or(Target::Primary);
                 let report = store.verify(&target, depth)?;
                 let code = if matches!(
                     report.status,
@@ -450,7 +479,14 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             Ok(outcome(&report, render::save(&report), exit::OK))
         }
         Command::Snapshot => {
-            let report = store.snapshot()?;
+            let report = store.snapshot().map_err(|e| {
+                let unusable = matches!(e, StoreError::VerifyFailed { .. });
+                let mut f = Failure::from(e);
+                if unusable {
+                    f.message.push_str(" (run `graphvault recover`)");
+                }
+                f
+            })?;
             Ok(outcome(&report, render::snapshot(&report), exit::OK))
         }
         Command::Restore {
@@ -500,12 +536,11 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             Ok(outcome(&report, render::recover(&report), code))
         }
         Command::Diff { old, new } => {
-            let report = store.diff(&parse_target(old)?, &parse_target(new)?)?;
+            let report = store.diff(old, new)?;
             Ok(outcome(&report, render::diff(&report), exit::OK))
         }
         Command::Corrupt { kind } => {
-            let kind: CorruptionKind = kind.parse()?;
-            let report = store.corrupt(kind)?;
+            let report = store.corrupt(*kind)?;
             Ok(outcome(&report, render::corrupt(&report), exit::OK))
         }
         Command::Demo { .. } => Err(Failure {

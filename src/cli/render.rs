@@ -7,7 +7,7 @@ use crate::store::Store;
 use crate::store::corrupt::CorruptionReport;
 use crate::store::diff::DiffReport;
 use crate::store::list::BackupListing;
-use crate::store::recover::{RecoveryReport, Source};
+use crate::store::recover::{Lost, RecoveryReport, RecoveryWarning, Source};
 use crate::store::restore::RestoreReport;
 use crate::store::retention::Action;
 use crate::store::rotate::RotateReport;
@@ -421,13 +421,80 @@ pub fn recover(r: &RecoveryReport) -> String {
             ids.join(", ")
         );
     }
+    if let Some(lost) = &r.lost {
+        lost_lines(&mut out, lost, r.dry_run);
+    }
     for w in &r.warnings {
-        let _ = writeln!(out, "warning: {w}");
+        let _ = writeln!(out, "warning: {w}{}", warning_hint(w));
     }
     if r.dry_run && matches!(r.source, Source::Backup(_)) {
         out.push_str("dry run: nothing was written\n");
     }
     out
+}
+
+/// What a recovery lost, as the store worked it out.
+fn lost_lines(out: &mut String, lost: &Lost, dry_run: bool) {
+    let head = if dry_run { "would lose" } else { "lost" };
+    match lost {
+        Lost::SameChecksum => {
+            let _ = writeln!(
+                out,
+                "{head}: nothing (the replaced primary's meta records the restored backup's checksum)"
+            );
+        }
+        Lost::SameGraph => {
+            let _ = writeln!(
+                out,
+                "{head}: nothing (the replaced primary has the same nodes and edges)"
+            );
+        }
+        Lost::Changes {
+            diff,
+            primary_damaged,
+        } => {
+            let _ = writeln!(
+                out,
+                "{head}: from the replaced primary to the restored graph (removed: lost; changed: an older version is back):"
+            );
+            diff_lines(out, diff);
+            if *primary_damaged {
+                let _ = writeln!(
+                    out,
+                    "  the replaced primary failed verification: a changed entry may be the damage itself"
+                );
+            }
+        }
+        Lost::Unknown {
+            reason,
+            recorded_nodes,
+            recorded_edges,
+        } => {
+            let _ = writeln!(
+                out,
+                "{head}: unknown ({reason}); anything saved after the restored backup is only in the kept file"
+            );
+            if let (Some(n), Some(e)) = (recorded_nodes, recorded_edges) {
+                let _ = writeln!(out, "  its meta recorded {n} nodes and {e} edges");
+            }
+        }
+    }
+}
+
+/// The command that helps with a warning (the store names none).
+fn warning_hint(w: &RecoveryWarning) -> String {
+    match w {
+        RecoveryWarning::FutureDated { .. } | RecoveryWarning::OlderThanNewestValid { .. } => {
+            "; check `graphvault list` and restore another by id if needed".to_string()
+        }
+        RecoveryWarning::StaleMeta {
+            kept_at: Some(kept),
+        } => format!(
+            "; compare it with `graphvault diff`, and if it is the graph you want, bring it back with `graphvault save --from {}`",
+            kept.display()
+        ),
+        _ => String::new(),
+    }
 }
 
 pub fn diff(r: &DiffReport) -> String {

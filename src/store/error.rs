@@ -46,6 +46,16 @@ pub enum StoreError {
     #[error("{path} failed verification: {reason}")]
     VerifyFailed { path: PathBuf, reason: String },
 
+    /// A restore refused because the backup has no meta to check its bytes
+    /// against, though it parses and is consistent. The caller may accept
+    /// it explicitly (`RestoreOptions::allow_unverified`).
+    #[error("restore of {id} refused, the primary is unchanged: {path} is unverified: {reason}")]
+    BackupUnverified {
+        id: super::names::BackupId,
+        path: PathBuf,
+        reason: String,
+    },
+
     /// A graph file could not be parsed or has the wrong shape.
     #[error("{path}: {source}")]
     Graph {
@@ -65,9 +75,7 @@ pub enum StoreError {
     InvalidPolicy(String),
 
     /// The corruption simulator only works on sandbox stores.
-    #[error(
-        "{store} is not a sandbox store: corruption simulation refused, nothing was changed (create one with `graphvault demo`)"
-    )]
+    #[error("{store} is not a sandbox store: corruption simulation refused, nothing was changed")]
     NotSandbox { store: PathBuf },
 
     /// A store-level precondition failed (no primary to snapshot, ...).

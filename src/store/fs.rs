@@ -71,6 +71,18 @@ pub trait Fs: Send + Sync + fmt::Debug {
     /// Makes the directory's entries durable (`fsync` on the directory).
     fn sync_dir(&self, dir: &Path) -> io::Result<()>;
     fn create_dir_all(&self, dir: &Path) -> io::Result<()>;
+    /// Creates one new directory; fails with `AlreadyExists` if anything is
+    /// at `dir` already (a directory or a symlink planted there).
+    fn create_dir(&self, dir: &Path) -> io::Result<()> {
+        match self.entry(dir) {
+            Ok(_) => Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "something is already there",
+            )),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => self.create_dir_all(dir),
+            Err(e) => Err(e),
+        }
+    }
     /// Opens a regular file for reading without following a symlink, and
     /// refuses FIFOs, devices, directories and files larger than `max_len`.
     fn open_read(&self, path: &Path, max_len: u64) -> io::Result<ReadFile>;
@@ -175,6 +187,10 @@ impl Fs for RealFs {
 
     fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
         fs::create_dir_all(dir)
+    }
+
+    fn create_dir(&self, dir: &Path) -> io::Result<()> {
+        fs::create_dir(dir)
     }
 
     fn open_read(&self, path: &Path, max_len: u64) -> io::Result<ReadFile> {

@@ -32,6 +32,7 @@ pub mod recover;
 pub mod restore;
 pub mod retention;
 pub mod rotate;
+pub mod sandbox;
 pub mod save;
 pub mod verify;
 

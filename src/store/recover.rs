@@ -1,14 +1,33 @@
-//! Load with automatic recovery.
+//! Recovery, in two steps that both front ends call:
+//!
+//! 1. [`Store::plan_recovery`]: the primary's inspection, the backups
+//!    checked newest first with their results, the recommended one, and
+//!    every warning (future-dated, stale meta, unauthenticated…). It
+//!    writes nothing.
+//! 2. [`Store::recover_from`]: restores a chosen candidate (or says what it
+//!    would do) and works out what was lost ([`Lost`]).
+//!
+//! [`Store::load_with_recovery`] is the two together with the recommended
+//! candidate, under one lock, reusing the inspections of step 1 so that
+//! nothing is parsed twice. The command line's `recover` and the UI's
+//! wizard both go through here, so they show the same candidates, the
+//! same warnings and the same "what was lost".
 
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
-use serde::Serialize;
+use chrono::NaiveDateTime;
+use serde::{Serialize, Serializer};
 
 use super::Store;
+use super::diff::{GraphDiff, diff_graphs};
 use super::error::Result;
 use super::names::BackupId;
 use super::restore::RestoreReport;
-use super::verify::{Depth, FileReport, Inspection, Status, Target};
+use super::verify::{
+    Depth, FileReport, Inspection, Level, Status, Target, VerifyAllOptions, VerifyProgress,
+};
 use crate::graph::KnowledgeGraph;
 
 /// Options of [`Store::load_with_recovery`].
@@ -16,6 +35,23 @@ use crate::graph::KnowledgeGraph;
 pub struct RecoverOptions {
     /// Find what would be restored; write nothing.
     pub dry_run: bool,
+}
+
+/// Options of [`Store::plan_recovery`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PlanOptions {
+    /// Check every backup (on every core), not only down to the newest one
+    /// that verifies: a person choosing a candidate wants to see them all.
+    pub every_candidate: bool,
+}
+
+/// Options of [`Store::recover_from`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RecoverFromOptions {
+    /// Report what would be restored and lost; write nothing.
+    pub dry_run: bool,
+    /// Accept a backup without a meta when it parses and is consistent.
+    pub allow_unverified: bool,
 }
 
 /// Where the loaded graph came from.
@@ -31,7 +67,141 @@ pub enum Source {
     Nothing,
 }
 
-/// What recovery found and did.
+/// Something recovery wants a person to know. Each front end words the
+/// next step its own way (the store names no commands).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RecoveryWarning {
+    /// The primary has no usable meta but parses and is consistent: it is
+    /// loaded and kept, and nothing proves its bytes are whole.
+    PrimaryWithoutMeta { reason: String },
+    /// The primary failed only its checksum yet parses as a consistent
+    /// graph: it may be newer data beside a stale meta (the application
+    /// crashed between writing the graph and its meta). `kept_at` is where
+    /// it was kept, once a restore has run.
+    StaleMeta { kept_at: Option<PathBuf> },
+    /// The chosen backup's name is dated after now: the clock may have been
+    /// wrong when it was written, so "newest" may not be newest.
+    FutureDated { id: BackupId, time: NaiveDateTime },
+    /// The chosen backup is older than the newest one that verifies.
+    OlderThanNewestValid {
+        chosen: BackupId,
+        newest_valid: BackupId,
+    },
+    /// A warning from one file's verification (a meta not authenticated by
+    /// the key, legacy counts, …).
+    File { target: Target, text: String },
+}
+
+impl std::fmt::Display for RecoveryWarning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RecoveryWarning::PrimaryWithoutMeta { reason } => write!(
+                f,
+                "the primary has no usable meta ({reason}); it parses and is consistent, so it was loaded and kept"
+            ),
+            RecoveryWarning::StaleMeta { kept_at } => {
+                write!(
+                    f,
+                    "the replaced primary failed only its checksum and still parses as a consistent graph: it may be newer data beside a stale meta (an interrupted save of the application)"
+                )?;
+                match kept_at {
+                    Some(p) => write!(f, "; it is kept at {}", p.display()),
+                    None => write!(f, "; a restore keeps it in the evidence directory"),
+                }
+            }
+            RecoveryWarning::FutureDated { id, time } => write!(
+                f,
+                "the backup {id} is dated in the future ({} > now): the clock may have been wrong when it was written",
+                time.format("%Y-%m-%d %H:%M")
+            ),
+            RecoveryWarning::OlderThanNewestValid {
+                chosen,
+                newest_valid,
+            } => write!(
+                f,
+                "{chosen} is older than {newest_valid}, the newest backup that verifies: what was saved between them is not brought back"
+            ),
+            RecoveryWarning::File { target, text } => write!(f, "{target}: {text}"),
+        }
+    }
+}
+
+fn as_strings<S: Serializer>(
+    warnings: &[RecoveryWarning],
+    s: S,
+) -> std::result::Result<S::Ok, S::Error> {
+    s.collect_seq(warnings.iter().map(ToString::to_string))
+}
+
+/// What a restore did not bring back, relative to the primary it replaced.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Lost {
+    /// Nothing: the replaced primary's meta records the restored backup's
+    /// checksum, so before the damage it was this backup byte for byte.
+    SameChecksum,
+    /// The replaced primary parses and has the same nodes and edges.
+    SameGraph,
+    /// The replaced primary parses; `diff` goes from it to the restored
+    /// graph (its removed and changed entries are what the restore does
+    /// not bring back). When the primary failed its checksum, a "changed"
+    /// entry may be the damage itself (`primary_damaged`).
+    Changes {
+        diff: GraphDiff,
+        primary_damaged: bool,
+    },
+    /// It cannot be told: the replaced primary does not parse and its meta
+    /// records a different checksum, or nothing was there to compare.
+    Unknown {
+        reason: String,
+        /// What the replaced primary's meta recorded, when it had a meta.
+        recorded_nodes: Option<u64>,
+        recorded_edges: Option<u64>,
+    },
+}
+
+impl Lost {
+    /// Whether it is proven that nothing was lost.
+    pub fn nothing(&self) -> bool {
+        match self {
+            Lost::SameChecksum | Lost::SameGraph => true,
+            Lost::Changes { diff, .. } => {
+                diff.nodes_removed.is_empty()
+                    && diff.nodes_changed.is_empty()
+                    && diff.edges_removed.is_empty()
+                    && diff.edges_changed.is_empty()
+            }
+            Lost::Unknown { .. } => false,
+        }
+    }
+}
+
+/// What a recovery would start from: step 1.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecoveryPlan {
+    pub primary: FileReport,
+    /// The primary can be loaded as it is (valid, or no meta but parses).
+    pub primary_usable: bool,
+    /// Why the primary cannot be used, when it cannot.
+    pub primary_failure: Option<String>,
+    /// Backups checked, newest first, with their results. Without
+    /// [`PlanOptions::every_candidate`] the list stops at the recommended
+    /// one.
+    pub candidates: Vec<FileReport>,
+    /// The newest backup that verifies.
+    pub recommended: Option<BackupId>,
+    #[serde(serialize_with = "as_strings")]
+    pub warnings: Vec<RecoveryWarning>,
+    /// Backups without a meta that parse: usable by hand when nothing verifies.
+    pub unverified_fallbacks: Vec<BackupId>,
+    /// Every backup was checked.
+    pub complete: bool,
+    /// Checking stopped early because it was cancelled.
+    pub cancelled: bool,
+    pub elapsed_ms: f64,
+}
+
+/// What recovery found and did: step 2 (and `load_with_recovery`).
 #[derive(Debug, Clone, Serialize)]
 pub struct RecoveryReport {
     pub source: Source,
@@ -41,10 +211,15 @@ pub struct RecoveryReport {
     pub primary_failure: Option<String>,
     /// Every backup checked, newest first, with its result.
     pub candidates: Vec<FileReport>,
+    /// The newest backup that verifies.
+    pub recommended: Option<BackupId>,
     pub restore: Option<RestoreReport>,
+    /// What the restore did not bring back; `None` when nothing was restored.
+    pub lost: Option<Lost>,
     pub node_count: usize,
     pub edge_count: usize,
-    pub warnings: Vec<String>,
+    #[serde(serialize_with = "as_strings")]
+    pub warnings: Vec<RecoveryWarning>,
     /// Backups without a meta that parse: usable by hand when nothing verifies.
     pub unverified_fallbacks: Vec<BackupId>,
     pub elapsed_ms: f64,
@@ -55,14 +230,398 @@ impl RecoveryReport {
     pub fn recovered(&self) -> bool {
         self.source != Source::Nothing
     }
+
+    /// The backup restored, or what the source was, in a word.
+    pub fn source_label(&self) -> String {
+        match &self.source {
+            Source::Primary => "the primary".to_string(),
+            Source::Backup(id) => id.to_string(),
+            Source::Nothing => "nothing".to_string(),
+        }
+    }
+
+    /// Where the replaced primary was kept (empty when nothing was restored
+    /// or there was nothing to keep).
+    pub fn evidence(&self) -> &[PathBuf] {
+        self.restore.as_ref().map_or(&[], |r| r.evidence.as_slice())
+    }
+
+    fn from_plan(plan: RecoveryPlan, dry_run: bool) -> RecoveryReport {
+        RecoveryReport {
+            source: Source::Nothing,
+            dry_run,
+            primary: plan.primary,
+            primary_failure: plan.primary_failure,
+            candidates: plan.candidates,
+            recommended: plan.recommended,
+            restore: None,
+            lost: None,
+            node_count: 0,
+            edge_count: 0,
+            warnings: plan.warnings,
+            unverified_fallbacks: plan.unverified_fallbacks,
+            elapsed_ms: 0.0,
+        }
+    }
+}
+
+/// A plan with the inspections it made, so a recovery under the same lock
+/// need not read or parse them again.
+struct PlanWork {
+    plan: RecoveryPlan,
+    primary: Inspection,
+    /// The recommended backup's full inspection, when the plan made one.
+    recommended: Option<Inspection>,
+}
+
+/// The primary failed only its checksum and still parses as a consistent graph.
+fn stale_meta_suspect(primary: &Inspection) -> bool {
+    primary.report.failed_level == Some(Level::Checksum)
+        && primary
+            .graph
+            .as_ref()
+            .is_some_and(|g| g.check_consistency().problems.is_empty())
+}
+
+fn file_warnings(report: &FileReport) -> impl Iterator<Item = RecoveryWarning> + '_ {
+    report.warnings.iter().map(|w| RecoveryWarning::File {
+        target: report.target.clone(),
+        text: w.clone(),
+    })
+}
+
+/// What a restore of `restored` (checksum `checksum`) over `primary` loses.
+fn what_was_lost(primary: &Inspection, restored: &KnowledgeGraph, checksum: &str) -> Lost {
+    let recorded = primary
+        .report
+        .expected_checksum
+        .as_deref()
+        .or_else(|| primary.meta.as_ref().and_then(|m| m.sha256()));
+    if recorded.is_some_and(|c| c.eq_ignore_ascii_case(checksum)) {
+        return Lost::SameChecksum;
+    }
+    // The primary's bytes match their meta only when it did not fail at the
+    // checksum level or below; otherwise its parse may show the damage.
+    let damaged = !primary.report.status.is_usable();
+    if let Some(old) = &primary.graph {
+        let diff = diff_graphs(old, restored);
+        if diff.is_empty() {
+            return Lost::SameGraph;
+        }
+        return Lost::Changes {
+            diff,
+            primary_damaged: damaged,
+        };
+    }
+    let (recorded_nodes, recorded_edges) = primary
+        .meta
+        .as_ref()
+        .map(|m| (m.node_count, m.edge_count))
+        .unwrap_or((None, None));
+    let reason = match (&primary.report.status, recorded) {
+        (Status::Missing, None) => "there was no primary and no meta to compare with".to_string(),
+        (_, None) => format!(
+            "the replaced primary does not parse and has no meta checksum to compare ({})",
+            primary.report.summary()
+        ),
+        (_, Some(_)) => format!(
+            "the replaced primary does not parse, and its meta records a different checksum from the restored backup's ({})",
+            primary.report.summary()
+        ),
+    };
+    Lost::Unknown {
+        reason,
+        recorded_nodes,
+        recorded_edges,
+    }
 }
 
 impl Store {
+    /// Step 1: inspects the primary and the backups newest first and
+    /// recommends the newest one that verifies. Writes nothing and takes no
+    /// lock. `progress` is called after each backup; `cancel` stops it
+    /// between files (the plan then says `cancelled`).
+    ///
+    /// # Errors
+    /// `backups/` cannot be listed.
+    pub fn plan_recovery(
+        &self,
+        options: PlanOptions,
+        cancel: &AtomicBool,
+        progress: &(dyn Fn(VerifyProgress) + Sync),
+    ) -> Result<RecoveryPlan> {
+        Ok(self.plan_work(options, cancel, progress)?.plan)
+    }
+
+    fn plan_work(
+        &self,
+        options: PlanOptions,
+        cancel: &AtomicBool,
+        progress: &(dyn Fn(VerifyProgress) + Sync),
+    ) -> Result<PlanWork> {
+        let started = Instant::now();
+        let primary = self.inspect_target(&Target::Primary, Depth::Full, true);
+        let usable = primary.report.status.is_usable() && primary.graph.is_some();
+        let mut plan = RecoveryPlan {
+            primary: primary.report.clone(),
+            primary_usable: usable,
+            primary_failure: (!usable).then(|| primary.report.summary()),
+            candidates: Vec::new(),
+            recommended: None,
+            warnings: file_warnings(&primary.report).collect(),
+            unverified_fallbacks: Vec::new(),
+            complete: false,
+            cancelled: false,
+            elapsed_ms: 0.0,
+        };
+        if usable && primary.report.status == Status::Unverified {
+            plan.warnings.insert(
+                0,
+                RecoveryWarning::PrimaryWithoutMeta {
+                    reason: primary.report.reason.clone().unwrap_or_default(),
+                },
+            );
+        }
+        if !usable && stale_meta_suspect(&primary) {
+            plan.warnings
+                .push(RecoveryWarning::StaleMeta { kept_at: None });
+        }
+        let mut recommended = None;
+        if options.every_candidate {
+            let all = self.verify_all(
+                VerifyAllOptions {
+                    depth: Depth::Full,
+                    include_primary: false,
+                    threads: 0,
+                },
+                cancel,
+                progress,
+            )?;
+            plan.cancelled = all.cancelled;
+            plan.complete = !all.cancelled;
+            plan.candidates = all.files;
+            plan.recommended = plan
+                .candidates
+                .iter()
+                .find(|c| c.status == Status::Valid)
+                .and_then(|c| match &c.target {
+                    Target::Backup(id) => Some(id.clone()),
+                    Target::Primary => None,
+                });
+        } else if !usable {
+            // Hash first: a damaged backup is rejected for the price of a
+            // hash instead of a parse (several times slower). Only a backup
+            // whose bytes pass is parsed; the first valid one ends the search.
+            let listing = self.list_backups()?;
+            let total = listing.backups.len();
+            let bytes_total = listing.backups.iter().filter_map(|b| b.size).sum();
+            let mut bytes_done = 0;
+            plan.complete = true;
+            for (i, info) in listing.backups.iter().enumerate() {
+                if cancel.load(Ordering::Relaxed) {
+                    plan.cancelled = true;
+                    plan.complete = false;
+                    break;
+                }
+                let target = Target::Backup(info.id.clone());
+                let quick = self.inspect_target(&target, Depth::Checksum, false);
+                let inspection = if matches!(quick.report.status, Status::Corrupt | Status::Missing)
+                {
+                    quick
+                } else {
+                    self.inspect_target(&target, Depth::Full, true)
+                };
+                bytes_done += info.size.unwrap_or(0);
+                progress(VerifyProgress {
+                    done: i + 1,
+                    total,
+                    bytes_done,
+                    bytes_total,
+                    elapsed: started.elapsed(),
+                    report: inspection.report.clone(),
+                });
+                plan.candidates.push(inspection.report.clone());
+                match inspection.report.status {
+                    Status::Valid => {
+                        plan.recommended = Some(info.id.clone());
+                        plan.complete = i + 1 == total;
+                        recommended = Some(inspection);
+                        break;
+                    }
+                    Status::Unverified => plan.unverified_fallbacks.push(info.id.clone()),
+                    _ => {}
+                }
+            }
+        }
+        if options.every_candidate {
+            plan.unverified_fallbacks = plan
+                .candidates
+                .iter()
+                .filter(|c| c.status == Status::Unverified)
+                .filter_map(|c| match &c.target {
+                    Target::Backup(id) => Some(id.clone()),
+                    Target::Primary => None,
+                })
+                .collect();
+        }
+        if !usable && let Some(id) = &plan.recommended {
+            let chosen = plan
+                .candidates
+                .iter()
+                .find(|c| c.target.backup_id() == Some(id));
+            plan.warnings
+                .extend(self.candidate_warnings(id, None, chosen));
+        }
+        plan.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(PlanWork {
+            plan,
+            primary,
+            recommended,
+        })
+    }
+
+    /// Warnings about restoring `id`: dated in the future, older than the
+    /// newest valid backup, and its own verification's warnings.
+    fn candidate_warnings(
+        &self,
+        id: &BackupId,
+        newest_valid: Option<&BackupId>,
+        report: Option<&FileReport>,
+    ) -> Vec<RecoveryWarning> {
+        let mut out = Vec::new();
+        // Order is by the time in the name; a name from a clock that ran
+        // ahead sorts first. Say so rather than hide it.
+        let now = super::now().naive_local();
+        if id.time() > now + chrono::Duration::minutes(5) {
+            out.push(RecoveryWarning::FutureDated {
+                id: id.clone(),
+                time: id.time(),
+            });
+        }
+        if let Some(newest) = newest_valid.filter(|n| *n != id) {
+            out.push(RecoveryWarning::OlderThanNewestValid {
+                chosen: id.clone(),
+                newest_valid: newest.clone(),
+            });
+        }
+        if let Some(r) = report {
+            out.extend(file_warnings(r));
+        }
+        out
+    }
+
+    /// Step 2: restores the backup `id` chosen from `plan` (or, with
+    /// `dry_run`, says what it would do), keeping the replaced primary as
+    /// evidence, and works out what was lost. The primary and the backup
+    /// are inspected again under the lock: the plan may be old.
+    ///
+    /// # Errors
+    /// No such backup, a backup that does not verify
+    /// ([`StoreError::BackupUnverified`] for one without a meta unless
+    /// `allow_unverified`), the lock held elsewhere, or an I/O error while
+    /// restoring; in every case the primary is unchanged.
+    pub fn recover_from(
+        &self,
+        plan: &RecoveryPlan,
+        id: &BackupId,
+        options: RecoverFromOptions,
+    ) -> Result<RecoveryReport> {
+        let started = Instant::now();
+        self.require_backup(id)?;
+        let _guard = if options.dry_run {
+            None
+        } else {
+            Some(self.lock()?)
+        };
+        let primary = self.inspect_target(&Target::Primary, Depth::Full, true);
+        let backup = self.inspect_target(&Target::Backup(id.clone()), Depth::Full, true);
+        let mut report = RecoveryReport::from_plan(plan.clone(), options.dry_run);
+        report.primary = primary.report.clone();
+        report.primary_failure =
+            (!primary.report.status.is_usable()).then(|| primary.report.summary());
+        // The plan's warnings about its own recommendation give way to the
+        // ones about this choice.
+        report.warnings.retain(|w| {
+            !matches!(
+                w,
+                RecoveryWarning::FutureDated { .. }
+                    | RecoveryWarning::OlderThanNewestValid { .. }
+                    | RecoveryWarning::File {
+                        target: Target::Backup(_),
+                        ..
+                    }
+            )
+        });
+        report.warnings.extend(self.candidate_warnings(
+            id,
+            plan.recommended.as_ref(),
+            Some(&backup.report),
+        ));
+        // The candidate list shows what was found now.
+        if let Some(c) = report
+            .candidates
+            .iter_mut()
+            .find(|c| c.target.backup_id() == Some(id))
+        {
+            *c = backup.report.clone();
+        }
+        let (_, report) = self.recover_inspected(report, primary, backup, id, options, started)?;
+        Ok(report)
+    }
+
+    /// The restore and "what was lost", from inspections made under the
+    /// lock (or for a dry run).
+    fn recover_inspected(
+        &self,
+        mut report: RecoveryReport,
+        primary: Inspection,
+        backup: Inspection,
+        id: &BackupId,
+        options: RecoverFromOptions,
+        started: Instant,
+    ) -> Result<(KnowledgeGraph, RecoveryReport)> {
+        let status = backup.report.status;
+        let acceptable =
+            status == Status::Valid || (options.allow_unverified && status == Status::Unverified);
+        let (Some(graph), Some(bytes), true) = (backup.graph, backup.bytes, acceptable) else {
+            return Err(super::restore::refusal(id, &backup.report));
+        };
+        let checksum = backup.report.actual_checksum.clone().unwrap_or_default();
+        let lost = what_was_lost(&primary, &graph, &checksum);
+        let stale = stale_meta_suspect(&primary);
+        let restore = self.restore_verified(
+            id.clone(),
+            backup.report,
+            &graph,
+            bytes,
+            Some(primary),
+            options.dry_run,
+            started,
+        )?;
+        if stale {
+            let kept_at = restore.evidence.first().cloned();
+            report
+                .warnings
+                .retain(|w| !matches!(w, RecoveryWarning::StaleMeta { .. }));
+            report.warnings.push(RecoveryWarning::StaleMeta { kept_at });
+        }
+        report.source = Source::Backup(id.clone());
+        report.node_count = graph.node_count();
+        report.edge_count = graph.edge_count();
+        report.lost = Some(lost);
+        report.restore = Some(restore);
+        report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        tracing::info!(backup = %id, dry_run = options.dry_run, "recovered from backup");
+        Ok((graph, report))
+    }
+
     /// Loads the primary; if it is corrupt or missing (or has no meta and
     /// does not parse), restores the newest backup that verifies, keeping the
     /// damaged primary as evidence. A primary without a meta that parses is
     /// loaded with a warning and never thrown away. When nothing verifies,
     /// nothing is written or deleted and the report lists every candidate.
+    /// This is [`Store::plan_recovery`] and [`Store::recover_from`] with the
+    /// recommended backup, under one lock.
     ///
     /// # Errors
     /// The lock held elsewhere (unless `dry_run`), or an I/O error while
@@ -78,129 +637,42 @@ impl Store {
         } else {
             Some(self.lock()?)
         };
-        let primary = self.inspect_target(&Target::Primary, Depth::Full, true);
-        let mut report = RecoveryReport {
-            source: Source::Nothing,
-            dry_run: options.dry_run,
-            primary: primary.report.clone(),
-            primary_failure: None,
-            candidates: Vec::new(),
-            restore: None,
-            node_count: 0,
-            edge_count: 0,
-            warnings: primary.report.warnings.clone(),
-            unverified_fallbacks: Vec::new(),
-            elapsed_ms: 0.0,
-        };
-        let mut primary = primary;
-        let usable = primary.report.status.is_usable();
-        if let Some(graph) = primary.graph.take_if(|_| usable) {
-            if primary.report.status == Status::Unverified {
-                report.warnings.insert(
-                    0,
-                    format!(
-                        "the primary has no usable meta ({}); it parses and is consistent, so it was loaded and kept",
-                        primary.report.reason.as_deref().unwrap_or("")
-                    ),
-                );
-            }
+        let never = AtomicBool::new(false);
+        let mut work = self.plan_work(PlanOptions::default(), &never, &|_| {})?;
+        let mut report = RecoveryReport::from_plan(work.plan.clone(), options.dry_run);
+        if work.plan.primary_usable {
+            let graph = work.primary.graph.take();
             report.source = Source::Primary;
-            report.node_count = graph.node_count();
-            report.edge_count = graph.edge_count();
+            report.node_count = graph.as_ref().map_or(0, KnowledgeGraph::node_count);
+            report.edge_count = graph.as_ref().map_or(0, KnowledgeGraph::edge_count);
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             tracing::info!(
                 nodes = report.node_count,
                 edges = report.edge_count,
                 "loaded primary"
             );
-            return Ok((Some(graph), report));
+            return Ok((graph, report));
         }
-        report.primary_failure = Some(primary.report.summary());
-        tracing::warn!(reason = %primary.report.summary(), "primary unusable, trying backups newest first");
-        // Bytes that no longer match their meta but still make a consistent
-        // graph may be newer data beside a stale meta (the application
-        // crashes between writing graph.json and its meta). It is kept as
-        // evidence either way; say so loudly rather than let it look like
-        // mere damage.
-        let stale_meta_suspect = primary.report.failed_level
-            == Some(super::verify::Level::Checksum)
-            && primary
-                .graph
-                .as_ref()
-                .is_some_and(|g| g.check_consistency().problems.is_empty());
-        // The restore reuses this inspection (we hold the lock, so the primary
-        // cannot change) rather than parse a damaged primary a second time.
-        let mut previous = Some(Inspection {
-            report: primary.report,
-            graph: primary.graph,
-            bytes: primary.bytes,
-            meta: primary.meta,
-        });
-
-        let listing = self.list_backups()?;
-        for info in &listing.backups {
-            let target = Target::Backup(info.id.clone());
-            // Hash first: a damaged backup is rejected for the price of a hash
-            // instead of a parse (several times slower). Only a backup whose
-            // bytes pass is parsed.
-            let quick = self.inspect_target(&target, Depth::Checksum, false);
-            if matches!(quick.report.status, Status::Corrupt | Status::Missing) {
-                report.candidates.push(quick.report);
-                continue;
-            }
-            let inspection = self.inspect_target(&target, Depth::Full, true);
-            let status = inspection.report.status;
-            report.candidates.push(inspection.report.clone());
-            match (status, inspection.graph, inspection.bytes) {
-                (Status::Valid, Some(graph), Some(bytes)) => {
-                    let restore = self.restore_verified(
-                        info.id.clone(),
-                        inspection.report,
-                        &graph,
-                        bytes,
-                        previous.take(),
-                        options.dry_run,
-                        started,
-                    )?;
-                    report.source = Source::Backup(info.id.clone());
-                    // Order is by the time in the name; a name from a clock
-                    // that ran ahead sorts first. Say so rather than hide it.
-                    let now = super::now().naive_local();
-                    if info.time > now + chrono::Duration::minutes(5) {
-                        report.warnings.push(format!(
-                            "the restored backup {} is dated in the future ({} > now): the clock may have been wrong when it was written; check `graphvault list` and restore another by id if needed",
-                            info.id,
-                            info.time.format("%Y-%m-%d %H:%M")
-                        ));
-                    }
-                    report.node_count = graph.node_count();
-                    report.edge_count = graph.edge_count();
-                    if stale_meta_suspect {
-                        let kept = restore
-                            .evidence
-                            .first()
-                            .map(|p| p.display().to_string())
-                            .unwrap_or_else(|| {
-                                "graphvault's evidence/ directory when the restore runs".to_string()
-                            });
-                        report.warnings.push(format!(
-                            "the replaced primary failed only its checksum and still parses as a consistent graph: it may be newer data beside a stale meta (an interrupted save of the application). It is kept at {kept}; compare it with `graphvault diff`, and if it is the graph you want, bring it back with `graphvault save --from {kept}`"
-                        ));
-                    }
-                    report.restore = Some(restore);
-                    report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-                    tracing::info!(backup = %info.id, dry_run = options.dry_run, "recovered from backup");
-                    return Ok((Some(graph), report));
-                }
-                (Status::Unverified, _, _) => report.unverified_fallbacks.push(info.id.clone()),
-                _ => {}
-            }
-        }
-        tracing::error!(
-            checked = report.candidates.len(),
-            "nothing recoverable: the primary and every backup failed verification; nothing was written or deleted"
-        );
-        report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-        Ok((None, report))
+        tracing::warn!(reason = %work.plan.primary.summary(), "primary unusable, trying backups newest first");
+        let (Some(id), Some(backup)) = (work.plan.recommended.clone(), work.recommended) else {
+            tracing::error!(
+                checked = report.candidates.len(),
+                "nothing recoverable: the primary and every backup failed verification; nothing was written or deleted"
+            );
+            report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+            return Ok((None, report));
+        };
+        let (graph, report) = self.recover_inspected(
+            report,
+            work.primary,
+            backup,
+            &id,
+            RecoverFromOptions {
+                dry_run: options.dry_run,
+                allow_unverified: false,
+            },
+            started,
+        )?;
+        Ok((Some(graph), report))
     }
 }

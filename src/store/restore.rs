@@ -46,6 +46,26 @@ pub struct RestoreReport {
     pub elapsed_ms: f64,
 }
 
+/// Why a restore of `id` is refused, given its verification: typed, so a
+/// front end can offer to accept an unverified backup without reading text.
+pub(crate) fn refusal(id: &BackupId, report: &FileReport) -> StoreError {
+    if report.status == Status::Unverified {
+        StoreError::BackupUnverified {
+            id: id.clone(),
+            path: report.path.clone(),
+            reason: report.reason.clone().unwrap_or_default(),
+        }
+    } else {
+        StoreError::VerifyFailed {
+            path: report.path.clone(),
+            reason: format!(
+                "restore of {id} refused, the primary is unchanged: {}",
+                report.summary()
+            ),
+        }
+    }
+}
+
 impl Store {
     /// Restores the backup `id` as the primary: verifies it (refusing one that
     /// fails), keeps the current primary as evidence, writes the bytes to a
@@ -53,11 +73,12 @@ impl Store {
     /// its meta. With `dry_run`, only reports.
     ///
     /// # Errors
-    /// An invalid id, no such backup, a backup that fails verification, the
-    /// lock held elsewhere, or an I/O error; in every case the primary is
-    /// unchanged.
-    pub fn restore(&self, id: &str, options: RestoreOptions) -> Result<RestoreReport> {
-        let id: BackupId = id.parse()?;
+    /// No such backup, a backup that fails verification
+    /// ([`StoreError::BackupUnverified`] for one without a meta, unless
+    /// `allow_unverified`), the lock held elsewhere, or an I/O error; in
+    /// every case the primary is unchanged.
+    pub fn restore(&self, id: &BackupId, options: RestoreOptions) -> Result<RestoreReport> {
+        let id = id.clone();
         self.require_backup(&id)?;
         let _guard = if options.dry_run {
             None
@@ -71,14 +92,7 @@ impl Store {
             || (options.allow_unverified && inspection.report.status == Status::Unverified);
         let (Some(graph), Some(bytes), true) = (inspection.graph, inspection.bytes, acceptable)
         else {
-            let mut reason = inspection.report.summary();
-            if inspection.report.status == Status::Unverified {
-                reason.push_str(" (pass --allow-unverified to accept it)");
-            }
-            return Err(StoreError::VerifyFailed {
-                path: inspection.report.path.clone(),
-                reason: format!("restore of {id} refused, the primary is unchanged: {reason}"),
-            });
+            return Err(refusal(&id, &inspection.report));
         };
         self.restore_verified(
             id,

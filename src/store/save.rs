@@ -240,7 +240,7 @@ impl Store {
             return Err(StoreError::VerifyFailed {
                 path: self.primary_path(),
                 reason: format!(
-                    "snapshot refused, nothing was written: the primary is {} (run `graphvault recover`)",
+                    "snapshot refused, nothing was written: the primary is {}; recover it first",
                     report.summary()
                 ),
             });

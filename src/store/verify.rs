@@ -124,6 +124,16 @@ pub enum Target {
     Backup(BackupId),
 }
 
+impl Target {
+    /// The backup's id; `None` for the primary.
+    pub fn backup_id(&self) -> Option<&BackupId> {
+        match self {
+            Target::Backup(id) => Some(id),
+            Target::Primary => None,
+        }
+    }
+}
+
 impl std::fmt::Display for Target {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -21,6 +21,7 @@ use crate::store::retention::RetentionPolicy;
 use crate::store::verify::{Depth, FileReport, Status, Target};
 
 use super::action::Action;
+use super::error::UiError;
 use super::health::{self, Check, DiskSpace, HealthInput};
 use super::keymap::{self, Context};
 use super::popups::{
@@ -58,7 +59,7 @@ pub struct StoreView {
     pub is_sandbox: bool,
     pub has_primary: bool,
     pub has_meta: bool,
-    pub listing_error: Option<String>,
+    pub listing_error: Option<UiError>,
     pub ignored: Vec<String>,
     pub primary: Option<FileReport>,
     pub lock: Option<LockState>,
@@ -190,7 +191,8 @@ impl App {
         });
     }
 
-    fn show_error(&mut self, title: &str, message: String) {
+    fn show_error(&mut self, title: &str, error: UiError) {
+        let message = error.message;
         self.log_line(Severity::Error, format!("{title}: {message}"));
         self.popup = Some(Popup::Error(ErrorPopup {
             title: title.to_string(),

@@ -19,7 +19,8 @@
 
 mod action;
 mod app;
-mod health;
+pub mod error;
+pub mod health;
 mod keymap;
 mod logging;
 mod popups;
@@ -27,7 +28,7 @@ mod render;
 mod table;
 mod theme;
 mod wizard;
-mod worker;
+pub mod worker;
 
 #[cfg(test)]
 mod tests;

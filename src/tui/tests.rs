@@ -17,8 +17,12 @@ use crate::store::names::BackupId;
 use crate::store::retention::{self, RetentionPolicy};
 use crate::store::verify::{Depth, Status, Target};
 
+use crate::store::StoreError;
+use crate::store::recover::Lost;
+
 use super::action::Action;
 use super::app::App;
+use super::error::UiError;
 use super::keymap::Context;
 use super::popups::candidates as rotate_candidates;
 use super::popups::{Popup, RestoreState};
@@ -36,6 +40,7 @@ pub mod fixtures {
     use crate::store::diff::{DiffReport, GraphDiff};
     use crate::store::list::{BackupInfo, BackupListing};
     use crate::store::names::BackupId;
+    use crate::store::recover::{Lost, RecoveryPlan, RecoveryReport, Source};
     use crate::store::restore::RestoreReport;
     use crate::store::verify::{Depth, FileReport, Level, LevelResult, Outcome, Status, Target};
     use crate::tui::health::DiskSpace;
@@ -274,6 +279,55 @@ pub mod fixtures {
             old_file: report(Target::Backup(old.clone()), Status::Valid),
             new_file: report(Target::Primary, Status::Valid),
             diff: diff(),
+        }
+    }
+
+    /// The store's recovery plan over `candidates` (newest first): the
+    /// newest valid one recommended.
+    pub fn recovery_plan(candidates: Vec<FileReport>, cancelled: bool) -> RecoveryPlan {
+        let recommended = candidates
+            .iter()
+            .find(|c| c.status == Status::Valid)
+            .and_then(|c| c.target.backup_id().cloned());
+        RecoveryPlan {
+            primary: report(Target::Primary, Status::Corrupt),
+            primary_usable: false,
+            primary_failure: Some("corrupt: sha256 mismatch".into()),
+            unverified_fallbacks: candidates
+                .iter()
+                .filter(|c| c.status == Status::Unverified)
+                .filter_map(|c| c.target.backup_id().cloned())
+                .collect(),
+            candidates,
+            recommended,
+            warnings: Vec::new(),
+            complete: !cancelled,
+            cancelled,
+            elapsed_ms: 9.0,
+        }
+    }
+
+    /// A recovery from `id` as the store reports it.
+    pub fn recovery_report(
+        id: &BackupId,
+        dry_run: bool,
+        lost: Lost,
+        restore: RestoreReport,
+    ) -> RecoveryReport {
+        RecoveryReport {
+            source: Source::Backup(id.clone()),
+            dry_run,
+            primary: report(Target::Primary, Status::Corrupt),
+            primary_failure: Some("corrupt: sha256 mismatch".into()),
+            candidates: Vec::new(),
+            recommended: Some(id.clone()),
+            node_count: restore.node_count,
+            edge_count: restore.edge_count,
+            restore: Some(restore),
+            lost: Some(lost),
+            warnings: Vec::new(),
+            unverified_fallbacks: Vec::new(),
+            elapsed_ms: 4.0,
         }
     }
 
@@ -683,7 +737,9 @@ fn d_diffs_the_selection_with_the_primary_or_the_two_marked() {
         &sent(&rx)[..],
         [Command::Diff { old: Target::Backup(o), new: Target::Backup(n) }] if *o == older && *n == newest
     ));
-    app.update(Action::Worker(Event::Diffed(Err("boom".into()))));
+    app.update(Action::Worker(Event::Diffed(Err(UiError::internal(
+        "boom",
+    )))));
     assert!(matches!(
         &app.popup,
         Some(Popup::Diff(d)) if matches!(d.result, Some(Err(_)))
@@ -768,7 +824,11 @@ fn a_refused_restore_of_an_unverified_backup_can_be_planned_again_with_a() {
     app.update(Action::Worker(Event::RestorePlanned {
         id: id.clone(),
         allow_unverified: false,
-        result: Err(format!("restore of {id} refused, the primary is unchanged: unverified: no meta file (pass --allow-unverified to accept it)")),
+        result: Err(UiError::from(StoreError::BackupUnverified {
+            id: id.clone(),
+            path: format!("/srv/graph/storage/backups/{id}.json").into(),
+            reason: "no meta file".into(),
+        })),
     }));
     press(&mut app, KeyCode::Char('y'));
     assert!(
@@ -839,7 +899,7 @@ fn big_r_opens_the_rotate_form_with_a_live_preview_and_a_confirmation() {
     };
     app.update(Action::Worker(Event::RetentionPlanned {
         seq: seq3,
-        result: retention::plan(&policy, &candidates, now).map_err(|e| e.to_string()),
+        result: retention::plan(&policy, &candidates, now).map_err(UiError::from),
     }));
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.context(), Context::Confirm);
@@ -859,9 +919,9 @@ fn big_r_opens_the_rotate_form_with_a_live_preview_and_a_confirmation() {
         app.popup.is_some(),
         "the form stays while the rotation runs"
     );
-    app.update(Action::Worker(Event::Rotated(Err(
-        "storage is in use by pid 7".into(),
-    ))));
+    app.update(Action::Worker(Event::Rotated(Err(UiError::internal(
+        "storage is in use by pid 7",
+    )))));
     assert!(matches!(&app.popup, Some(Popup::Error(_))));
     press(&mut app, KeyCode::Esc);
     assert!(app.popup.is_none());
@@ -896,7 +956,7 @@ fn s_takes_a_snapshot_and_an_error_pops_up() {
     press(&mut app, KeyCode::Char('s'));
     assert!(matches!(&sent(&rx)[..], [Command::Snapshot]));
     app.update(Action::Worker(Event::SnapshotTaken(Err(
-        "snapshot refused, nothing was written: the primary is corrupt".into(),
+        UiError::internal("snapshot refused, nothing was written: the primary is corrupt"),
     ))));
     assert_eq!(app.context(), Context::Error);
     press(&mut app, KeyCode::Enter);
@@ -994,6 +1054,16 @@ fn wizard_event(app: &mut App, event: WizardEvent) {
 }
 
 /// The report as the sandbox copy's restore gives it: evidence in the copy.
+/// The store's plan over the candidates the wizard has seen.
+fn plan_of(app: &App, cancelled: bool) -> crate::store::recover::RecoveryPlan {
+    let candidates = app
+        .wizard
+        .as_ref()
+        .map(|w| w.candidates.clone())
+        .unwrap_or_default();
+    fixtures::recovery_plan(candidates, cancelled)
+}
+
 fn in_sandbox(mut r: crate::store::restore::RestoreReport) -> crate::store::restore::RestoreReport {
     let root = sandbox().root;
     for e in &mut r.evidence {
@@ -1068,17 +1138,8 @@ fn x_walks_the_wizard_on_a_sandbox_copy_to_a_recovery() {
         sent(&rx).is_empty(),
         "keys wait while the candidates are verified"
     );
-    wizard_event(
-        &mut app,
-        WizardEvent::CandidatesDone(Ok(VerifySummary {
-            valid: 3,
-            unverified: 0,
-            corrupt: 1,
-            missing: 0,
-            cancelled: false,
-            elapsed_ms: 9.0,
-        })),
-    );
+    let plan = plan_of(&app, false);
+    wizard_event(&mut app, WizardEvent::CandidatesDone(Ok(Box::new(plan))));
     let w = app.wizard.as_ref().expect("open");
     assert_eq!(w.selected, 1, "the newest valid backup is recommended");
     assert_eq!(w.candidates[0].target, Target::Backup(ids[0].clone()));
@@ -1089,15 +1150,18 @@ fn x_walks_the_wizard_on_a_sandbox_copy_to_a_recovery() {
     assert!(sent(&rx).is_empty());
     press(&mut app, KeyCode::Down);
     press(&mut app, KeyCode::Enter);
-    assert!(matches!(&sent(&rx)[..], [Command::Wizard(WizardCommand::Plan(id))] if *id == ids[1]));
+    assert!(
+        matches!(&sent(&rx)[..], [Command::Wizard(WizardCommand::Plan { id, .. })] if *id == ids[1])
+    );
     wizard_event(
         &mut app,
         WizardEvent::Planned {
             id: ids[1].clone(),
-            result: Ok(Box::new(fixtures::restore_report(
+            result: Ok(Box::new(fixtures::recovery_report(
                 &ids[1],
-                Status::Corrupt,
                 true,
+                Lost::SameChecksum,
+                fixtures::restore_report(&ids[1], Status::Corrupt, true),
             ))),
         },
     );
@@ -1113,25 +1177,31 @@ fn x_walks_the_wizard_on_a_sandbox_copy_to_a_recovery() {
         &mut app,
         WizardEvent::Planned {
             id: ids[1].clone(),
-            result: Ok(Box::new(fixtures::restore_report(
+            result: Ok(Box::new(fixtures::recovery_report(
                 &ids[1],
-                Status::Corrupt,
                 true,
+                Lost::SameChecksum,
+                fixtures::restore_report(&ids[1], Status::Corrupt, true),
             ))),
         },
     );
     press(&mut app, KeyCode::Char('y'));
     assert!(
-        matches!(&sent(&rx)[..], [Command::Wizard(WizardCommand::Restore(id))] if *id == ids[1])
+        matches!(&sent(&rx)[..], [Command::Wizard(WizardCommand::Restore { id, .. })] if *id == ids[1])
     );
     wizard_event(
         &mut app,
         WizardEvent::Restored(Ok(Box::new(super::worker::Recovery {
-            restore: in_sandbox(fixtures::restore_report(&ids[1], Status::Corrupt, false)),
+            report: fixtures::recovery_report(
+                &ids[1],
+                false,
+                Lost::Changes {
+                    diff: fixtures::diff(),
+                    primary_damaged: false,
+                },
+                in_sandbox(fixtures::restore_report(&ids[1], Status::Corrupt, false)),
+            ),
             after: fixtures::report(Target::Primary, Status::Valid),
-            lost: Some(fixtures::diff()),
-            lost_basis: super::worker::LostBasis::BeforeDamage,
-            lost_note: None,
         }))),
     );
     assert_eq!(app.wizard.as_ref().map(|w| w.step), Some(Step::Verified));
@@ -1175,17 +1245,8 @@ fn esc_cancels_the_candidates_verification_before_closing() {
     press(&mut app, KeyCode::Esc);
     assert!(cancel.load(Ordering::Relaxed));
     assert!(app.wizard.is_some(), "the first Esc only cancels");
-    wizard_event(
-        &mut app,
-        WizardEvent::CandidatesDone(Ok(VerifySummary {
-            valid: 0,
-            unverified: 0,
-            corrupt: 0,
-            missing: 0,
-            cancelled: true,
-            elapsed_ms: 1.0,
-        })),
-    );
+    let plan = plan_of(&app, true);
+    wizard_event(&mut app, WizardEvent::CandidatesDone(Ok(Box::new(plan))));
     press(&mut app, KeyCode::Esc);
     assert!(app.wizard.is_none());
 }
@@ -1400,10 +1461,12 @@ fn snapshot_restore_refused() {
     app.update(Action::Worker(Event::RestorePlanned {
         id: id.clone(),
         allow_unverified: false,
-        result: Err(format!(
-            "/srv/graph/storage/backups/{}.json failed verification: restore of {id} refused, the primary is unchanged: corrupt: sha256 mismatch",
-            id
-        )),
+        result: Err(UiError::from(StoreError::VerifyFailed {
+            path: format!("/srv/graph/storage/backups/{id}.json").into(),
+            reason: format!(
+                "restore of {id} refused, the primary is unchanged: corrupt: sha256 mismatch"
+            ),
+        })),
     }));
     assert_snapshot!("restore_refused", screen(&app));
 }
@@ -1428,7 +1491,7 @@ fn rotate_app() -> (App, Rx) {
     };
     app.update(Action::Worker(Event::RetentionPlanned {
         seq,
-        result: retention::plan(&policy, &candidates, now).map_err(|e| e.to_string()),
+        result: retention::plan(&policy, &candidates, now).map_err(UiError::from),
     }));
     (app, rx)
 }
@@ -1449,9 +1512,12 @@ fn snapshot_rotate_confirm() {
 #[test]
 fn snapshot_error() {
     let (mut app, _rx) = verified(BIG, 12);
-    app.update(Action::Worker(Event::SnapshotTaken(Err(
-        "storage /srv/graph/storage is in use by pid 4242 since 2025-10-20 11:59:00; nothing was changed (try again when it is done)".into(),
-    ))));
+    app.update(Action::Worker(Event::SnapshotTaken(Err(UiError::from(
+        StoreError::Locked {
+            store: "/srv/graph/storage".into(),
+            holder: "pid 4242 since 2025-10-20 11:59:00".into(),
+        },
+    )))));
     assert_snapshot!("error", screen(&app));
 }
 
@@ -1554,29 +1620,21 @@ fn wizard_at(kind: CorruptionKind, step: Step) -> App {
             },
         );
     }
+    let plan = plan_of(&app, false);
+    wizard_event(&mut app, WizardEvent::CandidatesDone(Ok(Box::new(plan))));
     if step == Step::Candidates {
         return app;
     }
-    wizard_event(
-        &mut app,
-        WizardEvent::CandidatesDone(Ok(VerifySummary {
-            valid: 10,
-            unverified: 1,
-            corrupt: 1,
-            missing: 0,
-            cancelled: false,
-            elapsed_ms: 9.0,
-        })),
-    );
     press(&mut app, KeyCode::Enter);
     wizard_event(
         &mut app,
         WizardEvent::Planned {
             id: ids[1].clone(),
-            result: Ok(Box::new(fixtures::restore_report(
+            result: Ok(Box::new(fixtures::recovery_report(
                 &ids[1],
-                Status::Corrupt,
                 true,
+                Lost::SameChecksum,
+                fixtures::restore_report(&ids[1], Status::Corrupt, true),
             ))),
         },
     );
@@ -1587,11 +1645,16 @@ fn wizard_at(kind: CorruptionKind, step: Step) -> App {
     wizard_event(
         &mut app,
         WizardEvent::Restored(Ok(Box::new(super::worker::Recovery {
-            restore: in_sandbox(fixtures::restore_report(&ids[1], Status::Corrupt, false)),
+            report: fixtures::recovery_report(
+                &ids[1],
+                false,
+                Lost::Changes {
+                    diff: fixtures::diff(),
+                    primary_damaged: false,
+                },
+                in_sandbox(fixtures::restore_report(&ids[1], Status::Corrupt, false)),
+            ),
             after: fixtures::report(Target::Primary, Status::Valid),
-            lost: Some(fixtures::diff()),
-            lost_basis: super::worker::LostBasis::BeforeDamage,
-            lost_note: None,
         }))),
     );
     if step == Step::Verified {
@@ -1659,24 +1722,15 @@ fn snapshot_wizard_nothing_recoverable() {
             },
         );
     }
-    wizard_event(
-        &mut app,
-        WizardEvent::CandidatesDone(Ok(VerifySummary {
-            valid: 0,
-            unverified: 1,
-            corrupt: 2,
-            missing: 0,
-            cancelled: false,
-            elapsed_ms: 3.0,
-        })),
-    );
+    let plan = plan_of(&app, false);
+    wizard_event(&mut app, WizardEvent::CandidatesDone(Ok(Box::new(plan))));
     assert_snapshot!("wizard_recover_candidates_none_valid", screen(&app));
     press(&mut app, KeyCode::Enter);
     assert_eq!(app.wizard.as_ref().map(|w| w.step), Some(Step::Summary));
     assert!(
         sent(&rx)
             .iter()
-            .all(|c| !matches!(c, Command::Wizard(WizardCommand::Restore(_))))
+            .all(|c| !matches!(c, Command::Wizard(WizardCommand::Restore { .. })))
     );
     assert_snapshot!("wizard_recover_nothing_recoverable", screen(&app));
 }

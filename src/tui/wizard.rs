@@ -17,7 +17,7 @@ use ratatui::widgets::{Block, Clear, LineGauge, Paragraph, Widget, Wrap};
 use crate::present::{age, human_size, local_time};
 use crate::store::corrupt::{CorruptionKind, CorruptionReport};
 use crate::store::names::BackupId;
-use crate::store::restore::RestoreReport;
+use crate::store::recover::{Lost, RecoveryPlan, RecoveryReport, Source};
 use crate::store::verify::{FileReport, Level, Status, Target};
 
 use super::action::Action;
@@ -27,8 +27,7 @@ use super::popups::{Effects, HelpPopup, Popup, diff_lines, ladder_lines, restore
 use super::render::{buttons, ellipsize, eta_text};
 use super::theme::{Theme, status_symbol, status_word};
 use super::worker::{
-    Command, Detection, LostBasis, Progress, Recovery, VerifySummary, WizardCommand, WizardEvent,
-    WizardStore,
+    Command, Detection, Progress, Recovery, WizardCommand, WizardEvent, WizardStore,
 };
 
 #[rustfmt::skip]
@@ -40,6 +39,7 @@ pub static KEYS: &[Binding] = &[
     bind!(Wizard, [code(KeyCode::Enter)], Submit, "next step / press the focused button", "next"),
     bind!(Wizard, [ch('y')], Yes, "confirm (damage the sandbox, restore)", "yes"),
     bind!(Wizard, [ch('n')], No, "decline"),
+    bind!(Wizard, [ch('a')], AllowUnverified, "plan the restore of a candidate without a meta (check it first)"),
     bind!(Wizard, [code(KeyCode::Tab), code(KeyCode::Left), code(KeyCode::Right)], FocusNext, "switch button"),
     bind!(Wizard, [ch('?')], Help, "help"),
     bind!(Wizard, [code(KeyCode::Esc)], Close, "cancel what runs; close the wizard", "close"),
@@ -121,11 +121,15 @@ pub struct Wizard {
     /// Every backup's verification, newest first.
     pub candidates: Vec<FileReport>,
     pub progress: Option<Progress>,
-    pub candidates_done: Option<VerifySummary>,
+    /// The store's recovery plan, once every candidate is checked.
+    pub recovery_plan: Option<RecoveryPlan>,
     pub cancel: Option<Arc<AtomicBool>>,
     /// Position in `candidates`.
     pub selected: usize,
-    pub plan: Option<RestoreReport>,
+    /// A dry run of recovering from the chosen candidate.
+    pub plan: Option<RecoveryReport>,
+    /// The chosen candidate has no meta and the user accepted it (`a`).
+    pub allow_unverified: bool,
     pub recovery: Option<Recovery>,
     /// The "yes" button has focus (the default is no).
     pub focus_yes: bool,
@@ -177,21 +181,24 @@ impl Wizard {
             detection: None,
             candidates: Vec::new(),
             progress: None,
-            candidates_done: None,
+            recovery_plan: None,
             cancel: None,
             selected: 0,
             plan: None,
+            allow_unverified: false,
             recovery: None,
             focus_yes: false,
             scroll: 0,
         }
     }
 
-    /// The newest candidate that verifies: the one to restore.
+    /// The store's recommendation (the newest candidate that verifies),
+    /// as a position in `candidates`, once the plan is there.
     pub fn recommended(&self) -> Option<usize> {
+        let id = self.recovery_plan.as_ref()?.recommended.as_ref()?;
         self.candidates
             .iter()
-            .position(|c| c.status == Status::Valid)
+            .position(|c| c.target.backup_id() == Some(id))
     }
 
     pub fn selected_candidate(&self) -> Option<&FileReport> {
@@ -309,44 +316,68 @@ impl Wizard {
                 if answer == Some(false) {
                     return Vec::new();
                 }
-                if self.candidates_done.is_none() {
+                let Some(plan) = self.recovery_plan.clone() else {
                     // Cancelled or failed earlier: look again.
                     return self.start_candidates();
-                }
-                if self.recommended().is_none() {
+                };
+                let Some(candidate) = self.selected_candidate() else {
                     self.go(Step::Summary);
                     return Vec::new();
-                }
-                let Some(candidate) = self.selected_candidate() else {
-                    return Vec::new();
                 };
-                if candidate.status != Status::Valid {
-                    self.error = Some(format!(
-                        "{} cannot be restored: {}. Choose a valid one (✓).",
-                        candidate.target,
-                        candidate.summary()
-                    ));
-                    return Vec::new();
+                match candidate.status {
+                    Status::Valid => {}
+                    Status::Unverified if answer == Some(true) || self.allow_unverified => {}
+                    Status::Unverified => {
+                        self.error = Some(format!(
+                            "{} has no meta: nothing proves its bytes are whole. Press a to plan it anyway, or choose a valid one (✓).",
+                            candidate.target
+                        ));
+                        return Vec::new();
+                    }
+                    Status::Corrupt | Status::Missing if self.recommended().is_none() => {
+                        self.go(Step::Summary);
+                        return Vec::new();
+                    }
+                    Status::Corrupt | Status::Missing => {
+                        self.error = Some(format!(
+                            "{} cannot be restored: {}. Choose a valid one (✓).",
+                            candidate.target,
+                            candidate.summary()
+                        ));
+                        return Vec::new();
+                    }
                 }
+                let allow_unverified = candidate.status == Status::Unverified;
                 let Some(id) = Self::candidate_id(candidate).cloned() else {
                     return Vec::new();
                 };
                 self.go(Step::Plan);
                 self.plan = None;
+                self.allow_unverified = allow_unverified;
                 self.busy = Some(format!("planning the restore of {id}…"));
-                vec![WizardCommand::Plan(id)]
+                vec![WizardCommand::Plan {
+                    plan: Box::new(plan),
+                    id,
+                    allow_unverified,
+                }]
             }
             Step::Plan => {
                 if !yes {
                     self.go(Step::Candidates);
                     return Vec::new();
                 }
-                let Some(plan) = &self.plan else {
+                let (Some(report), Some(plan)) = (&self.plan, &self.recovery_plan) else {
                     return Vec::new();
                 };
-                let id = plan.backup_id.clone();
+                let Source::Backup(id) = report.source.clone() else {
+                    return Vec::new();
+                };
                 self.busy = Some(format!("restoring {id}…"));
-                vec![WizardCommand::Restore(id)]
+                vec![WizardCommand::Restore {
+                    plan: Box::new(plan.clone()),
+                    id,
+                    allow_unverified: self.allow_unverified,
+                }]
             }
             Step::Verified => {
                 self.go(Step::Summary);
@@ -361,7 +392,7 @@ impl Wizard {
         self.cancel = Some(cancel.clone());
         self.candidates.clear();
         self.progress = None;
-        self.candidates_done = None;
+        self.recovery_plan = None;
         self.selected = 0;
         self.busy = Some("verifying every backup, newest first…".into());
         vec![WizardCommand::Candidates { cancel }]
@@ -404,24 +435,26 @@ impl Wizard {
                 self.cancel = None;
                 self.busy = None;
                 match result {
-                    Ok(summary) if !summary.cancelled => {
-                        self.candidates_done = Some(summary);
+                    Ok(plan) if !plan.cancelled => {
+                        // The store's order is the one to show.
+                        self.candidates = plan.candidates.clone();
+                        self.recovery_plan = Some(*plan);
                         self.selected = self.recommended().unwrap_or(0);
                     }
                     Ok(_) => {
                         self.error =
                             Some("cancelled: press Enter to verify the backups again".into())
                     }
-                    Err(e) => self.error = Some(e),
+                    Err(e) => self.error = Some(e.message),
                 }
                 Vec::new()
             }
             WizardEvent::Planned { id, result } => {
                 self.busy = None;
                 match result {
-                    Ok(plan) if plan.backup_id == id => self.plan = Some(*plan),
+                    Ok(plan) if plan.source == Source::Backup(id) => self.plan = Some(*plan),
                     Ok(_) => {}
-                    Err(e) => self.error = Some(e),
+                    Err(e) => self.error = Some(e.message),
                 }
                 Vec::new()
             }
@@ -436,7 +469,7 @@ impl Wizard {
             | WizardEvent::Detected(Err(e))
             | WizardEvent::Restored(Err(e)) => {
                 self.busy = None;
-                self.error = Some(e);
+                self.error = Some(e.message);
                 Vec::new()
             }
         }
@@ -474,6 +507,10 @@ impl Wizard {
             }
             Action::Submit => self.advance(None),
             Action::Yes => self.advance(Some(true)),
+            Action::AllowUnverified if self.step == Step::Candidates => {
+                self.allow_unverified = true;
+                self.advance(Some(true))
+            }
             Action::No => self.advance(Some(false)),
             Action::Help => {
                 fx.open = Some(Popup::Help(HelpPopup::default()));
@@ -521,9 +558,9 @@ impl Wizard {
                 Severity::Good,
                 format!(
                     "recovered from {}: the primary is now {}; the damaged file was kept in {}",
-                    r.restore.backup_id,
+                    r.report.source_label(),
                     r.after.status.name(),
-                    evidence_text(&r.restore.evidence)
+                    evidence_text(r.report.evidence())
                 ),
             )),
             WizardEvent::Began(Err(e))
@@ -961,7 +998,7 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
         lines.push(Line::styled("this store has no backups", t.bad()));
     }
     lines.push(Line::from(""));
-    match (&w.candidates_done, recommended) {
+    match (&w.recovery_plan, recommended) {
         (Some(_), Some(_)) => lines.push(Line::styled(
             "↑↓ choose · Enter plans the restore of the selected backup (you confirm before anything is written)",
             t.dim(),
@@ -978,14 +1015,14 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
 
 fn plan_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
     let t = app.theme;
-    let Some(plan) = &w.plan else {
+    let Some((plan, restore)) = w.plan.as_ref().and_then(|p| Some((p, p.restore.as_ref()?))) else {
         return vec![Line::styled("planning the restore…", t.dim())];
     };
     let mut lines = vec![
         Line::styled(
             format!(
                 "Restoring {} gives this primary (a dry run: nothing written yet):",
-                plan.backup_id
+                restore.backup_id
             ),
             t.bold(),
         ),
@@ -996,7 +1033,10 @@ fn plan_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
         .as_ref()
         .map(|s| s.root.as_path())
         .unwrap_or(app.store_path.as_path());
-    lines.extend(restore_plan_lines(app, plan, root));
+    lines.extend(restore_plan_lines(app, restore, root));
+    lines.push(Line::from(""));
+    lines.extend(lost_lines(t, plan.lost.as_ref(), true));
+    lines.extend(warning_lines(t, &plan.warnings));
     lines.push(Line::from(""));
     lines.push(buttons(t, "No", "Restore", w.focus_yes));
     lines
@@ -1010,10 +1050,10 @@ fn verified_lines(app: &App, w: &Wizard, width: u16) -> Vec<Line<'static>> {
     let mut lines = vec![
         Line::from(vec![
             Span::styled("restored ", t.good()),
-            Span::styled(rec.restore.backup_id.to_string(), t.bold()),
+            Span::styled(rec.report.source_label(), t.bold()),
             Span::raw(format!(
                 " as the primary: {} nodes, {} edges",
-                rec.restore.node_count, rec.restore.edge_count
+                rec.report.node_count, rec.report.edge_count
             )),
         ]),
         Line::from(""),
@@ -1034,7 +1074,7 @@ fn summary_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
             Span::styled("Recovered. ", t.good()),
             Span::raw(format!(
                 "The primary is now the graph of backup {} ",
-                rec.restore.backup_id
+                rec.report.source_label()
             )),
             Span::styled(
                 format!("({} {})", status_symbol(s), status_word(s)),
@@ -1043,33 +1083,11 @@ fn summary_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
             Span::raw("."),
         ]));
         lines.push(Line::from(""));
-        lines.push(Line::styled("What was lost:", t.bold()));
-        let basis = match rec.lost_basis {
-            LostBasis::BeforeDamage => "the graph before the damage",
-            LostBasis::DamagedPrimary => "the damaged primary (as far as it parses)",
-        };
-        match &rec.lost {
-            Some(diff) if diff.is_empty() => lines.push(Line::styled(
-                format!("nothing: the restored graph has the same nodes and edges as {basis}"),
-                t.good(),
-            )),
-            Some(diff) => {
-                lines.push(Line::from(format!(
-                    "from {basis} to the restored one (removed: lost; changed: an older version is back; added: back from the older state):"
-                )));
-                lines.extend(diff_lines(t, diff));
-            }
-            None => {
-                lines.push(Line::from(
-                    "unknown: anything saved after the restored backup is only in the kept file",
-                ));
-                if let Some(note) = &rec.lost_note {
-                    lines.push(Line::styled(format!("({note})"), t.dim()));
-                }
-            }
-        }
+        lines.extend(lost_lines(t, rec.report.lost.as_ref(), false));
+        lines.extend(warning_lines(t, &rec.report.warnings));
         lines.push(Line::from(""));
-        if rec.restore.evidence.is_empty() {
+        let evidence = rec.report.evidence();
+        if evidence.is_empty() {
             lines.push(Line::styled(
                 "The damaged primary was not kept: there was no file left to keep.",
                 t.bold(),
@@ -1077,11 +1095,11 @@ fn summary_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
         } else {
             lines.push(Line::from(vec![
                 Span::styled("The damaged files were kept in ", t.bold()),
-                Span::raw(evidence_text(&rec.restore.evidence)),
+                Span::raw(evidence_text(evidence)),
                 Span::styled(":", t.bold()),
             ]));
         }
-        for e in &rec.restore.evidence {
+        for e in evidence {
             let name = e
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
@@ -1180,4 +1198,70 @@ fn summary_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
     lines.push(Line::from(""));
     lines.push(Line::styled("Esc closes the wizard", t.dim()));
     lines
+}
+
+/// What a recovery loses, as the store worked it out. `planned`: before
+/// the restore (the wording is "would").
+fn lost_lines(t: Theme, lost: Option<&Lost>, planned: bool) -> Vec<Line<'static>> {
+    let Some(lost) = lost else {
+        return Vec::new();
+    };
+    let head = if planned {
+        "What this restore would lose:"
+    } else {
+        "What was lost:"
+    };
+    let mut lines = vec![Line::styled(head, t.bold())];
+    match lost {
+        Lost::SameChecksum => lines.push(Line::styled(
+            "nothing: the damaged primary's meta records this backup's checksum, so before the damage it was this backup byte for byte",
+            t.good(),
+        )),
+        Lost::SameGraph => lines.push(Line::styled(
+            "nothing: the replaced primary has the same nodes and edges",
+            t.good(),
+        )),
+        Lost::Changes {
+            diff,
+            primary_damaged,
+        } => {
+            lines.push(Line::from(
+                "from the replaced primary to the restored one (removed: lost; changed: an older version is back; added: back from the older state):",
+            ));
+            lines.extend(diff_lines(t, diff));
+            if *primary_damaged {
+                lines.push(Line::styled(
+                    "the replaced primary failed verification: a changed entry may be the damage itself",
+                    t.dim(),
+                ));
+            }
+        }
+        Lost::Unknown {
+            reason,
+            recorded_nodes,
+            recorded_edges,
+        } => {
+            lines.push(Line::from(
+                "unknown: anything saved after the restored backup is only in the kept file",
+            ));
+            lines.push(Line::styled(format!("({reason})"), t.dim()));
+            if let (Some(n), Some(e)) = (recorded_nodes, recorded_edges) {
+                lines.push(Line::styled(
+                    format!("its meta recorded {n} nodes and {e} edges"),
+                    t.dim(),
+                ));
+            }
+        }
+    }
+    lines
+}
+
+fn warning_lines(
+    t: Theme,
+    warnings: &[crate::store::recover::RecoveryWarning],
+) -> Vec<Line<'static>> {
+    warnings
+        .iter()
+        .map(|w| Line::styled(format!("warning: {w}"), t.warn()))
+        .collect()
 }

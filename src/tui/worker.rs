@@ -13,18 +13,19 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
-use crate::graph::KnowledgeGraph;
 use crate::store::corrupt::{CorruptionKind, CorruptionReport};
-use crate::store::diff::{DiffReport, GraphDiff, diff_graphs};
+use crate::store::diff::DiffReport;
 use crate::store::list::BackupListing;
 use crate::store::names::BackupId;
+use crate::store::recover::{PlanOptions, RecoverFromOptions, RecoveryPlan, RecoveryReport};
 use crate::store::restore::{RestoreOptions, RestoreReport};
 use crate::store::retention::{self, Candidate, RetentionPlan, RetentionPolicy};
 use crate::store::rotate::RotateReport;
 use crate::store::save::SnapshotReport;
 use crate::store::verify::{Depth, FileReport, Target, VerifyAllOptions};
-use crate::store::{LockState, MAX_GRAPH_LEN, Store};
+use crate::store::{LockState, Store};
 
+use super::error::UiError;
 use super::health::{DiskSpace, free_disk};
 
 /// What the UI asks the worker to do.
@@ -87,11 +88,21 @@ pub enum WizardCommand {
     Detect {
         compare_newest: bool,
     },
+    /// The store's recovery plan, every backup checked.
     Candidates {
         cancel: Arc<AtomicBool>,
     },
-    Plan(BackupId),
-    Restore(BackupId),
+    /// A dry run of recovering from `id` (what it gives, what is lost).
+    Plan {
+        plan: Box<RecoveryPlan>,
+        id: BackupId,
+        allow_unverified: bool,
+    },
+    Restore {
+        plan: Box<RecoveryPlan>,
+        id: BackupId,
+        allow_unverified: bool,
+    },
     End,
 }
 
@@ -102,7 +113,7 @@ pub struct StoreState {
     pub is_sandbox: bool,
     pub has_primary: bool,
     pub has_meta: bool,
-    pub listing: Result<BackupListing, String>,
+    pub listing: Result<BackupListing, UiError>,
     pub lock: LockState,
 }
 
@@ -147,24 +158,10 @@ pub struct Detection {
 /// The restore step's outcome.
 #[derive(Debug, Clone)]
 pub struct Recovery {
-    pub restore: RestoreReport,
-    /// The new primary verified again after the restore.
+    /// The store's report: the restore, what was lost, the warnings.
+    pub report: RecoveryReport,
+    /// The new primary verified again, every level, after the restore.
     pub after: FileReport,
-    /// From the graph the restore replaced to the restored one: what the
-    /// restore did not bring back. `None` when unknown.
-    pub lost: Option<GraphDiff>,
-    /// What `lost` compares with: the graph before a simulated damage, or
-    /// the damaged primary itself (kept as evidence) when it still parses.
-    pub lost_basis: LostBasis,
-    /// Why `lost` is unknown, when it is.
-    pub lost_note: Option<String>,
-}
-
-/// What the restored graph was compared with to tell what was lost.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LostBasis {
-    BeforeDamage,
-    DamagedPrimary,
 }
 
 /// What the worker reports.
@@ -176,7 +173,7 @@ pub enum Event {
         lock: LockState,
         disk: DiskSpace,
     },
-    Verified(Result<Box<FileReport>, String>),
+    Verified(Result<Box<FileReport>, UiError>),
     VerifyProgress {
         job: u64,
         progress: Progress,
@@ -184,42 +181,42 @@ pub enum Event {
     },
     VerifyFinished {
         job: u64,
-        result: Result<VerifySummary, String>,
+        result: Result<VerifySummary, UiError>,
     },
-    Diffed(Result<Box<DiffReport>, String>),
+    Diffed(Result<Box<DiffReport>, UiError>),
     RestorePlanned {
         id: BackupId,
         allow_unverified: bool,
-        result: Result<Box<RestoreReport>, String>,
+        result: Result<Box<RestoreReport>, UiError>,
     },
-    Restored(Result<Box<RestoreReport>, String>),
+    Restored(Result<Box<RestoreReport>, UiError>),
     RetentionPlanned {
         seq: u64,
-        result: Result<RetentionPlan, String>,
+        result: Result<RetentionPlan, UiError>,
     },
-    Rotated(Result<Box<RotateReport>, String>),
-    SnapshotTaken(Result<Box<SnapshotReport>, String>),
+    Rotated(Result<Box<RotateReport>, UiError>),
+    SnapshotTaken(Result<Box<SnapshotReport>, UiError>),
     Wizard(WizardEvent),
     /// Something failed outside any one operation's report.
-    Failed(String),
+    Failed(UiError),
 }
 
 /// What the wizard's steps report.
 #[derive(Debug, Clone)]
 pub enum WizardEvent {
-    Began(Result<WizardStore, String>),
-    Damaged(Result<Box<CorruptionReport>, String>),
-    Detected(Result<Box<Detection>, String>),
+    Began(Result<WizardStore, UiError>),
+    Damaged(Result<Box<CorruptionReport>, UiError>),
+    Detected(Result<Box<Detection>, UiError>),
     Candidate {
         progress: Progress,
         report: Box<FileReport>,
     },
-    CandidatesDone(Result<VerifySummary, String>),
+    CandidatesDone(Result<Box<RecoveryPlan>, UiError>),
     Planned {
         id: BackupId,
-        result: Result<Box<RestoreReport>, String>,
+        result: Result<Box<RecoveryReport>, UiError>,
     },
-    Restored(Result<Box<Recovery>, String>),
+    Restored(Result<Box<Recovery>, UiError>),
 }
 
 /// Starts the worker. It ends when the command channel closes, after
@@ -239,7 +236,6 @@ pub fn spawn(
                 store,
                 events,
                 wizard: None,
-                before_damage: None,
                 jobs: Vec::new(),
             };
             worker.run(&commands);
@@ -254,8 +250,6 @@ struct Worker {
     events: Sender<Event>,
     /// The store the wizard works on, once it has begun.
     wizard: Option<Store>,
-    /// The wizard store's primary bytes just before the simulated damage.
-    before_damage: Option<Vec<u8>>,
     jobs: Vec<JoinHandle<()>>,
 }
 
@@ -285,9 +279,9 @@ impl Worker {
                 std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.handle(command)));
             if outcome.is_err() {
                 tracing::error!(command = name, "the worker panicked; see the panic above");
-                self.send(Event::Failed(format!(
+                self.send(Event::Failed(UiError::internal(format!(
                     "internal error while running {name} (details in the UI log); nothing more was done"
-                )));
+                ))));
             }
             self.jobs.retain(|j| !j.is_finished());
         }
@@ -310,7 +304,7 @@ impl Worker {
                     .store
                     .verify(&target, Depth::Full)
                     .map(Box::new)
-                    .map_err(|e| e.to_string());
+                    .map_err(UiError::from);
                 self.send(Event::Verified(result));
             }
             Command::VerifyAll {
@@ -349,7 +343,7 @@ impl Worker {
                     .store
                     .diff(&old, &new)
                     .map(Box::new)
-                    .map_err(|e| e.to_string());
+                    .map_err(UiError::from);
                 self.send(Event::Diffed(result));
             }
             Command::RestorePlan {
@@ -377,7 +371,7 @@ impl Worker {
                 candidates,
                 now,
             } => {
-                let result = retention::plan(&policy, &candidates, now).map_err(|e| e.to_string());
+                let result = retention::plan(&policy, &candidates, now).map_err(UiError::from);
                 self.send(Event::RetentionPlanned { seq, result });
             }
             Command::Rotate { policy, confirmed } => {
@@ -385,16 +379,12 @@ impl Worker {
                     .store
                     .rotate_confirmed(&policy, &confirmed)
                     .map(Box::new)
-                    .map_err(|e| e.to_string());
+                    .map_err(UiError::from);
                 self.send(Event::Rotated(result));
                 self.refresh();
             }
             Command::Snapshot => {
-                let result = self
-                    .store
-                    .snapshot()
-                    .map(Box::new)
-                    .map_err(|e| e.to_string());
+                let result = self.store.snapshot().map(Box::new).map_err(UiError::from);
                 self.send(Event::SnapshotTaken(result));
                 self.refresh();
             }
@@ -403,11 +393,15 @@ impl Worker {
     }
 
     /// Runs `job` on a thread of its own; the error says why it could not.
-    fn spawn_job(&mut self, name: &str, job: impl FnOnce() + Send + 'static) -> Result<(), String> {
+    fn spawn_job(
+        &mut self,
+        name: &str,
+        job: impl FnOnce() + Send + 'static,
+    ) -> Result<(), UiError> {
         let handle = std::thread::Builder::new()
             .name(name.into())
             .spawn(job)
-            .map_err(|e| format!("cannot start a thread for {name}: {e}"))?;
+            .map_err(|e| UiError::internal(format!("cannot start a thread for {name}: {e}")))?;
         self.jobs.push(handle);
         Ok(())
     }
@@ -418,17 +412,17 @@ impl Worker {
         id: &crate::store::names::BackupId,
         allow_unverified: bool,
         dry_run: bool,
-    ) -> Result<Box<crate::store::restore::RestoreReport>, String> {
+    ) -> Result<Box<RestoreReport>, UiError> {
         self.store
             .restore(
-                &id.to_string(),
+                id,
                 RestoreOptions {
                     dry_run,
                     allow_unverified,
                 },
             )
             .map(Box::new)
-            .map_err(|e| e.to_string())
+            .map_err(UiError::from)
     }
 
     fn refresh(&self) {
@@ -444,7 +438,7 @@ impl Worker {
             is_sandbox: store.is_sandbox(),
             has_primary: is_file(&store.primary_path()),
             has_meta: is_file(&store.primary_meta_path()),
-            listing: store.list_backups().map_err(|e| e.to_string()),
+            listing: store.list_backups().map_err(UiError::from),
             lock: store.lock_state(),
         };
         self.send(Event::Listed(Box::new(state)));
@@ -455,7 +449,7 @@ impl Worker {
         if exists {
             match store.verify(&Target::Primary, Depth::Full) {
                 Ok(report) => self.send(Event::PrimaryVerified(Box::new(report))),
-                Err(e) => self.send(Event::Failed(format!("verify the primary: {e}"))),
+                Err(e) => self.send(Event::Failed(UiError::from(e))),
             }
         }
     }
@@ -463,15 +457,21 @@ impl Worker {
     fn wizard_step(&mut self, step: WizardCommand) {
         if let WizardCommand::Begin { copy } = step {
             let result = if copy {
-                sandbox_copy(&self.store).map(|(store, files)| {
-                    let info = WizardStore {
-                        root: store.root().to_path_buf(),
-                        copied: true,
-                        files_copied: files,
-                    };
-                    self.wizard = Some(store);
-                    info
-                })
+                let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
+                let root = std::env::temp_dir()
+                    .join(format!("graphvault-sandbox-{}-{stamp}", std::process::id()));
+                self.store
+                    .copy_to_sandbox(&root)
+                    .map(|copy| {
+                        let info = WizardStore {
+                            root: copy.store.root().to_path_buf(),
+                            copied: true,
+                            files_copied: copy.files_copied,
+                        };
+                        self.wizard = Some(copy.store);
+                        info
+                    })
+                    .map_err(UiError::from)
             } else {
                 self.wizard = Some(self.store.clone());
                 Ok(WizardStore {
@@ -480,31 +480,24 @@ impl Worker {
                     files_copied: 0,
                 })
             };
-            self.before_damage = None;
             self.send(Event::Wizard(WizardEvent::Began(result)));
             return;
         }
         if let WizardCommand::End = step {
             self.wizard = None;
-            self.before_damage = None;
             return;
         }
         let Some(store) = self.wizard.clone() else {
-            self.send(Event::Failed(
-                "the wizard has no store to work on (internal error)".into(),
-            ));
+            self.send(Event::Failed(UiError::internal(
+                "the wizard has no store to work on (internal error)",
+            )));
             return;
         };
         let same_store = store.root() == self.store.root();
         match step {
             WizardCommand::Begin { .. } | WizardCommand::End => {}
             WizardCommand::Damage(kind) => {
-                // What the graph was before the damage, to tell later what a
-                // restore could not bring back.
-                self.before_damage =
-                    crate::store::fs::read_file(store.fs(), &store.primary_path(), MAX_GRAPH_LEN)
-                        .ok();
-                let result = store.corrupt(kind).map(Box::new).map_err(|e| e.to_string());
+                let result = store.corrupt(kind).map(Box::new).map_err(UiError::from);
                 self.send(Event::Wizard(WizardEvent::Damaged(result)));
                 if same_store {
                     self.refresh();
@@ -517,32 +510,70 @@ impl Worker {
             WizardCommand::Candidates { cancel } => {
                 let events = self.events.clone();
                 let started = self.spawn_job("graphvault-candidates", move || {
-                    let result =
-                        verify_many(&store, Depth::Full, false, &cancel, |progress, report| {
-                            let _ = events
-                                .send(Event::Wizard(WizardEvent::Candidate { progress, report }));
-                        });
+                    let result = store
+                        .plan_recovery(
+                            PlanOptions {
+                                every_candidate: true,
+                            },
+                            &cancel,
+                            &|p| {
+                                let _ = events.send(Event::Wizard(WizardEvent::Candidate {
+                                    progress: Progress {
+                                        done: p.done,
+                                        total: p.total,
+                                        bytes_done: p.bytes_done,
+                                        bytes_total: p.bytes_total,
+                                        elapsed: p.elapsed,
+                                    },
+                                    report: Box::new(p.report),
+                                }));
+                            },
+                        )
+                        .map(Box::new)
+                        .map_err(UiError::from);
                     let _ = events.send(Event::Wizard(WizardEvent::CandidatesDone(result)));
                 });
                 if let Err(e) = started {
                     self.send(Event::Wizard(WizardEvent::CandidatesDone(Err(e))));
                 }
             }
-            WizardCommand::Plan(id) => {
+            WizardCommand::Plan {
+                plan,
+                id,
+                allow_unverified,
+            } => {
                 let result = store
-                    .restore(
-                        &id.to_string(),
-                        RestoreOptions {
+                    .recover_from(
+                        &plan,
+                        &id,
+                        RecoverFromOptions {
                             dry_run: true,
-                            allow_unverified: false,
+                            allow_unverified,
                         },
                     )
                     .map(Box::new)
-                    .map_err(|e| e.to_string());
+                    .map_err(UiError::from);
                 self.send(Event::Wizard(WizardEvent::Planned { id, result }));
             }
-            WizardCommand::Restore(id) => {
-                let result = recover_with(&store, &id, self.before_damage.as_deref());
+            WizardCommand::Restore {
+                plan,
+                id,
+                allow_unverified,
+            } => {
+                let result = store
+                    .recover_from(
+                        &plan,
+                        &id,
+                        RecoverFromOptions {
+                            dry_run: false,
+                            allow_unverified,
+                        },
+                    )
+                    .and_then(|report| {
+                        let after = store.verify(&Target::Primary, Depth::Full)?;
+                        Ok(Recovery { report, after })
+                    })
+                    .map_err(UiError::from);
                 self.send(Event::Wizard(WizardEvent::Restored(result.map(Box::new))));
                 if same_store {
                     self.refresh();
@@ -576,7 +607,7 @@ fn verify_many(
     include_primary: bool,
     cancel: &AtomicBool,
     each: impl Fn(Progress, Box<FileReport>) + Sync,
-) -> Result<VerifySummary, String> {
+) -> Result<VerifySummary, UiError> {
     let report = store
         .verify_all(
             VerifyAllOptions {
@@ -598,7 +629,7 @@ fn verify_many(
                 );
             },
         )
-        .map_err(|e| e.to_string())?;
+        .map_err(UiError::from)?;
     Ok(VerifySummary {
         valid: report.valid,
         unverified: report.unverified,
@@ -609,12 +640,12 @@ fn verify_many(
     })
 }
 
-fn detect(store: &Store, compare_newest: bool) -> Result<Detection, String> {
+fn detect(store: &Store, compare_newest: bool) -> Result<Detection, UiError> {
     let report = store
         .verify(&Target::Primary, Depth::Full)
-        .map_err(|e| e.to_string())?;
+        .map_err(UiError::from)?;
     let reference = if compare_newest && report.status.is_usable() {
-        let listing = store.list_backups().map_err(|e| e.to_string())?;
+        let listing = store.list_backups().map_err(UiError::from)?;
         listing.backups.first().and_then(|newest| {
             store
                 .diff(&Target::Backup(newest.id.clone()), &Target::Primary)
@@ -624,124 +655,6 @@ fn detect(store: &Store, compare_newest: bool) -> Result<Detection, String> {
         None
     };
     Ok(Detection { report, reference })
-}
-
-/// Restores `id`, verifies the result, and works out what was lost
-/// relative to the graph before the damage.
-fn recover_with(store: &Store, id: &BackupId, before: Option<&[u8]>) -> Result<Recovery, String> {
-    let restore = store
-        .restore(
-            &id.to_string(),
-            RestoreOptions {
-                dry_run: false,
-                allow_unverified: false,
-            },
-        )
-        .map_err(|e| e.to_string())?;
-    let after = store
-        .verify(&Target::Primary, Depth::Full)
-        .map_err(|e| e.to_string())?;
-    // Without the graph from before a simulated damage, the damaged primary
-    // itself (as kept in evidence) is the best record of what was there.
-    let evidence_graph = || {
-        restore
-            .evidence
-            .iter()
-            .find(|p| p.to_string_lossy().ends_with("graph.json"))
-            .and_then(|p| crate::store::fs::read_file(store.fs(), p, MAX_GRAPH_LEN).ok())
-    };
-    let (basis, old_bytes) = match before {
-        Some(bytes) => (LostBasis::BeforeDamage, Some(bytes.to_vec())),
-        None => (LostBasis::DamagedPrimary, evidence_graph()),
-    };
-    let what = match basis {
-        LostBasis::BeforeDamage => "the graph before the damage",
-        LostBasis::DamagedPrimary => "the damaged primary",
-    };
-    let (lost, lost_note) = match old_bytes {
-        None => (
-            None,
-            Some(format!("{what} could not be read (nothing was kept)")),
-        ),
-        Some(bytes) => match KnowledgeGraph::from_slice(&bytes) {
-            Err(e) => (None, Some(format!("{what} does not parse: {e}"))),
-            Ok(old) => {
-                match crate::store::fs::read_file(store.fs(), &store.primary_path(), MAX_GRAPH_LEN)
-                    .map_err(|e| e.to_string())
-                    .and_then(|b| KnowledgeGraph::from_slice(&b).map_err(|e| e.to_string()))
-                {
-                    Ok(new) => (Some(diff_graphs(&old, &new)), None),
-                    Err(e) => (
-                        None,
-                        Some(format!("the restored primary could not be read back: {e}")),
-                    ),
-                }
-            }
-        },
-    };
-    Ok(Recovery {
-        restore,
-        after,
-        lost,
-        lost_basis: basis,
-        lost_note,
-    })
-}
-
-/// Copies the primary, its meta and every backup file into a new sandbox
-/// store in the temp directory, so a simulation never touches the user's
-/// files. Sub-directories and anything that is not a regular file are left.
-fn sandbox_copy(source: &Store) -> Result<(Store, usize), String> {
-    let stamp = chrono::Local::now().format("%Y%m%d-%H%M%S");
-    let root =
-        std::env::temp_dir().join(format!("graphvault-sandbox-{}-{stamp}", std::process::id()));
-    let backups = root.join(crate::store::BACKUPS_DIR);
-    // create_dir, not create_dir_all: a directory or symlink planted at this
-    // name in the shared temp dir must make the copy fail, not receive it.
-    std::fs::create_dir(&root).map_err(|e| format!("create {}: {e}", root.display()))?;
-    std::fs::create_dir(&backups).map_err(|e| format!("create {}: {e}", backups.display()))?;
-    let mut copied = 0;
-    let mut copy = |from: &Path, to: &Path| -> Result<(), String> {
-        match std::fs::symlink_metadata(from) {
-            Ok(m) if m.is_file() => {
-                std::fs::copy(from, to)
-                    .map_err(|e| format!("copy {} to {}: {e}", from.display(), to.display()))?;
-                copied += 1;
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    };
-    copy(
-        &source.primary_path(),
-        &root.join(crate::store::PRIMARY_FILE),
-    )?;
-    copy(
-        &source.primary_meta_path(),
-        &root.join(crate::store::PRIMARY_META_FILE),
-    )?;
-    let dir = source.backups_dir();
-    match std::fs::read_dir(&dir) {
-        Ok(entries) => {
-            for entry in entries.flatten() {
-                let name = entry.file_name().to_string_lossy().into_owned();
-                if BackupId::from_file_name(&name).is_some() {
-                    copy(&entry.path(), &backups.join(&name))?;
-                }
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(format!("list {}: {e}", dir.display())),
-    }
-    let store = Store::open(&root).map_err(|e| e.to_string())?;
-    store
-        .mark_sandbox(&format!(
-            "copy of {} made by the graphvault UI to simulate corruption",
-            source.root().display()
-        ))
-        .map_err(|e| e.to_string())?;
-    tracing::info!(from = %source.root().display(), to = %root.display(), files = copied, "made a sandbox copy");
-    Ok((store, copied))
 }
 
 /// The store directory, or its nearest existing parent (for `df`).

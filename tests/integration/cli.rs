@@ -45,6 +45,21 @@ fn exit_codes_are_the_documented_ones() {
     assert_eq!(gv(&s.root(), &["verify", "--all"]).status.code(), Some(0));
     assert_eq!(gv(&s.root(), &["restore", "../x"]).status.code(), Some(2));
     assert_eq!(gv(&s.root(), &["no-such-command"]).status.code(), Some(2));
+    // Ids and corruption kinds are parsed with the arguments: usage errors.
+    assert_eq!(
+        gv(&s.root(), &["diff", "primary", "x"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(gv(&s.root(), &["verify", "graph_x"]).status.code(), Some(2));
+    assert_eq!(gv(&s.root(), &["corrupt", "melt"]).status.code(), Some(2));
+    // The store's refusal is typed; the command line adds its own flag.
+    let out = gv(&s.root(), &["restore", "graph_20251003_100500"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("unverified") && err.contains("--allow-unverified"),
+        "{err}"
+    );
     fs::write(s.primary(), b"{").expect("break");
     let out = gv(&s.root(), &["verify"]);
     assert_eq!(out.status.code(), Some(1));

@@ -1,6 +1,9 @@
 use std::fs;
 
-use graphvault::store::recover::{RecoverOptions, Source};
+use graphvault::store::StoreError;
+use graphvault::store::recover::{
+    Lost, PlanOptions, RecoverFromOptions, RecoverOptions, RecoveryWarning, Source,
+};
 use graphvault::store::verify::{Depth, Level, Status, Target};
 
 use crate::common::{self, snapshot_tree};
@@ -73,7 +76,10 @@ fn a_primary_without_meta_that_parses_is_kept_with_a_warning() {
     let (graph, report) = s.open().load_with_recovery(REAL).expect("load");
     assert_eq!(report.source, Source::Primary);
     assert!(graph.is_some());
-    assert!(report.warnings[0].contains("no usable meta"));
+    assert!(matches!(
+        report.warnings[0],
+        RecoveryWarning::PrimaryWithoutMeta { .. }
+    ));
     assert_eq!(fs::read(s.primary()).expect("primary"), before);
 }
 
@@ -126,13 +132,16 @@ fn a_primary_beside_a_stale_meta_is_kept_and_the_report_says_it_may_be_newer() {
     fs::write(s.primary(), &newer).expect("newer graph");
     let (_, report) = s.open().load_with_recovery(REAL).expect("recover");
     assert!(matches!(report.source, Source::Backup(_)));
-    let warning = report
+    let kept_at = report
         .warnings
         .iter()
-        .find(|w| w.contains("stale meta"))
+        .find_map(|w| match w {
+            RecoveryWarning::StaleMeta { kept_at } => Some(kept_at.clone()),
+            _ => None,
+        })
         .expect("warned");
-    assert!(warning.contains("save --from"), "{warning}");
     let evidence = &report.restore.expect("restore").evidence[0];
+    assert_eq!(kept_at.as_ref(), Some(evidence), "the warning says where");
     assert_eq!(fs::read(evidence).expect("kept"), newer.as_bytes());
 }
 
@@ -176,8 +185,116 @@ fn recovery_from_a_future_dated_backup_says_so() {
         report
             .warnings
             .iter()
-            .any(|w| w.contains("dated in the future")),
+            .any(|w| matches!(w, RecoveryWarning::FutureDated { .. })),
         "{:?}",
         report.warnings
     );
+}
+
+/// The primary's bytes are the newest valid backup's; then it is damaged.
+fn primary_equal_to_the_newest_valid_backup() -> common::AppStore {
+    let s = common::app_store();
+    s.write_primary(&common::app_graph(4, 2, true, "c"), true);
+    s
+}
+
+#[test]
+fn nothing_is_lost_after_a_truncation_when_the_meta_matches_the_backup() {
+    let s = primary_equal_to_the_newest_valid_backup();
+    let bytes = fs::read(s.primary()).expect("read");
+    fs::write(s.primary(), &bytes[..bytes.len() / 3]).expect("truncate");
+    let (_, report) = s.open().load_with_recovery(REAL).expect("recover");
+    assert_eq!(report.source, backup_id("graph_20251003_100000"));
+    assert_eq!(report.lost, Some(Lost::SameChecksum), "no false alarm");
+}
+
+#[test]
+fn a_bit_flipped_node_is_not_reported_as_changed() {
+    let s = primary_equal_to_the_newest_valid_backup();
+    let mut bytes = fs::read(s.primary()).expect("read");
+    // Flip a bit inside a node's value (101.5 becomes 100.5): the file
+    // still parses, only the checksum tells.
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b"101.5")
+        .expect("a price")
+        + 2;
+    bytes[at] ^= 0x01;
+    fs::write(s.primary(), &bytes).expect("flip");
+    let (_, report) = s.open().load_with_recovery(REAL).expect("recover");
+    assert!(matches!(report.source, Source::Backup(_)));
+    assert_eq!(report.lost, Some(Lost::SameChecksum), "{:?}", report.lost);
+}
+
+#[test]
+fn what_was_lost_is_the_diff_when_the_primary_parses_and_differs() {
+    let s = common::app_store();
+    // Newer data beside its own meta, then a bit flipped: the meta's
+    // checksum is not any backup's, and the damaged file still parses.
+    let mut bytes = fs::read(s.primary()).expect("read");
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b"101.5")
+        .expect("a price")
+        + 2;
+    bytes[at] ^= 0x01;
+    fs::write(s.primary(), &bytes).expect("flip");
+    let (_, report) = s.open().load_with_recovery(REAL).expect("recover");
+    match report.lost {
+        Some(Lost::Changes {
+            diff,
+            primary_damaged,
+        }) => {
+            assert!(primary_damaged, "the damaged primary is flagged");
+            assert!(!diff.nodes_removed.is_empty(), "{diff:?}");
+        }
+        other => panic!("expected the diff, got {other:?}"),
+    }
+}
+
+#[test]
+fn a_plan_writes_nothing_and_recover_from_restores_the_chosen_candidate() {
+    let s = common::app_store();
+    fs::remove_file(s.primary()).expect("rm");
+    let store = s.open();
+    let before = snapshot_tree(&s.root());
+    let never = std::sync::atomic::AtomicBool::new(false);
+    let plan = store
+        .plan_recovery(
+            PlanOptions {
+                every_candidate: true,
+            },
+            &never,
+            &|_| {},
+        )
+        .expect("plan");
+    assert_eq!(snapshot_tree(&s.root()), before, "a plan writes nothing");
+    assert_eq!(plan.candidates.len(), 4, "every backup checked");
+    assert!(plan.complete);
+    let newest: graphvault::store::names::BackupId = "graph_20251003_100000".parse().expect("id");
+    assert_eq!(plan.recommended.as_ref(), Some(&newest));
+    // An older one than the recommendation: the report says what that costs.
+    let older = "graph_20251001_100000".parse().expect("id");
+    let report = store
+        .recover_from(&plan, &older, RecoverFromOptions::default())
+        .expect("recover");
+    assert_eq!(report.source, Source::Backup(older));
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| matches!(w, RecoveryWarning::OlderThanNewestValid { .. })),
+        "{:?}",
+        report.warnings
+    );
+    assert!(
+        matches!(report.lost, Some(Lost::Unknown { .. })),
+        "no primary"
+    );
+    // A backup without a meta is a typed refusal unless accepted.
+    let unverified = "graph_20251003_100500".parse().expect("id");
+    let err = store
+        .recover_from(&plan, &unverified, RecoverFromOptions::default())
+        .expect_err("refused");
+    assert!(matches!(err, StoreError::BackupUnverified { .. }), "{err}");
 }

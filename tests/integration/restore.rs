@@ -1,6 +1,7 @@
 use std::fs;
 
 use graphvault::store::StoreError;
+use graphvault::store::names::BackupId;
 use graphvault::store::restore::RestoreOptions;
 use graphvault::store::verify::{Depth, Status, Target};
 
@@ -18,7 +19,7 @@ fn restore_replaces_primary_keeps_evidence_and_reverifies() {
     let old_primary = fs::read(s.primary()).expect("primary");
     let backup = fs::read(s.backups().join("graph_20251003_100000.json")).expect("backup");
     let r = store
-        .restore("graph_20251003_100000", REAL)
+        .restore(&bid("graph_20251003_100000"), REAL)
         .expect("restore");
     assert_eq!(
         fs::read(s.primary()).expect("new primary"),
@@ -53,7 +54,7 @@ fn dry_run_changes_nothing() {
     let r = s
         .open()
         .restore(
-            "graph_20251001_100000",
+            &bid("graph_20251001_100000"),
             RestoreOptions {
                 dry_run: true,
                 allow_unverified: false,
@@ -75,7 +76,7 @@ fn restore_refuses_a_corrupt_backup_and_leaves_the_primary() {
     let before = snapshot_tree(&s.root());
     let err = s
         .open()
-        .restore("graph_20251003_100000", REAL)
+        .restore(&bid("graph_20251003_100000"), REAL)
         .expect_err("refused");
     assert!(matches!(err, StoreError::VerifyFailed { .. }), "{err}");
     let msg = err.to_string();
@@ -91,12 +92,16 @@ fn unverified_backups_need_an_explicit_flag() {
     let s = common::app_store();
     let err = s
         .open()
-        .restore("graph_20251003_100500", REAL)
+        .restore(&bid("graph_20251003_100500"), REAL)
         .expect_err("no meta");
-    assert!(err.to_string().contains("--allow-unverified"), "{err}");
+    assert!(
+        matches!(err, StoreError::BackupUnverified { .. }),
+        "a typed refusal: {err}"
+    );
+    assert!(!err.to_string().contains("--"), "no CLI flags: {err}");
     s.open()
         .restore(
-            "graph_20251003_100500",
+            &bid("graph_20251003_100500"),
             RestoreOptions {
                 dry_run: false,
                 allow_unverified: true,
@@ -121,7 +126,7 @@ fn hostile_ids_are_refused_before_touching_anything() {
         "",
         "graph_20251003_100000.json",
     ] {
-        let err = s.open().restore(id, REAL).expect_err(id);
+        let err = id.parse::<BackupId>().expect_err(id);
         assert!(
             matches!(err, StoreError::InvalidBackupId { .. }),
             "{id}: {err}"
@@ -129,13 +134,17 @@ fn hostile_ids_are_refused_before_touching_anything() {
     }
     let err = s
         .open()
-        .restore("graph_20991231_000000", REAL)
+        .restore(&bid("graph_20991231_000000"), REAL)
         .expect_err("absent");
     assert!(matches!(err, StoreError::NoSuchBackup { .. }), "{err}");
     let err = s
         .open()
-        .restore("graph_20251009_000000", REAL)
+        .restore(&bid("graph_20251009_000000"), REAL)
         .expect_err("symlink");
     assert!(err.to_string().contains("symlink"), "{err}");
     assert_eq!(snapshot_tree(&s.root()), before);
+}
+
+fn bid(s: &str) -> BackupId {
+    s.parse().expect("a well-formed id")
 }

@@ -103,8 +103,13 @@ impl Hostile {
         let outside_before = snapshot_tree(&self.outside);
         let store = open_real(&self.s.root());
         let owned = id.to_string();
-        let err = run_with_timeout(move || store.restore(&owned, options).map(drop))
-            .expect_err("must be refused");
+        let err = run_with_timeout(move || {
+            owned
+                .parse::<graphvault::store::names::BackupId>()
+                .and_then(|id| store.restore(&id, options))
+                .map(drop)
+        })
+        .expect_err("must be refused");
         assert_eq!(
             snapshot_tree(&self.s.root()),
             root_before,
@@ -401,7 +406,10 @@ fn a_backups_or_state_directory_that_is_a_symlink_is_refused() {
             };
             errors.push((
                 "restore",
-                store.restore(id, RestoreOptions::default()).map(drop).err(),
+                id.parse::<graphvault::store::names::BackupId>()
+                    .and_then(|id| store.restore(&id, RestoreOptions::default()))
+                    .map(drop)
+                    .err(),
             ));
             errors.push((
                 "rotate",

@@ -140,7 +140,10 @@ impl Scenario {
                     None => Ok(()),
                 }),
             Scenario::Restore => store
-                .restore(&at_id(1), RestoreOptions::default())
+                .restore(
+                    &BackupId::new(at(1, 12).naive_local(), 0),
+                    RestoreOptions::default(),
+                )
                 .map(drop),
             Scenario::Recover => {
                 let (graph, report) =
@@ -166,11 +169,6 @@ impl Scenario {
     fn keeps_evidence(self) -> bool {
         matches!(self, Scenario::Restore | Scenario::Recover)
     }
-}
-
-/// The id of the base backup saved on 2025-10-`day` at noon.
-pub fn at_id(day: u32) -> String {
-    BackupId::new(at(day, 12).naive_local(), 0).to_string()
 }
 
 /// What the uninterrupted operation does, measured by running it.

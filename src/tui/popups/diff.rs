@@ -11,6 +11,7 @@ use crate::store::diff::{DiffReport, GraphDiff};
 use crate::store::verify::{FileReport, Target};
 use crate::tui::action::Action;
 use crate::tui::app::App;
+use crate::tui::error::UiError;
 use crate::tui::keymap::{Binding, Context, KeyCode, bind, ch, code};
 use crate::tui::theme::{Theme, status_symbol};
 use crate::tui::worker::{Command, Event};
@@ -18,7 +19,7 @@ use crate::tui::worker::{Command, Event};
 #[derive(Debug)]
 pub struct DiffPopup {
     pub title: String,
-    pub result: Option<Result<Box<DiffReport>, String>>,
+    pub result: Option<Result<Box<DiffReport>, UiError>>,
     pub scroll: u16,
 }
 
@@ -66,7 +67,7 @@ impl PopupView for DiffPopup {
             None => vec![Line::styled("comparing the two graphs…", app.theme.dim())],
             Some(Err(e)) => vec![
                 Line::styled("the diff failed:", app.theme.bad()),
-                Line::from(e.clone()),
+                Line::from(e.message.clone()),
             ],
             Some(Ok(report)) => diff_report_lines(app.theme, report),
         };

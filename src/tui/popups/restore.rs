@@ -15,6 +15,7 @@ use crate::store::names::BackupId;
 use crate::store::restore::RestoreReport;
 use crate::tui::action::Action;
 use crate::tui::app::{App, Severity, evidence_text};
+use crate::tui::error::{ErrorKind, UiError};
 use crate::tui::keymap::{Binding, Context, KeyCode, bind, ch, code};
 use crate::tui::render::{buttons, centered};
 use crate::tui::theme::status_symbol;
@@ -25,10 +26,10 @@ use crate::tui::worker::{Command, Event};
 pub enum RestoreState {
     Planning,
     Ready(Box<RestoreReport>),
-    Refused(String),
+    Refused(UiError),
     Running,
     Done(Box<RestoreReport>),
-    Failed(String),
+    Failed(UiError),
 }
 
 /// The restore popup: the plan, then the confirmation.
@@ -83,7 +84,7 @@ impl RestorePopup {
 
     /// The refusal can be lifted by accepting a backup without a meta.
     fn refused_for_no_meta(&self) -> bool {
-        matches!(&self.state, RestoreState::Refused(reason) if reason.contains("allow-unverified"))
+        matches!(&self.state, RestoreState::Refused(e) if e.kind == ErrorKind::Unverified)
             && !self.allow_unverified
     }
 }
@@ -190,11 +191,18 @@ impl PopupView for RestorePopup {
                 lines.extend(restore_plan_lines(app, report, &app.store_path));
                 (lines, buttons(t, "No", "Restore", p.focus_restore))
             }
-            RestoreState::Refused(reason) => {
+            RestoreState::Refused(e) => {
+                let head = match e.kind {
+                    ErrorKind::Locked => "Not now: another process is writing to the store.",
+                    ErrorKind::Unverified => {
+                        "Refused: nothing proves this backup's bytes are whole (it has no meta)."
+                    }
+                    _ => "Refused: this backup cannot be restored.",
+                };
                 let mut lines = vec![
-                    Line::styled("Refused: this backup cannot be restored.", t.bad()),
+                    Line::styled(head, t.bad()),
                     Line::from(""),
-                    Line::from(reason.clone()),
+                    Line::from(e.message.clone()),
                     Line::from(""),
                     Line::styled("The primary is unchanged.", t.good()),
                 ];
@@ -221,7 +229,7 @@ impl PopupView for RestorePopup {
                 vec![
                     Line::styled("The restore failed.", t.bad()),
                     Line::from(""),
-                    Line::from(e.clone()),
+                    Line::from(e.message.clone()),
                 ],
                 Line::styled("[ Close ]", t.focused()).centered(),
             ),

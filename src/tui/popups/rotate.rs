@@ -16,6 +16,7 @@ use crate::store::retention::{
 };
 use crate::tui::action::Action;
 use crate::tui::app::{App, Severity};
+use crate::tui::error::UiError;
 use crate::tui::keymap::{Binding, Context, KeyCode, bind, ch, code};
 use crate::tui::render::{buttons, centered};
 use crate::tui::table::BackupRow;
@@ -55,7 +56,7 @@ pub struct RotateForm {
     /// The policy the fields spell, or what is wrong with them.
     pub policy: Result<RetentionPolicy, String>,
     /// The preview for `seq`, once the worker has planned it.
-    pub plan: Option<Result<RetentionPlan, String>>,
+    pub plan: Option<Result<RetentionPlan, UiError>>,
     pub seq: u64,
     pub scroll: usize,
     /// `Some(focus_on_delete)` while confirming the deletions.
