@@ -17,6 +17,8 @@ mod diff;
 mod list;
 #[path = "integration/lock.rs"]
 mod lock;
+#[path = "integration/memo.rs"]
+mod memo;
 #[path = "integration/negative_controls.rs"]
 mod negative_controls;
 #[path = "integration/outside_attack.rs"]

@@ -82,6 +82,10 @@ pub enum Command {
         /// Stop after the checksum level (no JSON parsing).
         #[arg(long)]
         quick: bool,
+        /// Parse every file again, even content the memo of verified
+        /// content has proven before (the memo is refreshed).
+        #[arg(long, conflicts_with = "quick")]
+        deep: bool,
     },
     /// Save a graph file as the new primary, with a backup.
     Save {
@@ -409,8 +413,14 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 exit::OK,
             ))
         }
-        Command::Verify { target, all, quick } => {
+        Command::Verify {
+            target,
+            all,
+            quick,
+            deep,
+        } => {
             let depth = if *quick { Depth::Checksum } else { Depth::Full };
+            let store = &store.clone().with_deep(*deep);
             if *all {
                 let show = std::io::stderr().is_terminal() && !cli.json;
                 let report = store.verify_all(

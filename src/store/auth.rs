@@ -114,6 +114,24 @@ impl Key {
         super::digest::hex(&self.mac(meta).finalize().into_bytes())
     }
 
+    /// The HMAC of any other message graphvault authenticates (the memo's
+    /// entries), lowercase hex. Each caller prefixes its own domain tag.
+    pub(crate) fn sign_message(&self, message: &[u8]) -> String {
+        let mut mac = self.keyed.clone();
+        mac.update(message);
+        super::verify::hex(&mac.finalize().into_bytes())
+    }
+
+    /// Whether `claimed` is this key's HMAC of `message`, in constant time.
+    pub(crate) fn check_message(&self, message: &[u8], claimed: &str) -> bool {
+        let Some(raw) = unhex(claimed) else {
+            return false;
+        };
+        let mut mac = self.keyed.clone();
+        mac.update(message);
+        mac.verify_slice(&raw).is_ok()
+    }
+
     /// Whether `meta.hmac` is this key's HMAC of the meta, compared in
     /// constant time. `None` when the meta carries no HMAC.
     pub fn check(&self, meta: &Meta) -> Option<bool> {

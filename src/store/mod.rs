@@ -15,6 +15,7 @@
 //!   .graphvault/config.json              the store's retention policy
 //!   .graphvault/sandbox                  marks a sandbox or demo store
 //!   .graphvault/evidence/                primaries replaced by restore or recovery
+//!   .graphvault/memo/<sha256>.json       what parsing proved about a content (a cache, see memo)
 //! ```
 
 pub mod auth;
@@ -24,6 +25,7 @@ pub mod digest;
 pub mod error;
 pub mod fs;
 pub mod list;
+pub mod memo;
 pub mod meta;
 pub mod names;
 #[cfg(feature = "negative-controls")]
@@ -88,6 +90,9 @@ pub struct Store {
     key: Option<Arc<auth::Key>>,
     /// Why the config file could not be used (then `config` is the default).
     config_problem: Option<String>,
+    /// Parse every file again instead of taking the parse level from the
+    /// memo (the memo is still refreshed).
+    deep: bool,
 }
 
 /// Holds the store's write lock for as long as it lives.
@@ -119,6 +124,7 @@ impl Store {
             lock_wait: std::time::Duration::ZERO,
             key: None,
             config_problem: None,
+            deep: false,
         };
         // A broken config must not lock an operator out of verify and
         // recover in the middle of an incident: fall back to the defaults,
@@ -152,6 +158,14 @@ impl Store {
     #[must_use]
     pub fn with_key(mut self, key: auth::Key) -> Store {
         self.key = Some(Arc::new(key));
+        self
+    }
+
+    /// Makes every verification parse again, whatever the memo of verified
+    /// content knows (see [`memo`]).
+    #[must_use]
+    pub fn with_deep(mut self, deep: bool) -> Store {
+        self.deep = deep;
         self
     }
 
@@ -443,6 +457,7 @@ impl Store {
             self.backups_dir(),
             self.evidence_dir(),
             self.state_dir(),
+            self.state_dir().join("memo"),
         ] {
             let entries = match self.fs.read_dir(&dir) {
                 Ok(e) => e,
@@ -454,10 +469,13 @@ impl Store {
                 if entry.kind == EntryKind::File && entry.name.starts_with(fs::TEMP_PREFIX) {
                     let path = dir.join(&entry.name);
                     tracing::warn!(path = %path.display(), "removing a temp file left by an interrupted write");
-                    self.fs
-                        .remove_file(&path)
-                        .map_err(|e| StoreError::io("remove stale temp file", &path, e))?;
-                    removed = true;
+                    match self.fs.remove_file(&path) {
+                        Ok(()) => removed = true,
+                        // A reader without the lock may publish its memo
+                        // entry (renaming its temp file) meanwhile.
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                        Err(e) => return Err(StoreError::io("remove stale temp file", &path, e)),
+                    }
                 }
             }
             if removed {

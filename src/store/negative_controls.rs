@@ -9,6 +9,15 @@ thread_local! {
     static SKIP_FSYNC: Cell<bool> = const { Cell::new(false) };
     static IGNORE_LOCK: Cell<bool> = const { Cell::new(false) };
     static DROP_RETENTION_GUARDS: Cell<bool> = const { Cell::new(false) };
+    static TRUST_ANY_MEMO_ENTRY: Cell<bool> = const { Cell::new(false) };
+}
+/// Makes the memo trust any well-formed entry under a checksum's name,
+/// whatever content it names, its size or its HMAC, on this thread.
+pub fn set_trust_any_memo_entry(on: bool) {
+    TRUST_ANY_MEMO_ENTRY.with(|c| c.set(on));
+}
+pub(crate) fn trust_any_memo_entry() -> bool {
+    TRUST_ANY_MEMO_ENTRY.with(Cell::get)
 }
 /// Makes the checksum level pass whatever the bytes are, on this thread.
 pub fn set_skip_checksum(on: bool) {

@@ -1,10 +1,25 @@
 //! Applying a retention policy to `backups/`.
 //!
-//! The decisions come from [`super::retention::plan`]; this module verifies
-//! every backup at every level (a checksum that matches bytes which do not
-//! parse proves nothing) so that only valid ones count, and removes what
+//! The decisions come from [`super::retention::plan`]; this module gathers
+//! the health of every backup so that only valid ones count (a checksum
+//! that matches bytes which do not parse proves nothing), and removes what
 //! the plan says, never anything else.
+//!
+//! # What a rotation reads
+//! Re-verifying every backup in full before each save made a save cost
+//! O(backups x size). Instead:
+//! - every backup is judged from its meta and the memo of verified content
+//!   (one stat and two small reads, see [`Store::judge_from_memo`]); only a
+//!   backup the memo cannot vouch for is read, hashed and parsed;
+//! - when the plan removes anything, the backups it relies on to do so
+//!   safely (the newest valid one and the floor of `min_valid`) are
+//!   confirmed at checksum level in this run (hashed; the memo supplies
+//!   their parse level), and the plan is made again if one fails, until
+//!   everything it relies on is confirmed. A backup the save of this run
+//!   just wrote counts as confirmed: its bytes were hashed as they were
+//!   written.
 
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::time::Instant;
@@ -15,7 +30,7 @@ use super::Store;
 use super::error::{Result, StoreError};
 use super::names::BackupId;
 use super::retention::{self, Action, Candidate, Health, RetentionPlan, RetentionPolicy};
-use super::verify::{Depth, Target, VerifyAllOptions};
+use super::verify::{Depth, FileReport, Target, VerifyAllOptions};
 
 /// Options of [`Store::rotate`].
 #[derive(Debug, Clone, Copy, Default)]
@@ -48,7 +63,7 @@ impl Store {
         } else {
             Some(self.lock()?)
         };
-        self.rotate_locked(policy, options.dry_run, super::now().naive_local())
+        self.rotate_locked(policy, options.dry_run, super::now().naive_local(), None)
     }
 
     /// Applies `policy`, but removes only backups in `confirmed` (what the
@@ -65,17 +80,25 @@ impl Store {
     ) -> Result<RotateReport> {
         policy.validate()?;
         let _guard = self.lock()?;
-        self.rotate_with(policy, false, super::now().naive_local(), Some(confirmed))
+        self.rotate_with(
+            policy,
+            false,
+            super::now().naive_local(),
+            Some(confirmed),
+            None,
+        )
     }
 
     /// The rotation, for a caller that holds the lock (or a dry run).
+    /// `written` is the backup this run's save just wrote, if any.
     pub(crate) fn rotate_locked(
         &self,
         policy: &RetentionPolicy,
         dry_run: bool,
         now: chrono::NaiveDateTime,
+        written: Option<&BackupId>,
     ) -> Result<RotateReport> {
-        self.rotate_with(policy, dry_run, now, None)
+        self.rotate_with(policy, dry_run, now, None, written)
     }
 
     fn rotate_with(
@@ -84,31 +107,10 @@ impl Store {
         dry_run: bool,
         now: chrono::NaiveDateTime,
         confirmed: Option<&[BackupId]>,
+        written: Option<&BackupId>,
     ) -> Result<RotateReport> {
         let started = Instant::now();
-        let verified = self.verify_all(
-            VerifyAllOptions {
-                // A backup whose bytes match but which does not parse is
-                // no backup: only full verification may count one as valid.
-                depth: Depth::Full,
-                include_primary: false,
-                threads: 0,
-            },
-            &AtomicBool::new(false),
-            &|_| {},
-        )?;
-        let candidates: Vec<Candidate> = verified
-            .files
-            .iter()
-            .filter_map(|f| match &f.target {
-                Target::Backup(id) => Some(Candidate {
-                    id: id.clone(),
-                    health: Health::from(f),
-                }),
-                Target::Primary => None,
-            })
-            .collect();
-        let mut plan = retention::plan(policy, &candidates, now)?;
+        let (candidates, mut plan, checksums) = self.plan_with_health(policy, now, written)?;
         if let Some(confirmed) = confirmed {
             let healths = candidates_by_id(&candidates, &plan);
             for (decision, candidate) in plan.decisions.iter_mut().zip(&healths) {
@@ -182,6 +184,15 @@ impl Store {
                     .sync_dir(&dir)
                     .map_err(|e| StoreError::io("fsync directory", &dir, e))?;
             }
+            // Keep the memo bounded: drop what no file has any more.
+            let mut keep: HashSet<String> = plan
+                .decisions
+                .iter()
+                .filter(|d| d.action == Action::Keep)
+                .filter_map(|d| checksums.get(&d.id).cloned())
+                .collect();
+            keep.extend(self.primary_checksums());
+            self.prune_memo(&keep);
         }
         tracing::info!(
             kept = plan.kept,
@@ -196,6 +207,130 @@ impl Store {
             removed_files,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
+    }
+}
+
+impl Store {
+    /// Gathers every backup's health (see the module docs) and plans on it:
+    /// the candidates, the plan, and the checksum each backup's meta names.
+    fn plan_with_health(
+        &self,
+        policy: &RetentionPolicy,
+        now: chrono::NaiveDateTime,
+        written: Option<&BackupId>,
+    ) -> Result<(Vec<Candidate>, RetentionPlan, HashMap<BackupId, String>)> {
+        let listing = self.list_backups()?;
+        let checksums: HashMap<BackupId, String> = listing
+            .backups
+            .iter()
+            .filter_map(|b| Some((b.id.clone(), b.checksum.clone()?.to_ascii_lowercase())))
+            .collect();
+        // Judged from meta and memo, or (None) still to be read.
+        let mut reports: Vec<Option<FileReport>> = listing
+            .backups
+            .iter()
+            .map(|b| b.size.and_then(|size| self.judge_from_memo(&b.id, size)))
+            .collect();
+        // Read in this run: hashed (and parsed unless the memo knew them).
+        let mut confirmed: Vec<bool> = listing
+            .backups
+            .iter()
+            .map(|b| Some(&b.id) == written)
+            .collect();
+        let unread: Vec<usize> = (0..reports.len())
+            .filter(|&i| reports[i].is_none() && !confirmed[i])
+            .collect();
+        self.read_backups(&listing.backups, &unread, &mut reports, &mut confirmed)?;
+        loop {
+            let candidates: Vec<Candidate> = listing
+                .backups
+                .iter()
+                .zip(&reports)
+                .map(|(b, r)| Candidate {
+                    id: b.id.clone(),
+                    health: match r {
+                        Some(r) => Health::from(r),
+                        // Only the backup this save wrote is never judged
+                        // nor read: it is what was just written and hashed.
+                        None => Health::Valid,
+                    },
+                })
+                .collect();
+            let plan = retention::plan(policy, &candidates, now)?;
+            // What the plan relies on to remove anything: the newest valid
+            // backups dated up to now, as many as the floor keeps.
+            let relied: Vec<usize> = if plan.removed == 0 {
+                Vec::new()
+            } else {
+                (0..candidates.len())
+                    .filter(|&i| {
+                        candidates[i].health == Health::Valid && candidates[i].id.time() <= now
+                    })
+                    .take(policy.min_valid.max(1) as usize)
+                    .filter(|&i| !confirmed[i])
+                    .collect()
+            };
+            if relied.is_empty() {
+                return Ok((candidates, plan, checksums));
+            }
+            // Every pass confirms at least one more backup, so this ends.
+            self.read_backups(&listing.backups, &relied, &mut reports, &mut confirmed)?;
+        }
+    }
+
+    /// Reads the backups at `which` (on every core): hash, and the parse
+    /// level from the memo or a parse.
+    fn read_backups(
+        &self,
+        backups: &[super::list::BackupInfo],
+        which: &[usize],
+        reports: &mut [Option<FileReport>],
+        confirmed: &mut [bool],
+    ) -> Result<()> {
+        if which.is_empty() {
+            return Ok(());
+        }
+        let targets: Vec<(Target, u64)> = which
+            .iter()
+            .map(|&i| {
+                (
+                    Target::Backup(backups[i].id.clone()),
+                    backups[i].size.unwrap_or(0),
+                )
+            })
+            .collect();
+        let verified = self.verify_targets(
+            &targets,
+            VerifyAllOptions {
+                // A backup whose bytes match but which does not parse is
+                // no backup: only the full ladder may count one as valid.
+                depth: Depth::Full,
+                include_primary: false,
+                threads: 0,
+            },
+            &AtomicBool::new(false),
+            &|_| {},
+        )?;
+        for report in verified.files {
+            if let Some(&i) = which
+                .iter()
+                .find(|&&i| report.target == Target::Backup(backups[i].id.clone()))
+            {
+                reports[i] = Some(report);
+                confirmed[i] = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// The checksums the primary's meta and pending meta name.
+    fn primary_checksums(&self) -> Vec<String> {
+        [self.primary_meta_path(), self.pending_meta_path()]
+            .iter()
+            .filter_map(|p| super::fs::read_file(&*self.fs, p, super::meta::MAX_META_LEN).ok())
+            .filter_map(|b| super::meta::Meta::from_slice(&b).ok())
+            .filter_map(|m| m.sha256().map(str::to_ascii_lowercase))
+            .collect()
     }
 }
 

@@ -163,7 +163,13 @@ impl Store {
         let started = Instant::now();
         let _guard = self.lock()?;
         let at = options.at.unwrap_or_else(super::now);
-        let (bytes, checksum) = serialize_for_save(graph, at);
+        // The memo records what a save writes only for a consistent graph;
+        // the check runs on the second core while this one serializes.
+        let (bytes, checksum, consistency) = std::thread::scope(|s| {
+            let check = s.spawn(|| graph.check_consistency());
+            let (bytes, checksum) = serialize_for_save(graph, at);
+            (bytes, checksum, check.join().ok())
+        });
         let meta = self.sign(Meta::for_data(
             checksum.clone(),
             bytes.len() as u64,
@@ -185,6 +191,14 @@ impl Store {
             .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
         self.commit_primary(&bytes, &meta, false)
             .map_err(|e| e.left(format!("backup {backup_id} of the new graph was written")))?;
+        if let Some(c) = consistency.filter(|c| c.problems.is_empty()) {
+            self.memo_record(super::memo::MemoEntry::new(
+                &checksum,
+                bytes.len() as u64,
+                graph,
+                c.warnings,
+            ));
+        }
         tracing::info!(
             path = %self.primary_path().display(),
             backup = %backup_id,
@@ -198,7 +212,12 @@ impl Store {
             if let (true, Some(problem)) = (options.rotate, &self.config_problem) {
                 (None, Some(format!("retention skipped: {problem}")))
             } else if options.rotate {
-                match self.rotate_locked(&self.config.retention, false, at.naive_local()) {
+                match self.rotate_locked(
+                    &self.config.retention,
+                    false,
+                    at.naive_local(),
+                    Some(&backup_id),
+                ) {
                     Ok(r) => (Some(r), None),
                     Err(e) => {
                         tracing::error!(error = %e, "retention after save failed; the save stands");

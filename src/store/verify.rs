@@ -18,6 +18,7 @@ pub use super::digest::sha256_hex;
 use super::error::{Result, StoreError};
 use super::fs::{self, Fs};
 use super::list::BackupInfo;
+use super::memo::MemoEntry;
 use super::meta::{self, Meta};
 use super::names::BackupId;
 use super::{MAX_GRAPH_LEN, Store};
@@ -172,6 +173,10 @@ pub struct FileReport {
     /// judged, which says nothing about its bytes.
     pub unreadable: bool,
     pub depth: Depth,
+    /// When the parse and consistency levels were taken from the memo of
+    /// verified content: when that content was parsed (RFC 3339). `None`
+    /// when this run parsed it, or did not get that far.
+    pub memo_verified_at: Option<String>,
     pub verified_at: chrono::DateTime<chrono::Local>,
     pub elapsed_ms: f64,
 }
@@ -386,7 +391,7 @@ fn read_pending(fs: &dyn Fs, metas: &MetaSource) -> Option<(PathBuf, Meta)> {
 /// Climbs the ladder for one file. `keep` asks to return the parsed graph
 /// and the bytes for reuse (restore, recovery, diff).
 pub(crate) fn inspect(
-    fs: &dyn Fs,
+    store: &Store,
     target: Target,
     path: &Path,
     metas: &MetaSource,
@@ -413,6 +418,7 @@ pub(crate) fn inspect(
             authenticated: None,
             unreadable: false,
             depth,
+            memo_verified_at: None,
             verified_at: super::now(),
             elapsed_ms: 0.0,
         },
@@ -426,6 +432,7 @@ pub(crate) fn inspect(
         bytes: None,
         meta: None,
     };
+    let fs = store.fs();
 
     // Level: file.
     let opened = fs.open_read(path, MAX_GRAPH_LEN);
@@ -459,10 +466,18 @@ pub(crate) fn inspect(
         }
     };
 
+    // Content the memo has proven needs only its hash: the parse level is
+    // taken from the memo once the bytes hash to the proven checksum. A
+    // caller that keeps the graph needs the parse anyway.
+    let memo_hit = match (&meta_read, depth, keep) {
+        (Ok(m), Depth::Full, false) => m.sha256().and_then(|sha| store.memo_lookup(sha, file.len)),
+        _ => None,
+    };
+
     // Read the bytes once when they are needed beyond the checksum: the
     // checksum step hashes them and the parse step reuses them. Otherwise
     // stream them through the hash.
-    let (streamed, bytes) = if depth == Depth::Full || keep {
+    let (streamed, bytes) = if (depth == Depth::Full && memo_hit.is_none()) || keep {
         let mut buf = Vec::with_capacity(usize::try_from(file.len).unwrap_or(0));
         let mut reader = file.reader;
         if let Err(e) = reader.read_to_end(&mut buf) {
@@ -486,7 +501,7 @@ pub(crate) fn inspect(
     let mut parsed: Option<std::result::Result<KnowledgeGraph, crate::graph::GraphError>> = None;
     let actual = match (streamed, &bytes) {
         (Some(a), _) => a,
-        (None, Some(b)) if depth == Depth::Full => std::thread::scope(|s| {
+        (None, Some(b)) if depth == Depth::Full && memo_hit.is_none() => std::thread::scope(|s| {
             let parser = s.spawn(|| KnowledgeGraph::from_slice(b));
             let digest = sha256_hex(b);
             // A panic in the parser is a bug, not a verdict on the file:
@@ -625,6 +640,64 @@ pub(crate) fn inspect(
     }
     out.meta = meta_value.clone();
 
+    // Level: parse, from the memo: the bytes hash to content proven before.
+    let proves = |e: &MemoEntry| {
+        let same = e.sha256 == actual;
+        #[cfg(feature = "negative-controls")]
+        let same = same || super::negative_controls::trust_any_memo_entry();
+        same && depth == Depth::Full
+    };
+    if let Some(entry) = memo_hit.filter(proves) {
+        ladder.record(
+            Level::Parse,
+            Outcome::Pass,
+            format!(
+                "version {}, {} nodes, {} edges · same content as verified {} ({})",
+                entry.graph_version,
+                entry.node_count,
+                entry.edge_count,
+                entry.verified_day(),
+                entry.verified_by
+            ),
+        );
+        ladder.report.memo_verified_at = Some(entry.verified_at.clone());
+        let (nodes, edges) = (
+            usize::try_from(entry.node_count).unwrap_or(usize::MAX),
+            usize::try_from(entry.edge_count).unwrap_or(usize::MAX),
+        );
+        ladder.report.node_count = Some(nodes);
+        ladder.report.edge_count = Some(edges);
+        ladder.report.node_types = entry.node_types;
+        ladder.report.edge_types = entry.edge_types;
+        let warning_count = entry.warnings.len();
+        ladder.warnings.extend(entry.warnings);
+        let mut problems = Vec::new();
+        compare_counts(
+            meta_value.as_ref(),
+            nodes,
+            edges,
+            &mut problems,
+            &mut ladder.warnings,
+        );
+        out.report = close_consistency(ladder, problems, warning_count, status);
+        if out.report.status != Status::Corrupt {
+            out.report.reason = meta_problem;
+        }
+        return out;
+    }
+
+    // The memo was consulted for the meta's checksum but the bytes are
+    // other content (a pending meta describes them): read them to parse.
+    let bytes = match bytes {
+        None if depth == Depth::Full => match fs::read_file(fs, path, MAX_GRAPH_LEN) {
+            Ok(b) => Some(b),
+            Err(e) => {
+                out.report = ladder.fail(Level::File, Status::Corrupt, format!("read failed: {e}"));
+                return out;
+            }
+        },
+        b => b,
+    };
     let Some(bytes) = bytes.filter(|_| depth == Depth::Full) else {
         // Checksum-only verification ends here.
         out.report = ladder.finish(status, None);
@@ -662,18 +735,56 @@ pub(crate) fn inspect(
     // Level: consistency.
     let consistency = graph.check_consistency();
     let mut problems = consistency.problems;
-    let warned = !consistency.warnings.is_empty();
     let warning_count = consistency.warnings.len();
+    // What the bytes alone proved goes to the memo (the meta's counts are
+    // compared again on every use): only for content whose checksum level
+    // passed, so the memo holds the store's files, not every stray.
+    if problems.is_empty() && out.meta.is_some() {
+        store.memo_record(MemoEntry::new(
+            &actual,
+            ladder.report.size.unwrap_or(0),
+            &graph,
+            consistency.warnings.clone(),
+        ));
+    }
     ladder.warnings.extend(consistency.warnings);
-    match &meta_value {
-        Some(m) if m.counts_are_legacy_zero() => ladder.warnings.push(
+    compare_counts(
+        meta_value.as_ref(),
+        graph.node_count(),
+        graph.edge_count(),
+        &mut problems,
+        &mut ladder.warnings,
+    );
+    out.report = close_consistency(ladder, problems, warning_count, status);
+    if out.report.status == Status::Corrupt {
+        return out;
+    }
+    out.report.reason = meta_problem;
+    if keep {
+        out.graph = Some(graph);
+        out.bytes = Some(bytes);
+    }
+    out
+}
+
+/// Compares a meta's counts with what the graph has: a mismatch in a meta
+/// graphvault wrote is a problem, in another writer's meta a warning.
+fn compare_counts(
+    meta: Option<&Meta>,
+    nodes: usize,
+    edges: usize,
+    problems: &mut Vec<String>,
+    warnings: &mut Vec<String>,
+) {
+    match meta {
+        Some(m) if m.counts_are_legacy_zero() => warnings.push(
             "meta counts are 0/0 as the application's last versions wrote them: not compared"
                 .to_string(),
         ),
         Some(m) => {
             for (what, said, has) in [
-                ("nodes", m.node_count, graph.node_count()),
-                ("edges", m.edge_count, graph.edge_count()),
+                ("nodes", m.node_count, nodes),
+                ("edges", m.edge_count, edges),
             ] {
                 if let Some(n) = said
                     && n != has as u64
@@ -686,7 +797,7 @@ pub(crate) fn inspect(
                     if m.written_by_graphvault() {
                         problems.push(text);
                     } else {
-                        ladder.warnings.push(format!(
+                        warnings.push(format!(
                             "{text} (advisory count of another writer: not a fault in the graph)"
                         ));
                     }
@@ -695,11 +806,19 @@ pub(crate) fn inspect(
         }
         None => {}
     }
+}
+
+/// Records the consistency level and closes the report.
+fn close_consistency(
+    mut ladder: Ladder,
+    problems: Vec<String>,
+    warning_count: usize,
+    status: Status,
+) -> FileReport {
     if !problems.is_empty() {
-        out.report = ladder.fail(Level::Consistency, Status::Corrupt, problems.join("; "));
-        return out;
+        return ladder.fail(Level::Consistency, Status::Corrupt, problems.join("; "));
     }
-    if warned {
+    if warning_count > 0 {
         ladder.record(
             Level::Consistency,
             Outcome::Warn,
@@ -712,13 +831,7 @@ pub(crate) fn inspect(
             "ids unique, every edge's endpoints exist",
         );
     }
-    out.report = ladder.finish(status, None);
-    out.report.reason = meta_problem;
-    if keep {
-        out.graph = Some(graph);
-        out.bytes = Some(bytes);
-    }
-    out
+    ladder.finish(status, None)
 }
 
 impl Store {
@@ -745,7 +858,7 @@ impl Store {
     pub(crate) fn inspect_target(&self, target: &Target, depth: Depth, keep: bool) -> Inspection {
         match target {
             Target::Primary => inspect(
-                &*self.fs,
+                self,
                 Target::Primary,
                 &self.primary_path(),
                 &self.primary_metas(),
@@ -753,7 +866,7 @@ impl Store {
                 keep,
             ),
             Target::Backup(id) => inspect(
-                &*self.fs,
+                self,
                 target.clone(),
                 &self.backup_data_path(id),
                 &self.backup_metas(id),
@@ -775,6 +888,106 @@ impl Store {
         let report = self.inspect_target(target, depth, false).report;
         log_report(&report);
         Ok(report)
+    }
+
+    /// Judges a backup from its meta and the memo alone, without reading
+    /// its bytes: its data file has the size the listing saw, its meta
+    /// names a checksum (authenticated, with a key) and that size, and the
+    /// memo has proven that content, with the meta's counts. `None` when
+    /// any of that is not so: then only reading the file can tell.
+    ///
+    /// What this proves is weaker than [`Store::verify`]: the bytes on disk
+    /// are not hashed. Retention uses it for backups it does not rely on,
+    /// and hashes the ones it does (see [`super::rotate`]).
+    pub(crate) fn judge_from_memo(&self, id: &BackupId, size: u64) -> Option<FileReport> {
+        let started = Instant::now();
+        let metas = self.backup_metas(id);
+        let (meta_path, meta) = read_usable_meta(&*self.fs, &metas);
+        let meta = meta.ok()?;
+        let sha = meta.sha256()?.to_ascii_lowercase();
+        if meta.size.is_some_and(|s| s != size) {
+            return None;
+        }
+        let authenticated = match &self.key {
+            Some(key) => key.check(&meta) == Some(true),
+            None => true,
+        };
+        if !authenticated {
+            return None;
+        }
+        let entry = self.memo_lookup(&sha, size)?;
+        let (nodes, edges) = (
+            usize::try_from(entry.node_count).ok()?,
+            usize::try_from(entry.edge_count).ok()?,
+        );
+        let mut problems = Vec::new();
+        let mut warnings = Vec::new();
+        compare_counts(Some(&meta), nodes, edges, &mut problems, &mut warnings);
+        if !problems.is_empty() {
+            return None;
+        }
+        let short = &sha[..12];
+        let report = FileReport {
+            target: Target::Backup(id.clone()),
+            path: self.backup_data_path(id),
+            meta_path,
+            status: Status::Valid,
+            failed_level: None,
+            reason: None,
+            levels: vec![
+                LevelResult {
+                    level: Level::File,
+                    outcome: Outcome::Pass,
+                    detail: format!("regular file, {size} bytes (from the directory listing)"),
+                },
+                LevelResult {
+                    level: Level::Meta,
+                    outcome: Outcome::Pass,
+                    detail: meta.saved_by.clone().unwrap_or_default(),
+                },
+                LevelResult {
+                    level: Level::Checksum,
+                    outcome: Outcome::Pass,
+                    detail: format!(
+                        "sha256 {short}… per the meta; the bytes were not read in this run"
+                    ),
+                },
+                LevelResult {
+                    level: Level::Parse,
+                    outcome: Outcome::Pass,
+                    detail: format!(
+                        "version {}, {nodes} nodes, {edges} edges · same content as verified {} ({})",
+                        entry.graph_version,
+                        entry.verified_day(),
+                        entry.verified_by
+                    ),
+                },
+                LevelResult {
+                    level: Level::Consistency,
+                    outcome: if entry.warnings.is_empty() {
+                        Outcome::Pass
+                    } else {
+                        Outcome::Warn
+                    },
+                    detail: "as verified then".to_string(),
+                },
+            ],
+            size: Some(size),
+            expected_checksum: Some(sha.clone()),
+            actual_checksum: None,
+            node_count: Some(nodes),
+            edge_count: Some(edges),
+            node_types: entry.node_types,
+            edge_types: entry.edge_types,
+            warnings: entry.warnings.into_iter().chain(warnings).collect(),
+            authenticated: self.key.as_ref().map(|_| true),
+            unreadable: false,
+            depth: Depth::Full,
+            memo_verified_at: Some(entry.verified_at),
+            verified_at: super::now(),
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        };
+        Some(report)
     }
 
     /// Fails unless some file of backup `id` exists.
@@ -836,7 +1049,7 @@ impl Store {
         self.verify_targets(&targets, options, cancel, progress)
     }
 
-    fn verify_targets(
+    pub(crate) fn verify_targets(
         &self,
         targets: &[(Target, u64)],
         options: VerifyAllOptions,

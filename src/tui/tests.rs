@@ -219,6 +219,7 @@ pub mod fixtures {
             } else {
                 Vec::new()
             },
+            memo_verified_at: None,
             warnings: Vec::new(),
             authenticated: None,
             unreadable: false,

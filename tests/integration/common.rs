@@ -230,8 +230,10 @@ pub fn snapshot_tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
                 stack.push(p);
             } else if ft.is_file() {
                 let rel = p.strip_prefix(dir).expect("under dir").to_path_buf();
-                // The lock file's holder text changes with every locker.
-                if rel.ends_with(".graphvault/lock") {
+                // The lock file's holder text changes with every locker,
+                // and the memo of verified content is a cache that readers
+                // add to (store::memo): neither is the store's content.
+                if rel.ends_with(".graphvault/lock") || rel.starts_with(".graphvault/memo") {
                     continue;
                 }
                 out.push((rel, fs::read(&p).expect("read")));

@@ -44,4 +44,66 @@ mod weakened {
             "with the compare skipped the flip goes unnoticed"
         );
     }
+
+    #[test]
+    fn trusting_any_memo_entry_lets_a_file_that_does_not_parse_through() {
+        use graphvault::store::negative_controls::set_trust_any_memo_entry;
+        use graphvault::store::verify::Level;
+
+        use crate::memo::{plant_entry, saved_store, unparseable_primary};
+
+        let s = saved_store(4);
+        let good = fs::read(s.primary()).expect("read");
+        let garbage = unparseable_primary(&s, None);
+        // Under the garbage's name, still naming the good content inside.
+        plant_entry(&s, &good, &garbage, false);
+        let verify = || {
+            s.open()
+                .verify(&Target::Primary, Depth::Full)
+                .expect("verify")
+        };
+        assert_eq!(verify().failed_level, Some(Level::Parse));
+        set_trust_any_memo_entry(true);
+        let weakened = verify().status;
+        set_trust_any_memo_entry(false);
+        assert_eq!(
+            weakened,
+            Status::Valid,
+            "a memo that trusts any entry makes garbage valid"
+        );
+    }
+
+    #[test]
+    fn trusting_any_memo_entry_lets_a_forged_entry_through_a_keyed_store() {
+        use graphvault::graph::KnowledgeGraph;
+        use graphvault::store::auth::Key;
+        use graphvault::store::negative_controls::set_trust_any_memo_entry;
+
+        use crate::memo::{entry_path, plant_entry, unparseable_primary};
+
+        let key = || Key::from_bytes(b"a secret kept outside the store").expect("key");
+        let s = common::empty_store();
+        let text = common::app_graph(4, 2, false, "k");
+        s.open()
+            .with_key(key())
+            .save_graph_with_backup(&KnowledgeGraph::from_slice(text.as_bytes()).expect("graph"))
+            .expect("save");
+        let good = fs::read(s.primary()).expect("read");
+        assert!(entry_path(&s, &good).is_file());
+        let garbage = unparseable_primary(&s, Some(&key()));
+        // Renamed inside too, but with the good content's HMAC: a forgery.
+        plant_entry(&s, &good, &garbage, true);
+        let verify = || {
+            s.open()
+                .with_key(key())
+                .verify(&Target::Primary, Depth::Full)
+                .expect("verify")
+                .status
+        };
+        assert_eq!(verify(), Status::Corrupt);
+        set_trust_any_memo_entry(true);
+        let weakened = verify();
+        set_trust_any_memo_entry(false);
+        assert_eq!(weakened, Status::Valid, "the forged entry is taken");
+    }
 }

@@ -312,6 +312,7 @@ pub fn check_reopened(fs: Arc<dyn Fs>, root: &Path, exp: &Expect) -> Result<Land
     let report = store
         .verify(&Target::Primary, Depth::Full)
         .map_err(|e| format!("verify: {e}"))?;
+    agrees_with_a_deep_verify(&store, &Target::Primary, report.status)?;
     let bytes = read(&*fs, &primary)
         .ok_or_else(|| format!("the primary is gone (verify: {})", report.summary()))?;
     let landed = if bytes == exp.new {
@@ -384,6 +385,7 @@ pub fn check_reopened(fs: Arc<dyn Fs>, root: &Path, exp: &Expect) -> Result<Land
             .verify(&Target::Backup(b.id.clone()), Depth::Full)
             .map_err(|e| format!("verify {}: {e}", b.id))?;
         present.insert(b.id.clone(), r.status);
+        agrees_with_a_deep_verify(&store, &Target::Backup(b.id.clone()), r.status)?;
         let data = read(&*fs, &b.data_path);
         match exp.before_backups.get(&b.id) {
             Some(old_bytes) => {
@@ -466,6 +468,25 @@ pub fn check_reopened(fs: Arc<dyn Fs>, root: &Path, exp: &Expect) -> Result<Land
         ));
     }
     Ok(landed)
+}
+
+/// The memo of verified content is written by saves and verifications, so
+/// a crash can cut its writes short: whatever it left must never change a
+/// verdict. A deep verify parses again and ignores the memo.
+fn agrees_with_a_deep_verify(store: &Store, target: &Target, status: Status) -> Result<(), String> {
+    let deep = store
+        .clone()
+        .with_deep(true)
+        .verify(target, Depth::Full)
+        .map_err(|e| format!("deep verify of {target}: {e}"))?;
+    if deep.status != status {
+        return Err(format!(
+            "the memo changed a verdict: {target} verifies as {} but parsed again it is {}",
+            status.name(),
+            deep.summary()
+        ));
+    }
+    Ok(())
 }
 
 /// Copies a directory tree of regular files (a real store) to `to`.
