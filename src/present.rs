@@ -3,6 +3,8 @@
 //! module; neither imports the other, so a word changed here changes in
 //! both at once.
 
+pub mod nodes;
+
 use chrono::{Local, NaiveDateTime, TimeZone};
 
 use crate::store::verify::{Outcome, Status};

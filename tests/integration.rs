@@ -21,6 +21,8 @@ mod lock;
 mod memo;
 #[path = "integration/negative_controls.rs"]
 mod negative_controls;
+#[path = "integration/nodes.rs"]
+mod nodes;
 #[path = "integration/outside_attack.rs"]
 mod outside_attack;
 #[path = "integration/python_app.rs"]

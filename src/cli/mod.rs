@@ -2,6 +2,7 @@
 //! its report as aligned text or one JSON document, and maps the outcome to
 //! a documented exit code.
 
+mod nodes;
 mod render;
 
 use std::io::{IsTerminal, Write};
@@ -11,8 +12,12 @@ use std::sync::atomic::AtomicBool;
 use clap::{Args, Parser, Subcommand};
 
 use crate::graph::KnowledgeGraph;
+use crate::graph::merge::Prefer;
 use crate::store::corrupt::CorruptionKind;
+use crate::store::history::HistoryOptions;
 use crate::store::names::BackupId;
+use crate::store::nodes::ShowOptions;
+use crate::store::partial::PartialRestoreOptions;
 use crate::store::recover::RecoverOptions;
 use crate::store::restore::RestoreOptions;
 use crate::store::retention::{RetentionPolicy, parse_duration};
@@ -98,7 +103,8 @@ pub enum Command {
     },
     /// Back up the current primary as it is.
     Snapshot,
-    /// Replace the primary with a backup (the old primary is kept as evidence).
+    /// Replace the primary with a backup (the old primary is kept as evidence),
+    /// or with --nodes bring only chosen nodes back into the current graph.
     Restore {
         /// The backup id, from `graphvault list`.
         #[arg(value_parser = parse_id)]
@@ -109,6 +115,37 @@ pub enum Command {
         /// Accept a backup that has no meta (nothing to check its bytes against).
         #[arg(long)]
         allow_unverified: bool,
+        /// Bring only these nodes (comma-separated ids) back into the current
+        /// graph, as a new save; everything else stays as it is now.
+        #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+        nodes: Vec<String>,
+        /// With --nodes: also bring the backup's edges at those nodes whose
+        /// endpoints exist in the result.
+        #[arg(long, requires = "nodes")]
+        with_edges: bool,
+        /// With --nodes: for a node changed after the backup, which version wins.
+        #[arg(long, requires = "nodes", value_name = "backup|current")]
+        prefer: Option<String>,
+    },
+    /// Show the nodes of a backup or the primary, or one node with its edges.
+    Show {
+        /// `primary` or a backup id.
+        #[arg(value_parser = parse_target)]
+        target: Target,
+        /// Only nodes of this type.
+        #[arg(long = "type", value_name = "TYPE")]
+        kind: Option<String>,
+        /// Only nodes whose id or data contains this text (case ignored).
+        #[arg(long, value_name = "TEXT")]
+        grep: Option<String>,
+        /// Show this node: its data and its edges in and out.
+        #[arg(long, value_name = "ID")]
+        node: Option<String>,
+    },
+    /// A node's history across the primary and every backup, newest first.
+    History {
+        /// The node id.
+        node: String,
     },
     /// Apply a retention policy (dry run unless --apply).
     Rotate {
@@ -242,6 +279,8 @@ impl From<StoreError> for Failure {
             StoreError::Refused { .. } => (exit::FAILURE, "refused"),
             StoreError::Graph { .. } => (exit::FAILURE, "invalid_graph"),
             StoreError::Invalid(_) => (exit::FAILURE, "invalid"),
+            StoreError::NoSuchNode { .. } => (exit::FAILURE, "no_such_node"),
+            StoreError::Conflict { .. } => (exit::FAILURE, "conflict"),
             StoreError::Interrupted { .. } => (exit::FAILURE, "interrupted"),
         };
         // The store names no commands or flags; the command line says
@@ -251,6 +290,9 @@ impl From<StoreError> for Failure {
                 " (pass --allow-unverified to accept it after checking it)"
             }
             StoreError::NotSandbox { .. } => " (create one with `graphvault demo`)",
+            StoreError::Conflict { .. } => {
+                " (see the plan with --dry-run, then pass --prefer backup or --prefer current)"
+            }
             _ => "",
         };
         Failure {
@@ -324,6 +366,8 @@ fn command_name(c: &Command) -> &'static str {
         Command::Save { .. } => "save",
         Command::Snapshot => "snapshot",
         Command::Restore { .. } => "restore",
+        Command::Show { .. } => "show",
+        Command::History { .. } => "history",
         Command::Rotate { .. } => "rotate",
         Command::Recover { .. } => "recover",
         Command::Diff { .. } => "diff",
@@ -503,6 +547,36 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             id,
             dry_run,
             allow_unverified,
+            nodes,
+            with_edges,
+            prefer,
+        } if !nodes.is_empty() => {
+            let prefer = prefer
+                .as_deref()
+                .map(str::parse::<Prefer>)
+                .transpose()
+                .map_err(|e| Failure {
+                    code: exit::USAGE,
+                    kind: "usage",
+                    message: format!("--prefer: {e}"),
+                })?;
+            let report = store.restore_nodes(
+                id,
+                &PartialRestoreOptions {
+                    nodes: nodes.clone(),
+                    with_edges: *with_edges,
+                    prefer,
+                    dry_run: *dry_run,
+                    allow_unverified: *allow_unverified,
+                },
+            )?;
+            Ok(outcome(&report, nodes::partial_restore(&report), exit::OK))
+        }
+        Command::Restore {
+            id,
+            dry_run,
+            allow_unverified,
+            ..
         } => {
             let report = store.restore(
                 id,
@@ -544,6 +618,26 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 exit::NOTHING_RECOVERABLE
             };
             Ok(outcome(&report, render::recover(&report), code))
+        }
+        Command::Show {
+            target,
+            kind,
+            grep,
+            node,
+        } => {
+            let report = store.show(
+                target,
+                &ShowOptions {
+                    kind: kind.clone(),
+                    grep: grep.clone(),
+                    node: node.clone(),
+                },
+            )?;
+            Ok(outcome(&report, nodes::show(&report), exit::OK))
+        }
+        Command::History { node } => {
+            let report = store.history(node, HistoryOptions::default())?;
+            Ok(outcome(&report, nodes::history(&report), exit::OK))
         }
         Command::Diff { old, new } => {
             let report = store.diff(old, new)?;

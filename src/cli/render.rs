@@ -16,14 +16,14 @@ use crate::store::verify::{FileReport, Outcome, Status, VerifyAllReport};
 
 /// Column alignment.
 #[derive(Clone, Copy)]
-enum Align {
+pub(super) enum Align {
     Left,
     Right,
 }
 
 /// Renders rows as columns separated by two spaces, padded to the widest
 /// cell (counted in characters), with a header row.
-fn table(header: &[(&str, Align)], rows: &[Vec<String>]) -> String {
+pub(super) fn table(header: &[(&str, Align)], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|(h, _)| h.chars().count()).collect();
     for row in rows {
         for (w, cell) in widths.iter_mut().zip(row) {

@@ -40,7 +40,11 @@ use chrono::Timelike as _;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde_json::value::RawValue;
 
+pub mod change;
+pub mod merge;
 pub mod pyjson;
+pub mod select;
+pub mod spans;
 
 use pyjson::{JsonError, NonFinite};
 

@@ -78,6 +78,19 @@ pub enum StoreError {
     #[error("{store} is not a sandbox store: corruption simulation refused, nothing was changed")]
     NotSandbox { store: PathBuf },
 
+    /// A node id that the graph looked at does not have.
+    #[error("no node {node:?} in {target}")]
+    NoSuchNode { node: String, target: String },
+
+    /// A partial restore would overwrite nodes that changed after the backup,
+    /// and no side was chosen.
+    #[error(
+        "restore of nodes from {backup} refused, the primary is unchanged: {} changed after the backup ({}); choose whether the backup's or the current version wins",
+        nodes.len(),
+        nodes.join(", ")
+    )]
+    Conflict { backup: String, nodes: Vec<String> },
+
     /// A store-level precondition failed (no primary to snapshot, ...).
     #[error("{0}")]
     Invalid(String),

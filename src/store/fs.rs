@@ -104,6 +104,17 @@ pub trait Fs: Send + Sync + fmt::Debug {
     fn free_space(&self, _path: &Path) -> Option<u64> {
         None
     }
+    /// Reads `len` bytes at `offset` of a regular file opened as by
+    /// [`Fs::open_read`]; a file too short for the range is `UnexpectedEof`.
+    /// The default reads up to the range; the real filesystem seeks.
+    fn read_at(&self, path: &Path, offset: u64, len: usize, max_len: u64) -> io::Result<Vec<u8>> {
+        let ReadFile { reader, .. } = self.open_read(path, max_len)?;
+        let mut reader = reader;
+        io::copy(&mut (&mut reader).take(offset), &mut io::sink())?;
+        let mut buf = vec![0u8; len];
+        reader.read_exact(&mut buf)?;
+        Ok(buf)
+    }
 }
 
 /// The real filesystem.
@@ -194,39 +205,26 @@ impl Fs for RealFs {
     }
 
     fn open_read(&self, path: &Path, max_len: u64) -> io::Result<ReadFile> {
-        // O_NONBLOCK so that opening a FIFO cannot hang; it changes nothing
-        // for regular files. O_NOFOLLOW refuses a symlink at the last step.
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
-            .open(path)
-            .map_err(|e| {
-                if e.raw_os_error() == Some(libc::ELOOP) {
-                    io::Error::new(io::ErrorKind::InvalidInput, "is a symlink (not followed)")
-                } else {
-                    e
-                }
-            })?;
-        let meta = file.metadata()?;
-        let ft = meta.file_type();
-        if !ft.is_file() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                describe_non_regular(ft),
-            ));
-        }
-        if meta.len() > max_len {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("is {} bytes, over the {} byte limit", meta.len(), max_len),
-            ));
-        }
-        let len = meta.len();
+        let (file, len) = open_regular(path, max_len)?;
         // Never read more than the size checked above, even if the file grows.
         Ok(ReadFile {
             reader: Box::new(file.take(len)),
             len,
         })
+    }
+
+    fn read_at(&self, path: &Path, offset: u64, len: usize, max_len: u64) -> io::Result<Vec<u8>> {
+        use std::os::unix::fs::FileExt as _;
+        let (file, size) = open_regular(path, max_len)?;
+        if offset.saturating_add(len as u64) > size {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                format!("range {offset}+{len} is past the end ({size} bytes)"),
+            ));
+        }
+        let mut buf = vec![0u8; len];
+        file.read_exact_at(&mut buf, offset)?;
+        Ok(buf)
     }
 
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<DirEntryInfo>> {
@@ -337,6 +335,39 @@ impl Fs for RealFs {
 /// file and writes its text just after taking the lock, so a reader that
 /// comes in between finds it empty: wait briefly for the text rather than
 /// report an anonymous holder.
+/// Opens a regular file without following a symlink (refusing FIFOs, devices,
+/// directories and files over `max_len`), with its length at open time.
+fn open_regular(path: &Path, max_len: u64) -> io::Result<(fs::File, u64)> {
+    // O_NONBLOCK so that opening a FIFO cannot hang; it changes nothing
+    // for regular files. O_NOFOLLOW refuses a symlink at the last step.
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| {
+            if e.raw_os_error() == Some(libc::ELOOP) {
+                io::Error::new(io::ErrorKind::InvalidInput, "is a symlink (not followed)")
+            } else {
+                e
+            }
+        })?;
+    let meta = file.metadata()?;
+    let ft = meta.file_type();
+    if !ft.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            describe_non_regular(ft),
+        ));
+    }
+    if meta.len() > max_len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("is {} bytes, over the {} byte limit", meta.len(), max_len),
+        ));
+    }
+    Ok((file, meta.len()))
+}
+
 fn read_holder(file: &mut File) -> String {
     use std::io::{Seek, SeekFrom};
     let mut text = String::new();

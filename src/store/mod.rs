@@ -16,6 +16,7 @@
 //!   .graphvault/sandbox                  marks a sandbox or demo store
 //!   .graphvault/evidence/                primaries replaced by restore or recovery
 //!   .graphvault/memo/<sha256>.json       what parsing proved about a content (a cache, see memo)
+//!   .graphvault/node-index/<sha256>.idx  node index caches (see [`node_index`])
 //! ```
 
 pub mod auth;
@@ -24,12 +25,16 @@ pub mod diff;
 pub mod digest;
 pub mod error;
 pub mod fs;
+pub mod history;
 pub mod list;
 pub mod memo;
 pub mod meta;
 pub mod names;
 #[cfg(feature = "negative-controls")]
 pub mod negative_controls;
+pub mod node_index;
+pub mod nodes;
+pub mod partial;
 pub mod recover;
 pub mod restore;
 pub mod retention;
@@ -458,6 +463,7 @@ impl Store {
             self.evidence_dir(),
             self.state_dir(),
             self.state_dir().join("memo"),
+            self.node_index_dir(),
         ] {
             let entries = match self.fs.read_dir(&dir) {
                 Ok(e) => e,

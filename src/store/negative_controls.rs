@@ -10,6 +10,7 @@ thread_local! {
     static IGNORE_LOCK: Cell<bool> = const { Cell::new(false) };
     static DROP_RETENTION_GUARDS: Cell<bool> = const { Cell::new(false) };
     static TRUST_ANY_MEMO_ENTRY: Cell<bool> = const { Cell::new(false) };
+    static TRUST_NODE_INDEX: Cell<bool> = const { Cell::new(false) };
 }
 /// Makes the memo trust any well-formed entry under a checksum's name,
 /// whatever content it names, its size or its HMAC, on this thread.
@@ -55,4 +56,13 @@ pub fn set_drop_retention_guards(on: bool) {
 }
 pub(crate) fn drop_retention_guards() -> bool {
     DROP_RETENTION_GUARDS.with(Cell::get)
+}
+/// Makes a cached node index count as describing any file, without
+/// comparing the checksum and size in its header, on this thread (and on
+/// the worker threads of a history started from it).
+pub fn set_trust_node_index(on: bool) {
+    TRUST_NODE_INDEX.with(|c| c.set(on));
+}
+pub(crate) fn trust_node_index() -> bool {
+    TRUST_NODE_INDEX.with(Cell::get)
 }

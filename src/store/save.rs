@@ -162,6 +162,18 @@ impl Store {
     pub fn save_with(&self, graph: &KnowledgeGraph, options: &SaveOptions) -> Result<SaveReport> {
         let started = Instant::now();
         let _guard = self.lock()?;
+        self.save_locked(graph, options, "save", started)
+    }
+
+    /// The save itself, for a caller that holds the lock; `source` is recorded
+    /// in the metas (what made this save).
+    pub(crate) fn save_locked(
+        &self,
+        graph: &KnowledgeGraph,
+        options: &SaveOptions,
+        source: &str,
+        started: Instant,
+    ) -> Result<SaveReport> {
         let at = options.at.unwrap_or_else(super::now);
         // The memo records what a save writes only for a consistent graph;
         // the check runs on the second core while this one serializes.
@@ -175,7 +187,7 @@ impl Store {
             bytes.len() as u64,
             graph.node_count() as u64,
             graph.edge_count() as u64,
-            "save",
+            source,
             at,
         ));
         // The bytes in graph.json may exist nowhere else (the application

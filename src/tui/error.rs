@@ -58,7 +58,7 @@ fn kind_of(e: &StoreError) -> ErrorKind {
         | StoreError::ChecksumMismatch { .. }
         | StoreError::Graph { .. }
         | StoreError::NothingRecoverable { .. } => ErrorKind::Integrity,
-        StoreError::NoSuchBackup { .. } => ErrorKind::NotFound,
+        StoreError::NoSuchBackup { .. } | StoreError::NoSuchNode { .. } => ErrorKind::NotFound,
         StoreError::Io { source, .. } => match source.kind() {
             std::io::ErrorKind::PermissionDenied => ErrorKind::PermissionDenied,
             std::io::ErrorKind::NotFound => ErrorKind::NotFound,
@@ -69,6 +69,7 @@ fn kind_of(e: &StoreError) -> ErrorKind {
         | StoreError::Refused { .. }
         | StoreError::InvalidPolicy(_)
         | StoreError::NotSandbox { .. }
+        | StoreError::Conflict { .. }
         | StoreError::Invalid(_) => ErrorKind::Refused,
     }
 }

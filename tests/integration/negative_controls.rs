@@ -106,4 +106,53 @@ mod weakened {
         set_trust_any_memo_entry(false);
         assert_eq!(weakened, Status::Valid, "the forged entry is taken");
     }
+
+    /// The node index names the content it describes; a cached index of other
+    /// content under a backup's name is rebuilt. Trusting the name instead gives
+    /// a wrong history.
+    #[test]
+    fn trusting_a_node_index_by_its_name_gives_a_wrong_history() {
+        use graphvault::store::history::{HistoryOptions, NodeState};
+        use graphvault::store::negative_controls::set_trust_node_index;
+        let s = common::app_store();
+        let store = s.open();
+        let first = store
+            .history("N3", HistoryOptions::default())
+            .expect("history");
+        let dir = store.node_index_dir();
+        // Put the index of the oldest backup (2 nodes: no N3) under every name.
+        let oldest = s.backups().join("graph_20251001_100000.json");
+        let oldest = common::sha256(&fs::read(oldest).expect("read"));
+        let source = dir.join(format!("{oldest}.idx"));
+        for entry in fs::read_dir(&dir).expect("dir").flatten() {
+            if entry.path() != source {
+                fs::copy(&source, entry.path()).expect("forge");
+            }
+        }
+        let states = |h: &graphvault::store::history::HistoryReport| -> Vec<NodeState> {
+            h.entries.iter().map(|e| e.state).collect()
+        };
+        let checked = store
+            .history("N3", HistoryOptions::default())
+            .expect("history");
+        assert_eq!(
+            states(&checked),
+            states(&first),
+            "forged indexes are rebuilt"
+        );
+        for entry in fs::read_dir(&dir).expect("dir").flatten() {
+            if entry.path() != source {
+                fs::copy(&source, entry.path()).expect("forge");
+            }
+        }
+        set_trust_node_index(true);
+        let weakened = store.history("N3", HistoryOptions::default());
+        set_trust_node_index(false);
+        let weakened = weakened.expect("history");
+        assert_ne!(
+            states(&weakened),
+            states(&first),
+            "trusting the name, the forged indexes go unnoticed"
+        );
+    }
 }

@@ -1,0 +1,740 @@
+//! The node index: for one graph file, each node id with a content hash and the byte
+//! range of its object, and the same for the edges at it. A node's history across many
+//! large backups then costs a few small reads per backup instead of a parse of each.
+//!
+//! # A cache, never a source of truth
+//! Index files live in `.graphvault/node-index/<sha256>.idx`, named by the SHA-256 of
+//! the graph file they describe, which was checked against the file's meta when the index
+//! was built: a backup never changes, so an index cannot go stale. An index is used only
+//! when its header names that checksum and the file's current size; the header, the
+//! directory and every record carry a digest, and every range read from a graph file is
+//! hashed again before its text is used. Anything that does not check out is ignored and
+//! rebuilt; failing to write an index is logged and never an error. Index files are written
+//! through [`fs::write_atomic`], and indexes of checksums no graph has any more are removed.
+//!
+//! # Format (little endian)
+//! ```text
+//! header    96 bytes: "GVNIDX01", data size u64, checksum [32], directory entries u64,
+//!           records length u64, directory digest [16], header digest [16]
+//! directory entries x (id hash u64, record offset u64), sorted by id hash
+//! records   key, present u8, node hash [16], offset u64, length u64, edge count u32,
+//!           edges x (id, from, to, hash [16], offset u64, length u64), record digest [16]
+//! ```
+//! Strings are a u32 length and UTF-8 bytes; digests are the first 16 bytes of SHA-256.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+
+use super::Store;
+use super::digest::hex;
+use super::fs::{self, EntryKind, Publish};
+use crate::graph::spans::scan_spans;
+
+/// The directory of index files inside `.graphvault/`.
+pub const INDEX_DIR: &str = "node-index";
+const MAGIC: &[u8; 8] = b"GVNIDX01";
+const HEADER_LEN: usize = 96;
+const DIR_ENTRY_LEN: usize = 16;
+/// No real graph has this many nodes; a header claiming more is damaged.
+const MAX_ENTRIES: u64 = 1 << 28;
+
+type Digest16 = [u8; 16];
+
+fn digest16(bytes: &[u8]) -> Digest16 {
+    let full = Sha256::digest(bytes);
+    let mut out = [0u8; 16];
+    out.copy_from_slice(&full[..16]);
+    out
+}
+
+fn id_hash(key: &str) -> u64 {
+    let full = Sha256::digest(key.as_bytes());
+    let mut b = [0u8; 8];
+    b.copy_from_slice(&full[..8]);
+    u64::from_le_bytes(b)
+}
+
+/// Where an object's text is in the graph file, and its hash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SpanRef {
+    pub hash: Digest16,
+    pub offset: u64,
+    pub len: u64,
+}
+
+/// An edge at the node, as indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IndexedEdge {
+    pub id: String,
+    pub from: String,
+    pub to: String,
+    pub span: SpanRef,
+}
+
+/// Everything the index knows about one node id in one file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NodeRecord {
+    pub key: String,
+    /// The node's object; `None` when only edges name the id.
+    pub node: Option<SpanRef>,
+    pub edges: Vec<IndexedEdge>,
+}
+
+/// How an index was obtained.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum IndexOutcome {
+    /// Read from the cache.
+    Hit,
+    /// Not cached yet: built from the graph file.
+    Built,
+    /// Cached but unusable (damaged, or not describing this file): rebuilt.
+    Rebuilt { why: String },
+}
+
+/// Why a graph file could not be indexed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IndexFailure {
+    /// The data file is not there.
+    Missing,
+    /// Its bytes do not hash to the checksum its meta records.
+    ChecksumMismatch { expected: String, actual: String },
+    /// Reading failed, or it is not a graph.
+    Unreadable(String),
+}
+
+impl std::fmt::Display for IndexFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IndexFailure::Missing => f.write_str("data file is missing"),
+            IndexFailure::ChecksumMismatch { expected, actual } => write!(
+                f,
+                "checksum mismatch (meta says {}, file hashes to {})",
+                &expected[..expected.len().min(12)],
+                &actual[..actual.len().min(12)]
+            ),
+            IndexFailure::Unreadable(why) => f.write_str(why),
+        }
+    }
+}
+
+enum Bytes {
+    Memory(Vec<u8>),
+    File(PathBuf),
+}
+
+/// An index opened for lookups.
+pub struct NodeIndex {
+    bytes: Bytes,
+    /// The SHA-256 of the graph file it describes.
+    pub checksum: String,
+    directory: Vec<(u64, u64)>,
+    records_start: u64,
+    records_len: u64,
+}
+
+struct Reader<'a> {
+    buf: &'a [u8],
+    at: usize,
+}
+
+impl Reader<'_> {
+    fn take(&mut self, n: usize) -> Option<&[u8]> {
+        let end = self.at.checked_add(n)?;
+        let s = self.buf.get(self.at..end)?;
+        self.at = end;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+    fn u32(&mut self) -> Option<u32> {
+        self.take(4)
+            .and_then(|b| b.try_into().ok())
+            .map(u32::from_le_bytes)
+    }
+    fn u64(&mut self) -> Option<u64> {
+        self.take(8)
+            .and_then(|b| b.try_into().ok())
+            .map(u64::from_le_bytes)
+    }
+    fn digest(&mut self) -> Option<Digest16> {
+        self.take(16).and_then(|b| b.try_into().ok())
+    }
+    fn string(&mut self) -> Option<String> {
+        let n = self.u32()? as usize;
+        self.take(n)
+            .and_then(|b| std::str::from_utf8(b).ok())
+            .map(str::to_owned)
+    }
+    fn span(&mut self) -> Option<SpanRef> {
+        Some(SpanRef {
+            hash: self.digest()?,
+            offset: self.u64()?,
+            len: self.u64()?,
+        })
+    }
+}
+
+fn put_str(out: &mut Vec<u8>, s: &str) {
+    out.extend_from_slice(&(s.len() as u32).to_le_bytes());
+    out.extend_from_slice(s.as_bytes());
+}
+
+fn put_span(out: &mut Vec<u8>, s: &SpanRef) {
+    out.extend_from_slice(&s.hash);
+    out.extend_from_slice(&s.offset.to_le_bytes());
+    out.extend_from_slice(&s.len.to_le_bytes());
+}
+
+fn span_of(bytes: &[u8], range: std::ops::Range<usize>) -> SpanRef {
+    SpanRef {
+        hash: digest16(bytes.get(range.clone()).unwrap_or(&[])),
+        offset: range.start as u64,
+        len: range.len() as u64,
+    }
+}
+
+/// Builds the index file of a graph file's `bytes` whose SHA-256 is `checksum`.
+///
+/// # Errors
+/// The bytes are not a graph (the message says why).
+pub fn build(bytes: &[u8], checksum: &str) -> Result<Vec<u8>, String> {
+    let spans = scan_spans(bytes).map_err(|e| format!("not a valid graph: {e}"))?;
+    let mut records: Vec<NodeRecord> = Vec::with_capacity(spans.nodes.len());
+    let mut position: HashMap<&str, usize> = HashMap::with_capacity(spans.nodes.len());
+    for node in &spans.nodes {
+        let span = span_of(bytes, node.range.clone());
+        match position.get(node.key.as_str()) {
+            // A repeated key: the last one is the node, as Python reads it.
+            Some(&i) => records[i].node = Some(span),
+            None => {
+                position.insert(&node.key, records.len());
+                records.push(NodeRecord {
+                    key: node.key.clone(),
+                    node: Some(span),
+                    edges: Vec::new(),
+                });
+            }
+        }
+    }
+    for edge in &spans.edges {
+        let indexed = IndexedEdge {
+            id: edge.id.clone(),
+            from: edge.from.clone(),
+            to: edge.to.clone(),
+            span: span_of(bytes, edge.range.clone()),
+        };
+        let ends: &[&str] = if edge.from == edge.to {
+            &[edge.from.as_str()]
+        } else {
+            &[edge.from.as_str(), edge.to.as_str()]
+        };
+        for end in ends {
+            let i = match position.get(end) {
+                Some(&i) => i,
+                None => {
+                    position.insert(end, records.len());
+                    records.push(NodeRecord {
+                        key: (*end).to_owned(),
+                        node: None,
+                        edges: Vec::new(),
+                    });
+                    records.len() - 1
+                }
+            };
+            records[i].edges.push(indexed.clone());
+        }
+    }
+    drop(position);
+    let mut keyed: Vec<(u64, NodeRecord)> =
+        records.into_iter().map(|r| (id_hash(&r.key), r)).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key.cmp(&b.1.key)));
+
+    let mut directory = Vec::with_capacity(keyed.len() * DIR_ENTRY_LEN);
+    let mut body = Vec::with_capacity(bytes.len() / 8);
+    for (hash, r) in &keyed {
+        directory.extend_from_slice(&hash.to_le_bytes());
+        directory.extend_from_slice(&(body.len() as u64).to_le_bytes());
+        let start = body.len();
+        put_str(&mut body, &r.key);
+        match &r.node {
+            Some(span) => {
+                body.push(1);
+                put_span(&mut body, span);
+            }
+            None => {
+                body.push(0);
+                put_span(
+                    &mut body,
+                    &SpanRef {
+                        hash: [0; 16],
+                        offset: 0,
+                        len: 0,
+                    },
+                );
+            }
+        }
+        body.extend_from_slice(&(r.edges.len() as u32).to_le_bytes());
+        for e in &r.edges {
+            put_str(&mut body, &e.id);
+            put_str(&mut body, &e.from);
+            put_str(&mut body, &e.to);
+            put_span(&mut body, &e.span);
+        }
+        let d = digest16(&body[start..]);
+        body.extend_from_slice(&d);
+    }
+    let mut checksum_bin = [0u8; 32];
+    for (i, b) in checksum_bin.iter_mut().enumerate() {
+        *b = checksum
+            .get(i * 2..i * 2 + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+    }
+    let mut out = Vec::with_capacity(HEADER_LEN + directory.len() + body.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    out.extend_from_slice(&checksum_bin);
+    out.extend_from_slice(&(keyed.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
+    out.extend_from_slice(&digest16(&directory));
+    let header_digest = digest16(&out);
+    out.extend_from_slice(&header_digest);
+    out.extend_from_slice(&directory);
+    out.extend_from_slice(&body);
+    Ok(out)
+}
+
+impl NodeIndex {
+    /// Opens an index from its header and directory, checking both. `expected_size` is
+    /// the graph file's size now.
+    fn open(
+        header: &[u8],
+        directory: &[u8],
+        bytes: Bytes,
+        expected_checksum: &str,
+        expected_size: u64,
+    ) -> Result<NodeIndex, String> {
+        let fields = parse_header(header)?;
+        #[cfg(feature = "negative-controls")]
+        let trusted = super::negative_controls::trust_node_index();
+        #[cfg(not(feature = "negative-controls"))]
+        let trusted = false;
+        if fields.checksum != expected_checksum && !trusted {
+            return Err("it describes other content".into());
+        }
+        if fields.data_size != expected_size && !trusted {
+            return Err(format!(
+                "it describes a file of {} bytes, the file has {expected_size}",
+                fields.data_size
+            ));
+        }
+        if directory.len() as u64 != fields.entries * DIR_ENTRY_LEN as u64
+            || digest16(directory) != fields.dir_digest
+        {
+            return Err("its directory is damaged".into());
+        }
+        let mut r = Reader {
+            buf: directory,
+            at: 0,
+        };
+        let mut dir = Vec::with_capacity(fields.entries as usize);
+        for _ in 0..fields.entries {
+            let (Some(h), Some(o)) = (r.u64(), r.u64()) else {
+                return Err("its directory is truncated".into());
+            };
+            dir.push((h, o));
+        }
+        Ok(NodeIndex {
+            bytes,
+            checksum: expected_checksum.to_owned(),
+            directory: dir,
+            records_start: (HEADER_LEN + directory.len()) as u64,
+            records_len: fields.records_len,
+        })
+    }
+
+    /// Opens a freshly built index held in memory.
+    ///
+    /// # Errors
+    /// Only if `built` is not what [`build`] makes.
+    pub fn from_built(built: Vec<u8>, checksum: &str, size: u64) -> Result<NodeIndex, String> {
+        let header = built.get(..HEADER_LEN).ok_or("too short")?.to_vec();
+        let fields = parse_header(&header)?;
+        let dir_end = HEADER_LEN + (fields.entries as usize) * DIR_ENTRY_LEN;
+        let directory = built.get(HEADER_LEN..dir_end).ok_or("too short")?.to_vec();
+        NodeIndex::open(&header, &directory, Bytes::Memory(built), checksum, size)
+    }
+
+    /// Number of node ids indexed.
+    pub fn len(&self) -> usize {
+        self.directory.len()
+    }
+
+    /// True when the graph has no node and no edge.
+    pub fn is_empty(&self) -> bool {
+        self.directory.is_empty()
+    }
+
+    fn record_bytes(&self, fs: &dyn fs::Fs, i: usize) -> Result<Vec<u8>, String> {
+        let start = self.directory[i].1;
+        let end = self
+            .directory
+            .get(i + 1)
+            .map_or(self.records_len, |next| next.1);
+        if end < start || end > self.records_len {
+            return Err("its directory points outside the records".into());
+        }
+        let len = (end - start) as usize;
+        match &self.bytes {
+            Bytes::Memory(b) => {
+                let from = (self.records_start + start) as usize;
+                b.get(from..from + len)
+                    .map(<[u8]>::to_vec)
+                    .ok_or_else(|| "a record is truncated".to_string())
+            }
+            Bytes::File(path) => fs
+                .read_at(path, self.records_start + start, len, u64::MAX)
+                .map_err(|e| format!("reading a record: {e}")),
+        }
+    }
+
+    /// What the index knows about `key`: `Ok(None)` when the file has neither a node nor
+    /// an edge with that id.
+    ///
+    /// # Errors
+    /// The index is damaged (the caller rebuilds it).
+    pub fn record(&self, fs: &dyn fs::Fs, key: &str) -> Result<Option<NodeRecord>, String> {
+        let h = id_hash(key);
+        let first = self.directory.partition_point(|(x, _)| *x < h);
+        for i in first..self.directory.len() {
+            if self.directory[i].0 != h {
+                break;
+            }
+            let bytes = self.record_bytes(fs, i)?;
+            let record = decode_record(&bytes)?;
+            if record.key == key {
+                return Ok(Some(record));
+            }
+        }
+        Ok(None)
+    }
+}
+
+struct HeaderFields {
+    data_size: u64,
+    checksum: String,
+    entries: u64,
+    records_len: u64,
+    dir_digest: Digest16,
+}
+
+fn parse_header(header: &[u8]) -> Result<HeaderFields, String> {
+    if header.len() != HEADER_LEN || &header[..8] != MAGIC {
+        return Err("it is not a node index of this version".into());
+    }
+    if digest16(&header[..HEADER_LEN - 16]) != header[HEADER_LEN - 16..] {
+        return Err("its header is damaged".into());
+    }
+    let mut r = Reader { buf: header, at: 8 };
+    let data_size = r.u64().unwrap_or(0);
+    let checksum = hex(r.take(32).unwrap_or(&[]));
+    let entries = r.u64().unwrap_or(0);
+    let records_len = r.u64().unwrap_or(0);
+    let dir_digest = r.digest().unwrap_or([0; 16]);
+    if entries > MAX_ENTRIES {
+        return Err("its header claims too many entries".into());
+    }
+    Ok(HeaderFields {
+        data_size,
+        checksum,
+        entries,
+        records_len,
+        dir_digest,
+    })
+}
+
+fn decode_record(bytes: &[u8]) -> Result<NodeRecord, String> {
+    let damaged = || "a record is damaged".to_string();
+    let body_len = bytes.len().checked_sub(16).ok_or_else(damaged)?;
+    if digest16(&bytes[..body_len]) != bytes[body_len..] {
+        return Err(damaged());
+    }
+    let mut r = Reader {
+        buf: &bytes[..body_len],
+        at: 0,
+    };
+    let key = r.string().ok_or_else(damaged)?;
+    let present = r.u8().ok_or_else(damaged)? == 1;
+    let span = r.span().ok_or_else(damaged)?;
+    let n = r.u32().ok_or_else(damaged)?;
+    let mut edges = Vec::new();
+    for _ in 0..n {
+        edges.push(IndexedEdge {
+            id: r.string().ok_or_else(damaged)?,
+            from: r.string().ok_or_else(damaged)?,
+            to: r.string().ok_or_else(damaged)?,
+            span: r.span().ok_or_else(damaged)?,
+        });
+    }
+    Ok(NodeRecord {
+        key,
+        node: present.then_some(span),
+        edges,
+    })
+}
+
+/// Reads the text of a span of a graph file and checks it against the index's hash.
+///
+/// # Errors
+/// The range cannot be read, or its bytes are not those indexed.
+pub fn read_span(fs: &dyn fs::Fs, data: &Path, span: &SpanRef) -> Result<String, String> {
+    let len = usize::try_from(span.len).map_err(|_| "range too large".to_string())?;
+    let bytes = fs
+        .read_at(data, span.offset, len, super::MAX_GRAPH_LEN)
+        .map_err(|e| format!("read {}: {e}", data.display()))?;
+    if digest16(&bytes) != span.hash {
+        return Err(format!(
+            "{} changed since it was indexed (its bytes no longer match)",
+            data.display()
+        ));
+    }
+    String::from_utf8(bytes).map_err(|_| "not UTF-8".to_string())
+}
+
+impl Store {
+    /// `.graphvault/node-index/`.
+    pub fn node_index_dir(&self) -> PathBuf {
+        self.state_dir().join(INDEX_DIR)
+    }
+
+    fn node_index_path(&self, checksum: &str) -> PathBuf {
+        self.node_index_dir().join(format!("{checksum}.idx"))
+    }
+
+    fn load_cached_index(&self, checksum: &str, size: u64) -> Result<NodeIndex, Option<String>> {
+        let path = self.node_index_path(checksum);
+        let header = match self.fs.read_at(&path, 0, HEADER_LEN, u64::MAX) {
+            Ok(h) => h,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(None),
+            Err(e) => return Err(Some(format!("cannot read it: {e}"))),
+        };
+        let fields = parse_header(&header).map_err(Some)?;
+        let dir_len = usize::try_from(fields.entries)
+            .ok()
+            .and_then(|n| n.checked_mul(DIR_ENTRY_LEN))
+            .ok_or_else(|| Some("its header claims too many entries".to_string()))?;
+        let directory = self
+            .fs
+            .read_at(&path, HEADER_LEN as u64, dir_len, u64::MAX)
+            .map_err(|e| Some(format!("its directory cannot be read: {e}")))?;
+        NodeIndex::open(&header, &directory, Bytes::File(path), checksum, size).map_err(Some)
+    }
+
+    fn write_cached_index(&self, checksum: &str, built: &[u8]) {
+        let dir = self.node_index_dir();
+        // Only inside a store (a primary or backups/ there), and never through a
+        // symlinked directory of ours.
+        let is_store = [self.primary_path(), self.backups_dir()]
+            .iter()
+            .any(|p| self.fs.entry(p).is_ok());
+        let usable = is_store
+            && self.check_own_dir(&self.state_dir()).is_ok()
+            && self.check_own_dir(&dir).is_ok();
+        if !usable {
+            return;
+        }
+        let result = self
+            .fs
+            .create_dir_all(&dir)
+            .map_err(|e| super::StoreError::io("create directory", &dir, e))
+            .and_then(|()| {
+                fs::write_atomic(
+                    &*self.fs,
+                    &self.node_index_path(checksum),
+                    built,
+                    Publish::Replace,
+                )
+            });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "could not cache a node index; it is rebuilt when needed");
+        }
+    }
+
+    /// The index of the graph file `data`, whose meta records `expected` (when it has a
+    /// meta): from the cache when a usable one is there, else built and cached.
+    pub(crate) fn node_index(
+        &self,
+        data: &Path,
+        expected: Option<&str>,
+    ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
+        let size = match self.fs.entry(data) {
+            Ok(e) if e.kind == EntryKind::File => e.len,
+            Ok(_) => return Err(IndexFailure::Unreadable("not a regular file".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(IndexFailure::Missing);
+            }
+            Err(e) => return Err(IndexFailure::Unreadable(format!("cannot inspect: {e}"))),
+        };
+        let mut outcome = IndexOutcome::Built;
+        // Without a meta there is no recorded checksum: the file's own hash names its
+        // index (one hash, still no parse).
+        let hashed = match expected {
+            Some(_) => None,
+            None => super::verify::hash_file(&*self.fs, data, super::MAX_GRAPH_LEN)
+                .ok()
+                .map(|(h, _)| h),
+        };
+        if let Some(checksum) = expected.or(hashed.as_deref()) {
+            match self.load_cached_index(checksum, size) {
+                Ok(index) => return Ok((index, IndexOutcome::Hit)),
+                Err(None) => {}
+                Err(Some(why)) => {
+                    tracing::warn!(index = %self.node_index_path(checksum).display(), why = %why, "ignoring an unusable node index");
+                    outcome = IndexOutcome::Rebuilt { why };
+                }
+            }
+        }
+        self.build_node_index(data, expected, outcome)
+    }
+
+    /// Builds (and caches) the index of `data`, ignoring any cached one.
+    pub(crate) fn build_node_index(
+        &self,
+        data: &Path,
+        expected: Option<&str>,
+        outcome: IndexOutcome,
+    ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
+        let bytes = match fs::read_file(&*self.fs, data, super::MAX_GRAPH_LEN) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(IndexFailure::Missing);
+            }
+            Err(e) => return Err(IndexFailure::Unreadable(format!("cannot read: {e}"))),
+        };
+        // The checksum and the scan are independent: one core each.
+        let (actual, built) = std::thread::scope(|s| {
+            let hashing = s.spawn(|| super::digest::sha256_hex(&bytes));
+            let scanned = build(&bytes, "");
+            let actual = hashing
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (actual, scanned)
+        });
+        if let Some(expected) = expected
+            && expected != actual
+        {
+            return Err(IndexFailure::ChecksumMismatch {
+                expected: expected.to_owned(),
+                actual,
+            });
+        }
+        let mut built = built.map_err(IndexFailure::Unreadable)?;
+        // The checksum goes into the header once it is known.
+        set_header_checksum(&mut built, &actual);
+        self.write_cached_index(&actual, &built);
+        let index = NodeIndex::from_built(built, &actual, bytes.len() as u64)
+            .map_err(IndexFailure::Unreadable)?;
+        Ok((index, outcome))
+    }
+
+    /// Removes the cached indexes of checksums not in `keep` (graphs that are gone).
+    pub(crate) fn prune_node_indexes(&self, keep: &HashSet<String>) {
+        let dir = self.node_index_dir();
+        let Ok(entries) = self.fs.read_dir(&dir) else {
+            return;
+        };
+        let mut removed = false;
+        for entry in entries {
+            let Some(checksum) = entry.name.strip_suffix(".idx") else {
+                continue;
+            };
+            if entry.kind == EntryKind::File
+                && checksum.len() == 64
+                && checksum.bytes().all(|b| b.is_ascii_hexdigit())
+                && !keep.contains(checksum)
+            {
+                let path = dir.join(&entry.name);
+                if self.fs.remove_file(&path).is_ok() {
+                    removed = true;
+                }
+            }
+        }
+        if removed {
+            let _ = self.fs.sync_dir(&dir);
+        }
+    }
+}
+
+/// Writes `checksum` into a built index's header and re-seals the header digest.
+fn set_header_checksum(built: &mut [u8], checksum: &str) {
+    if built.len() < HEADER_LEN {
+        return;
+    }
+    for i in 0..32 {
+        built[16 + i] = checksum
+            .get(i * 2..i * 2 + 2)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+            .unwrap_or(0);
+    }
+    let d = digest16(&built[..HEADER_LEN - 16]);
+    built[HEADER_LEN - 16..HEADER_LEN].copy_from_slice(&d);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::graph::KnowledgeGraph;
+    use crate::store::fs::RealFs;
+
+    fn sample() -> Vec<u8> {
+        let mut g = KnowledgeGraph::new(2);
+        g.seed_ids(9);
+        for id in ["A", "B", "C"] {
+            g.add_node_at("stock", &serde_json::json!({"p": 1}), Some(id), "t");
+        }
+        g.connect_at("A", "B", "peer", 0.5, "t").expect("edge");
+        g.connect_at("B", "C", "peer", 0.5, "t").expect("edge");
+        g.connect_at("C", "C", "self", 0.5, "t").expect("edge");
+        g.to_vec()
+    }
+
+    #[test]
+    fn records_find_nodes_and_their_edges() {
+        let bytes = sample();
+        let sum = crate::store::digest::sha256_hex(&bytes);
+        let mut built = build(&bytes, "").expect("build");
+        set_header_checksum(&mut built, &sum);
+        let index = NodeIndex::from_built(built, &sum, bytes.len() as u64).expect("open");
+        assert_eq!(index.len(), 3);
+        let b = index.record(&RealFs, "B").expect("ok").expect("B");
+        assert_eq!(b.edges.len(), 2);
+        let node = b.node.expect("node");
+        let text = &bytes[node.offset as usize..(node.offset + node.len) as usize];
+        assert!(text.starts_with(b"{") && text.ends_with(b"}"));
+        let c = index.record(&RealFs, "C").expect("ok").expect("C");
+        assert_eq!(c.edges.len(), 2, "the self-loop once");
+        assert!(index.record(&RealFs, "Z").expect("ok").is_none());
+        assert!(NodeIndex::from_built(build(&bytes, "").expect("b"), &sum, 1).is_err());
+    }
+
+    #[test]
+    fn damaged_records_are_detected() {
+        let bytes = sample();
+        let sum = crate::store::digest::sha256_hex(&bytes);
+        let mut built = build(&bytes, "").expect("build");
+        set_header_checksum(&mut built, &sum);
+        let last = built.len() - 20;
+        built[last] ^= 1;
+        let index = NodeIndex::from_built(built, &sum, bytes.len() as u64).expect("header ok");
+        let results: Vec<_> = ["A", "B", "C"]
+            .iter()
+            .map(|k| index.record(&RealFs, k))
+            .collect();
+        assert!(results.iter().any(Result::is_err), "{results:?}");
+    }
+}
