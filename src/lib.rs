@@ -63,5 +63,6 @@ pub mod demo;
 pub mod generate;
 pub mod graph;
 pub mod present;
+pub mod remote;
 pub mod store;
 pub mod tui;

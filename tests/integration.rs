@@ -29,10 +29,14 @@ mod outside_attack;
 mod python_app;
 #[path = "integration/recover.rs"]
 mod recover;
+#[path = "integration/remote.rs"]
+mod remote;
 #[path = "integration/restore.rs"]
 mod restore;
 #[path = "integration/rotate.rs"]
 mod rotate;
+#[path = "integration/s3server.rs"]
+mod s3server;
 #[path = "integration/save.rs"]
 mod save;
 #[path = "integration/tui_pty.rs"]

@@ -3,7 +3,10 @@
 //! a documented exit code.
 
 mod nodes;
+mod remote;
 mod render;
+
+pub use remote::{EndpointArgs, FromRemoteArgs, IdentityArgs, RemoteCommand};
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -39,6 +42,9 @@ pub mod exit {
     pub const NOTHING_RECOVERABLE: u8 = 4;
     /// Any other failure (I/O, refused input); the message says what.
     pub const FAILURE: u8 = 5;
+    /// A remote failed: unreachable, credentials refused, no such bucket,
+    /// or a push that left backups unsent. Nothing local was changed.
+    pub const REMOTE: u8 = 6;
 }
 
 /// Crash-safe storage, backups, verification and recovery for a knowledge
@@ -159,11 +165,24 @@ pub enum Command {
         #[arg(long)]
         save_policy: bool,
     },
-    /// Load the primary, or restore the newest valid backup if it is broken.
+    /// Load the primary, or restore the newest valid backup if it is broken
+    /// (or, with --from-remote, the newest remote backup that verifies).
     Recover {
         /// Show what would be restored; write nothing.
         #[arg(long)]
         dry_run: bool,
+        #[command(flatten)]
+        remote: FromRemoteArgs,
+    },
+    /// Upload every backup a remote lacks (all remotes without NAME).
+    Push {
+        /// A remote from `graphvault remote list`.
+        name: Option<String>,
+    },
+    /// Off-site copies on S3-compatible object storage.
+    Remote {
+        #[command(subcommand)]
+        command: RemoteCommand,
     },
     /// Compare two graphs: backup ids or `primary`.
     Diff {
@@ -214,7 +233,7 @@ pub struct PolicyArgs {
 }
 
 impl PolicyArgs {
-    fn any_rule(&self) -> bool {
+    pub(crate) fn any_rule(&self) -> bool {
         self.keep_last.is_some()
             || self.keep_within.is_some()
             || self.keep_daily.is_some()
@@ -223,7 +242,7 @@ impl PolicyArgs {
     }
 
     /// The policy these flags describe, or the store's own when no rule is given.
-    fn policy(&self, store: &Store) -> Result<RetentionPolicy, StoreError> {
+    pub(crate) fn policy(&self, store: &Store) -> Result<RetentionPolicy, StoreError> {
         if let (false, Some(problem)) = (self.any_rule(), store.config_problem()) {
             return Err(StoreError::InvalidPolicy(format!(
                 "the store's own policy cannot be used ({problem}); give the policy as flags, e.g. --keep-within 30d, or fix the file"
@@ -370,6 +389,16 @@ fn command_name(c: &Command) -> &'static str {
         Command::History { .. } => "history",
         Command::Rotate { .. } => "rotate",
         Command::Recover { .. } => "recover",
+        Command::Push { .. } => "push",
+        Command::Remote { command } => match command {
+            RemoteCommand::Add { .. } => "remote add",
+            RemoteCommand::List => "remote list",
+            RemoteCommand::Remove { .. } => "remote remove",
+            RemoteCommand::Ls { .. } => "remote ls",
+            RemoteCommand::Verify { .. } => "remote verify",
+            RemoteCommand::Restore { .. } => "remote restore",
+            RemoteCommand::Rotate { .. } => "remote rotate",
+        },
         Command::Diff { .. } => "diff",
         Command::Corrupt { .. } => "corrupt",
         Command::Demo { .. } => "demo",
@@ -436,9 +465,12 @@ pub fn run(cli: &Cli, command: &Command) -> u8 {
 }
 
 fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failure> {
-    // Only `save` may create a store; anything else on a path that is not
-    // a directory is almost certainly a typo in --store.
-    if !matches!(command, Command::Save { .. }) && !store.exists() {
+    // Only `save` and recovery from a remote (the disk was lost) may create
+    // a store; anything else on a path that is not a directory is almost
+    // certainly a typo in --store.
+    let creates = matches!(command, Command::Save { .. })
+        || matches!(command, Command::Recover { remote, .. } if remote.from_remote.is_some());
+    if !creates && !store.exists() {
         return Err(Failure {
             code: exit::FAILURE,
             kind: "refused",
@@ -530,7 +562,9 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                     at: None,
                 },
             )?;
-            Ok(outcome(&report, render::save(&report), exit::OK))
+            let mut out = outcome(&report, render::save(&report), exit::OK);
+            remote::auto_push_after_save(store, &mut out);
+            Ok(out)
         }
         Command::Snapshot => {
             let report = store.snapshot().map_err(|e| {
@@ -541,7 +575,9 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 }
                 f
             })?;
-            Ok(outcome(&report, render::snapshot(&report), exit::OK))
+            let mut out = outcome(&report, render::snapshot(&report), exit::OK);
+            remote::auto_push_after_save(store, &mut out);
+            Ok(out)
         }
         Command::Restore {
             id,
@@ -610,7 +646,13 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             }
             Ok(outcome(&report, text, exit::OK))
         }
-        Command::Recover { dry_run } => {
+        Command::Recover {
+            dry_run,
+            remote: from,
+        } => {
+            if let Some(name) = &from.from_remote {
+                return remote::recover(store, from, name, *dry_run);
+            }
             let (_, report) = store.load_with_recovery(RecoverOptions { dry_run: *dry_run })?;
             let code = if report.recovered() {
                 exit::OK
@@ -647,6 +689,8 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             let report = store.corrupt(*kind)?;
             Ok(outcome(&report, render::corrupt(&report), exit::OK))
         }
+        Command::Push { name } => remote::push(store, cli.json, name.as_deref()),
+        Command::Remote { command } => remote::execute(store, cli.json, command),
         Command::Demo { .. } => Err(Failure {
             code: exit::USAGE,
             kind: "usage",

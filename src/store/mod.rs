@@ -12,7 +12,8 @@
 //!   graph.json.meta.pending              a meta whose graph may not have landed yet
 //!   backups/graph_YYYYMMDD_HHMMSS[_N].json + .meta
 //!   .graphvault/lock                     the write lock (never replaced)
-//!   .graphvault/config.json              the store's retention policy
+//!   .graphvault/config.json              the store's retention policy and remotes
+//!   .graphvault/remotes/<name>.json      what this machine knows of each remote
 //!   .graphvault/sandbox                  marks a sandbox or demo store
 //!   .graphvault/evidence/                primaries replaced by restore or recovery
 //!   .graphvault/memo/<sha256>.json       what parsing proved about a content (a cache, see memo)
@@ -72,6 +73,9 @@ pub struct StoreConfig {
     /// Retention applied after each save.
     #[serde(default)]
     pub retention: RetentionPolicy,
+    /// Off-site copies (see [`crate::remote`]): where, never a secret.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remotes: Vec<crate::remote::RemoteConfig>,
 }
 
 /// Who holds the write lock, as the header shows it.

@@ -51,6 +51,7 @@ pub fn open_rotating_store(root: &Path) -> graphvault::store::Store {
                 min_valid: 1,
                 ..RetentionPolicy::default()
             },
+            ..Default::default()
         })
         .expect("policy");
     store

@@ -234,6 +234,7 @@ pub fn check_rotation(case: &Case) -> Result<(), String> {
     store
         .set_config(StoreConfig {
             retention: case.policy.clone(),
+            ..Default::default()
         })
         .map_err(|e| e.to_string())?;
     let graph = KnowledgeGraph::from_slice(app_graph(2, 2, false, "saved").as_bytes())
@@ -305,6 +306,7 @@ fn saves_in_one_second_keep_the_backup_just_made_after_retention() {
                 min_valid: 1,
                 ..RetentionPolicy::default()
             },
+            ..Default::default()
         })
         .expect("policy");
     let at = chrono::Local::now();

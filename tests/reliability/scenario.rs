@@ -107,6 +107,7 @@ impl Scenario {
                     min_valid: 1,
                     ..RetentionPolicy::default()
                 },
+                ..Default::default()
             })?;
         }
         for (i, day) in [1, 2, 3].into_iter().enumerate() {

@@ -1,0 +1,117 @@
+//! What this machine knows about each remote without asking it: the last
+//! push and, per backup, whether it is on the remote and verified there,
+//! or failed. Kept in `.graphvault/remotes/<name>.json` (a cache: the
+//! remote itself is the truth, and `remote verify` rebuilds it), plus the
+//! state of an interrupted multipart upload so the next push resumes it.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use crate::store::Store;
+use crate::store::fs::{self, Publish};
+
+/// Where a backup stands on one remote.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OffsiteStatus {
+    /// On the remote; its server checksum was read back and matched.
+    Verified,
+    /// On the remote (listed), not checked by this machine.
+    Pushed,
+    /// The last attempt failed (reason in `detail`).
+    Failed,
+}
+
+/// One backup's entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsiteEntry {
+    pub status: OffsiteStatus,
+    pub at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+/// The last push to a remote.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastPush {
+    pub at: String,
+    pub ok: bool,
+    pub sent: usize,
+    pub failed: usize,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// The newest backup on the remote after the push.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub newest: Option<String>,
+}
+
+/// A multipart upload that can be resumed (plain data only: an encrypted
+/// stream is never the same twice, so it starts again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PendingUpload {
+    pub key: String,
+    pub upload_id: String,
+    pub checksum: String,
+    pub part_size: u64,
+    /// Part ids as the server returned them, in order.
+    pub parts: Vec<String>,
+    /// SHA-256 (hex) of each uploaded part, for the composite checksum.
+    pub part_sha256: Vec<String>,
+}
+
+/// Everything kept for one remote.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_push: Option<LastPush>,
+    #[serde(default)]
+    pub backups: BTreeMap<String, OffsiteEntry>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload: Option<PendingUpload>,
+}
+
+fn path(store: &Store, name: &str) -> PathBuf {
+    store
+        .state_dir()
+        .join("remotes")
+        .join(format!("{name}.json"))
+}
+
+/// The state of remote `name`; empty when none was kept or it is unreadable
+/// (it is only a cache).
+pub fn load(store: &Store, name: &str) -> RemoteState {
+    fs::read_file(store.fs(), &path(store, name), 16 << 20)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// Writes the state of remote `name` atomically.
+///
+/// # Errors
+/// An I/O error creating the directory or writing the file.
+pub fn save(store: &Store, name: &str, state: &RemoteState) -> crate::store::Result<()> {
+    let file = path(store, name);
+    let dir = fs::parent_dir(&file).to_path_buf();
+    store.check_own_dir(&store.state_dir())?;
+    if store.fs().entry(&dir).is_err() {
+        store
+            .fs()
+            .create_dir_all(&dir)
+            .map_err(|e| crate::store::StoreError::io("create directory", &dir, e))?;
+    }
+    let bytes = serde_json::to_vec_pretty(state).unwrap_or_default();
+    fs::write_atomic(store.fs(), &file, &bytes, Publish::Replace)
+}
+
+/// Removes the state of a removed remote (best effort: it is a cache).
+pub fn forget(store: &Store, name: &str) {
+    let _ = fs::remove_durable(store.fs(), &path(store, name));
+}
+
+/// The current time as kept in state files.
+pub(crate) fn now_text() -> String {
+    chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}

@@ -1,0 +1,636 @@
+//! Off-site copies against a real S3 server (SeaweedFS, see `s3server`):
+//! push, list, verify, deep verify, content addressing, damage caught,
+//! recovery onto an empty directory, a server killed mid-upload, the
+//! three connection failures, encryption, and auto-push.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use graphvault::remote::push::{PushOptions, PushProgress};
+use graphvault::remote::{Remote, RemoteConfig};
+use object_store::ObjectStoreExt;
+use serde_json::Value;
+
+use crate::common::{self, MetaName, app_graph, app_store, sha256};
+use crate::s3server::{self, ACCESS_KEY, SECRET_KEY, Server};
+
+/// Runs the binary with the test server's credentials (or `creds`) and an
+/// empty HOME, so no real AWS config is read.
+fn gv_with(store: &Path, creds: (&str, &str), args: &[&str]) -> (i32, Value, String) {
+    let home = tempfile::tempdir().expect("home");
+    let out = Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(store)
+        .arg("--json")
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", creds.0)
+        .env("AWS_SECRET_ACCESS_KEY", creds.1)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env_remove("GRAPHVAULT_AGE_IDENTITY")
+        .env("HOME", home.path())
+        .output()
+        .expect("run graphvault");
+    let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+    let json: Value = serde_json::from_str(&stdout).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}): {stdout}\nstderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (
+        out.status.code().unwrap_or(-1),
+        json,
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    )
+}
+
+fn gv(store: &Path, args: &[&str]) -> (i32, Value) {
+    let (code, json, _) = gv_with(store, (ACCESS_KEY, SECRET_KEY), args);
+    (code, json)
+}
+
+/// `remote add` of bucket/prefix on `server`, with extra flags.
+fn add_remote(store: &Path, server: &Server, name: &str, url: &str, extra: &[&str]) {
+    let mut args = vec!["remote", "add", name, url, "--endpoint", &server.endpoint];
+    args.extend_from_slice(extra);
+    let (code, json) = gv(store, &args);
+    assert_eq!(code, 0, "remote add: {json}");
+}
+
+/// The store's backups that have a meta (the ones a push sends), newest first.
+fn pushed_ids(json: &Value) -> Vec<String> {
+    json["result"]["sent"]
+        .as_array()
+        .expect("sent")
+        .iter()
+        .map(|s| s["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+fn remote_ids(store: &Path, name: &str) -> Vec<String> {
+    let (code, json) = gv(store, &["remote", "ls", name]);
+    assert_eq!(code, 0, "remote ls: {json}");
+    json["result"]["backups"]
+        .as_array()
+        .expect("backups")
+        .iter()
+        .map(|b| b["id"].as_str().expect("id").to_string())
+        .collect()
+}
+
+/// Everything of the store but the remotes' state cache (which records a
+/// failed push on purpose, so the next one retries and the UI shows it).
+fn store_tree(root: &Path) -> Vec<(PathBuf, Vec<u8>)> {
+    common::snapshot_tree(root)
+        .into_iter()
+        .filter(|(p, _)| !p.starts_with(".graphvault/remotes"))
+        .collect()
+}
+
+fn raw_store(server: &Server, bucket: &str) -> object_store::aws::AmazonS3 {
+    object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(bucket)
+        .with_region("us-east-1")
+        .with_endpoint(&server.endpoint)
+        .with_allow_http(true)
+        .with_access_key_id(ACCESS_KEY)
+        .with_secret_access_key(SECRET_KEY)
+        .build()
+        .expect("raw S3 client")
+}
+
+fn block_on<F: std::future::Future>(f: F) -> F::Output {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime")
+        .block_on(f)
+}
+
+#[test]
+fn push_list_verify_deep_and_a_second_push_sends_nothing() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("push"));
+    let s = app_store();
+    let root = s.root();
+    add_remote(
+        &root,
+        server,
+        "off",
+        &format!("s3://{bucket}/team/graph"),
+        &[],
+    );
+
+    let (code, json) = gv(&root, &["push", "off"]);
+    assert_eq!(code, 0, "push: {json}");
+    // Three backups have a meta; the fourth has none and is not pushed.
+    let sent = pushed_ids(&json);
+    assert_eq!(
+        sent,
+        [
+            "graph_20251003_100000",
+            "graph_20251002_100000",
+            "graph_20251001_100000"
+        ]
+    );
+    assert_eq!(json["result"]["skipped"][0]["id"], "graph_20251003_100500");
+    assert!(json["result"]["bytes_sent"].as_u64().expect("bytes") > 0);
+
+    assert_eq!(remote_ids(&root, "off"), sent);
+    let (code, json) = gv(&root, &["remote", "ls", "off"]);
+    assert_eq!(code, 0);
+    assert_eq!(json["result"]["protection"]["object_lock"], false);
+
+    let (code, json) = gv(&root, &["remote", "verify", "off"]);
+    assert_eq!(code, 0, "verify: {json}");
+    assert_eq!(json["result"]["valid"], 3);
+    let levels: Vec<&str> = json["result"]["backups"][0]["levels"]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .map(|l| l["level"].as_str().expect("level"))
+        .collect();
+    assert_eq!(levels, ["manifest", "object", "server_checksum"]);
+
+    let (code, json) = gv(&root, &["remote", "verify", "off", "--deep"]);
+    assert_eq!(code, 0, "deep verify: {json}");
+    assert_eq!(json["result"]["valid"], 3);
+    assert_eq!(json["result"]["backups"][0]["local"]["status"], "valid");
+    assert_eq!(
+        json["result"]["backups"][0]["local"]["failed_level"],
+        Value::Null
+    );
+
+    // Nothing new: nothing sent.
+    let (code, json) = gv(&root, &["push", "off"]);
+    assert_eq!(code, 0);
+    assert_eq!(json["result"]["sent"].as_array().expect("sent").len(), 0);
+    assert_eq!(json["result"]["already"], 3);
+    assert_eq!(json["result"]["bytes_sent"], 0);
+
+    // The same content under a new id: listed, but its data is not sent again.
+    let text = app_graph(4, 2, true, "c");
+    s.add_backup("20251004_090000", &text, MetaName::Meta);
+    let (code, json) = gv(&root, &["push", "off"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(pushed_ids(&json), ["graph_20251004_090000"]);
+    assert_eq!(json["result"]["sent"][0]["data"], "reused");
+    assert_eq!(json["result"]["bytes_sent"], 0);
+    let (_, listing) = gv(&root, &["remote", "ls", "off"]);
+    let keys: std::collections::HashSet<&str> = listing["result"]["backups"]
+        .as_array()
+        .expect("backups")
+        .iter()
+        .map(|b| b["data_key"].as_str().expect("key"))
+        .collect();
+    assert_eq!(
+        keys.len(),
+        3,
+        "four backups, three distinct contents: {listing}"
+    );
+}
+
+#[test]
+fn damage_through_the_s3_api_is_caught_by_verify_and_skipped_by_recovery() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("damage"));
+    let s = app_store();
+    let root = s.root();
+    add_remote(&root, server, "off", &format!("s3://{bucket}/g"), &[]);
+    let (code, _) = gv(&root, &["push", "off"]);
+    assert_eq!(code, 0);
+
+    // Overwrite the newest backup's data object by hand, as a person (or
+    // a bug) with write access to the bucket could.
+    let newest = "graph_20251003_100000";
+    let text = app_graph(4, 2, true, "c");
+    let key = format!("g/data/{}.json", sha256(text.as_bytes()));
+    let raw = raw_store(server, &bucket);
+    let mut damaged = text.clone().into_bytes();
+    damaged[10] ^= 0x20;
+    block_on(raw.put(
+        &object_store::path::Path::from(key.as_str()),
+        damaged.into(),
+    ))
+    .expect("overwrite through the S3 API");
+
+    let (code, json) = gv(&root, &["remote", "verify", "off"]);
+    assert_eq!(code, 1, "verify must find the damage: {json}");
+    assert_eq!(json["result"]["corrupt"], 1);
+    let bad = &json["result"]["backups"][0];
+    assert_eq!(bad["id"], newest);
+    assert_eq!(bad["status"], "corrupt");
+    assert_eq!(bad["failed_level"], "server_checksum");
+
+    // Recovery onto a new directory skips it and installs the next one.
+    let fresh = tempfile::tempdir().expect("fresh");
+    let target = fresh.path().join("new-storage");
+    let url = format!("s3://{bucket}/g");
+    let (code, json) = gv(
+        &target,
+        &[
+            "recover",
+            "--from-remote",
+            &url,
+            "--endpoint",
+            &server.endpoint,
+        ],
+    );
+    assert_eq!(code, 0, "recover: {json}");
+    let r = &json["result"];
+    assert_eq!(r["source"], "remote");
+    assert_eq!(r["remote_id"], "graph_20251002_100000");
+    assert_eq!(r["candidates"][0]["id"], newest);
+    assert_eq!(r["candidates"][0]["status"], "corrupt");
+    assert_eq!(r["candidates"][1]["status"], "valid");
+    let expected = app_graph(3, 2, false, "b");
+    assert_eq!(
+        std::fs::read(target.join("graph.json")).expect("primary"),
+        expected.as_bytes()
+    );
+}
+
+#[test]
+fn recovery_onto_an_empty_directory_gives_the_pushed_bytes() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("recover"));
+    let s = app_store();
+    let root = s.root();
+    add_remote(&root, server, "off", &format!("s3://{bucket}"), &[]);
+    assert_eq!(gv(&root, &["push"]).0, 0);
+    let newest = std::fs::read(s.backups().join("graph_20251003_100000.json")).expect("newest");
+
+    let fresh = tempfile::tempdir().expect("fresh");
+    let target = fresh.path().join("storage");
+    let url = format!("s3://{bucket}");
+    // A dry run writes nothing, not even the directory.
+    let (code, json) = gv(
+        &target,
+        &[
+            "recover",
+            "--from-remote",
+            &url,
+            "--endpoint",
+            &server.endpoint,
+            "--dry-run",
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["remote_id"], "graph_20251003_100000");
+    assert!(!target.exists());
+
+    let (code, json) = gv(
+        &target,
+        &[
+            "recover",
+            "--from-remote",
+            &url,
+            "--endpoint",
+            &server.endpoint,
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        std::fs::read(target.join("graph.json")).expect("primary"),
+        newest
+    );
+    // Installed as a local backup too, byte for byte, meta included.
+    let local = target.join("backups/graph_20251003_100000.json");
+    assert_eq!(std::fs::read(&local).expect("local backup"), newest);
+    assert_eq!(
+        std::fs::read(target.join("backups/graph_20251003_100000.meta")).expect("meta"),
+        std::fs::read(s.backups().join("graph_20251003_100000.meta")).expect("meta")
+    );
+    let (code, json) = gv(&target, &["verify"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["status"], "valid");
+
+    // `remote restore NAME ID` fetches a chosen one.
+    add_remote(&target, server, "off", &url, &[]);
+    let (code, json) = gv(
+        &target,
+        &["remote", "restore", "off", "graph_20251001_100000"],
+    );
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        std::fs::read(target.join("graph.json")).expect("primary"),
+        app_graph(2, 1, false, "a").as_bytes()
+    );
+    assert!(
+        std::fs::read_dir(target.join(".graphvault/evidence"))
+            .expect("evidence")
+            .count()
+            > 0,
+        "the replaced primary is kept"
+    );
+}
+
+#[test]
+fn connection_failures_are_clear_and_change_nothing_local() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("fail"));
+    let s = app_store();
+    let root = s.root();
+    add_remote(&root, server, "off", &format!("s3://{bucket}/x"), &[]);
+    add_remote(
+        &root,
+        server,
+        "nobucket",
+        "s3://gv-no-such-bucket-here/x",
+        &[],
+    );
+    let refused_port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let (code, json) = gv(
+        &root,
+        &[
+            "remote",
+            "add",
+            "down",
+            &format!("s3://{bucket}/x"),
+            "--endpoint",
+            &format!("http://127.0.0.1:{refused_port}"),
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    let before = store_tree(&root);
+
+    let (code, json, _) = gv_with(&root, (ACCESS_KEY, "not-the-secret"), &["push", "off"]);
+    assert_eq!(code, 6, "{json}");
+    assert_eq!(json["error"]["kind"], "remote_auth");
+    assert!(
+        !json.to_string().contains("not-the-secret"),
+        "secret leaked: {json}"
+    );
+
+    let (code, json) = gv(&root, &["push", "down"]);
+    assert_eq!(code, 6, "{json}");
+    assert_eq!(json["error"]["kind"], "remote_unreachable");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("could not be reached"),
+        "{json}"
+    );
+
+    let (code, json) = gv(&root, &["push", "nobucket"]);
+    assert_eq!(code, 6, "{json}");
+    assert_eq!(json["error"]["kind"], "remote_no_bucket");
+    assert!(
+        json["error"]["message"]
+            .as_str()
+            .expect("msg")
+            .contains("gv-no-such-bucket-here")
+    );
+
+    for args in [["remote", "ls", "down"], ["remote", "verify", "down"]] {
+        let (code, json) = gv(&root, &args);
+        assert_eq!(code, 6, "{args:?}: {json}");
+    }
+    assert_eq!(store_tree(&root), before, "nothing local may change");
+    // The failure is remembered for the next push and the UI.
+    let (_, list) = gv(&root, &["remote", "list"]);
+    assert_eq!(list["ok"], true);
+}
+
+fn key_file(dir: &Path, name: &str) -> PathBuf {
+    use age::secrecy::ExposeSecret;
+    let id = age::x25519::Identity::generate();
+    let path = dir.join(name);
+    std::fs::write(&path, format!("{}\n", id.to_string().expose_secret())).expect("key");
+    path
+}
+
+#[test]
+fn encryption_round_trips_and_a_wrong_key_is_refused() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("age"));
+    let keys = tempfile::tempdir().expect("keys");
+    let key = key_file(keys.path(), "graph.key");
+    let wrong = key_file(keys.path(), "other.key");
+    let s = app_store();
+    let root = s.root();
+
+    // A key file inside the store is refused.
+    let inside = key_file(&root, "inside.key");
+    let (code, json) = gv(
+        &root,
+        &[
+            "remote",
+            "add",
+            "bad",
+            "s3://x-bucket",
+            "--encrypt-key-file",
+            inside.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(code, 2, "{json}");
+
+    let url = format!("s3://{bucket}/enc");
+    add_remote(
+        &root,
+        server,
+        "off",
+        &url,
+        &["--encrypt-key-file", key.to_str().expect("path")],
+    );
+    let (code, json) = gv(&root, &["push", "off"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["encrypted"], true);
+
+    // What the server holds is an age file, not the graph.
+    let text = app_graph(4, 2, true, "c");
+    let obj = format!("enc/data/{}.json.age", sha256(text.as_bytes()));
+    let raw = raw_store(server, &bucket);
+    let stored = block_on(async {
+        raw.get(&object_store::path::Path::from(obj.as_str()))
+            .await?
+            .bytes()
+            .await
+    })
+    .expect("get the object");
+    assert!(stored.starts_with(b"age-encryption.org/v1\n"));
+    assert!(!stored.windows(10).any(|w| w == &text.as_bytes()[..10]));
+
+    let (code, json) = gv(&root, &["remote", "verify", "off", "--deep"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["valid"], 3);
+
+    let fresh = tempfile::tempdir().expect("fresh");
+    let target = fresh.path().join("storage");
+    let (code, json) = gv(
+        &target,
+        &[
+            "recover",
+            "--from-remote",
+            &url,
+            "--endpoint",
+            &server.endpoint,
+            "--identity-file",
+            wrong.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(code, 5, "a wrong key must be refused: {json}");
+    assert_eq!(json["error"]["kind"], "wrong_key");
+    assert!(
+        !target.join("graph.json").exists(),
+        "nothing installed with a wrong key"
+    );
+
+    let (code, json) = gv(
+        &target,
+        &[
+            "recover",
+            "--from-remote",
+            &url,
+            "--endpoint",
+            &server.endpoint,
+            "--identity-file",
+            key.to_str().expect("path"),
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        std::fs::read(target.join("graph.json")).expect("primary"),
+        text.as_bytes()
+    );
+}
+
+#[test]
+fn a_failing_auto_push_leaves_the_save_committed_and_the_next_push_retries() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("auto"));
+    let s = app_store();
+    let root = s.root();
+    add_remote(
+        &root,
+        server,
+        "off",
+        &format!("s3://{bucket}/a"),
+        &["--auto-push"],
+    );
+    let input = s.dir.path().join("input.json");
+    let text = app_graph(6, 2, false, "new");
+    std::fs::write(&input, &text).expect("input");
+
+    let (code, json, _) = gv_with(
+        &root,
+        (ACCESS_KEY, "wrong-secret"),
+        &[
+            "save",
+            "--from",
+            input.to_str().expect("path"),
+            "--no-rotate",
+        ],
+    );
+    assert_eq!(code, 0, "the save must succeed: {json}");
+    assert_eq!(json["result"]["auto_push"][0]["ok"], false);
+    assert_eq!(json["result"]["node_count"], 6);
+    let backup = json["result"]["backup_id"]
+        .as_str()
+        .expect("backup id")
+        .to_string();
+    let (code, json) = gv(&root, &["verify"]);
+    assert_eq!(code, 0, "{json}");
+
+    let (code, json) = gv(&root, &["remote", "list"]);
+    assert_eq!(code, 0, "{json}");
+    // The next push (right credentials) sends it, and the one before.
+    let (code, json) = gv(&root, &["push"]);
+    assert_eq!(code, 0, "{json}");
+    assert!(remote_ids(&root, "off").contains(&backup));
+
+    // With working credentials, a save pushes by itself.
+    std::fs::write(&input, app_graph(7, 2, false, "newer")).expect("input");
+    let (code, json) = gv(
+        &root,
+        &[
+            "save",
+            "--from",
+            input.to_str().expect("path"),
+            "--no-rotate",
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["auto_push"][0]["ok"], true, "{json}");
+    assert_eq!(json["result"]["auto_push"][0]["sent"], 1);
+}
+
+/// A backup large enough for a multipart upload (about 12 MB).
+fn big_store() -> common::AppStore {
+    let s = common::empty_store();
+    std::fs::create_dir_all(s.backups()).expect("backups");
+    s.add_backup(
+        "20251005_120000",
+        &app_graph(24_000, 2, false, "big"),
+        MetaName::Meta,
+    );
+    s
+}
+
+#[test]
+fn a_server_killed_mid_multipart_lists_nothing_partial_and_the_next_push_resumes() {
+    // Its own server: this test kills it.
+    let mut server = Server::start();
+    let bucket = server.bucket("gv-kill");
+    let s = big_store();
+    let store = graphvault::store::Store::open(s.root()).expect("store");
+    let config: RemoteConfig = server.config("off", &bucket, "k");
+    let remote = Remote::open_with_credentials(&config, Some(s3server::credentials()), None)
+        .expect("remote");
+    let options = PushOptions {
+        part_size: 5 << 20,
+        multipart_threshold: 6 << 20,
+    };
+    let killed = std::cell::Cell::new(false);
+    let kill_after_first_part = |p: &PushProgress| {
+        if p.parts_done == 1 && !killed.get() {
+            killed.set(true);
+            server.kill();
+        }
+    };
+    let err = graphvault::remote::push::push(&store, &remote, &options, &kill_after_first_part)
+        .expect_err("the push must fail when the server dies");
+    assert!(killed.get(), "the server was killed mid-upload");
+    assert!(
+        matches!(err, graphvault::remote::RemoteError::Unreachable { .. }),
+        "{err}"
+    );
+
+    server.restart();
+    let remote = Remote::open_with_credentials(&config, Some(s3server::credentials()), None)
+        .expect("remote");
+    let listing = graphvault::remote::inspect::list(&remote).expect("list");
+    assert!(
+        listing.backups.is_empty(),
+        "nothing partial is listed: {listing:?}"
+    );
+
+    let report = graphvault::remote::push::push(&store, &remote, &options, &|_| {}).expect("push");
+    assert_eq!(report.sent.len(), 1, "{report:?}");
+    assert_eq!(report.sent[0].data, "resumed", "{report:?}");
+    let size = std::fs::metadata(s.backups().join("graph_20251005_120000.json"))
+        .expect("size")
+        .len();
+    assert!(size > 12 << 20, "three parts: {size}");
+    assert!(
+        report.bytes_sent <= size - (5 << 20),
+        "only the parts not sent before go up: {report:?}"
+    );
+    let verify = graphvault::remote::inspect::verify(
+        &remote,
+        &graphvault::remote::inspect::RemoteVerifyOptions {
+            deep: true,
+            id: None,
+        },
+        None,
+    )
+    .expect("verify");
+    assert_eq!(verify.valid, 1, "{verify:?}");
+    server.kill();
+}
