@@ -115,3 +115,72 @@ pub fn forget(store: &Store, name: &str) {
 pub(crate) fn now_text() -> String {
     chrono::Utc::now().format("%Y-%m-%dT%H:%M:%SZ").to_string()
 }
+
+/// Every remote's view of the store's backups, for a front end: per backup
+/// id the least good status over the remotes (failed, then pending, then
+/// pushed, then verified), and the remotes' last pushes. No network.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OffsiteSummary {
+    /// The names of the store's remotes.
+    pub remotes: Vec<String>,
+    /// Backup id -> its status on every remote; absent means pending on
+    /// at least one.
+    pub backups: BTreeMap<String, OffsiteStatus>,
+    /// Each remote's last push, when there was one.
+    pub last_pushes: Vec<(String, Option<LastPush>)>,
+}
+
+impl OffsiteSummary {
+    /// `None` when the backup is not on every remote yet (pending).
+    pub fn status(&self, id: &str) -> Option<OffsiteStatus> {
+        self.backups.get(id).copied()
+    }
+}
+
+/// Reads the state of every remote of `store`.
+pub fn summary(store: &Store) -> OffsiteSummary {
+    let names: Vec<String> = store
+        .config()
+        .remotes
+        .iter()
+        .map(|r| r.name.clone())
+        .collect();
+    let states: Vec<RemoteState> = names.iter().map(|n| load(store, n)).collect();
+    let mut backups = BTreeMap::new();
+    if let Some(first) = states.first() {
+        for id in first.backups.keys() {
+            let worst = states.iter().try_fold(OffsiteStatus::Verified, |acc, st| {
+                let status = st.backups.get(id).map(|e| e.status)?;
+                Some(match (acc, status) {
+                    (OffsiteStatus::Failed, _) | (_, OffsiteStatus::Failed) => {
+                        OffsiteStatus::Failed
+                    }
+                    (OffsiteStatus::Pushed, _) | (_, OffsiteStatus::Pushed) => {
+                        OffsiteStatus::Pushed
+                    }
+                    _ => OffsiteStatus::Verified,
+                })
+            });
+            if let Some(w) = worst {
+                backups.insert(id.clone(), w);
+            }
+        }
+        // A failure on any remote shows even if another lacks the backup.
+        for st in &states {
+            for (id, e) in &st.backups {
+                if e.status == OffsiteStatus::Failed {
+                    backups.insert(id.clone(), OffsiteStatus::Failed);
+                }
+            }
+        }
+    }
+    OffsiteSummary {
+        last_pushes: names
+            .iter()
+            .cloned()
+            .zip(states.into_iter().map(|s| s.last_push))
+            .collect(),
+        remotes: names,
+        backups,
+    }
+}

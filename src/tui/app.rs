@@ -64,6 +64,8 @@ pub struct StoreView {
     pub primary: Option<FileReport>,
     pub lock: Option<LockState>,
     pub disk: Option<DiskSpace>,
+    /// Off-site status of the backups (empty without remotes).
+    pub offsite: crate::remote::state::OffsiteSummary,
 }
 
 /// A verify-all running in the background.
@@ -662,6 +664,7 @@ impl App {
         self.store.has_primary = state.has_primary;
         self.store.has_meta = state.has_meta;
         self.store.lock = Some(state.lock);
+        self.store.offsite = state.offsite;
         match state.listing {
             Ok(listing) => {
                 self.store.listing_error = None;

@@ -353,6 +353,8 @@ pub struct Columns {
     /// The status as a word beside its symbol.
     pub status_word: bool,
     pub checked: bool,
+    /// Where the backup stands on the store's remotes.
+    pub offsite: bool,
 }
 
 const MARK_W: u16 = 1;
@@ -362,6 +364,7 @@ const AGE_W: u16 = 10;
 const SIZE_W: u16 = 10;
 const COUNT_W: u16 = 6;
 const CHECKED_W: u16 = 8;
+const OFFSITE_W: u16 = 10;
 /// The highlight symbol's width.
 const SYMBOL_W: u16 = 2;
 
@@ -389,7 +392,22 @@ impl Columns {
             edges,
             status_word,
             checked,
+            offsite: false,
         }
+    }
+
+    /// As [`Columns::fit`], with the off-site column first among the
+    /// optional ones when the store has remotes.
+    pub fn fit_with_offsite(width: u16, remotes: bool) -> Columns {
+        if !remotes {
+            return Columns::fit(width);
+        }
+        let mut c = Columns::fit(width.saturating_sub(OFFSITE_W + 1));
+        c.offsite = width > SYMBOL_W + MARK_W + 1 + TIME_W + AGE_W + SIZE_W + 4 + OFFSITE_W;
+        if !c.offsite {
+            c = Columns::fit(width);
+        }
+        c
     }
 
     fn widths(self) -> Vec<Constraint> {
@@ -405,6 +423,9 @@ impl Columns {
         }
         if self.edges {
             w.push(Constraint::Length(COUNT_W));
+        }
+        if self.offsite {
+            w.push(Constraint::Length(OFFSITE_W));
         }
         if self.checked {
             w.push(Constraint::Min(CHECKED_W));
@@ -426,6 +447,9 @@ impl Columns {
         }
         if self.edges {
             cells.push(right("EDGES"));
+        }
+        if self.offsite {
+            cells.push(Cell::from("OFF-SITE"));
         }
         if self.checked {
             cells.push(Cell::from("CHECKED"));
@@ -482,6 +506,25 @@ fn backup_row<'a>(app: &App, row: &BackupRow, columns: Columns) -> Row<'a> {
     if columns.edges {
         let n = count_text(report.and_then(|r| r.edge_count), row.info.edge_count);
         cells.push(Cell::from(Line::from(n).right_aligned()));
+    }
+    if columns.offsite {
+        use crate::remote::state::OffsiteStatus;
+        let (text, style) = match app.store.offsite.status(&row.info.id.to_string()) {
+            Some(OffsiteStatus::Verified) => (
+                "✓ verified",
+                t.status(Some(crate::store::verify::Status::Valid)),
+            ),
+            Some(OffsiteStatus::Pushed) => (
+                "✓ pushed",
+                t.status(Some(crate::store::verify::Status::Valid)),
+            ),
+            Some(OffsiteStatus::Failed) => (
+                "✗ failed",
+                t.status(Some(crate::store::verify::Status::Corrupt)),
+            ),
+            None => ("· pending", t.dim()),
+        };
+        cells.push(Cell::from(Span::styled(text, style)));
     }
     if columns.checked {
         let checked = report
@@ -551,7 +594,10 @@ fn render_table(app: &App, area: Rect, compact: bool, buf: &mut Buffer) {
             .render(inner, buf);
         return;
     }
-    let columns = Columns::fit(block.inner(area).width);
+    let columns = Columns::fit_with_offsite(
+        block.inner(area).width,
+        !app.store.offsite.remotes.is_empty(),
+    );
     let rows: Vec<Row> = table.visible[offset..end]
         .iter()
         .filter_map(|&i| table.rows.get(i))

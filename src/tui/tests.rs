@@ -248,6 +248,7 @@ pub mod fixtures {
                 elapsed_ms: 1.0,
             }),
             lock: LockState::Free,
+            offsite: Default::default(),
         }
     }
 
@@ -1013,6 +1014,7 @@ fn a_missing_directory_gets_a_screen_that_says_so() {
                 elapsed_ms: 0.0,
             }),
             lock: LockState::Free,
+            offsite: Default::default(),
         },
     ))));
     assert!(app.no_store());
@@ -1784,4 +1786,44 @@ fn n_declines_in_every_confirmation() {
             .iter()
             .all(|c| !matches!(c, Command::Wizard(WizardCommand::Begin { .. })))
     );
+}
+
+#[test]
+fn the_off_site_column_shows_each_backups_state_on_the_remotes() {
+    use crate::remote::state::{OffsiteStatus, OffsiteSummary};
+    let (mut app, _rx) = fresh(BIG);
+    let mut state = fixtures::store_state(3);
+    let ids: Vec<String> = match &state.listing {
+        Ok(l) => l.backups.iter().map(|b| b.id.to_string()).collect(),
+        Err(_) => Vec::new(),
+    };
+    state.offsite = OffsiteSummary {
+        remotes: vec!["offsite".to_string()],
+        backups: [
+            (ids[0].clone(), OffsiteStatus::Verified),
+            (ids[1].clone(), OffsiteStatus::Failed),
+        ]
+        .into_iter()
+        .collect(),
+        last_pushes: Vec::new(),
+    };
+    app.update(Action::Worker(Event::Listed(Box::new(state))));
+    let text: String = screen(&app)
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    for expected in ["OFF-SITE", "✓ verified", "✗ failed", "· pending"] {
+        assert!(text.contains(expected), "{expected} missing");
+    }
+    // Without remotes there is no such column.
+    let (app, _rx) = loaded(BIG, 3);
+    let text: String = screen(&app)
+        .buffer()
+        .content()
+        .iter()
+        .map(|c| c.symbol())
+        .collect();
+    assert!(!text.contains("OFF-SITE"));
 }

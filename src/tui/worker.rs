@@ -115,6 +115,9 @@ pub struct StoreState {
     pub has_meta: bool,
     pub listing: Result<BackupListing, UiError>,
     pub lock: LockState,
+    /// Where each backup stands off-site, from the remotes' local state
+    /// (no network); empty when the store has no remote.
+    pub offsite: crate::remote::state::OffsiteSummary,
 }
 
 /// Totals of a finished verify-all.
@@ -440,6 +443,7 @@ impl Worker {
             has_meta: is_file(&store.primary_meta_path()),
             listing: store.list_backups().map_err(UiError::from),
             lock: store.lock_state(),
+            offsite: crate::remote::state::summary(store),
         };
         self.send(Event::Listed(Box::new(state)));
         self.send(Event::Probed {

@@ -634,3 +634,101 @@ fn a_server_killed_mid_multipart_lists_nothing_partial_and_the_next_push_resumes
     assert_eq!(verify.valid, 1, "{verify:?}");
     server.kill();
 }
+
+/// Figures for docs/PERFORMANCE.md, not a timed test (nothing asserted on
+/// time): push and remote recovery of a 77 MB graph against the floor of
+/// the same server, a raw multipart upload and a raw download of the same
+/// bytes in the same part size. Run once, late, with
+/// `cargo test --release --test integration remote::figures -- --ignored --nocapture`.
+#[test]
+#[ignore = "prints figures for docs/PERFORMANCE.md; run by hand"]
+fn figures_push_and_recovery_of_a_77_mb_graph_against_raw_transfers() {
+    use graphvault::remote::fetch::FetchOptions;
+    use object_store::multipart::MultipartStore;
+    use std::time::Instant;
+
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("figures"));
+    let s = common::empty_store();
+    let store = graphvault::store::Store::open(s.root()).expect("store");
+    let graph = graphvault::generate::graph_near_bytes(77_000_000, 7);
+    store.save_graph_with_backup(&graph).expect("save");
+    let listing = store.list_backups().expect("list");
+    let backup = &listing.backups[0];
+    let bytes = std::fs::read(&backup.data_path).expect("read backup");
+    let mb = bytes.len() as f64 / 1e6;
+    let config = server.config("off", &bucket, "fig");
+    let remote = Remote::open_with_credentials(&config, Some(s3server::credentials()), None)
+        .expect("remote");
+
+    let t = Instant::now();
+    let report = graphvault::remote::push::push(&store, &remote, &PushOptions::default(), &|_| {})
+        .expect("push");
+    let push_s = t.elapsed().as_secs_f64();
+    assert_eq!(report.sent.len(), 1);
+
+    // The floor: the same bytes, the same server, the same 8 MiB parts,
+    // with SHA-256 checksums, and nothing else (no hashing of the file,
+    // no manifest, no read-back).
+    let raw = object_store::aws::AmazonS3Builder::new()
+        .with_bucket_name(&bucket)
+        .with_region("us-east-1")
+        .with_endpoint(&server.endpoint)
+        .with_allow_http(true)
+        .with_access_key_id(ACCESS_KEY)
+        .with_secret_access_key(SECRET_KEY)
+        .with_checksum_algorithm(object_store::aws::Checksum::SHA256)
+        .build()
+        .expect("raw client");
+    let path = object_store::path::Path::from("raw/floor.json");
+    let t = Instant::now();
+    block_on(async {
+        let id = raw.create_multipart(&path).await?;
+        let mut parts = Vec::new();
+        for (i, chunk) in bytes.chunks(8 << 20).enumerate() {
+            parts.push(raw.put_part(&path, &id, i, chunk.to_vec().into()).await?);
+        }
+        raw.complete_multipart(&path, &id, parts).await
+    })
+    .expect("raw upload");
+    let raw_up_s = t.elapsed().as_secs_f64();
+
+    let t = Instant::now();
+    let got = block_on(async { raw.get(&path).await?.bytes().await }).expect("raw download");
+    let raw_down_s = t.elapsed().as_secs_f64();
+    assert_eq!(got.len(), bytes.len());
+
+    let fresh = tempfile::tempdir().expect("fresh");
+    let target = graphvault::store::Store::open(fresh.path().join("storage")).expect("target");
+    let t = Instant::now();
+    let rec = graphvault::remote::fetch::recover(&target, &remote, FetchOptions::default())
+        .expect("recover");
+    let recover_s = t.elapsed().as_secs_f64();
+    assert_eq!(
+        rec.installed_as.as_ref().map(|i| i.to_string()),
+        Some(backup.id.to_string())
+    );
+    assert_eq!(
+        std::fs::read(fresh.path().join("storage/graph.json")).expect("primary"),
+        bytes
+    );
+
+    println!("graph: {mb:.1} MB, {} nodes", graph.node_count());
+    println!(
+        "push (hash, 8 MiB parts with SHA-256, read back checksum, manifest): {push_s:.2} s, {:.0} MB/s",
+        mb / push_s
+    );
+    println!(
+        "raw multipart upload of the same bytes (floor): {raw_up_s:.2} s, {:.0} MB/s; push/floor {:.2}x",
+        mb / raw_up_s,
+        push_s / raw_up_s
+    );
+    println!(
+        "recover onto an empty directory (download, checksum, full ladder, install, restore): {recover_s:.2} s"
+    );
+    println!(
+        "raw download of the same bytes (floor): {raw_down_s:.2} s, {:.0} MB/s; recover/floor {:.2}x",
+        mb / raw_down_s,
+        recover_s / raw_down_s
+    );
+}
