@@ -12,7 +12,7 @@
 //!   one untimed warm-up.
 //! - `GV_BENCH_PEER=0`: skip the Python peer (`scripts/peer.py`).
 //! - `GV_BENCH_OPS`: only these sections, e.g. `recovery` or `save,load` (of `save`,
-//!   `verify`, `load`, `memory`, `recovery`, `verify-all`, `peer`, `list`, `tui`).
+//!   `verify`, `load`, `memory`, `recovery`, `verify-all`, `peer`, `list`, `tui`, `nodes`).
 //! - `GV_BENCH_TUI=0`: skip the terminal UI timings.
 //! - `GV_BENCH_DIR`: where the scratch stores go (default: the system temp dir).
 //!
@@ -34,6 +34,7 @@ use sha2::{Digest, Sha256};
 use graphvault::generate::{graph_near_bytes, sized_graph};
 use graphvault::graph::{KnowledgeGraph, SaveStamp};
 use graphvault::store::Store;
+use graphvault::store::history::HistoryOptions;
 use graphvault::store::meta::Meta;
 use graphvault::store::names::BackupId;
 use graphvault::store::recover::{RecoverOptions, Source};
@@ -133,10 +134,11 @@ pub enum Section {
     Peer,
     List,
     Tui,
+    Nodes,
 }
 
 impl Section {
-    pub const ALL: [Section; 9] = [
+    pub const ALL: [Section; 10] = [
         Section::Save,
         Section::Verify,
         Section::Load,
@@ -146,6 +148,7 @@ impl Section {
         Section::Peer,
         Section::List,
         Section::Tui,
+        Section::Nodes,
     ];
 
     fn name(self) -> &'static str {
@@ -159,6 +162,7 @@ impl Section {
             Section::Peer => "peer",
             Section::List => "list",
             Section::Tui => "tui",
+            Section::Nodes => "nodes",
         }
     }
 }
@@ -579,6 +583,9 @@ fn bench_size(
     }
     if config.wants(Section::VerifyAll) {
         bench_verify_all(config, &size, &store, report)?;
+    }
+    if config.wants(Section::Nodes) {
+        bench_nodes(config, &size, report)?;
     }
     drop(store);
     fs::remove_dir_all(&store_dir)?;
@@ -1031,6 +1038,130 @@ fn recovery_breakdown(rec: &graphvault::store::recover::RecoveryReport, total: D
 /// Verify all backups on every core, against one verify times their number. The backups
 /// are hard links to one file: the hashing work per byte is the same as for distinct
 /// files, and the page cache (which the floors assume) holds one copy instead of thirty.
+/// The node browser's list of one backup, and one node's history across
+/// `backups_to_verify` backups that differ a little each (a few nodes changed per save):
+/// first with no node index (each backup scanned and indexed), then with every index cached.
+fn bench_nodes(config: &Config, size: &SizeRun<'_>, report: &mut Report) -> Result<()> {
+    let count = config.backups_to_verify.max(2);
+    let root = size.dir.join("nodes");
+    let store = Store::open(&root)?;
+    let mut graph = size.graph.clone();
+    let keys: Vec<String> = graph.nodes().take(8).map(|n| n.key().to_owned()).collect();
+    ensure!(!keys.is_empty(), "the graph has no nodes");
+    let base = chrono::Local::now() - chrono::TimeDelta::days(count as i64);
+    progress(&format!(
+        "{}: {count} backups for the node history",
+        size.label
+    ));
+    for k in 0..count {
+        if k > 0 {
+            let key = &keys[k % keys.len()];
+            graph.set_node_data_json(
+                key,
+                &format!("{{\"revision\": {k}}}"),
+                "2025-10-03T00:00:00",
+            )?;
+        }
+        store.save_with(
+            &graph,
+            &SaveOptions {
+                rotate: false,
+                at: Some(base + chrono::TimeDelta::hours(k as i64)),
+            },
+        )?;
+    }
+    let newest = store
+        .list_backups()?
+        .backups
+        .first()
+        .map(|b| b.id.clone())
+        .context("no backups")?;
+    let node = keys[0].clone();
+    let (mut show, mut built, mut cached) = (Vec::new(), Vec::new(), Vec::new());
+    for rep in 0..=size.reps {
+        let t = Instant::now();
+        let shown = store.show(
+            &Target::Backup(newest.clone()),
+            &graphvault::store::nodes::ShowOptions::default(),
+        )?;
+        let show_elapsed = t.elapsed();
+        ensure!(
+            shown.nodes.len() == graph.node_count(),
+            "show listed {} of {} nodes",
+            shown.nodes.len(),
+            graph.node_count()
+        );
+        let index_dir = store.node_index_dir();
+        if index_dir.exists() {
+            fs::remove_dir_all(&index_dir)?;
+        }
+        let t = Instant::now();
+        let first = store.history(&node, HistoryOptions::default())?;
+        let built_elapsed = t.elapsed();
+        // The primary has the newest backup's bytes: one of the two may find the
+        // other's index already written.
+        ensure!(
+            first.index_built >= count && first.index_built + first.index_hits == count + 1,
+            "history built {} indexes and found {} for {} graphs",
+            first.index_built,
+            first.index_hits,
+            count + 1
+        );
+        let changed = first
+            .entries
+            .iter()
+            .filter(|e| e.state == graphvault::store::history::NodeState::Changed)
+            .count();
+        ensure!(changed > 0, "the history saw none of the changes made");
+        let t = Instant::now();
+        let again = store.history(&node, HistoryOptions::default())?;
+        let cached_elapsed = t.elapsed();
+        ensure!(
+            again.index_hits == again.entries.len() && again.index_built == 0,
+            "second history: {} cached of {}",
+            again.index_hits,
+            again.entries.len()
+        );
+        if rep > 0 {
+            show.push(show_elapsed);
+            built.push(built_elapsed);
+            cached.push(cached_elapsed);
+        }
+    }
+    drop(store);
+    fs::remove_dir_all(&root)?;
+    // The targets are stated for a 77 MB graph.
+    let per_100mb = |ms_at_77: f64| Goal::MsPer100Mb(ms_at_77 * 100.0 / 77.0);
+    report.rows.push(
+        Row::time(
+            size.label,
+            "show: node list of a backup",
+            Timing::of(show)?,
+            Some(size.file_len),
+        )
+        .goal(per_100mb(1000.0)),
+    );
+    let mut row = Row::time(
+        size.label,
+        &format!("history: {count} backups, no index yet"),
+        Timing::of(built)?,
+        Some(size.file_len * count as u64),
+    )
+    .goal(per_100mb(3000.0));
+    row.graph_bytes = Some(size.file_len);
+    report.rows.push(row);
+    let mut row = Row::time(
+        size.label,
+        &format!("history: {count} backups, indexes cached"),
+        Timing::of(cached)?,
+        None,
+    )
+    .goal(Goal::Ms(200.0));
+    row.graph_bytes = Some(size.file_len);
+    report.rows.push(row);
+    Ok(())
+}
+
 fn bench_verify_all(
     config: &Config,
     size: &SizeRun<'_>,

@@ -1058,6 +1058,13 @@ pub fn graph_near_bytes(target_bytes: usize, seed: u64) -> KnowledgeGraph {
 /// Number of states [`demo_history`] returns.
 pub const DEMO_STATES: usize = 12;
 
+/// The state (0-based) of [`demo_history`] in which [`DEMO_DELETED`] and the nodes about
+/// it (its CEO, its events) are deleted by mistake; three more saves follow.
+pub const DEMO_MISTAKE_STEP: usize = 8;
+
+/// The company whose subgraph the demo's history loses.
+pub const DEMO_DELETED: &str = "NVDA";
+
 struct DemoCompany {
     spec: CompanySpec,
     id: String,
@@ -1305,6 +1312,26 @@ pub fn demo_history(seed: u64) -> Vec<KnowledgeGraph> {
                 }
             }
             _ => {}
+        }
+
+        if step == DEMO_MISTAKE_STEP {
+            // Someone deletes a whole subgraph by mistake: the company, its CEO and the
+            // events about it. The saves after it go on changing other nodes, so only a
+            // partial restore brings it back without losing them.
+            if let Some(c) = companies.iter_mut().find(|c| c.id == DEMO_DELETED) {
+                c.alive = false;
+            }
+            let mut doomed: Vec<String> = g
+                .edges()
+                .filter(|e| {
+                    e.to() == DEMO_DELETED && matches!(e.relationship(), Some("ceo_of" | "affects"))
+                })
+                .map(|e| e.from().to_owned())
+                .collect();
+            doomed.push(DEMO_DELETED.to_owned());
+            for id in &doomed {
+                g.remove_node(id);
+            }
         }
 
         if step >= 3 {

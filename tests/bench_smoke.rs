@@ -44,6 +44,9 @@ fn tiny_benchmark_measures_every_operation() -> anyhow::Result<()> {
         "load with recovery (4th backup)",
         "verify all 4 backups (checksum)",
         "list 200 backups",
+        "show: node list of a backup",
+        "history: 4 backups, no index yet",
+        "history: 4 backups, indexes cached",
     ];
     if config.wants(bench::Section::Tui) {
         expected.extend(["TUI: first frame, 200 backups", "TUI: key press to frame"]);

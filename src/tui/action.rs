@@ -47,6 +47,18 @@ pub enum Action {
     AllowUnverified,
     Rotate,
     Snapshot,
+    /// Open the node browser (of the selected backup; of a diff's changed nodes).
+    Browse,
+    /// The selected node's history across the store.
+    NodeHistory,
+    /// The node browser's type filter: the next type.
+    CycleType,
+    /// Partial restore: a node changed since wins in the backup's version.
+    PreferBackup,
+    /// Partial restore: a node changed since keeps its current version.
+    PreferCurrent,
+    /// Partial restore: bring the nodes' edges too, or not.
+    ToggleEdges,
     /// Simulate corruption on a sandbox, or recover a broken primary.
     Simulate,
     Refresh,

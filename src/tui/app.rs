@@ -25,7 +25,8 @@ use super::error::UiError;
 use super::health::{self, Check, DiskSpace, HealthInput};
 use super::keymap::{self, Context};
 use super::popups::{
-    DetailsPopup, DiffPopup, Effects, Env, ErrorPopup, HelpPopup, Popup, RestorePopup, RotateForm,
+    DetailsPopup, DiffPopup, Effects, Env, ErrorPopup, HelpPopup, NodesPopup, Popup, RestorePopup,
+    RotateForm,
 };
 use super::render;
 use super::table::BackupTable;
@@ -369,6 +370,18 @@ impl App {
                     self.popup = Some(Popup::Details(DetailsPopup::new(Target::Backup(id))));
                 }
             }
+            Action::Browse => {
+                if let Some(id) = self.table.selected_id().cloned() {
+                    self.open(|_, fx| {
+                        Popup::Nodes(Box::new(NodesPopup::open(
+                            Target::Backup(id),
+                            None,
+                            None,
+                            fx,
+                        )))
+                    });
+                }
+            }
             Action::PrimaryDetails => {
                 self.popup = Some(Popup::Details(DetailsPopup::new(Target::Primary)))
             }
@@ -634,6 +647,9 @@ impl App {
                 }
                 Err(e) => self.show_error("rotation failed", e),
             },
+            // The node browser in front handles its own results.
+            Event::NodesOpened { .. } | Event::NodeHistory { .. } | Event::NodesRestored { .. } => {
+            }
             Event::SnapshotTaken(result) => match result {
                 Ok(r) => {
                     self.log_line(

@@ -22,6 +22,14 @@ pub enum Context {
     Diff,
     Restore,
     Rotate,
+    /// The node browser.
+    Nodes,
+    /// The node browser's search input.
+    NodeSearch,
+    /// A node's history timeline.
+    History,
+    /// Restoring marked nodes into the current graph.
+    NodeRestore,
     /// Confirming a rotation's deletions.
     Confirm,
     Error,
@@ -40,6 +48,10 @@ impl Context {
             Context::Diff => "diff",
             Context::Restore => "restore plan",
             Context::Rotate => "rotate form",
+            Context::Nodes => "node browser",
+            Context::NodeSearch => "node search",
+            Context::History => "node history",
+            Context::NodeRestore => "restore nodes",
             Context::Confirm => "confirmation",
             Context::Error => "error",
             Context::Wizard => "corruption / recovery wizard",
@@ -48,7 +60,10 @@ impl Context {
 
     /// Contexts whose unbound keys go to a text input.
     pub fn takes_text(self) -> bool {
-        matches!(self, Context::Filter | Context::Rotate)
+        matches!(
+            self,
+            Context::Filter | Context::Rotate | Context::NodeSearch
+        )
     }
 }
 
@@ -184,7 +199,8 @@ static SCREEN_KEYS: &[Binding] = &[
     bind!(Main, [ch('x')], Simulate, "simulate corruption on a sandbox and recover; recover a broken primary", "damage"),
     bind!(Main, [ch('/')], OpenFilter, "filter by id or date (Enter applies, Esc cancels)", "filter"),
     bind!(Main, [ch(' ')], ToggleMark, "mark a backup for diff (mark two, then d)", "mark"),
-    bind!(Main, [code(KeyCode::Enter)], Details, "details of the selected backup", "details"),
+    bind!(Main, [code(KeyCode::Enter)], Browse, "browse the nodes of the selected backup", "nodes"),
+    bind!(Main, [ch('i')], Details, "details of the selected backup", "details"),
     bind!(Main, [ch('p')], PrimaryDetails, "details of the primary graph.json"),
     bind!(Main, [code(KeyCode::Esc), ch('c')], Cancel, "cancel verify all; clear the filter"),
     bind!(Main, [code(KeyCode::F(5)), ctrl('r')], Refresh, "re-read the store"),
@@ -246,6 +262,10 @@ pub fn help_sections(current: Context) -> Vec<(Context, Vec<&'static Binding>)> 
         Context::Details,
         Context::Diff,
         Context::Restore,
+        Context::Nodes,
+        Context::NodeSearch,
+        Context::History,
+        Context::NodeRestore,
         Context::Rotate,
         Context::Confirm,
         Context::Wizard,

@@ -20,6 +20,9 @@ use crate::store::verify::{Depth, Status, Target};
 use crate::store::StoreError;
 use crate::store::recover::Lost;
 
+/// The node browser, the history timeline and restoring marked nodes.
+mod nodes;
+
 use super::action::Action;
 use super::app::App;
 use super::error::UiError;
@@ -609,11 +612,11 @@ fn question_mark_opens_help_built_from_the_keymap() {
 }
 
 #[test]
-fn enter_shows_details_and_v_there_verifies_it() {
+fn i_shows_details_and_v_there_verifies_it() {
     let (mut app, rx) = verified(BIG, 12);
     sent(&rx);
     press(&mut app, KeyCode::Char('j'));
-    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('i'));
     let id = app.table.selected_id().cloned().expect("selection");
     assert!(
         matches!(&app.popup, Some(Popup::Details(d)) if d.target == Target::Backup(id.clone()))

@@ -13,10 +13,13 @@ use std::time::Duration;
 
 use chrono::NaiveDateTime;
 
+use crate::graph::KnowledgeGraph;
 use crate::store::corrupt::{CorruptionKind, CorruptionReport};
 use crate::store::diff::DiffReport;
+use crate::store::history::{HistoryOptions, HistoryReport};
 use crate::store::list::BackupListing;
 use crate::store::names::BackupId;
+use crate::store::partial::{PartialRestoreOptions, PartialRestoreReport};
 use crate::store::recover::{PlanOptions, RecoverFromOptions, RecoveryPlan, RecoveryReport};
 use crate::store::restore::{RestoreOptions, RestoreReport};
 use crate::store::retention::{self, Candidate, RetentionPlan, RetentionPolicy};
@@ -71,7 +74,28 @@ pub enum Command {
         confirmed: Vec<crate::store::names::BackupId>,
     },
     Snapshot,
+    /// Reads a graph for the node browser; with `compare`, also the graph it
+    /// is compared with (a diff's drill-down).
+    OpenNodes {
+        target: Target,
+        compare: Option<Target>,
+    },
+    /// One node's history across the store.
+    NodeHistory(String),
+    /// A partial restore; with `options.dry_run`, its plan.
+    RestoreNodes {
+        id: BackupId,
+        options: PartialRestoreOptions,
+    },
     Wizard(WizardCommand),
+}
+
+/// What the node browser shows: a graph, and the one it is compared with.
+#[derive(Debug, Clone)]
+pub struct NodeGraphs {
+    pub file: FileReport,
+    pub graph: Arc<KnowledgeGraph>,
+    pub compare: Option<Arc<KnowledgeGraph>>,
 }
 
 /// Steps of the corruption and recovery wizard.
@@ -199,6 +223,18 @@ pub enum Event {
     },
     Rotated(Result<Box<RotateReport>, UiError>),
     SnapshotTaken(Result<Box<SnapshotReport>, UiError>),
+    NodesOpened {
+        target: Target,
+        result: Result<Box<NodeGraphs>, UiError>,
+    },
+    NodeHistory {
+        node: String,
+        result: Result<Box<HistoryReport>, UiError>,
+    },
+    NodesRestored {
+        dry_run: bool,
+        result: Result<Box<PartialRestoreReport>, UiError>,
+    },
     Wizard(WizardEvent),
     /// Something failed outside any one operation's report.
     Failed(UiError),
@@ -390,6 +426,41 @@ impl Worker {
                 let result = self.store.snapshot().map(Box::new).map_err(UiError::from);
                 self.send(Event::SnapshotTaken(result));
                 self.refresh();
+            }
+            Command::OpenNodes { target, compare } => {
+                let read = |t: &Target| self.store.read_graph(t).map_err(UiError::from);
+                let result = read(&target).and_then(|(file, graph)| {
+                    let compare = match &compare {
+                        Some(c) => Some(Arc::new(read(c)?.1)),
+                        None => None,
+                    };
+                    Ok(Box::new(NodeGraphs {
+                        file,
+                        graph: Arc::new(graph),
+                        compare,
+                    }))
+                });
+                self.send(Event::NodesOpened { target, result });
+            }
+            Command::NodeHistory(node) => {
+                let result = self
+                    .store
+                    .history(&node, HistoryOptions::default())
+                    .map(Box::new)
+                    .map_err(UiError::from);
+                self.send(Event::NodeHistory { node, result });
+            }
+            Command::RestoreNodes { id, options } => {
+                let dry_run = options.dry_run;
+                let result = self
+                    .store
+                    .restore_nodes(&id, &options)
+                    .map(Box::new)
+                    .map_err(UiError::from);
+                self.send(Event::NodesRestored { dry_run, result });
+                if !dry_run {
+                    self.refresh();
+                }
             }
             Command::Wizard(step) => self.wizard_step(step),
         }
@@ -599,6 +670,9 @@ fn command_name(c: &Command) -> &'static str {
         Command::RetentionPlan { .. } => "retention plan",
         Command::Rotate { .. } => "rotate",
         Command::Snapshot => "snapshot",
+        Command::OpenNodes { .. } => "open nodes",
+        Command::NodeHistory(_) => "node history",
+        Command::RestoreNodes { .. } => "restore nodes",
         Command::Wizard(_) => "wizard step",
     }
 }

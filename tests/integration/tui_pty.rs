@@ -1,7 +1,10 @@
 //! The real binary in a pseudo-terminal: `graphvault demo`, simulate a
 //! truncated primary with the wizard, walk it to the end, quit; then check
 //! on disk with the core that the primary verifies and that the damaged
-//! file was kept as evidence. Every wait is bounded, and the child is
+//! file was kept as evidence. And: open the node browser on the backup that
+//! still has the subgraph the demo lost, search, mark, restore the marked
+//! nodes into the current graph; then check on disk that they are back,
+//! the primary verifies and every newer node kept its data. Every wait is bounded, and the child is
 //! killed if it outlives the test.
 
 use std::io::{Read, Write};
@@ -214,4 +217,137 @@ fn demo_truncate_and_recover_through_the_wizard() {
         kept_len > 0 && kept_len < primary_len,
         "the kept file is the truncated one ({kept_len} of {primary_len} bytes)"
     );
+}
+
+/// The company the demo's history deleted by mistake.
+const DELETED: &str = graphvault::generate::DEMO_DELETED;
+
+#[test]
+fn demo_brings_back_a_deleted_node_from_the_node_browser() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("demo");
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: ROWS.get(),
+            cols: COLS.get(),
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("open a pseudo-terminal");
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_graphvault"));
+    cmd.arg("demo");
+    cmd.arg("--dir");
+    cmd.arg(&dir);
+    cmd.cwd(tmp.path());
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("NO_COLOR", "1");
+    cmd.env_remove("GRAPHVAULT_STORE");
+    let child = pty.slave.spawn_command(cmd).expect("start graphvault demo");
+    let mut child = KillOnDrop(child);
+    drop(pty.slave);
+
+    let mut reader = pty.master.try_clone_reader().expect("pty reader");
+    let mut keys = pty.master.take_writer().expect("pty writer");
+    let screen = Screen {
+        parser: Arc::new(Mutex::new(vt100::Parser::new(ROWS, COLS, 0))),
+        raw: Arc::new(Mutex::new(Vec::new())),
+    };
+    let (parser, raw) = (screen.parser.clone(), screen.raw.clone());
+    // Ends by itself when the child exits and the pty reports EOF or EIO.
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 8192];
+        while let Ok(n) = reader.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            if let Ok(mut p) = parser.lock() {
+                p.process(&buf[..n]);
+            }
+            if let Ok(mut r) = raw.lock() {
+                r.extend_from_slice(&buf[..n]);
+            }
+        }
+    });
+    let mut press = |bytes: &str| {
+        keys.write_all(bytes.as_bytes()).expect("send keys");
+        keys.flush().expect("flush keys");
+        // Lets a lone Esc arrive alone, so it is not read as the start of
+        // an escape sequence.
+        std::thread::sleep(Duration::from_millis(150));
+    };
+
+    screen.wait_for(
+        &["backups", "q quit", "verify all done"],
+        "the main screen, verified",
+    );
+    let store = Store::open(&dir).expect("open the demo store");
+    let before = graphvault::graph::KnowledgeGraph::from_slice(
+        &std::fs::read(store.primary_path()).expect("read the primary"),
+    )
+    .expect("the primary parses");
+    assert!(before.node(DELETED).is_none(), "the demo lost {DELETED}");
+    // The last backup that still has it: the fifth newest.
+    for _ in 0..4 {
+        press("j");
+    }
+    press("\r");
+    screen.wait_for(&["nodes of graph_", "TYPE", "DEGREE"], "the node browser");
+    press("/");
+    for c in DELETED.chars() {
+        press(&c.to_string());
+    }
+    press("\r");
+    // The search finds the company, its CEO and the event about it (ids and data).
+    screen.wait_for(
+        &["3 of ", &format!("search {DELETED}"), "edges out"],
+        "the search narrowed to the subgraph",
+    );
+    press(" ");
+    press(" ");
+    press(" ");
+    screen.wait_for(&["3 marked"], "three nodes marked");
+    press("r");
+    screen.wait_for(
+        &[&format!("add back node {DELETED}"), "[ No ]"],
+        "the plan of the partial restore",
+    );
+    press("y");
+    screen.wait_for(
+        &["re-verified the new primary", "saved as the new primary"],
+        "the re-verification",
+    );
+    press("\r");
+    press("\x1b");
+    screen.wait_for(&["q quit", "restored 3 nodes"], "the main screen again");
+    press("q");
+    let started = Instant::now();
+    while child.0.try_wait().expect("child status").is_none() {
+        assert!(
+            started.elapsed() < STEP_TIMEOUT,
+            "graphvault did not quit:\n{}",
+            screen.text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // On disk: the node is back, the primary verifies, and every node of the graph
+    // before the restore is there with its newer data.
+    let primary = store
+        .verify(&Target::Primary, Depth::Full)
+        .expect("verify the primary");
+    assert_eq!(primary.status, Status::Valid, "{}", primary.summary());
+    let after = graphvault::graph::KnowledgeGraph::from_slice(
+        &std::fs::read(store.primary_path()).expect("read the primary"),
+    )
+    .expect("the primary parses");
+    assert!(after.node(DELETED).is_some(), "{DELETED} is back");
+    for node in before.nodes() {
+        assert_eq!(
+            after.node(node.key()).and_then(|n| n.data_json()),
+            node.data_json(),
+            "{} keeps its newer data",
+            node.key()
+        );
+    }
+    assert_eq!(after.node_count(), before.node_count() + 3);
 }

@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
-use super::{Effects, Env, PopupView, render_text_popup, scroll};
+use super::{Effects, Env, NodesPopup, PopupView, render_text_popup, scroll};
 use crate::present::{human_size, shorten_list};
 use crate::store::diff::{DiffReport, GraphDiff};
 use crate::store::verify::{FileReport, Target};
@@ -42,7 +42,8 @@ pub static KEYS: &[Binding] = &[
     bind!(Diff, [code(KeyCode::Down), ch('j')], Down, "scroll down", "scroll"),
     bind!(Diff, [code(KeyCode::PageUp)], PageUp, "page up"),
     bind!(Diff, [code(KeyCode::PageDown)], PageDown, "page down"),
-    bind!(Diff, [code(KeyCode::Esc), ch('q'), code(KeyCode::Enter)], Close, "close", "close"),
+    bind!(Diff, [code(KeyCode::Enter)], Browse, "browse the changed and added nodes, with what changed", "nodes"),
+    bind!(Diff, [code(KeyCode::Esc), ch('q')], Close, "close", "close"),
 ];
 
 impl PopupView for DiffPopup {
@@ -51,8 +52,26 @@ impl PopupView for DiffPopup {
     }
 
     fn update(&mut self, action: Action, _env: &Env, fx: &mut Effects) {
-        if !scroll(&mut self.scroll, &action) && matches!(action, Action::Close | Action::No) {
-            fx.close = true;
+        if scroll(&mut self.scroll, &action) {
+            return;
+        }
+        match action {
+            Action::Close | Action::No => fx.close = true,
+            Action::Browse => {
+                if let Some(Ok(report)) = &self.result {
+                    let mut ids = report.diff.nodes_changed.clone();
+                    ids.extend(report.diff.nodes_added.iter().cloned());
+                    let popup = NodesPopup::open(
+                        report.new.clone(),
+                        Some(report.old.clone()),
+                        Some(ids),
+                        fx,
+                    );
+                    fx.close = true;
+                    fx.open = Some(super::Popup::Nodes(Box::new(popup)));
+                }
+            }
+            _ => {}
         }
     }
 

@@ -8,12 +8,17 @@
 //! the worker, log lines, close, open another popup), which
 //! [`super::app::App`] applies. Adding a popup is: a new file implementing
 //! [`PopupView`], one variant in [`Popup`] and one line in
-//! [`each_popup!`] and [`KEYS`], and one [`Context`] in the keymap.
+//! [`each_popup!`] and [`KEYS`], and one [`Context`] in the keymap. A view
+//! drawn over a popup (the node browser's history and restore) is a file
+//! too, owned by that popup, which hands it its keys and events.
 
 mod details;
 mod diff;
 mod error;
 mod help;
+mod history;
+mod node_restore;
+mod nodes;
 mod restore;
 mod rotate;
 
@@ -27,6 +32,7 @@ pub use details::{DetailsPopup, ladder_lines, render_details_pane};
 pub use diff::{DiffPopup, diff_lines};
 pub use error::ErrorPopup;
 pub use help::HelpPopup;
+pub use nodes::NodesPopup;
 pub use restore::{RestorePopup, restore_plan_lines};
 pub use rotate::RotateForm;
 #[cfg(test)]
@@ -89,6 +95,7 @@ pub enum Popup {
     Diff(DiffPopup),
     Restore(RestorePopup),
     Rotate(Box<RotateForm>),
+    Nodes(Box<NodesPopup>),
     Error(ErrorPopup),
 }
 
@@ -101,6 +108,7 @@ macro_rules! each_popup {
             Popup::Diff($p) => $body,
             Popup::Restore($p) => $body,
             Popup::Rotate($p) => $body,
+            Popup::Nodes($p) => $body,
             Popup::Error($p) => $body,
         }
     };
@@ -113,6 +121,9 @@ pub static KEYS: &[&[Binding]] = &[
     diff::KEYS,
     restore::KEYS,
     rotate::KEYS,
+    nodes::KEYS,
+    history::KEYS,
+    node_restore::KEYS,
     error::KEYS,
 ];
 
