@@ -1076,7 +1076,8 @@ fn bench_nodes(config: &Config, size: &SizeRun<'_>, report: &mut Report) -> Resu
         .first()
         .map(|b| b.id.clone())
         .context("no backups")?;
-    let node = keys[0].clone();
+    // Changed by the first save after the oldest, and every `keys.len()` saves after.
+    let node = keys[1 % keys.len()].clone();
     let (mut show, mut built, mut cached) = (Vec::new(), Vec::new(), Vec::new());
     for rep in 0..=size.reps {
         let t = Instant::now();

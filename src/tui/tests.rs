@@ -1400,7 +1400,7 @@ fn snapshot_details_of_a_corrupt_backup() {
     app.update(Action::Resize(100, 35));
     press(&mut app, KeyCode::Char('j'));
     press(&mut app, KeyCode::Char('j'));
-    press(&mut app, KeyCode::Enter);
+    press(&mut app, KeyCode::Char('i'));
     assert_snapshot!("details_corrupt", screen(&app));
 }
 
