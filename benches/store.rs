@@ -12,7 +12,7 @@
 //!   one untimed warm-up.
 //! - `GV_BENCH_PEER=0`: skip the Python peer (`scripts/peer.py`).
 //! - `GV_BENCH_OPS`: only these sections, e.g. `recovery` or `save,load` (of `save`,
-//!   `verify`, `load`, `memory`, `recovery`, `verify-all`, `peer`, `list`, `tui`, `nodes`).
+//!   `verify`, `load`, `memory`, `recovery`, `verify-all`, `check`, `peer`, `list`, `tui`, `nodes`).
 //! - `GV_BENCH_TUI=0`: skip the terminal UI timings.
 //! - `GV_BENCH_DIR`: where the scratch stores go (default: the system temp dir).
 //!
@@ -131,6 +131,7 @@ pub enum Section {
     Memory,
     Recovery,
     VerifyAll,
+    Check,
     Peer,
     List,
     Tui,
@@ -138,13 +139,14 @@ pub enum Section {
 }
 
 impl Section {
-    pub const ALL: [Section; 10] = [
+    pub const ALL: [Section; 11] = [
         Section::Save,
         Section::Verify,
         Section::Load,
         Section::Memory,
         Section::Recovery,
         Section::VerifyAll,
+        Section::Check,
         Section::Peer,
         Section::List,
         Section::Tui,
@@ -159,6 +161,7 @@ impl Section {
             Section::Memory => "memory",
             Section::Recovery => "recovery",
             Section::VerifyAll => "verify-all",
+            Section::Check => "check",
             Section::Peer => "peer",
             Section::List => "list",
             Section::Tui => "tui",
@@ -586,6 +589,9 @@ fn bench_size(
     }
     if config.wants(Section::Nodes) {
         bench_nodes(config, &size, report)?;
+    }
+    if config.wants(Section::Check) {
+        bench_check(config, &size, &store, report)?;
     }
     drop(store);
     fs::remove_dir_all(&store_dir)?;
@@ -1257,6 +1263,101 @@ fn bench_verify_all(
         RatioKind::Busy,
     ));
     report.rows.push(busy);
+    Ok(())
+}
+
+/// `check` of a store with the primary and `backups_to_verify` backups of it where nothing
+/// changed, one simulated day after another, against its floor: one full verify of the
+/// primary plus a checksum verify of each backup the day's share re-hashes.
+fn bench_check(
+    config: &Config,
+    size: &SizeRun<'_>,
+    source: &Store,
+    report: &mut Report,
+) -> Result<()> {
+    use graphvault::store::check::CheckOptions;
+    let count = config.backups_to_verify;
+    let dir = size.dir.join("check");
+    let store = Store::open(&dir)?;
+    let backups = store.backups_dir();
+    fs::create_dir_all(&backups)?;
+    fs::copy(source.primary_path(), store.primary_path())?;
+    fs::copy(source.primary_meta_path(), store.primary_meta_path())?;
+    let meta_bytes = fs::read(source.primary_meta_path())?;
+    let base = chrono::Local::now().naive_local() - chrono::TimeDelta::days(1);
+    let mut ids = Vec::new();
+    for k in 0..count {
+        let id = BackupId::new(base + chrono::TimeDelta::seconds(k as i64), 0);
+        // Real copies, not links: each backup is its own file with its own stat.
+        fs::copy(source.primary_path(), backups.join(id.data_file_name()))?;
+        fs::write(backups.join(id.meta_file_name()), &meta_bytes)?;
+        ids.push(id);
+    }
+    let start = chrono::Local::now();
+    // The first check sees every backup for the first time and climbs the whole ladder
+    // for each; it is the setup, not the measurement.
+    let first = store.check(&CheckOptions {
+        at: Some(start),
+        ..CheckOptions::default()
+    })?;
+    ensure!(
+        first
+            .scrub
+            .as_ref()
+            .is_some_and(|s| s.hashed == count && s.valid == count),
+        "first check: {:?}",
+        first.steps
+    );
+    let mut checks = Vec::new();
+    let mut floors = Vec::new();
+    let mut share = 0;
+    for rep in 0..=size.reps {
+        let at = start + chrono::TimeDelta::days(rep as i64 + 1);
+        let t = Instant::now();
+        let r = store.check(&CheckOptions {
+            at: Some(at),
+            ..CheckOptions::default()
+        })?;
+        let elapsed = t.elapsed();
+        let scrub = r.scrub.as_ref().context("the check scrubbed")?;
+        ensure!(
+            scrub.valid == count
+                && r.primary
+                    .as_ref()
+                    .is_some_and(|p| p.status == Status::Valid),
+            "check: {:?}",
+            r.steps
+        );
+        share = scrub.hashed;
+        let t = Instant::now();
+        let primary = store.verify(&Target::Primary, Depth::Full)?;
+        ensure!(primary.status == Status::Valid, "{}", primary.summary());
+        for id in ids.iter().take(share) {
+            let b = store.verify(&Target::Backup(id.clone()), Depth::Checksum)?;
+            ensure!(b.status == Status::Valid, "{}", b.summary());
+        }
+        let floor = t.elapsed();
+        if rep > 0 {
+            checks.push(elapsed);
+            floors.push(floor);
+        }
+    }
+    drop(store);
+    fs::remove_dir_all(&dir)?;
+    let mut row = Row::time(
+        size.label,
+        &format!("check, {count} backups unchanged"),
+        Timing::of(checks)?,
+        Some(size.file_len * (1 + share as u64)),
+    )
+    .against(
+        &format!("verify primary + {share} hashes"),
+        Timing::of(floors)?,
+        RatioKind::TimeOverFloor,
+    )
+    .goal(Goal::RatioAtMost(1.2));
+    row.graph_bytes = Some(size.file_len);
+    report.rows.push(row);
     Ok(())
 }
 

@@ -7,6 +7,8 @@ mod common;
 
 #[path = "integration/auth.rs"]
 mod auth;
+#[path = "integration/check.rs"]
+mod check;
 #[path = "integration/cli.rs"]
 mod cli;
 #[path = "integration/corrupt.rs"]

@@ -18,6 +18,8 @@ mod scenario;
 #[path = "reliability/simfs.rs"]
 mod simfs;
 
+#[path = "reliability/check.rs"]
+mod check;
 #[path = "reliability/child.rs"]
 mod child;
 #[path = "reliability/concurrency.rs"]

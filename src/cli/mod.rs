@@ -2,7 +2,9 @@
 //! its report as aligned text or one JSON document, and maps the outcome to
 //! a documented exit code.
 
+mod check;
 mod nodes;
+pub mod ping;
 mod remote;
 mod render;
 
@@ -45,6 +47,10 @@ pub mod exit {
     /// A remote failed: unreachable, credentials refused, no such bucket,
     /// or a push that left backups unsent. Nothing local was changed.
     pub const REMOTE: u8 = 6;
+    /// `check`/`status`: nothing wrong found, but the newest valid backup
+    /// (or the last check) is older than `--max-age`. The same number as
+    /// [`REMOTE`]: the two never come from one command.
+    pub const STALE: u8 = 6;
 }
 
 /// Crash-safe storage, backups, verification and recovery for a knowledge
@@ -197,6 +203,36 @@ pub enum Command {
         /// dangling-edge, delete-primary, delete-meta, tampered.
         #[arg(value_parser = parse_kind)]
         kind: CorruptionKind,
+    },
+    /// The one command for a timer: verify the primary, scrub the backups,
+    /// apply retention, record the outcome (exit 0 healthy, 1 integrity
+    /// problem, 3 locked, 5 a step failed, 6 stale).
+    Check {
+        /// Re-hash each backup at least every N days (default: the store's
+        /// config, else 7).
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+        scrub_days: Option<u32>,
+        /// Re-hash every backup at every level.
+        #[arg(long)]
+        full: bool,
+        /// Stale when the newest valid backup is older than this (default
+        /// the store's config, else 2d).
+        #[arg(long, value_name = "DURATION")]
+        max_age: Option<String>,
+        /// Also write the outcome as a Prometheus text file (atomically).
+        #[arg(long, value_name = "PATH")]
+        metrics_file: Option<PathBuf>,
+        /// Healthchecks-style URL: pinged at URL/start before and
+        /// URL/<exit code> after. A failed ping never changes the result.
+        #[arg(long, value_name = "URL")]
+        ping: Option<String>,
+    },
+    /// One line: health, newest valid backup's age, the last check, the
+    /// off-site lag. Exit code as for `check`.
+    Status {
+        /// Stale past this age (default: the threshold the last check used).
+        #[arg(long, value_name = "DURATION")]
+        max_age: Option<String>,
     },
     /// Build a sandbox store from the bundled sample graph and open the UI on it.
     Demo {
@@ -359,6 +395,19 @@ fn read_input_graph(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
     std::fs::read(path)
 }
 
+/// `--max-age`, a duration; a bad one is a usage error.
+fn max_age_arg(text: &str) -> Result<chrono::Duration, Failure> {
+    parse_duration(text).map_err(|e| Failure {
+        code: exit::USAGE,
+        kind: "usage",
+        message: format!(
+            "--max-age: {}",
+            e.to_string()
+                .trim_start_matches("invalid retention policy: ")
+        ),
+    })
+}
+
 // Parsers for clap: a malformed id or kind is a usage error (exit 2),
 // caught before the store is opened.
 
@@ -401,6 +450,8 @@ fn command_name(c: &Command) -> &'static str {
         },
         Command::Diff { .. } => "diff",
         Command::Corrupt { .. } => "corrupt",
+        Command::Check { .. } => "check",
+        Command::Status { .. } => "status",
         Command::Demo { .. } => "demo",
     }
 }
@@ -410,6 +461,16 @@ fn command_name(c: &Command) -> &'static str {
 pub fn run(cli: &Cli, command: &Command) -> u8 {
     let name = command_name(command);
     let wait = std::time::Duration::try_from_secs_f64(cli.wait.max(0.0)).unwrap_or_default();
+    let pinger = match command {
+        Command::Check {
+            ping: Some(url), ..
+        } => Some(ping::Pinger::new(url)),
+        _ => None,
+    };
+    let mut pings = Vec::new();
+    if let Some(p) = &pinger {
+        pings.push(p.send("start", ""));
+    }
     let result = Store::open(&cli.store)
         .map(|s| s.with_lock_wait(wait))
         .and_then(|s| match &cli.key_file {
@@ -418,11 +479,30 @@ pub fn run(cli: &Cli, command: &Command) -> u8 {
         })
         .map_err(Failure::from)
         .and_then(|store| execute(&store, cli, command));
+    if let Some(p) = &pinger {
+        let (code, body) = match &result {
+            Ok(out) => (out.code, out.text.clone()),
+            Err(f) => (f.code, f.message.clone()),
+        };
+        pings.push(p.send(&code.to_string(), &body));
+    }
+    for p in pings.iter().filter(|p| !p.ok) {
+        if !cli.json {
+            eprintln!(
+                "graphvault {name}: ping {} failed: {}; the check's result is unchanged",
+                p.url,
+                p.error.as_deref().unwrap_or("unknown error")
+            );
+        }
+    }
+    let ping_json = pinger
+        .as_ref()
+        .map(|_| serde_json::to_value(&pings).unwrap_or_default());
     let mut stdout = std::io::stdout().lock();
     match result {
         Ok(out) => {
             if cli.json {
-                let doc = serde_json::json!({
+                let mut doc = serde_json::json!({
                     "graphvault": 1,
                     "command": name,
                     "store": cli.store,
@@ -430,6 +510,9 @@ pub fn run(cli: &Cli, command: &Command) -> u8 {
                     "exit_code": out.code,
                     "result": out.json,
                 });
+                if let Some(p) = &ping_json {
+                    doc["ping"] = p.clone();
+                }
                 let _ = writeln!(
                     stdout,
                     "{}",
@@ -443,7 +526,7 @@ pub fn run(cli: &Cli, command: &Command) -> u8 {
         Err(f) => {
             tracing::error!(command = name, kind = f.kind, error = %f.message, "command failed");
             if cli.json {
-                let doc = serde_json::json!({
+                let mut doc = serde_json::json!({
                     "graphvault": 1,
                     "command": name,
                     "store": cli.store,
@@ -451,6 +534,9 @@ pub fn run(cli: &Cli, command: &Command) -> u8 {
                     "exit_code": f.code,
                     "error": { "kind": f.kind, "message": f.message },
                 });
+                if let Some(p) = &ping_json {
+                    doc["ping"] = p.clone();
+                }
                 let _ = writeln!(
                     stdout,
                     "{}",
@@ -691,6 +777,31 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
         }
         Command::Push { name } => remote::push(store, cli.json, name.as_deref()),
         Command::Remote { command } => remote::execute(store, cli.json, command),
+        Command::Check {
+            scrub_days,
+            full,
+            max_age,
+            metrics_file,
+            ping: _,
+        } => {
+            let report = store.check(&crate::store::check::CheckOptions {
+                scrub_days: *scrub_days,
+                full: *full,
+                max_age: max_age.as_deref().map(max_age_arg).transpose()?,
+                metrics_file: metrics_file.clone(),
+                at: None,
+            })?;
+            Ok(outcome(&report, check::check(&report), report.exit_code))
+        }
+        Command::Status { max_age } => {
+            let max_age = max_age
+                .as_deref()
+                .map(max_age_arg)
+                .transpose()?
+                .map(|d| d.num_seconds());
+            let report = store.status(crate::store::now(), max_age);
+            Ok(outcome(&report, check::status(&report), report.exit_code))
+        }
         Command::Demo { .. } => Err(Failure {
             code: exit::USAGE,
             kind: "usage",

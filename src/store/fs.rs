@@ -46,6 +46,21 @@ pub struct DirEntryInfo {
     pub modified: Option<SystemTime>,
 }
 
+/// What identifies a file's current version without reading it: a file
+/// whose stat is unchanged is very likely unchanged (the scrub re-hashes it
+/// later anyway), one whose stat changed must be read again now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+pub struct FileStat {
+    pub len: u64,
+    /// Modification time, nanoseconds since the epoch.
+    pub mtime_ns: Option<i64>,
+    /// Status-change time, nanoseconds since the epoch: also moves when
+    /// someone resets the mtime after editing.
+    pub ctime_ns: Option<i64>,
+    pub ino: Option<u64>,
+    pub dev: Option<u64>,
+}
+
 /// A held exclusive lock; dropping it releases the lock.
 pub trait LockHandle: Send + Sync {}
 
@@ -115,6 +130,22 @@ pub trait Fs: Send + Sync + fmt::Debug {
         reader.read_exact(&mut buf)?;
         Ok(buf)
     }
+    /// The stat of one path without following a symlink. Filesystems that
+    /// know no more than [`Fs::entry`] report its length and mtime.
+    fn file_stat(&self, path: &Path) -> io::Result<FileStat> {
+        let e = self.entry(path)?;
+        Ok(FileStat {
+            len: e.len,
+            mtime_ns: e.modified.and_then(system_time_ns),
+            ..FileStat::default()
+        })
+    }
+}
+
+/// Nanoseconds since the epoch, when representable.
+fn system_time_ns(t: SystemTime) -> Option<i64> {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).ok()?;
+    i64::try_from(d.as_nanos()).ok()
 }
 
 /// The real filesystem.
@@ -322,6 +353,19 @@ impl Fs for RealFs {
             Err(fs::TryLockError::WouldBlock) => Ok(Some(read_holder(&mut file))),
             Err(fs::TryLockError::Error(e)) => Err(e),
         }
+    }
+
+    fn file_stat(&self, path: &Path) -> io::Result<FileStat> {
+        use std::os::unix::fs::MetadataExt;
+        let m = fs::symlink_metadata(path)?;
+        let ns = |secs: i64, nsec: i64| secs.checked_mul(1_000_000_000)?.checked_add(nsec);
+        Ok(FileStat {
+            len: m.len(),
+            mtime_ns: ns(m.mtime(), m.mtime_nsec()),
+            ctime_ns: ns(m.ctime(), m.ctime_nsec()),
+            ino: Some(m.ino()),
+            dev: Some(m.dev()),
+        })
     }
 
     fn free_space(&self, _path: &Path) -> Option<u64> {

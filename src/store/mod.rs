@@ -18,9 +18,12 @@
 //!   .graphvault/evidence/                primaries replaced by restore or recovery
 //!   .graphvault/memo/<sha256>.json       what parsing proved about a content (a cache, see memo)
 //!   .graphvault/node-index/<sha256>.idx  node index caches (see [`node_index`])
+//!   .graphvault/scrub.json               when each backup was last hashed (a cache)
+//!   .graphvault/status.json              the outcome of the last `check`
 //! ```
 
 pub mod auth;
+pub mod check;
 pub mod corrupt;
 pub mod diff;
 pub mod digest;
@@ -42,6 +45,8 @@ pub mod retention;
 pub mod rotate;
 pub mod sandbox;
 pub mod save;
+pub mod scrub;
+pub mod status;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -76,6 +81,9 @@ pub struct StoreConfig {
     /// Off-site copies (see [`crate::remote`]): where, never a secret.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remotes: Vec<crate::remote::RemoteConfig>,
+    /// What `check` runs, and its thresholds.
+    #[serde(default)]
+    pub check: check::CheckConfig,
 }
 
 /// Who holds the write lock, as the header shows it.
@@ -258,6 +266,7 @@ impl Store {
                 config
                     .retention
                     .validate()
+                    .and_then(|()| config.check.validate())
                     .map_err(|e| StoreError::Refused {
                         path,
                         reason: format!("store config: {e}"),

@@ -11,6 +11,7 @@ thread_local! {
     static DROP_RETENTION_GUARDS: Cell<bool> = const { Cell::new(false) };
     static TRUST_ANY_MEMO_ENTRY: Cell<bool> = const { Cell::new(false) };
     static TRUST_NODE_INDEX: Cell<bool> = const { Cell::new(false) };
+    static SCRUB_IGNORES_STAT: Cell<bool> = const { Cell::new(false) };
 }
 /// Makes the memo trust any well-formed entry under a checksum's name,
 /// whatever content it names, its size or its HMAC, on this thread.
@@ -19,6 +20,14 @@ pub fn set_trust_any_memo_entry(on: bool) {
 }
 pub(crate) fn trust_any_memo_entry() -> bool {
     TRUST_ANY_MEMO_ENTRY.with(Cell::get)
+}
+/// Makes the scrub treat every backup's stat as unchanged, on this
+/// thread, so a file changed in place waits for its turn.
+pub fn set_scrub_ignores_stat(on: bool) {
+    SCRUB_IGNORES_STAT.with(|c| c.set(on));
+}
+pub(crate) fn scrub_ignores_stat() -> bool {
+    SCRUB_IGNORES_STAT.with(Cell::get)
 }
 /// Makes the checksum level pass whatever the bytes are, on this thread.
 pub fn set_skip_checksum(on: bool) {

@@ -155,4 +155,63 @@ mod weakened {
             "trusting the name, the forged indexes go unnoticed"
         );
     }
+
+    #[test]
+    fn a_scrub_that_ignores_stat_misses_a_backup_changed_in_place() {
+        use graphvault::store::negative_controls::set_scrub_ignores_stat;
+        use graphvault::store::save::SaveOptions;
+        use graphvault::store::scrub::ScrubOptions;
+
+        let run = |weaken: bool| {
+            let dir = tempfile::tempdir().expect("tempdir");
+            let store = graphvault::store::Store::open(dir.path().join("s"))
+                .expect("open")
+                .with_lock_wait(std::time::Duration::from_secs(5));
+            let start = chrono::Local::now() - chrono::Duration::days(5);
+            for i in 0..5 {
+                let g = graphvault::graph::KnowledgeGraph::from_slice(
+                    common::app_graph(3, 2, false, &format!("x{i}")).as_bytes(),
+                )
+                .expect("graph");
+                store
+                    .save_with(
+                        &g,
+                        &SaveOptions {
+                            rotate: false,
+                            at: Some(start + chrono::Duration::days(i)),
+                        },
+                    )
+                    .expect("save");
+            }
+            let opts = |now| ScrubOptions {
+                days: 7,
+                full: false,
+                now,
+                threads: 1,
+            };
+            let now = chrono::Local::now();
+            store.scrub(opts(now)).expect("first scrub");
+            // Flip a bit in the newest backup: same size, new mtime.
+            let newest = store.list_backups().expect("list").backups[0]
+                .data_path
+                .clone();
+            let mut bytes = fs::read(&newest).expect("read");
+            bytes[30] ^= 0x01;
+            fs::write(&newest, &bytes).expect("write");
+            set_scrub_ignores_stat(weaken);
+            let r = store.scrub(opts(now + chrono::Duration::hours(1)));
+            set_scrub_ignores_stat(false);
+            r.expect("scrub").corrupt
+        };
+        assert_eq!(
+            run(false),
+            1,
+            "the normal scrub re-hashes the changed file at once"
+        );
+        assert_eq!(
+            run(true),
+            0,
+            "ignoring the stat, the change waits for its turn"
+        );
+    }
 }

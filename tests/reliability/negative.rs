@@ -54,6 +54,22 @@ mod weakened {
     }
 
     #[test]
+    fn negative_control_without_the_data_fsync_power_loss_truncates_check_records() {
+        let _weak = weaken(set_skip_fsync);
+        let tally = crate::check::crash_every_step_of_check();
+        println!(
+            "negative control, fsync skipped in check: {} of {} crash states violated",
+            tally.failures.len(),
+            tally.checks
+        );
+        assert!(
+            tally.failures.iter().any(|f| f.contains("metrics")),
+            "the check's crash suite did not notice a missing fsync: {:#?}",
+            tally.failures
+        );
+    }
+
+    #[test]
     fn negative_control_without_the_checksum_compare_bit_flips_go_unnoticed() {
         let _weak = weaken(set_skip_checksum);
         let m = bit_flip_matrix();

@@ -1,0 +1,629 @@
+//! `check` and `status`: every exit code, the scrub's schedule over
+//! simulated days, the metrics file read back by a Prometheus parser,
+//! `status` agreeing with `check`, and the Healthchecks-style pings
+//! against a small HTTP server of the test's own.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Duration, Local};
+use graphvault::graph::KnowledgeGraph;
+use graphvault::store::Store;
+use graphvault::store::check::CheckOptions;
+use graphvault::store::save::SaveOptions;
+use graphvault::store::scrub::{HashReason, ScrubOptions};
+use graphvault::store::status::Health;
+
+use crate::common;
+
+/// Runs the binary. Other tests of this process fork children, which hold
+/// a copy of any lock file descriptor until they exec: a short wait rides
+/// that out, as it does for a real timer (`--wait`).
+fn gv(store: &Path, args: &[&str]) -> Output {
+    gv_waiting(store, "5", args)
+}
+
+fn gv_waiting(store: &Path, wait: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(store)
+        .args(["--wait", wait])
+        .args(args)
+        .output()
+        .expect("run graphvault")
+}
+
+/// The store in-process, with the same short wait as [`gv`].
+fn open(root: &Path) -> Store {
+    Store::open(root)
+        .expect("open")
+        .with_lock_wait(std::time::Duration::from_secs(5))
+}
+
+fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn graph(nodes: usize, salt: &str) -> KnowledgeGraph {
+    KnowledgeGraph::from_slice(common::app_graph(nodes, 2, false, salt).as_bytes())
+        .expect("fixture graph")
+}
+
+/// A store saved `backups` times, one save a day, the last `newest_age` ago.
+fn store_with_backups(backups: usize, newest_age: Duration) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("storage");
+    let store = open(&root);
+    let newest = Local::now() - newest_age;
+    for i in 0..backups {
+        let at = newest - Duration::days((backups - 1 - i) as i64);
+        store
+            .save_with(
+                &graph(3 + i % 4, &format!("s{i}")),
+                &SaveOptions {
+                    rotate: false,
+                    at: Some(at),
+                },
+            )
+            .expect("save");
+    }
+    (dir, root)
+}
+
+fn backup_files(root: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(root.join("backups"))
+        .expect("ls")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs `check` and `status` and asserts they agree; returns check's code.
+fn check_and_status(root: &Path, extra: &[&str]) -> i32 {
+    let mut args = vec!["--json", "check"];
+    args.extend_from_slice(extra);
+    let out = gv(root, &args);
+    let code = out.status.code().expect("exit code");
+    let doc = json(&out);
+    assert_eq!(doc["exit_code"], code, "{doc}");
+    let status = gv(root, &["--json", "status"]);
+    let sdoc = json(&status);
+    assert_eq!(
+        status.status.code(),
+        Some(code),
+        "status disagrees with check:\ncheck: {doc}\nstatus: {sdoc}"
+    );
+    assert_eq!(
+        sdoc["result"]["health"], doc["result"]["health"],
+        "{sdoc}\n{doc}"
+    );
+    code
+}
+
+#[test]
+fn each_exit_code_and_status_agrees_with_check() {
+    // 0: healthy.
+    let (_d, root) = store_with_backups(4, Duration::hours(3));
+    assert_eq!(check_and_status(&root, &[]), 0);
+    let line = String::from_utf8_lossy(&gv(&root, &["status"]).stdout).to_string();
+    assert!(
+        line.starts_with("healthy · newest valid backup 3 h ago") && line.contains("last check"),
+        "{line}"
+    );
+    assert_eq!(line.lines().count(), 1, "{line}");
+
+    // 6: stale, by the default 2 days and by --max-age.
+    let (_d2, old) = store_with_backups(3, Duration::days(3));
+    assert_eq!(check_and_status(&old, &[]), 6);
+    assert_eq!(
+        gv(&root, &["check", "--max-age", "1h"]).status.code(),
+        Some(6)
+    );
+    let doc = json(&gv(&root, &["--json", "status", "--max-age", "1h"]));
+    assert_eq!(doc["exit_code"], 6);
+    assert!(
+        doc["result"]["stale"][0]
+            .as_str()
+            .is_some_and(|s| s.contains("newest valid backup")),
+        "{doc}"
+    );
+
+    // 1: a corrupt backup (found at once: its stat changed), and it beats
+    // stale.
+    let victim = backup_files(&root)[1].clone();
+    let mut bytes = fs::read(&victim).expect("read");
+    bytes[10] ^= 0x01;
+    fs::write(&victim, &bytes).expect("flip a bit");
+    assert_eq!(check_and_status(&root, &[]), 1);
+    assert_eq!(
+        gv(&root, &["check", "--max-age", "1m"]).status.code(),
+        Some(1)
+    );
+    let doc = json(&gv(&root, &["--json", "check"]));
+    assert_eq!(doc["result"]["health"], "integrity");
+    assert!(
+        doc["result"]["record"]["integrity"][0]
+            .as_str()
+            .is_some_and(|s| s.contains("checksum mismatch")),
+        "{doc}"
+    );
+    // The corrupt backup is kept by retention, and reported every day.
+    assert!(victim.exists());
+
+    // 1 again, with a step failing after it: the failure is recorded and
+    // does not hide the finding.
+    let out = gv(
+        &root,
+        &[
+            "--json",
+            "check",
+            "--metrics-file",
+            "/nonexistent-dir/graphvault.prom",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let doc = json(&out);
+    let failures = doc["result"]["record"]["failures"].to_string();
+    assert!(failures.contains("metrics"), "{doc}");
+
+    // 5: a step failed on a store where nothing else is wrong.
+    let (_d3, fine) = store_with_backups(2, Duration::hours(1));
+    let out = gv(
+        &fine,
+        &["check", "--metrics-file", "/nonexistent-dir/x.prom"],
+    );
+    assert_eq!(out.status.code(), Some(5));
+    assert_eq!(gv(&fine, &["status"]).status.code(), Some(5));
+
+    // 1: a corrupt primary.
+    let (_d4, broken) = store_with_backups(2, Duration::hours(1));
+    fs::write(broken.join("graph.json"), b"{").expect("break primary");
+    assert_eq!(check_and_status(&broken, &[]), 1);
+
+    // 3: locked; nothing is checked and status.json keeps the last check.
+    let (_d5, busy) = store_with_backups(2, Duration::hours(1));
+    assert_eq!(check_and_status(&busy, &[]), 0);
+    let before = fs::read(busy.join(".graphvault/status.json")).expect("status.json");
+    let guard = open(&busy).lock().expect("hold lock");
+    let out = gv_waiting(&busy, "0", &["check"]);
+    assert_eq!(out.status.code(), Some(3));
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("retry later"), "{text}");
+    drop(guard);
+    assert_eq!(
+        fs::read(busy.join(".graphvault/status.json")).expect("status.json"),
+        before
+    );
+
+    // status on a store never checked: stale, with the reason.
+    let (_d6, never) = store_with_backups(1, Duration::hours(1));
+    let out = gv(&never, &["status"]);
+    assert_eq!(out.status.code(), Some(6));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("no check has been recorded"),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+#[test]
+fn status_turns_stale_when_checks_stop() {
+    let (_d, root) = store_with_backups(3, Duration::hours(1));
+    let store = open(&root);
+    let report = store.check(&CheckOptions::default()).expect("check");
+    assert_eq!(report.health, Health::Healthy, "{:?}", report.steps);
+    let now = Local::now();
+    assert_eq!(store.status(now, None).health, Health::Healthy);
+    // Three days later nobody has checked: the record cannot vouch.
+    let later = store.status(now + Duration::days(3), None);
+    assert_eq!(later.health, Health::Stale);
+    assert_eq!(later.exit_code, 6);
+    assert!(
+        later.stale.iter().any(|s| s.contains("last check")),
+        "{:?}",
+        later.stale
+    );
+}
+
+#[test]
+fn a_config_can_switch_steps_off() {
+    let (_d, root) = store_with_backups(3, Duration::hours(1));
+    fs::write(
+        root.join(".graphvault/config.json"),
+        r#"{"check": {"scrub": false, "retention": false}}"#,
+    )
+    .expect("config");
+    let store = open(&root);
+    assert!(store.config_problem().is_none());
+    let report = store.check(&CheckOptions::default()).expect("check");
+    let skipped: Vec<&str> = report
+        .steps
+        .iter()
+        .filter(|s| s.outcome == graphvault::store::check::StepOutcome::Skipped)
+        .map(|s| s.step)
+        .collect();
+    assert_eq!(skipped, ["scrub", "retention"]);
+    // With no scrub the check vouches for no backup: stale, not healthy.
+    assert_eq!(report.health, Health::Stale);
+
+    fs::write(
+        root.join(".graphvault/config.json"),
+        r#"{"check": {"scrub_dayz": 3}}"#,
+    )
+    .expect("config");
+    let store = open(&root);
+    assert!(
+        store.config_problem().is_some(),
+        "a misspelt key is refused"
+    );
+    let report = store.check(&CheckOptions::default()).expect("check");
+    assert_eq!(report.exit_code, 5, "{:?}", report.record.failures);
+}
+
+#[test]
+fn the_scrub_rehashes_every_backup_within_n_days_and_a_changed_one_at_once() {
+    let (_d, root) = store_with_backups(30, Duration::hours(1));
+    let store = open(&root);
+    let days = 7u32;
+    let start = Local::now();
+    let mut last: BTreeMap<String, DateTime<Local>> = BTreeMap::new();
+    let mut worst_gap = Duration::zero();
+    let share = 30usize.div_ceil(days as usize);
+    for day in 0..40i64 {
+        // Daily runs at a time that wanders by up to an hour, as a timer
+        // with RandomizedDelaySec does.
+        let now = start + Duration::days(day) + Duration::minutes((day * 37) % 60);
+        let r = store
+            .scrub(ScrubOptions {
+                days,
+                full: false,
+                now,
+                threads: 2,
+            })
+            .expect("scrub");
+        assert_eq!(r.backups.len(), 30);
+        assert_eq!(r.valid, 30);
+        if day == 0 {
+            assert_eq!(r.hashed, 30, "first run hashes everything it never saw");
+            assert!(r.backups.iter().all(|b| b.hashed == HashReason::New));
+        } else {
+            assert_eq!(r.hashed, share, "day {day}: the load is spread evenly");
+        }
+        for b in &r.backups {
+            if b.hashed != HashReason::NotDue {
+                if let Some(prev) = last.get(&b.id.to_string()) {
+                    worst_gap = worst_gap.max(now - *prev);
+                }
+                last.insert(b.id.to_string(), now);
+            }
+            let since = now - last[&b.id.to_string()];
+            assert!(
+                since <= Duration::days(i64::from(days)),
+                "day {day}: {} last hashed {} h ago",
+                b.id,
+                since.num_hours()
+            );
+        }
+    }
+    assert!(
+        worst_gap <= Duration::days(i64::from(days)) && worst_gap >= Duration::days(4),
+        "worst gap {} h",
+        worst_gap.num_hours()
+    );
+
+    // A backup changed in place, same size (a bit flip): its stat moved,
+    // so the very next run re-hashes it, whatever the schedule says.
+    let victim = backup_files(&root)[5].clone();
+    let mut bytes = fs::read(&victim).expect("read");
+    bytes[20] ^= 0x04;
+    fs::write(&victim, &bytes).expect("flip");
+    let now = start + Duration::days(40) + Duration::minutes(5);
+    let r = store
+        .scrub(ScrubOptions {
+            days,
+            full: false,
+            now,
+            threads: 1,
+        })
+        .expect("scrub");
+    let name = victim.file_stem().and_then(|s| s.to_str()).expect("name");
+    let hit = r
+        .backups
+        .iter()
+        .find(|b| b.id.to_string() == name)
+        .expect("victim listed");
+    assert_eq!(hit.hashed, HashReason::Changed);
+    assert_eq!(hit.status, graphvault::store::verify::Status::Corrupt);
+    assert_eq!(r.corrupt, 1);
+    assert_eq!(
+        r.hashed,
+        share + 1,
+        "the change is extra work, not the share"
+    );
+
+    // --full re-hashes everything.
+    let r = store
+        .scrub(ScrubOptions {
+            days,
+            full: true,
+            now,
+            threads: 2,
+        })
+        .expect("scrub");
+    assert_eq!(r.hashed, 30);
+}
+
+#[test]
+fn a_damaged_scrub_record_is_ignored_and_rebuilt() {
+    let (_d, root) = store_with_backups(5, Duration::hours(1));
+    let store = open(&root);
+    let opts = |now| ScrubOptions {
+        days: 7,
+        full: false,
+        now,
+        threads: 1,
+    };
+    let now = Local::now();
+    assert_eq!(store.scrub(opts(now)).expect("scrub").hashed, 5);
+    let record = root.join(".graphvault/scrub.json");
+    let good = fs::read(&record).expect("record");
+    for damage in [
+        b"".to_vec(),
+        good[..good.len() / 2].to_vec(),
+        b"{\"format\": 99, \"backups\": {}}".to_vec(),
+        b"\x00\xffgarbage".to_vec(),
+    ] {
+        fs::write(&record, &damage).expect("damage");
+        let r = store.scrub(opts(now + Duration::hours(1))).expect("scrub");
+        assert!(r.record_problem.is_some(), "damage noticed");
+        assert_eq!(r.hashed, 5, "everything is hashed again");
+        assert_eq!(r.valid, 5);
+        assert!(r.record_error.is_none());
+        // Rebuilt: the next run is back on schedule.
+        let r = store.scrub(opts(now + Duration::hours(2))).expect("scrub");
+        assert!(r.record_problem.is_none());
+        assert_eq!(r.hashed, 1);
+    }
+    // A forged entry for other content never makes a corrupt file valid:
+    // a file changed under it has a new stat.
+    let victim = backup_files(&root)[0].clone();
+    fs::write(&victim, b"{}").expect("replace");
+    let r = store.scrub(opts(now + Duration::hours(3))).expect("scrub");
+    assert_eq!(r.corrupt, 1);
+}
+
+#[test]
+fn the_metrics_file_parses_as_prometheus_text_and_matches_the_record() {
+    let (d, root) = store_with_backups(4, Duration::hours(2));
+    let metrics = d.path().join("textfile").join("graphvault.prom");
+    fs::create_dir_all(metrics.parent().expect("parent")).expect("dir");
+    // One corrupt backup, so that the counts are not all alike.
+    let victim = backup_files(&root)[0].clone();
+    fs::write(&victim, b"not json").expect("corrupt");
+    let out = gv(
+        &root,
+        &["check", "--metrics-file", metrics.to_str().expect("utf-8")],
+    );
+    assert_eq!(out.status.code(), Some(1));
+    let text = fs::read_to_string(&metrics).expect("metrics written");
+    let sample_lines = text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .count();
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text parses");
+    assert_eq!(scrape.samples.len(), sample_lines, "every line is a sample");
+    let store_label = root.display().to_string();
+    let value = |name: &str, status: Option<&str>| -> f64 {
+        let s = scrape
+            .samples
+            .iter()
+            .find(|s| {
+                s.metric == name
+                    && s.labels.get("store") == Some(store_label.as_str())
+                    && s.labels.get("status") == status
+            })
+            .unwrap_or_else(|| panic!("no sample {name} {status:?} in\n{text}"));
+        match s.value {
+            prometheus_parse::Value::Gauge(v) | prometheus_parse::Value::Counter(v) => v,
+            ref other => panic!("{name}: unexpected type {other:?}"),
+        }
+    };
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(root.join(".graphvault/status.json")).expect("status"))
+            .expect("status.json");
+    assert_eq!(value("graphvault_primary_status", Some("valid")), 1.0);
+    assert_eq!(value("graphvault_primary_status", Some("corrupt")), 0.0);
+    assert_eq!(value("graphvault_backups", Some("valid")), 3.0);
+    assert_eq!(value("graphvault_backups", Some("corrupt")), 1.0);
+    assert_eq!(value("graphvault_backups", Some("missing")), 0.0);
+    assert_eq!(value("graphvault_last_check_exit_code", None), 1.0);
+    assert_eq!(value("graphvault_last_check_success", None), 0.0);
+    assert_eq!(
+        value("graphvault_newest_valid_backup_timestamp_seconds", None),
+        record["newest_valid_backup"]["unix"]
+            .as_f64()
+            .expect("unix")
+    );
+    let checked = DateTime::parse_from_rfc3339(record["checked_at"].as_str().expect("time"))
+        .expect("rfc3339");
+    assert!(
+        (value("graphvault_last_check_timestamp_seconds", None)
+            - checked.timestamp_millis() as f64 / 1e3)
+            .abs()
+            < 0.01
+    );
+    assert!(value("graphvault_last_check_duration_seconds", None) > 0.0);
+    assert_eq!(
+        value("graphvault_scrubbed_bytes_total", None),
+        record["scrubbed_bytes_total"].as_f64().expect("total")
+    );
+    assert!(value("graphvault_last_check_scrubbed_bytes", None) > 0.0);
+    assert_eq!(value("graphvault_evidence_bytes", None), 0.0);
+    // Types follow the naming conventions.
+    for s in &scrape.samples {
+        if s.metric.ends_with("_total") {
+            assert!(
+                matches!(s.value, prometheus_parse::Value::Counter(_)),
+                "{}",
+                s.metric
+            );
+        } else {
+            assert!(
+                matches!(s.value, prometheus_parse::Value::Gauge(_)),
+                "{}",
+                s.metric
+            );
+        }
+        assert!(s.metric.starts_with("graphvault_"));
+        assert!(scrape.docs.contains_key(&s.metric), "{} has HELP", s.metric);
+    }
+    // No success yet, so no last-success sample: the alert rule's absent()
+    // case (see docs/RECOVERY.md).
+    assert!(!text.contains("graphvault_last_success_timestamp_seconds{"));
+
+    // Repaired: a success is recorded; nothing is left beside the file.
+    fs::remove_file(&victim).expect("remove data");
+    for meta in [".meta", ".json.meta"] {
+        let m = victim.with_extension("").with_extension(&meta[1..]);
+        let _ = fs::remove_file(m);
+    }
+    let out = gv(
+        &root,
+        &["check", "--metrics-file", metrics.to_str().expect("utf-8")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    let text = fs::read_to_string(&metrics).expect("metrics");
+    assert!(text.contains("graphvault_last_success_timestamp_seconds{"));
+    let leftovers: Vec<String> = fs::read_dir(metrics.parent().expect("dir"))
+        .expect("ls")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(leftovers, ["graphvault.prom"]);
+}
+
+/// A tiny HTTP/1.1 server on 127.0.0.1 that records each request line and
+/// body and answers `status`, for `count` requests, then stops.
+fn ping_server(count: usize, status: u16) -> (String, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(count) {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+            let mut request = String::new();
+            let _ = reader.read_line(&mut request);
+            let mut length = 0usize;
+            loop {
+                let mut header = String::new();
+                if reader.read_line(&mut header).unwrap_or(0) == 0 || header == "\r\n" {
+                    break;
+                }
+                if let Some(v) = header.to_ascii_lowercase().strip_prefix("content-length:") {
+                    length = v.trim().parse().unwrap_or(0);
+                }
+            }
+            let mut body = vec![0u8; length];
+            let _ = reader.read_exact(&mut body);
+            log.lock().expect("log").push(format!(
+                "{} {}",
+                request.trim(),
+                String::from_utf8_lossy(&body).lines().next().unwrap_or("")
+            ));
+            let _ = write!(
+                stream,
+                "HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nOK"
+            );
+        }
+    });
+    (format!("http://{addr}/ping/abc"), seen)
+}
+
+#[test]
+fn check_pings_start_then_its_exit_code() {
+    let (_d, root) = store_with_backups(2, Duration::hours(1));
+    let (url, seen) = ping_server(2, 200);
+    let out = gv(&root, &["check", "--ping", &url]);
+    assert_eq!(out.status.code(), Some(0));
+    let log = seen.lock().expect("log").clone();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(
+        log[0].starts_with("POST /ping/abc/start HTTP/1.1"),
+        "{log:?}"
+    );
+    assert!(log[1].starts_with("POST /ping/abc/0 HTTP/1.1"), "{log:?}");
+    assert!(
+        log[1].contains("healthy"),
+        "the body carries the summary: {log:?}"
+    );
+
+    // A failing check pings its code.
+    fs::write(root.join("graph.json"), b"{").expect("break");
+    let (url, seen) = ping_server(2, 200);
+    let out = gv(&root, &["--json", "check", "--ping", &format!("{url}/")]);
+    assert_eq!(out.status.code(), Some(1));
+    let log = seen.lock().expect("log").clone();
+    assert!(log[1].starts_with("POST /ping/abc/1 "), "{log:?}");
+    let doc = json(&out);
+    assert_eq!(doc["ping"][0]["ok"], true);
+    assert_eq!(doc["ping"][1]["ok"], true);
+}
+
+#[test]
+fn an_unreachable_or_failing_ping_changes_nothing_but_is_reported() {
+    let (_d, root) = store_with_backups(2, Duration::hours(1));
+    // A port nobody listens on: bind, note, close.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let url = format!("http://127.0.0.1:{port}/hc");
+    let out = gv(&root, &["check", "--ping", &url]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the check's result is unaffected"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ping") && err.contains("/hc/start") && err.contains("failed"),
+        "{err}"
+    );
+    assert!(err.contains("/hc/0"), "{err}");
+    let doc = json(&gv(&root, &["--json", "check", "--ping", &url]));
+    assert_eq!(doc["exit_code"], 0);
+    assert_eq!(doc["ping"][0]["ok"], false);
+    assert!(
+        doc["ping"][0]["error"]
+            .as_str()
+            .is_some_and(|e| !e.is_empty())
+    );
+    assert_eq!(gv(&root, &["status"]).status.code(), Some(0));
+
+    // A server that answers 500.
+    let (url, seen) = ping_server(2, 500);
+    let doc = json(&gv(&root, &["--json", "check", "--ping", &url]));
+    assert_eq!(doc["exit_code"], 0);
+    assert_eq!(doc["ping"][1]["ok"], false);
+    assert!(doc["ping"][1]["error"].to_string().contains("500"), "{doc}");
+    assert_eq!(seen.lock().expect("log").len(), 2);
+}
