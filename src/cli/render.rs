@@ -231,6 +231,9 @@ pub fn save(r: &SaveReport) -> String {
             "retention: kept {}, removed {}",
             rot.plan.kept, rot.plan.removed
         );
+        if let Some(w) = &rot.plan.clock_warning {
+            let _ = writeln!(out, "warning: {w}");
+        }
     }
     if let Some(e) = &r.rotation_error {
         let _ = writeln!(
@@ -337,6 +340,9 @@ pub fn rotate(r: &RotateReport) -> String {
         ],
         &rows,
     );
+    if let Some(w) = &r.plan.clock_warning {
+        let _ = writeln!(out, "warning: {w}");
+    }
     let _ = writeln!(
         out,
         "{} kept ({} valid), {} {}",

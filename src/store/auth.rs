@@ -145,15 +145,21 @@ impl Key {
 
 /// What the HMAC covers, in a fixed textual form.
 fn message(meta: &Meta) -> Vec<u8> {
-    format!(
+    let mut text = format!(
         "graphvault-hmac-v1\nchecksum={}\nsize={}\nnode_count={}\nedge_count={}\ntimestamp={}\n",
         meta.checksum.as_deref().unwrap_or(""),
         meta.size.map(|s| s.to_string()).unwrap_or_default(),
         meta.node_count.map(|s| s.to_string()).unwrap_or_default(),
         meta.edge_count.map(|s| s.to_string()).unwrap_or_default(),
         meta.timestamp.as_deref().unwrap_or(""),
-    )
-    .into_bytes()
+    );
+    // The creation order is covered too (metas without one sign exactly as
+    // before): moving an old authentic backup to the front of the order by
+    // editing its sequence breaks its HMAC.
+    if let Some(n) = meta.sequence {
+        text.push_str(&format!("sequence={n}\n"));
+    }
+    text.into_bytes()
 }
 
 fn unhex(s: &str) -> Option<Vec<u8>> {

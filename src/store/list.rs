@@ -30,6 +30,8 @@ pub struct BackupInfo {
     pub saved_by: Option<String>,
     pub source: Option<String>,
     pub meta_timestamp: Option<String>,
+    /// The store-wide creation sequence from the meta (graphvault's).
+    pub sequence: Option<u64>,
     /// What is odd about this backup, from the listing alone.
     pub notes: Vec<String>,
 }
@@ -45,7 +47,9 @@ impl BackupInfo {
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupListing {
     pub dir: PathBuf,
-    /// Newest first, by the time in the name, then the counter.
+    /// Newest first, by creation: the sequence number in the metas
+    /// graphvault writes, the name (time, then counter) for backups without
+    /// one (see [`super::names::creation_order`]).
     pub backups: Vec<BackupInfo>,
     /// Entries of `backups/` that are not graph backups (left alone).
     pub ignored: Vec<String>,
@@ -101,6 +105,7 @@ impl Store {
         for (id, p) in parts.into_iter().rev() {
             backups.push(self.describe_backup(id, &p));
         }
+        super::names::creation_order(&mut backups, |b| (&b.id, b.sequence));
         let total_size = backups.iter().filter_map(|b| b.size).sum();
         let listing = BackupListing {
             dir,
@@ -152,6 +157,7 @@ impl Store {
             saved_by: None,
             source: None,
             meta_timestamp: None,
+            sequence: None,
             notes,
             id,
         };
@@ -168,6 +174,7 @@ impl Store {
                         info.saved_by = m.saved_by;
                         info.source = m.source;
                         info.meta_timestamp = m.timestamp;
+                        info.sequence = m.sequence;
                     }
                     Err(e) => info.notes.push(format!("meta is not valid JSON: {e}")),
                 },

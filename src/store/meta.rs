@@ -37,6 +37,11 @@ pub struct Meta {
     /// What wrote the file: `save`, `snapshot`, `restore of <id>` (graphvault).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Store-wide creation order (graphvault): one more than any sequence
+    /// in the store when the file was written. Orders backups whatever the
+    /// clock said; backups without it are ordered by their names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
     /// HMAC-SHA256 under the store's key, when one is configured (see
     /// [`super::auth`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -73,6 +78,7 @@ impl Meta {
                     .to_string(),
             ),
             source: Some(source.to_string()),
+            sequence: None,
             hmac: None,
             extra: serde_json::Map::new(),
         }

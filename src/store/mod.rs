@@ -197,6 +197,34 @@ impl Store {
         meta
     }
 
+    /// Finishes a meta about to be written under the lock: the next
+    /// store-wide creation sequence number (so order never rests on the
+    /// clock), then the HMAC.
+    ///
+    /// # Errors
+    /// `backups/` cannot be listed.
+    pub(crate) fn seal(&self, mut meta: meta::Meta) -> Result<meta::Meta> {
+        meta.sequence = Some(self.next_sequence()?);
+        Ok(self.sign(meta))
+    }
+
+    /// One more than any creation sequence in the store: the backups' metas
+    /// and the primary's (which holds the latest even when retention or a
+    /// person removed backups).
+    fn next_sequence(&self) -> Result<u64> {
+        let listed = self
+            .list_backups()?
+            .backups
+            .iter()
+            .filter_map(|b| b.sequence)
+            .max();
+        let primary = fs::read_file(&*self.fs, &self.primary_meta_path(), meta::MAX_META_LEN)
+            .ok()
+            .and_then(|b| meta::Meta::from_slice(&b).ok())
+            .and_then(|m| m.sequence);
+        Ok(listed.max(primary).map_or(1, |n| n.saturating_add(1)))
+    }
+
     /// The storage directory.
     pub fn root(&self) -> &Path {
         &self.root

@@ -23,6 +23,9 @@ pub struct BackupId {
 
 const TIME_FORMAT: &str = "%Y%m%d_%H%M%S";
 
+/// The largest collision counter a name may carry (six digits).
+pub const MAX_SEQ: u32 = 999_999;
+
 impl BackupId {
     /// The id for a backup taken at `time` (local, naive), with collision counter `seq`
     /// (0 or 1 mean the plain name).
@@ -30,7 +33,7 @@ impl BackupId {
         let time = time.with_nanosecond(0).unwrap_or(time);
         BackupId {
             time,
-            seq: if seq <= 1 { 0 } else { seq },
+            seq: if seq <= 1 { 0 } else { seq.min(MAX_SEQ) },
         }
     }
 
@@ -44,8 +47,17 @@ impl BackupId {
         self.seq
     }
 
-    /// The next id in the same second, used when this one is taken.
+    /// The next id after this one, used when this one is taken: the next
+    /// counter in the same second, or, once the counter is at its largest
+    /// ([`MAX_SEQ`]), the plain name of the next second. Every id this
+    /// returns prints as a name that parses back to it.
     pub fn next_in_second(&self) -> Self {
+        if self.seq >= MAX_SEQ {
+            return BackupId {
+                time: self.time + chrono::Duration::seconds(1),
+                seq: 0,
+            };
+        }
         BackupId {
             time: self.time,
             seq: self.seq.max(1) + 1,
@@ -81,6 +93,53 @@ impl BackupId {
             return None;
         };
         stem.parse().ok().map(|id| (id, kind))
+    }
+}
+
+/// Sorts `items` newest first by creation. Backups that carry a
+/// store-wide sequence number (graphvault writes one in every meta) are
+/// ordered by it; backups without one (the application's, older ones) by
+/// their names. Mixed, every backup first takes its place by name, then the
+/// places held by numbered backups are handed out again in sequence order,
+/// so a name from a clock that ran ahead or behind never moves a backup
+/// before one made after it. With a correct clock this is name order.
+pub fn creation_order<T>(items: &mut [T], key: impl Fn(&T) -> (&BackupId, Option<u64>)) {
+    // Oldest first while rearranging, reversed at the end.
+    items.sort_by(|a, b| key(a).0.cmp(key(b).0));
+    let slots: Vec<usize> = (0..items.len())
+        .filter(|&i| key(&items[i]).1.is_some())
+        .collect();
+    let mut by_sequence = slots.clone();
+    by_sequence.sort_by(|&a, &b| {
+        let (ia, sa) = key(&items[a]);
+        let (ib, sb) = key(&items[b]);
+        (sa, ia).cmp(&(sb, ib))
+    });
+    // Apply the permutation slots[k] <- by_sequence[k] without cloning T.
+    let mut order: Vec<usize> = (0..items.len()).collect();
+    for (slot, from) in slots.iter().zip(&by_sequence) {
+        order[*slot] = *from;
+    }
+    apply_permutation(items, &mut order);
+    items.reverse();
+}
+
+/// Reorders `items` so that position i holds what was at `order[i]`.
+fn apply_permutation<T>(items: &mut [T], order: &mut [usize]) {
+    for start in 0..items.len() {
+        if order[start] == start {
+            continue;
+        }
+        let mut current = start;
+        loop {
+            let source = order[current];
+            order[current] = current;
+            if source == start {
+                break;
+            }
+            items.swap(current, source);
+            current = source;
+        }
     }
 }
 
@@ -213,6 +272,21 @@ mod tests {
         let c: BackupId = "graph_20251003_000433".parse().expect("id");
         assert!(a < b && b < c);
         assert_eq!(a.next_in_second(), b);
+    }
+
+    #[test]
+    fn every_next_name_parses_back_to_the_same_id() {
+        // Regression (issue 8): `_999999` + 1 became `_1000000`, a name
+        // nothing can parse, so its backup was missing from list, verify
+        // and retention.
+        let last: BackupId = "graph_20251003_000432_999999".parse().expect("id");
+        let next = last.next_in_second();
+        assert!(next > last);
+        assert_eq!(next.to_string(), "graph_20251003_000433");
+        for id in [last.clone(), next, BackupId::new(last.time(), u32::MAX)] {
+            let back: BackupId = id.to_string().parse().expect("parses");
+            assert_eq!(back, id);
+        }
     }
 
     #[test]

@@ -150,14 +150,14 @@ impl Store {
             "before-restore",
             None,
         )?;
-        let meta = self.sign(Meta::for_data(
+        let meta = self.seal(Meta::for_data(
             checksum,
             bytes.len() as u64,
             graph.node_count() as u64,
             graph.edge_count() as u64,
             &format!("restore of {id}"),
             at,
-        ));
+        ))?;
         self.commit_primary(&bytes, &meta, true).map_err(|e| {
             e.left(format!(
                 "the previous primary was kept in {}",

@@ -359,6 +359,24 @@ impl From<&crate::store::verify::FileReport> for Health {
 pub struct Candidate {
     pub id: BackupId,
     pub health: Health,
+    /// The store-wide creation sequence from its meta, when graphvault
+    /// wrote one; order is by it, names are the fallback.
+    pub sequence: Option<u64>,
+    /// Made by the save that runs this retention: being new, it ages
+    /// nothing out (windows are measured from the backups before it).
+    pub just_made: bool,
+}
+
+impl Candidate {
+    /// A candidate without a sequence, not made by the running save.
+    pub fn new(id: BackupId, health: Health) -> Candidate {
+        Candidate {
+            id,
+            health,
+            sequence: None,
+            just_made: false,
+        }
+    }
 }
 
 /// What happens to a backup.
@@ -385,6 +403,9 @@ pub struct RetentionPlan {
     pub removed: usize,
     /// Valid backups kept (future-dated ones included).
     pub kept_valid: usize,
+    /// What looks wrong with the clock, when something does (then the
+    /// plan says whether anything was removed on its word: nothing is).
+    pub clock_warning: Option<String>,
 }
 
 /// Decides, for every candidate, whether `policy` keeps or removes it and
@@ -496,14 +517,17 @@ fn plan_with(
 ) -> Result<RetentionPlan, StoreError> {
     policy.validate()?;
 
-    let mut order: Vec<&Candidate> = candidates.iter().collect();
-    order.sort_by(|a, b| b.id.cmp(&a.id));
-    if let Some(pair) = order.windows(2).find(|pair| pair[0].id == pair[1].id) {
+    let mut ids: Vec<&BackupId> = candidates.iter().map(|c| &c.id).collect();
+    ids.sort();
+    if let Some(pair) = ids.windows(2).find(|pair| pair[0] == pair[1]) {
         return Err(StoreError::Invalid(format!(
             "backup {} is listed twice; refusing to plan retention on a listing that repeats itself",
-            pair[0].id
+            pair[0]
         )));
     }
+    // Newest first by creation, never by a clock that may have been wrong.
+    let mut order: Vec<&Candidate> = candidates.iter().collect();
+    crate::store::names::creation_order(&mut order, |c| (&c.id, c.sequence));
 
     let count = order.len();
     let mut marks = Marks {
@@ -511,6 +535,7 @@ fn plan_with(
         reasons: vec![Vec::new(); count],
     };
     let is_future = |c: &Candidate| c.id.time() > now;
+    let clock = judge_clock(&order, now, policy);
 
     for (i, c) in order.iter().enumerate() {
         if is_future(c) {
@@ -522,6 +547,9 @@ fn plan_with(
                     now.format("%Y-%m-%d %H:%M:%S")
                 ),
             );
+        }
+        if c.just_made {
+            marks.keep(i, "made by this save: kept".to_string());
         }
         match &c.health {
             Health::Corrupt(why) => marks.keep(
@@ -554,7 +582,18 @@ fn plan_with(
             }
             marks.keep(i, why.to_string());
         }
-        return Ok(finish(&order, marks));
+        return Ok(finish(&order, marks, clock.warning));
+    }
+
+    if clock.remove_nothing {
+        let why = format!(
+            "the clock is in doubt, so nothing is removed on its word: {}",
+            clock.warning.as_deref().unwrap_or("")
+        );
+        for i in 0..count {
+            marks.keep(i, why.clone());
+        }
+        return Ok(finish(&order, marks, clock.warning));
     }
 
     if safeguards.newest_valid {
@@ -568,8 +607,14 @@ fn plan_with(
     }
 
     if let Some(window) = policy.keep_within {
-        // present_valid is non-empty, so some backup is dated up to now.
-        if let Some(reference) = order.iter().find(|c| !is_future(c)) {
+        // Measured from the newest backup dated up to now, but never from
+        // the one the running save just made: a save never ages anything
+        // out merely by being new (its clock may be far ahead).
+        let reference = order
+            .iter()
+            .find(|c| !is_future(c) && !c.just_made)
+            .or_else(|| order.iter().find(|c| !is_future(c)));
+        if let Some(reference) = reference {
             let newest = reference.id.time();
             // A window reaching past the calendar's start covers everything.
             let cutoff = newest.checked_sub_signed(window);
@@ -578,9 +623,11 @@ fn plan_with(
                 format_duration(window),
                 newest.format("%Y-%m-%d %H:%M")
             );
+            // Creation order need not follow the names' times (a clock
+            // that was off): look at every one.
             for &i in &present_valid {
                 if cutoff.is_some_and(|c| order[i].id.time() < c) {
-                    break;
+                    continue;
                 }
                 marks.keep(i, reason.clone());
             }
@@ -612,7 +659,7 @@ fn plan_with(
         .iter()
         .rev()
         .find(|&&i| marks.keep[i])
-        .map(|&i| order[i].id.clone());
+        .map(|&i| (i, order[i].id.clone()));
 
     let floor_unmet = safeguards.floor && present_valid.len() < policy.min_valid as usize;
     for (i, c) in order.iter().enumerate() {
@@ -635,7 +682,7 @@ fn plan_with(
                 ),
             ),
             Health::Unverified => match &oldest_kept_valid {
-                Some(oldest) if c.id > *oldest => marks.keep(
+                Some((at, oldest)) if i < *at => marks.keep(
                     i,
                     format!(
                         "unverified (no meta, so no checksum): newer than the oldest kept valid \
@@ -657,7 +704,75 @@ fn plan_with(
         }
     }
 
-    Ok(finish(&order, marks))
+    Ok(finish(&order, marks, clock.warning))
+}
+
+/// What the backups say about the clock.
+struct ClockJudgement {
+    warning: Option<String>,
+    /// The clock reads earlier than when the newest backup was made: either
+    /// it is behind now or it was ahead then, and neither is a reason to
+    /// remove anything.
+    remove_nothing: bool,
+}
+
+/// How far a name may be ahead of `now` before the clock is in doubt
+/// (clock corrections and DST steps are smaller).
+const CLOCK_TOLERANCE_MINUTES: i64 = 5;
+
+fn judge_clock(
+    order: &[&Candidate],
+    now: NaiveDateTime,
+    policy: &RetentionPolicy,
+) -> ClockJudgement {
+    let tolerance = Duration::minutes(CLOCK_TOLERANCE_MINUTES);
+    let fmt = |t: NaiveDateTime| t.format("%Y-%m-%d %H:%M:%S").to_string();
+    // The newest backup by creation other than the one just made: the
+    // clock must not read earlier than when it was made.
+    if let Some(last) = order.iter().find(|c| !c.just_made)
+        && now
+            .checked_add_signed(tolerance)
+            .is_some_and(|n| last.id.time() > n)
+    {
+        return ClockJudgement {
+            warning: Some(format!(
+                "the newest backup {} is dated {}, after the clock's now ({}): either the clock \
+                 is behind now or it was ahead when that backup was made; check the system \
+                 clock",
+                last.id,
+                fmt(last.id.time()),
+                fmt(now)
+            )),
+            remove_nothing: true,
+        };
+    }
+    // A backup just made far after every other: a long pause, or a clock
+    // far ahead. This save ages nothing out by it; say so, because the
+    // next retention will measure from it.
+    if let (Some(made), Some(before)) = (
+        order.iter().find(|c| c.just_made),
+        order.iter().find(|c| !c.just_made),
+    ) {
+        let gap = made.id.time() - before.id.time();
+        let window = policy.keep_within.unwrap_or(Duration::days(30));
+        if gap > window {
+            return ClockJudgement {
+                warning: Some(format!(
+                    "the backup just made ({}) is dated {} after the newest one before it ({}): \
+                     if the clock is ahead, correct it before the next save, which measures ages \
+                     from this backup; this save aged nothing out by it",
+                    made.id,
+                    format_duration(gap),
+                    before.id
+                )),
+                remove_nothing: false,
+            };
+        }
+    }
+    ClockJudgement {
+        warning: None,
+        remove_nothing: false,
+    }
 }
 
 /// Keeps the newest valid backup of each of the `wanted` most recent periods
@@ -692,7 +807,7 @@ fn keep_newest_per_period(
     }
 }
 
-fn finish(order: &[&Candidate], marks: Marks) -> RetentionPlan {
+fn finish(order: &[&Candidate], marks: Marks, clock_warning: Option<String>) -> RetentionPlan {
     let mut kept = 0;
     let mut kept_valid = 0;
     let decisions: Vec<Decision> = order
@@ -718,6 +833,7 @@ fn finish(order: &[&Candidate], marks: Marks) -> RetentionPlan {
         decisions,
         kept,
         kept_valid,
+        clock_warning,
     }
 }
 
@@ -739,31 +855,19 @@ mod tests {
     }
 
     fn valid(text: &str) -> Candidate {
-        Candidate {
-            id: id(text),
-            health: Health::Valid,
-        }
+        Candidate::new(id(text), Health::Valid)
     }
 
     fn unverified(text: &str) -> Candidate {
-        Candidate {
-            id: id(text),
-            health: Health::Unverified,
-        }
+        Candidate::new(id(text), Health::Unverified)
     }
 
     fn corrupt(text: &str) -> Candidate {
-        Candidate {
-            id: id(text),
-            health: Health::Corrupt("checksum mismatch".to_string()),
-        }
+        Candidate::new(id(text), Health::Corrupt("checksum mismatch".to_string()))
     }
 
     fn with_health(text: &str, health: Health) -> Candidate {
-        Candidate {
-            id: id(text),
-            health,
-        }
+        Candidate::new(id(text), health)
     }
 
     fn only(rule: impl FnOnce(&mut RetentionPolicy)) -> RetentionPolicy {
@@ -1370,12 +1474,18 @@ mod tests {
 
     #[test]
     fn future_backups_are_kept_uncounted_and_are_not_the_age_reference() {
+        // The future one was made second, with a clock running ahead; the
+        // sequence numbers say the others came after it.
+        let numbered = |text: &str, n: u64| Candidate {
+            sequence: Some(n),
+            ..valid(text)
+        };
         let candidates = [
-            valid("graph_20260101_100000"),
-            valid("graph_20251003_100000"),
-            valid("graph_20251002_100000"),
-            valid("graph_20251001_100000"),
-            valid("graph_20250915_100000"),
+            numbered("graph_20260101_100000", 2),
+            numbered("graph_20251003_100000", 5),
+            numbered("graph_20251002_100000", 4),
+            numbered("graph_20251001_100000", 3),
+            numbered("graph_20250915_100000", 1),
         ];
         let policy = RetentionPolicy {
             keep_last: Some(2),
@@ -1406,6 +1516,52 @@ mod tests {
             Action::Remove
         );
         assert_eq!((plan.kept, plan.kept_valid), (3, 3));
+    }
+
+    #[test]
+    fn a_clock_that_reads_earlier_than_the_newest_backup_removes_nothing() {
+        // Regression (issue 8): the newest backup dated a year ahead (the
+        // clock ran ahead then, or is behind now): nothing goes on its word.
+        let candidates = [
+            valid("graph_20261003_100000"),
+            valid("graph_20251003_100000"),
+            valid("graph_20251002_100000"),
+            valid("graph_20250101_100000"),
+        ];
+        let plan = plan(
+            &only(|p| p.keep_last = Some(1)),
+            &candidates,
+            at("2025-10-03 12:00:00"),
+        )
+        .expect("plan");
+        assert_eq!(plan.removed, 0, "{plan:#?}");
+        let warning = plan.clock_warning.as_deref().expect("reported");
+        assert!(warning.contains("graph_20261003_100000"), "{warning}");
+    }
+
+    #[test]
+    fn a_save_ages_nothing_out_by_being_new() {
+        // Regression (issue 8): a save with the clock a year fast measured
+        // the window from its own backup and removed all but the floor.
+        let mut made = valid("graph_20261003_120000");
+        made.just_made = true;
+        made.sequence = Some(9);
+        let mut candidates = vec![made];
+        for day in 1..=8 {
+            candidates.push(valid(&format!("graph_202509{:02}_120000", 20 + day)));
+        }
+        let plan = plan(
+            &RetentionPolicy::default(),
+            &candidates,
+            at("2026-10-03 12:00:01"),
+        )
+        .expect("plan");
+        assert_eq!(plan.removed, 0, "{plan:#?}");
+        assert!(plan.clock_warning.is_some(), "the jump is reported");
+        assert!(has_reason(
+            decision(&plan, "graph_20261003_120000"),
+            "made by this save: kept"
+        ));
     }
 
     #[test]
@@ -1457,10 +1613,10 @@ mod tests {
     fn all_corrupt_removes_nothing_and_says_why() {
         let candidates = [
             corrupt("graph_20251001_100000"),
-            Candidate {
-                id: id("graph_20251002_100000"),
-                health: Health::Corrupt("not valid JSON at byte 4096".to_string()),
-            },
+            Candidate::new(
+                id("graph_20251002_100000"),
+                Health::Corrupt("not valid JSON at byte 4096".to_string()),
+            ),
         ];
         let plan = plan(
             &RetentionPolicy::default(),
@@ -1690,11 +1846,37 @@ mod tests {
         now: NaiveDateTime,
         plan: &RetentionPlan,
     ) -> Result<(), String> {
-        let mut expected: Vec<&BackupId> = candidates.iter().map(|c| &c.id).collect();
-        expected.sort_by(|a, b| b.cmp(a));
+        let mut by_creation: Vec<&Candidate> = candidates.iter().collect();
+        crate::store::names::creation_order(&mut by_creation, |c| (&c.id, c.sequence));
+        let expected: Vec<&BackupId> = by_creation.iter().map(|c| &c.id).collect();
         let got: Vec<&BackupId> = plan.decisions.iter().map(|d| &d.id).collect();
         if got != expected {
             return Err("decisions are not exactly the candidates, newest first".to_string());
+        }
+        // Position in creation order, 0 the newest.
+        let rank: HashMap<&BackupId, usize> = expected
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (*id, i))
+            .collect();
+        if let Some(last) = by_creation.iter().find(|c| !c.just_made)
+            && last.id.time() > now + Duration::minutes(CLOCK_TOLERANCE_MINUTES)
+            && plan.removed > 0
+        {
+            return Err(format!(
+                "removed backups on the word of a clock that reads earlier than {}",
+                last.id
+            ));
+        }
+        for c in candidates.iter().filter(|c| c.just_made) {
+            if plan
+                .decisions
+                .iter()
+                .any(|d| d.id == c.id && d.action == Action::Remove)
+                && c.health == Health::Valid
+            {
+                return Err(format!("the backup just made {} was removed", c.id));
+            }
         }
         let health: HashMap<&BackupId, &Health> =
             candidates.iter().map(|c| (&c.id, &c.health)).collect();
@@ -1728,12 +1910,15 @@ mod tests {
             .filter(|c| c.health == Health::Valid)
             .map(|c| &c.id)
             .collect();
-        if let Some(newest) = valid.iter().max()
+        if let Some(newest) = valid.iter().min_by_key(|id| rank[*id])
             && !is_kept(newest)
         {
             return Err(format!("newest valid backup {newest} removed"));
         }
-        if let Some(newest_present) = valid.iter().filter(|id| id.time() <= now).max()
+        if let Some(newest_present) = valid
+            .iter()
+            .filter(|id| id.time() <= now)
+            .min_by_key(|id| rank[*id])
             && !is_kept(newest_present)
         {
             return Err(format!(
@@ -1750,13 +1935,15 @@ mod tests {
         let oldest_kept_valid = plan
             .decisions
             .iter()
-            .filter(|d| d.action == Action::Keep && *health[&d.id] == Health::Valid)
+            .filter(|d| {
+                d.action == Action::Keep && *health[&d.id] == Health::Valid && d.id.time() <= now
+            })
             .map(|d| &d.id)
-            .min();
+            .max_by_key(|id| rank[*id]);
         for d in &plan.decisions {
             if d.action == Action::Remove
                 && *health[&d.id] == Health::Unverified
-                && oldest_kept_valid.is_some_and(|oldest| d.id > *oldest)
+                && oldest_kept_valid.is_some_and(|oldest| rank[&d.id] < rank[oldest])
             {
                 return Err(format!(
                     "unverified {} removed though newer than a kept valid backup",
@@ -1818,25 +2005,51 @@ mod tests {
             3 => 3_600i64..3 * DAY,
             2 => 3 * DAY..90 * DAY,
         ];
+        let skew = prop_oneof![16 => Just(0u8), 1 => Just(1u8), 1 => Just(2u8)];
         (
             0i64..400 * DAY,
-            prop::collection::vec((gap, health_strategy()), 0..=60),
+            prop::collection::vec(
+                (gap, health_strategy(), skew, prop::bool::weighted(0.6)),
+                0..=60,
+            ),
+            prop::bool::weighted(0.3),
         )
-            .prop_map(|(start, items)| {
+            .prop_map(|(start, items, last_just_made)| {
                 let mut time = base_time() + Duration::seconds(start);
                 let mut seq = 0;
-                let mut out = Vec::with_capacity(items.len());
-                for (n, (gap, health)) in items.into_iter().enumerate() {
+                let mut out: Vec<Candidate> = Vec::with_capacity(items.len());
+                let mut seen = std::collections::HashSet::new();
+                for (n, (gap, health, skew, numbered)) in items.into_iter().enumerate() {
                     if n > 0 && gap == 0 {
                         seq = if seq == 0 { 2 } else { seq + 1 };
                     } else {
                         time += Duration::seconds(gap);
                         seq = 0;
                     }
+                    // Clocks far off: the name is a year away from when the
+                    // backup was made, while its sequence keeps the order.
+                    let named = match skew {
+                        1 => time + Duration::days(365),
+                        2 => time - Duration::days(365),
+                        _ => time,
+                    };
+                    let id = BackupId::new(named, seq);
+                    if !seen.insert(id.clone()) {
+                        continue;
+                    }
                     out.push(Candidate {
-                        id: BackupId::new(time, seq),
+                        id,
                         health,
+                        sequence: numbered.then_some(n as u64 + 1),
+                        just_made: false,
                     });
+                }
+                // The backup a save just made: the last one, numbered, named
+                // by the clock of the save.
+                if last_just_made && let Some(last) = out.last_mut() {
+                    last.health = Health::Valid;
+                    last.sequence = Some(u64::MAX);
+                    last.just_made = true;
                 }
                 out
             })

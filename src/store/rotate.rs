@@ -254,6 +254,8 @@ impl Store {
                         // nor read: it is what was just written and hashed.
                         None => Health::Valid,
                     },
+                    sequence: b.sequence,
+                    just_made: Some(&b.id) == written,
                 })
                 .collect();
             let plan = retention::plan(policy, &candidates, now)?;

@@ -182,14 +182,14 @@ impl Store {
             let (bytes, checksum) = serialize_for_save(graph, at);
             (bytes, checksum, check.join().ok())
         });
-        let meta = self.sign(Meta::for_data(
+        let meta = self.seal(Meta::for_data(
             checksum.clone(),
             bytes.len() as u64,
             graph.node_count() as u64,
             graph.edge_count() as u64,
             source,
             at,
-        ));
+        ))?;
         // The bytes in graph.json may exist nowhere else (the application
         // or a person wrote them, whatever the meta says): keep them first.
         let evidence = self
@@ -278,14 +278,14 @@ impl Store {
         };
         let at = super::now();
         let checksum = report.actual_checksum.clone().unwrap_or_default();
-        let meta = self.sign(Meta::for_data(
+        let meta = self.seal(Meta::for_data(
             checksum.clone(),
             bytes.len() as u64,
             report.node_count.unwrap_or(0) as u64,
             report.edge_count.unwrap_or(0) as u64,
             "snapshot",
             at,
-        ));
+        ))?;
         let (backup_id, backup_path, _) = self.write_backup_pair(&bytes, &meta, at)?;
         tracing::info!(backup = %backup_id, checksum = %checksum, "snapshot of the primary");
         Ok(SnapshotReport {

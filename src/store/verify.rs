@@ -346,6 +346,12 @@ impl Ladder {
         self.report
     }
 
+    /// Fails at `level` as corrupt, replacing what that level recorded.
+    fn fail_replacing(mut self, level: Level, reason: String) -> FileReport {
+        self.levels.retain(|l| l.level != level);
+        self.fail(level, Status::Corrupt, reason)
+    }
+
     /// Records a failure at `level` and closes the report with `status`.
     fn fail(mut self, level: Level, status: Status, reason: String) -> FileReport {
         self.record(level, Outcome::Fail, reason.clone());
@@ -639,6 +645,12 @@ pub(crate) fn inspect(
         ladder.record(Level::Checksum, Outcome::Skipped, "no checksum to compare");
     }
     out.meta = meta_value.clone();
+    if let Some((level, reason)) = unauthenticated_primary(&ladder, metas, status, &meta_problem) {
+        // The bytes stay in hand: recovery keeps them as evidence.
+        out.bytes = bytes.filter(|_| keep);
+        out.report = ladder.fail_replacing(level, reason);
+        return out;
+    }
 
     // Level: parse, from the memo: the bytes hash to content proven before.
     let proves = |e: &MemoEntry| {
@@ -832,6 +844,44 @@ fn close_consistency(
         );
     }
     ladder.finish(status, None)
+}
+
+/// With a key configured the primary must prove it was written with the
+/// key. One that cannot (no meta, an unreadable meta, a meta without an
+/// HMAC) fails: otherwise deleting the meta or stripping its HMAC after
+/// changing `graph.json` would be a way around the key. Backups written
+/// before the key stay unverified (usable by explicit choice) instead.
+fn unauthenticated_primary(
+    ladder: &Ladder,
+    metas: &MetaSource,
+    status: Status,
+    problem: &Option<String>,
+) -> Option<(Level, String)> {
+    if metas.key.is_none()
+        || ladder.report.target != Target::Primary
+        || status != Status::Unverified
+    {
+        return None;
+    }
+    let (level, what) = if ladder.report.authenticated == Some(false) {
+        (
+            Level::Checksum,
+            "its meta has no HMAC (written without the key, or stripped)".to_string(),
+        )
+    } else {
+        (
+            Level::Meta,
+            problem
+                .clone()
+                .unwrap_or_else(|| "it has no usable meta".to_string()),
+        )
+    };
+    Some((
+        level,
+        format!(
+            "not authenticated: a key is configured and the primary cannot prove it was written with it: {what}"
+        ),
+    ))
 }
 
 impl Store {

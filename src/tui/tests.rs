@@ -103,6 +103,7 @@ pub mod fixtures {
                     }),
                     source: (!legacy).then(|| "save".to_string()),
                     meta_timestamp: Some(t.format("%Y-%m-%dT%H:%M:%S%.6f").to_string()),
+                    sequence: None,
                     notes: Vec::new(),
                     id,
                 }

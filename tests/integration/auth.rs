@@ -60,14 +60,18 @@ fn a_keyed_store_signs_its_metas_and_catches_tampering() {
 }
 
 #[test]
-fn unsigned_metas_are_unverified_not_corrupt_and_stripping_the_hmac_does_not_help() {
+fn unsigned_backups_are_unverified_an_unsigned_primary_fails_and_stripping_does_not_help() {
     let s = common::app_store();
-    let r = s
-        .open()
-        .with_key(key())
-        .verify(&Target::Primary, Depth::Full)
+    let keyed = s.open().with_key(key());
+    let backup = keyed.list_backups().expect("list").backups[1].id.clone();
+    let r = keyed
+        .verify(&Target::Backup(backup), Depth::Full)
         .expect("verify");
     assert_eq!(r.status, Status::Unverified);
+    assert_eq!(r.authenticated, Some(false));
+    // The primary must prove itself: unsigned is a failure, not "usable".
+    let r = keyed.verify(&Target::Primary, Depth::Full).expect("verify");
+    assert_eq!(r.status, Status::Corrupt);
     assert!(
         r.reason
             .as_deref()
@@ -91,7 +95,12 @@ fn unsigned_metas_are_unverified_not_corrupt_and_stripping_the_hmac_does_not_hel
     meta.hmac = None;
     fs::write(s.primary_meta(), meta.to_vec()).expect("strip");
     let r = store.verify(&Target::Primary, Depth::Full).expect("verify");
-    assert_eq!(r.status, Status::Unverified, "{:?}", r.reason);
+    assert_eq!(
+        (r.status, r.failed_level),
+        (Status::Corrupt, Some(Level::Checksum)),
+        "{:?}",
+        r.reason
+    );
 }
 
 #[test]
@@ -113,17 +122,28 @@ fn the_cli_refuses_a_key_inside_the_store_and_uses_one_outside() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("inside the storage directory"));
     let outside = s.dir.path().join("key");
     fs::write(&outside, "0123456789abcdef0123456789").expect("key");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"))
-        .args([
-            "--store",
-            s.root().to_str().expect("utf8"),
-            "--key-file",
-            outside.to_str().expect("utf8"),
-            "--json",
-            "snapshot",
-        ])
-        .output()
-        .expect("run");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"))
+            .args([
+                "--store",
+                s.root().to_str().expect("utf8"),
+                "--key-file",
+                outside.to_str().expect("utf8"),
+                "--json",
+            ])
+            .args(args)
+            .output()
+            .expect("run")
+    };
+    // The application's primary carries no HMAC: a snapshot would sign
+    // what it could not authenticate.
+    let out = run(&["snapshot"]);
+    assert_eq!(out.status.code(), Some(1));
+    let input = s.dir.path().join("input.json");
+    fs::write(&input, common::app_graph(3, 2, false, "signed")).expect("input");
+    let out = run(&["save", "--from", input.to_str().expect("utf8")]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = run(&["snapshot"]);
     assert_eq!(
         out.status.code(),
         Some(0),

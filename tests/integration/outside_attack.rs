@@ -129,3 +129,197 @@ fn a_save_keeps_a_primary_no_backup_holds_whatever_its_meta_says() {
     assert_eq!(evidence_files(&s).len(), kept);
     drop(report);
 }
+
+// ---- 5. tamper evidence can be bypassed with the key configured ----
+
+fn tamper_primary(s: &common::AppStore) -> Vec<u8> {
+    let mut bytes = fs::read(s.primary()).expect("read");
+    let at = bytes.windows(5).position(|w| w == b"price").expect("price") + 8;
+    bytes[at] = if bytes[at] == b'9' { b'1' } else { b'9' };
+    fs::write(s.primary(), &bytes).expect("tamper");
+    bytes
+}
+
+#[test]
+fn with_a_key_a_changed_primary_without_its_meta_fails_and_recovery_replaces_it() {
+    // Before: change graph.json, delete its meta: verify said "unverified"
+    // (exit 0), recover kept the tampered graph and snapshot signed it.
+    use graphvault::store::recover::{RecoverOptions, Source};
+    use graphvault::store::verify::{Depth, Status, Target};
+    let s = common::empty_store();
+    let store = s.open().with_key(key());
+    store
+        .save_graph_with_backup(&graph(3, "one"))
+        .expect("save");
+    let good = store
+        .save_graph_with_backup(&graph(4, "two"))
+        .expect("save");
+    let tampered = tamper_primary(&s);
+    fs::remove_file(s.primary_meta()).expect("delete meta");
+
+    let r = store.verify(&Target::Primary, Depth::Full).expect("verify");
+    assert_eq!(r.status, Status::Corrupt, "{:?}", r.reason);
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("not authenticated")
+    );
+    assert!(
+        store.snapshot().is_err(),
+        "snapshot signed a tampered primary"
+    );
+
+    let (_, report) = store
+        .load_with_recovery(RecoverOptions { dry_run: false })
+        .expect("recover");
+    assert_eq!(report.source, Source::Backup(good.backup_id.clone()));
+    assert_eq!(
+        fs::read(s.primary()).expect("primary"),
+        fs::read(&good.backup_path).expect("backup")
+    );
+    assert!(
+        evidence_files(&s)
+            .iter()
+            .any(|p| fs::read(p).expect("read") == tampered),
+        "the tampered primary was not kept as evidence"
+    );
+    assert_eq!(
+        store
+            .verify(&Target::Primary, Depth::Full)
+            .expect("verify")
+            .status,
+        Status::Valid
+    );
+}
+
+#[test]
+fn with_a_key_the_cli_verify_fails_on_a_primary_whose_hmac_was_stripped() {
+    let s = common::empty_store();
+    let key_file = s.dir.path().join("key");
+    fs::write(&key_file, "a secret kept outside the store").expect("key");
+    let store = s
+        .open()
+        .with_key(Key::from_file(&key_file, &s.root()).expect("key"));
+    store
+        .save_graph_with_backup(&graph(3, "one"))
+        .expect("save");
+    let bytes = tamper_primary(&s);
+    let mut meta =
+        graphvault::store::meta::Meta::from_slice(&fs::read(s.primary_meta()).expect("meta"))
+            .expect("json");
+    meta.checksum = Some(common::sha256(&bytes));
+    meta.size = Some(bytes.len() as u64);
+    meta.hmac = None;
+    fs::write(s.primary_meta(), meta.to_vec()).expect("strip");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .args([
+            "--store",
+            s.root().to_str().expect("utf8"),
+            "--key-file",
+            key_file.to_str().expect("utf8"),
+            "verify",
+        ])
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
+// ---- 7. the same-second counter can produce a name nothing can see ----
+
+#[test]
+fn a_save_after_the_last_counter_of_a_second_names_a_backup_that_is_listed() {
+    // Before: `_999999` + 1 became `_1000000`, which does not parse: the
+    // backup was missing from list, verify and retention.
+    use chrono::TimeZone;
+    let s = common::empty_store();
+    let store = s.open();
+    store
+        .save_graph_with_backup(&graph(2, "first"))
+        .expect("save");
+    let at = chrono::Local
+        .with_ymd_and_hms(2026, 1, 2, 3, 4, 5)
+        .single()
+        .expect("time");
+    let text = common::app_graph(2, 2, false, "last of its second");
+    s.add_backup("20260102_030405_999999", &text, MetaName::Meta);
+    let report = store
+        .save_with(
+            &graph(3, "next"),
+            &graphvault::store::save::SaveOptions {
+                rotate: true,
+                at: Some(at),
+            },
+        )
+        .expect("save");
+    let name = report.backup_id.to_string();
+    assert_eq!(
+        name.parse::<graphvault::store::names::BackupId>().ok(),
+        Some(report.backup_id.clone())
+    );
+    let listing = store.list_backups().expect("list");
+    assert!(
+        listing.backups.iter().any(|b| b.id == report.backup_id),
+        "{name} is not listed"
+    );
+}
+
+// ---- 3. a wrong clock ages history out ----
+
+#[test]
+fn a_save_with_a_clock_a_year_fast_ages_nothing_out_and_does_not_stay_newest() {
+    // Before: the year-fast save measured the 30-day window from its own
+    // backup and removed every backup but the floor; its future name then
+    // stayed "newest" for recovery and listing.
+    let s = common::empty_store();
+    let store = s.open();
+    let now = chrono::Local::now();
+    for i in 0..6 {
+        store
+            .save_with(
+                &graph(2, &format!("h{i}")),
+                &graphvault::store::save::SaveOptions {
+                    rotate: false,
+                    at: Some(now - chrono::Duration::days(10 - i)),
+                },
+            )
+            .expect("save");
+    }
+    let before = backup_ids(&s);
+    let fast = store
+        .save_with(
+            &graph(3, "fast"),
+            &graphvault::store::save::SaveOptions {
+                rotate: true,
+                at: Some(now + chrono::Duration::days(365)),
+            },
+        )
+        .expect("save");
+    let rotation = fast.rotation.expect("retention ran");
+    assert_eq!(rotation.plan.removed, 0, "{:#?}", rotation.plan);
+    assert!(
+        rotation.plan.clock_warning.is_some(),
+        "the jump is reported"
+    );
+    // The clock is put right: the next save is the newest by creation, and
+    // the future-dated backup makes retention remove nothing on its word.
+    let next = store
+        .save_graph_with_backup(&graph(4, "next"))
+        .expect("save");
+    let rotation = next.rotation.expect("retention ran");
+    assert_eq!(rotation.plan.removed, 0, "{:#?}", rotation.plan);
+    assert!(rotation.plan.clock_warning.is_some());
+    assert_eq!(
+        store.list_backups().expect("list").backups[0].id,
+        next.backup_id,
+        "the future-dated backup still sorts as the newest"
+    );
+    for id in &before {
+        assert!(backup_ids(&s).contains(id), "{id} was removed");
+    }
+}

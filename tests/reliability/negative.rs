@@ -113,6 +113,7 @@ mod weakened {
                 ..Default::default()
             },
             keyed: false,
+            save_clock_days: 0,
         };
         let why = check_rotation(&stranded).expect_err("the newest valid backup must go");
         assert!(why.contains("newest valid backup"), "{why}");

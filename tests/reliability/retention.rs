@@ -42,6 +42,9 @@ pub struct Case {
     /// Opened with an HMAC key: the application's metas carry no HMAC, so
     /// every backup is unauthenticated and none may be removed for it.
     pub keyed: bool,
+    /// Days the clock of the final save is off: 0, a year ahead, or three
+    /// years behind (before every backup of the case).
+    pub save_clock_days: i64,
 }
 
 fn base_time() -> NaiveDateTime {
@@ -89,11 +92,13 @@ pub fn cases() -> impl Strategy<Value = Case> {
         ),
         policies(),
         prop::bool::weighted(0.2),
+        prop_oneof![4 => Just(0i64), 1 => Just(365i64), 1 => Just(-3 * 365i64)],
     )
-        .prop_map(|(backups, policy, keyed)| Case {
+        .prop_map(|(backups, policy, keyed, save_clock_days)| Case {
             backups,
             policy,
             keyed,
+            save_clock_days,
         })
 }
 
@@ -244,12 +249,29 @@ pub fn check_rotation(case: &Case) -> Result<(), String> {
             &graph,
             &SaveOptions {
                 rotate: true,
-                at: None,
+                at: Some(chrono::Local::now() + Duration::days(case.save_clock_days)),
             },
         )
         .map_err(|e| format!("save: {e}"))?;
-    if let Some(e) = saved.rotation_error {
+    if let Some(e) = &saved.rotation_error {
         return Err(format!("rotation after save: {e}"));
+    }
+    let rotation = saved.rotation.as_ref().ok_or("the save did not rotate")?;
+    // A clock behind every backup: nothing may go on its word, and it must
+    // be reported. A clock far ahead: the jump must be reported.
+    if case.save_clock_days != 0 && !made.is_empty() {
+        if rotation.plan.clock_warning.is_none() {
+            return Err(format!(
+                "a save with the clock {} days off reported nothing",
+                case.save_clock_days
+            ));
+        }
+        if case.save_clock_days < 0 && rotation.plan.removed > 0 {
+            return Err(format!(
+                "a save with the clock behind every backup removed {}",
+                rotation.plan.removed
+            ));
+        }
     }
     let r = store
         .verify(&Target::Backup(saved.backup_id.clone()), Depth::Full)

@@ -272,6 +272,8 @@ pub fn candidates(rows: &[BackupRow]) -> Vec<Candidate> {
                 None => Health::Corrupt(NOT_VERIFIED_YET.to_string()),
                 Some(r) => Health::from(r),
             },
+            sequence: row.info.sequence,
+            just_made: false,
         })
         .collect()
 }
