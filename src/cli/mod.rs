@@ -320,6 +320,7 @@ impl From<StoreError> for Failure {
     fn from(e: StoreError) -> Self {
         let (code, kind) = match &e {
             StoreError::Locked { .. } => (exit::LOCKED, "locked"),
+            StoreError::NoStore { .. } => (exit::FAILURE, "no_store"),
             StoreError::InvalidBackupId { .. } => (exit::USAGE, "invalid_backup_id"),
             StoreError::InvalidPolicy(_) => (exit::USAGE, "invalid_policy"),
             StoreError::NoSuchBackup { .. } => (exit::FAILURE, "no_such_backup"),
@@ -333,6 +334,7 @@ impl From<StoreError> for Failure {
             StoreError::Io { .. } => (exit::FAILURE, "io"),
             StoreError::Refused { .. } => (exit::FAILURE, "refused"),
             StoreError::Graph { .. } => (exit::FAILURE, "invalid_graph"),
+            StoreError::InconsistentGraph { .. } => (exit::FAILURE, "inconsistent_graph"),
             StoreError::Invalid(_) => (exit::FAILURE, "invalid"),
             StoreError::NoSuchNode { .. } => (exit::FAILURE, "no_such_node"),
             StoreError::Conflict { .. } => (exit::FAILURE, "conflict"),

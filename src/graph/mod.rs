@@ -1439,7 +1439,13 @@ impl KnowledgeGraph {
                 if !seen_edges.insert(edge.id()) && !duplicate_edges.contains(&edge.id()) {
                     duplicate_edges.push(edge.id());
                 }
-                if edge.strength_json().is_some() && edge.strength().is_none() {
+                // `null` is what the application writes for an edge it gave no
+                // strength: a warning (below), not a fault.
+                if edge
+                    .strength_json()
+                    .is_some_and(|text| text.trim() != "null")
+                    && edge.strength().is_none()
+                {
                     bad_strength.push(edge.id());
                 }
             }
@@ -1502,12 +1508,12 @@ impl KnowledgeGraph {
         let missing_strength: Vec<&str> = self
             .edges
             .iter()
-            .filter(|e| e.strength_json().is_none())
+            .filter(|e| e.strength_json().is_none_or(|text| text.trim() == "null"))
             .map(Edge::id)
             .collect();
         push_listed(
             &mut report.warnings,
-            "edges without a strength",
+            "edges without a strength (absent or null)",
             &missing_strength,
         );
         report
@@ -3509,14 +3515,15 @@ mod tests {
                 "1 nodes whose id differs from their key: \"b\" has id \"c\"".to_owned(),
                 "1 duplicate edge ids: e1".to_owned(),
                 "2 dangling edges (endpoint is not a node): e1 -> zz, e2 -> qq".to_owned(),
-                "2 edges whose strength is not a number: e1, e3".to_owned(),
+                "1 edges whose strength is not a number: e1".to_owned(),
             ]
         );
+        // `null` is what the application writes for no strength: a warning.
         assert_eq!(
             report.warnings,
             vec![
                 "1 nodes with nothing but an id: a".to_owned(),
-                "1 edges without a strength: e4".to_owned(),
+                "2 edges without a strength (absent or null): e3, e4".to_owned(),
             ]
         );
     }

@@ -16,6 +16,12 @@ pub enum StoreError {
         source: io::Error,
     },
 
+    /// A write was asked of a directory that holds no store.
+    #[error(
+        "no store in {root}: it holds neither graph.json nor backups/ nor .graphvault/; nothing was written (only a save creates a store)"
+    )]
+    NoStore { root: PathBuf },
+
     /// Another process holds the store's write lock.
     #[error(
         "storage {store} is in use by {holder}; nothing was changed (try again when it is done)"
@@ -63,6 +69,11 @@ pub enum StoreError {
         #[source]
         source: crate::graph::GraphError,
     },
+
+    /// A graph to be saved that verification would call corrupt (the one
+    /// consistency check both share, [`crate::graph::KnowledgeGraph::check_consistency`]).
+    #[error("save refused, nothing was written: verify would call this graph corrupt: {problems}")]
+    InconsistentGraph { problems: String },
 
     /// Neither the primary nor any backup verifies.
     #[error(

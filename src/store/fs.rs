@@ -306,14 +306,22 @@ impl Fs for RealFs {
         path: &Path,
         holder: &str,
     ) -> std::result::Result<Box<dyn LockHandle>, LockError> {
+        // Written in place, so it must be ours: checked before opening (a
+        // device is never opened) and again on the handle.
+        match fs::symlink_metadata(path) {
+            Ok(m) => own_in_place_file(&m).map_err(LockError::Io)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(LockError::Io(e)),
+        }
         let mut file = OpenOptions::new()
             .read(true)
             .write(true)
             .create(true)
             .truncate(false)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)
-            .map_err(LockError::Io)?;
+            .map_err(|e| LockError::Io(symlink_refused(e)))?;
+        own_in_place_file(&file.metadata().map_err(LockError::Io)?).map_err(LockError::Io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(fs::TryLockError::WouldBlock) => {
@@ -335,15 +343,21 @@ impl Fs for RealFs {
     }
 
     fn lock_holder(&self, path: &Path) -> io::Result<Option<String>> {
+        match fs::symlink_metadata(path) {
+            Ok(m) => own_in_place_file(&m)?,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        }
         let mut file = match OpenOptions::new()
             .read(true)
-            .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
             .open(path)
         {
             Ok(f) => f,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+            Err(e) => return Err(symlink_refused(e)),
         };
+        own_in_place_file(&file.metadata()?)?;
         // A shared lock succeeds only when no writer holds the exclusive one.
         match file.try_lock_shared() {
             Ok(()) => {
@@ -372,6 +386,47 @@ impl Fs for RealFs {
         // std has no statvfs and unsafe code is forbidden here; the UI asks
         // `df` instead when it wants the figure.
         None
+    }
+}
+
+/// A file graphvault writes in place (the lock, the UI's log) must be a
+/// regular file with one link: through a hard link or a device node
+/// planted there, a write would reach outside the store.
+///
+/// # Errors
+/// `InvalidInput` saying what the file is instead.
+pub fn own_in_place_file(meta: &fs::Metadata) -> io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let ft = meta.file_type();
+    if ft.is_symlink() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is a symlink (not followed)",
+        ));
+    }
+    if !ft.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            describe_non_regular(ft),
+        ));
+    }
+    if meta.nlink() != 1 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "has {} links (a hard link shares its bytes with a file elsewhere)",
+                meta.nlink()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+fn symlink_refused(e: io::Error) -> io::Error {
+    if e.raw_os_error() == Some(libc::ELOOP) {
+        io::Error::new(io::ErrorKind::InvalidInput, "is a symlink (not followed)")
+    } else {
+        e
     }
 }
 

@@ -281,6 +281,14 @@ impl Store {
         matches!(self.fs.entry(&self.root), Ok(e) if e.kind == EntryKind::Dir)
     }
 
+    /// Whether the directory holds a store: the application's files
+    /// (`graph.json`, its meta, `backups/`) or graphvault's own directory.
+    /// A directory that holds none is never written to, except by a save
+    /// (which creates the store) and the demo.
+    pub fn holds_store(&self) -> bool {
+        holds_store_in(&*self.fs, &self.root)
+    }
+
     fn read_config(&self) -> Result<StoreConfig> {
         self.check_own_dir(&self.state_dir())?;
         let path = self.config_path();
@@ -312,7 +320,9 @@ impl Store {
     /// An invalid policy, the lock held elsewhere, or an I/O error.
     pub fn set_config(&mut self, config: StoreConfig) -> Result<()> {
         config.retention.validate()?;
-        let _guard = self.lock()?;
+        // Setting a policy is asked for, not incidental: it may make the
+        // directory a store, like a save.
+        let _guard = self.lock_creating()?;
         let bytes = serde_json::to_vec_pretty(&config).unwrap_or_default();
         fs::write_atomic(&*self.fs, &self.config_path(), &bytes, fs::Publish::Replace)?;
         self.config = config;
@@ -407,9 +417,23 @@ impl Store {
     /// operation does this first; readers never need it.
     ///
     /// # Errors
-    /// [`StoreError::Locked`] naming the holder, or an I/O error.
+    /// [`StoreError::NoStore`] when the directory holds no store (nothing
+    /// is created in it), [`StoreError::Locked`] naming the holder, or an
+    /// I/O error.
     pub fn lock(&self) -> Result<WriteGuard> {
-        self.ensure_dirs()?;
+        if !self.holds_store() {
+            return Err(StoreError::NoStore {
+                root: self.root.clone(),
+            });
+        }
+        self.lock_creating()
+    }
+
+    /// [`Store::lock`] that creates the store's directories when they are
+    /// missing: only a save (and the demo) may create a store.
+    pub(crate) fn lock_creating(&self) -> Result<WriteGuard> {
+        self.ensure_dirs()
+            .map_err(|e| with_write_hint(e, "nothing was changed"))?;
         let path = self.lock_path();
         let holder = format!(
             "pid {} since {}",
@@ -437,7 +461,15 @@ impl Store {
                         },
                     });
                 }
-                Err(LockError::Io(e)) => return Err(StoreError::io("lock", path, e)),
+                Err(LockError::Io(e)) => {
+                    let hint = if e.kind() == std::io::ErrorKind::InvalidInput {
+                        "nothing was changed: the lock file is not graphvault's own (it must be a \
+                         regular file with one link); remove it and a fresh one is made"
+                    } else {
+                        "nothing was changed"
+                    };
+                    return Err(with_write_hint(StoreError::io("lock", path, e), hint));
+                }
             }
         };
         let guard = WriteGuard { _handle: handle };
@@ -454,7 +486,23 @@ impl Store {
         let bytes = match fs::read_file(&*self.fs, &pending, meta::MAX_META_LEN) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(StoreError::io("read pending meta", pending, e)),
+            // A symlink, FIFO, directory or huge file is not a meta
+            // graphvault wrote: it is neither settled nor deleted.
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
+                return Err(StoreError::Refused {
+                    path: pending,
+                    reason: format!(
+                        "it {e}, not a pending meta graphvault wrote; nothing was changed. \
+                         Writes stay blocked until it is moved out of the way (reading still works)"
+                    ),
+                });
+            }
+            Err(e) => {
+                return Err(with_write_hint(
+                    StoreError::io("read pending meta", pending, e),
+                    "nothing was changed",
+                ));
+            }
         };
         let matches = match meta::Meta::from_slice(&bytes) {
             Ok(m) => match m.sha256() {
@@ -537,6 +585,40 @@ impl Store {
     /// Path of a backup's data file, from a validated id.
     pub fn backup_data_path(&self, id: &names::BackupId) -> PathBuf {
         self.backups_dir().join(id.data_file_name())
+    }
+}
+
+/// Whether `root` holds a store (see [`Store::holds_store`]).
+pub fn holds_store_in(fs: &dyn Fs, root: &Path) -> bool {
+    [
+        PRIMARY_FILE,
+        PRIMARY_META_FILE,
+        PENDING_META_FILE,
+        BACKUPS_DIR,
+        STATE_DIR,
+    ]
+    .iter()
+    // Not knowing is not "no store": an I/O error counts as there, and the
+    // operation then fails on it with its path.
+    .any(|name| {
+        !matches!(fs.entry(&root.join(name)), Err(e) if e.kind() == std::io::ErrorKind::NotFound)
+    })
+}
+
+/// Adds what was left and, for a read-only filesystem, what to do.
+fn with_write_hint(e: StoreError, left: &str) -> StoreError {
+    let read_only = match &e {
+        StoreError::Io { source, .. } => source.raw_os_error() == Some(libc::EROFS),
+        // Refusals say themselves what they left alone.
+        _ => return e,
+    };
+    if read_only {
+        e.left(format!(
+            "{left}: the filesystem is read-only. Reading (list, verify, diff, dry runs) still \
+             works; to write, remount it read-write or work on a copy"
+        ))
+    } else {
+        e.left(left.to_string())
     }
 }
 

@@ -161,7 +161,7 @@ impl Store {
     /// As [`Store::save_graph_with_backup`].
     pub fn save_with(&self, graph: &KnowledgeGraph, options: &SaveOptions) -> Result<SaveReport> {
         let started = Instant::now();
-        let _guard = self.lock()?;
+        let _guard = self.lock_creating()?;
         self.save_locked(graph, options, "save", started)
     }
 
@@ -182,6 +182,17 @@ impl Store {
             let (bytes, checksum) = serialize_for_save(graph, at);
             (bytes, checksum, check.join().ok())
         });
+        // Save exactly what verify accepts (the same check), before anything
+        // is written: recovery would throw the new save away later.
+        let problems = match &consistency {
+            Some(c) => c.problems.clone(),
+            None => graph.check_consistency().problems,
+        };
+        if !problems.is_empty() {
+            return Err(StoreError::InconsistentGraph {
+                problems: problems.join("; "),
+            });
+        }
         let meta = self.seal(Meta::for_data(
             checksum.clone(),
             bytes.len() as u64,

@@ -20,6 +20,13 @@ fn graph(nodes: usize, salt: &str) -> KnowledgeGraph {
     KnowledgeGraph::from_slice(common::app_graph(nodes, 2, false, salt).as_bytes()).expect("graph")
 }
 
+/// Opens with a lock wait: other tests of this binary start processes all
+/// the time, and a child between fork and exec holds a copy of the lock's
+/// descriptor for that instant (docs/RELIABILITY.md, notes).
+fn open(s: &common::AppStore) -> graphvault::store::Store {
+    s.open().with_lock_wait(std::time::Duration::from_secs(5))
+}
+
 fn evidence_files(s: &common::AppStore) -> Vec<PathBuf> {
     match fs::read_dir(s.root().join(".graphvault/evidence")) {
         Ok(d) => d.flatten().map(|e| e.path()).collect(),
@@ -106,7 +113,7 @@ fn a_save_keeps_a_primary_no_backup_holds_whatever_its_meta_says() {
     // Before: the application wrote graph.json and left the old meta; the
     // next save replaced it and it existed nowhere.
     let s = common::empty_store();
-    let store = s.open();
+    let store = open(&s);
     store
         .save_graph_with_backup(&graph(2, "first"))
         .expect("save");
@@ -147,7 +154,7 @@ fn with_a_key_a_changed_primary_without_its_meta_fails_and_recovery_replaces_it(
     use graphvault::store::recover::{RecoverOptions, Source};
     use graphvault::store::verify::{Depth, Status, Target};
     let s = common::empty_store();
-    let store = s.open().with_key(key());
+    let store = open(&s).with_key(key());
     store
         .save_graph_with_backup(&graph(3, "one"))
         .expect("save");
@@ -238,7 +245,7 @@ fn a_save_after_the_last_counter_of_a_second_names_a_backup_that_is_listed() {
     // backup was missing from list, verify and retention.
     use chrono::TimeZone;
     let s = common::empty_store();
-    let store = s.open();
+    let store = open(&s);
     store
         .save_graph_with_backup(&graph(2, "first"))
         .expect("save");
@@ -277,7 +284,7 @@ fn a_save_with_a_clock_a_year_fast_ages_nothing_out_and_does_not_stay_newest() {
     // backup and removed every backup but the floor; its future name then
     // stayed "newest" for recovery and listing.
     let s = common::empty_store();
-    let store = s.open();
+    let store = open(&s);
     let now = chrono::Local::now();
     for i in 0..6 {
         store
@@ -322,4 +329,155 @@ fn a_save_with_a_clock_a_year_fast_ages_nothing_out_and_does_not_stay_newest() {
     for id in &before {
         assert!(backup_ids(&s).contains(id), "{id} was removed");
     }
+}
+
+// ---- 6. save accepts graphs that verify rejects ----
+
+#[test]
+fn save_refuses_exactly_what_verify_calls_corrupt_and_accepts_a_null_strength() {
+    // Before: save wrote a graph with a dangling edge (and other faults the
+    // consistency check names), verify called it corrupt and recovery threw
+    // the new save away. And `"strength": null`, which the application
+    // writes, was called corrupt.
+    use graphvault::store::verify::{Depth, Status, Target};
+    let s = common::empty_store();
+    let store = open(&s);
+    store
+        .save_graph_with_backup(&graph(2, "good"))
+        .expect("save");
+    let before = common::snapshot_tree(&s.root());
+    let good = common::app_graph(3, 2, false, "x");
+    for (what, text) in [
+        (
+            "a dangling edge",
+            good.replacen("\"to\": \"N1\"", "\"to\": \"nowhere\"", 1),
+        ),
+        (
+            "a strength that is text",
+            good.replacen("\"strength\": 0.8", "\"strength\": \"high\"", 1),
+        ),
+    ] {
+        assert_ne!(text, good, "{what}: the fixture did not change");
+        let g = KnowledgeGraph::from_slice(text.as_bytes()).expect("parses");
+        let err = store
+            .save_graph_with_backup(&g)
+            .expect_err(&format!("{what} was saved"));
+        assert!(
+            err.to_string().contains("nothing was written"),
+            "{what}: {err}"
+        );
+        assert_eq!(common::snapshot_tree(&s.root()), before, "{what}");
+    }
+    let null = good.replacen("\"strength\": 0.8", "\"strength\": null", 1);
+    assert_ne!(null, good);
+    let g = KnowledgeGraph::from_slice(null.as_bytes()).expect("parses");
+    store
+        .save_graph_with_backup(&g)
+        .expect("a null strength is saved");
+    let r = store.verify(&Target::Primary, Depth::Full).expect("verify");
+    assert_eq!(r.status, Status::Valid, "{:?}", r.reason);
+    assert!(
+        r.warnings.iter().any(|w| w.contains("without a strength")),
+        "{:?}",
+        r.warnings
+    );
+}
+
+// ---- 8. the lock and the UI log are written through hard links ----
+
+#[test]
+fn a_hard_linked_lock_file_is_refused_and_the_outside_file_is_untouched() {
+    // Before: taking the lock wrote the holder text through a hard link,
+    // truncating a file outside the store to 64 bytes.
+    let s = common::app_store();
+    fs::create_dir_all(s.root().join(".graphvault")).expect("state dir");
+    let outside = s.dir.path().join("precious.txt");
+    let precious =
+        "a file outside the store, longer than sixty-four bytes, that nobody may touch\n";
+    fs::write(&outside, precious).expect("outside");
+    fs::hard_link(&outside, s.root().join(".graphvault/lock")).expect("hard link");
+    let err = s
+        .open()
+        .save_graph_with_backup(&graph(2, "x"))
+        .expect_err("a hard-linked lock was used");
+    let text = err.to_string();
+    assert!(
+        text.contains("links") && text.contains("nothing was changed"),
+        "{text}"
+    );
+    assert_eq!(fs::read_to_string(&outside).expect("outside"), precious);
+}
+
+// ---- 9. commands with nothing to do create files ----
+
+#[test]
+fn no_command_but_save_demo_and_a_policy_writes_into_a_directory_without_a_store() {
+    // Before: recover, rotate --apply and snapshot on `--store /` created
+    // backups/ and .graphvault/lock while saying nothing was written.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let root = dir.path().join("not-a-store");
+    fs::create_dir_all(&root).expect("dir");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"))
+            .args(["--store", root.to_str().expect("utf8")])
+            .args(args)
+            .output()
+            .expect("run")
+    };
+    for args in [
+        &["list"][..],
+        &["verify"],
+        &["verify", "--all"],
+        &["rotate"],
+        &["rotate", "--apply"],
+        &["recover"],
+        &["recover", "--dry-run"],
+        &["snapshot"],
+        &["restore", "graph_20251003_000432"],
+        &["diff", "primary", "graph_20251003_000432"],
+        &["corrupt", "truncated"],
+    ] {
+        let out = run(args);
+        let created: Vec<_> = fs::read_dir(&root)
+            .expect("dir")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert!(
+            created.is_empty(),
+            "{args:?} created {created:?} (exit {:?}: {})",
+            out.status.code(),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+// ---- 11. unclear errors ----
+
+#[test]
+fn a_pending_meta_that_is_a_fifo_blocks_writes_with_a_clear_error() {
+    // Before: "read pending meta ...: is a FIFO", saying neither that
+    // nothing changed nor what to do.
+    let s = common::app_store();
+    let pending = s.root().join("graph.json.meta.pending");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&pending)
+        .status()
+        .expect("mkfifo");
+    assert!(made.success());
+    let before = common::snapshot_tree(&s.root());
+    let err = s
+        .open()
+        .save_graph_with_backup(&graph(2, "x"))
+        .expect_err("saved past a FIFO");
+    let text = err.to_string();
+    for part in [
+        "graph.json.meta.pending",
+        "FIFO",
+        "nothing was changed",
+        "moved out of the way",
+    ] {
+        assert!(text.contains(part), "{part:?} missing in: {text}");
+    }
+    assert_eq!(common::snapshot_tree(&s.root()), before);
 }

@@ -71,6 +71,9 @@ fn crash() {
 
 /// Takes the write lock, says so in a file, and waits to be killed.
 fn hold_lock() {
+    // Only a save creates a store: make this one the application's way.
+    std::fs::create_dir_all(std::path::Path::new(&var("GV_REL_ROOT")).join("backups"))
+        .expect("backups dir");
     let store = Store::open(var("GV_REL_ROOT")).expect("open store");
     let _guard = store.lock().expect("take the lock");
     std::fs::write(var("GV_REL_READY"), b"locked").expect("ready file");
