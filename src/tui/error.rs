@@ -70,6 +70,8 @@ fn kind_of(e: &StoreError) -> ErrorKind {
         | StoreError::InvalidPolicy(_)
         | StoreError::NotSandbox { .. }
         | StoreError::Conflict { .. }
+        | StoreError::NoStore { .. }
+        | StoreError::InconsistentGraph { .. }
         | StoreError::Invalid(_) => ErrorKind::Refused,
     }
 }
