@@ -67,14 +67,13 @@ pub fn rotate(
             Status::Unverified => Health::Unverified,
             _ => Health::Corrupt(check.reason.unwrap_or_default()),
         };
-        candidates.push(Candidate { id, health });
+        candidates.push(Candidate::new(id, health));
     }
     for (id, why) in &unreadable {
         if let Ok(id) = id.parse::<BackupId>() {
-            candidates.push(Candidate {
-                id,
-                health: Health::Corrupt(why.clone()),
-            });
+            // A manifest that could not be read is not judged corrupt:
+            // what cannot be judged is kept.
+            candidates.push(Candidate::new(id, Health::Unjudged(why.clone())));
         }
     }
     candidates.sort_by(|a, b| b.id.cmp(&a.id));
