@@ -7,6 +7,11 @@ Does what the application's PersistenceManager does, the way it does it, so that
 - save with backup: json.dump(indent=2) to graph.json, SHA-256 of the file in 4 KiB
   chunks, the meta written with json.dump(indent=2), then shutil.copy of the graph and of
   the meta into backups/ (no temp file, no fsync: as the application does);
+- save with the application's retention (with --history N): the save above, then every
+  file in backups/ whose mtime is older than 30 days is removed, as the application's
+  cleanup does, on a store holding N daily backups plus one that has just aged out;
+- verify (hash only): SHA-256 of graph.json in 4 KiB chunks compared with the meta, which
+  is all the application checks;
 - load: SHA-256 of graph.json in 4 KiB chunks, compared with the meta, then json.load;
 - load with recovery: the primary fails its checksum, so backups are tried newest first
   (checksum of each against its graph_<ts>.meta) and the first good one is json.load-ed
@@ -17,7 +22,7 @@ Does what the application's PersistenceManager does, the way it does it, so that
 The process times itself (time.perf_counter around each operation only) and prints one
 JSON object on stdout: {"save_ms": [...], "load_ms": [...], "recovery_ms": [...], ...}.
 
-Usage: peer.py --graph FILE --workdir DIR [--reps N] [--damaged-backups K]
+Usage: peer.py --graph FILE --workdir DIR [--reps N] [--damaged-backups K] [--history N]
 """
 
 import argparse
@@ -63,6 +68,68 @@ def save_with_backup(graph, storage):
     stem = "graph_" + now.strftime("%Y%m%d_%H%M%S")
     shutil.copy(path, os.path.join(backups, stem + ".json"))
     shutil.copy(path + ".meta", os.path.join(backups, stem + ".meta"))
+
+
+RETENTION_DAYS = 30
+
+
+def cleanup_old_backups(storage):
+    """The application's retention: remove backups older than 30 days by mtime."""
+    backups = os.path.join(storage, "backups")
+    cutoff = time.time() - RETENTION_DAYS * 86400
+    for name in os.listdir(backups):
+        path = os.path.join(backups, name)
+        if os.path.isfile(path) and os.path.getmtime(path) < cutoff:
+            os.remove(path)
+
+
+def verify_hash_only(storage):
+    path = os.path.join(storage, "graph.json")
+    with open(path + ".meta") as f:
+        expected = json.load(f).get("checksum")
+    return sha256_file(path) == expected
+
+
+def add_aged_backup(storage, days):
+    """A backup pair (a hard link of the primary: the peer's setup, not timed) dated
+    `days` ago by name and by mtime."""
+    primary = os.path.join(storage, "graph.json")
+    when = datetime.now() - timedelta(days=days)
+    stem = "graph_" + when.strftime("%Y%m%d_%H%M%S")
+    backups = os.path.join(storage, "backups")
+    for src, dest in ((primary, stem + ".json"), (primary + ".meta", stem + ".meta")):
+        target = os.path.join(backups, dest)
+        if not os.path.exists(target):
+            os.link(src, target)
+        stamp = when.timestamp()
+        os.utime(target, (stamp, stamp))
+    return stem
+
+
+def bench_history(graph, workdir, reps, history, result):
+    storage = os.path.join(workdir, "history")
+    os.makedirs(os.path.join(storage, "backups"), exist_ok=True)
+    save_with_backup(graph, storage)
+    clear_files(os.path.join(storage, "backups"))
+    for day in range(1, history + 1):
+        add_aged_backup(storage, day - 0.5)
+    for _ in range(reps):
+        # The steady state of daily saves: one backup has just aged out.
+        add_aged_backup(storage, RETENTION_DAYS + 1)
+        before = set(os.listdir(os.path.join(storage, "backups")))
+        started = time.perf_counter()
+        save_with_backup(graph, storage)
+        cleanup_old_backups(storage)
+        result["save_retention_ms"].append((time.perf_counter() - started) * 1e3)
+        # Back to `history` backups for the next repetition.
+        for name in set(os.listdir(os.path.join(storage, "backups"))) - before:
+            os.remove(os.path.join(storage, "backups", name))
+    for _ in range(reps):
+        started = time.perf_counter()
+        ok = verify_hash_only(storage)
+        result["verify_ms"].append((time.perf_counter() - started) * 1e3)
+        if not ok:
+            sys.exit("peer: hash-only verify of a fresh save failed")
 
 
 def checked_load(data_path, meta_path):
@@ -129,6 +196,8 @@ def main():
     parser.add_argument("--workdir", required=True, help="scratch directory (created)")
     parser.add_argument("--reps", type=int, default=1)
     parser.add_argument("--damaged-backups", type=int, default=3)
+    parser.add_argument("--history", type=int, default=0,
+                        help="also time save with retention and verify on a store of N backups")
     args = parser.parse_args()
 
     with open(args.graph) as f:
@@ -141,7 +210,11 @@ def main():
         "load_ms": [],
         "recovery_ms": [],
         "recovered_from": "",
+        "save_retention_ms": [],
+        "verify_ms": [],
     }
+    if args.history > 0:
+        bench_history(graph, args.workdir, args.reps, args.history, result)
 
     storage = os.path.join(args.workdir, "storage")
     os.makedirs(storage, exist_ok=True)

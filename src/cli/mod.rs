@@ -16,7 +16,6 @@ use std::sync::atomic::AtomicBool;
 
 use clap::{Args, Parser, Subcommand};
 
-use crate::graph::KnowledgeGraph;
 use crate::graph::merge::Prefer;
 use crate::store::corrupt::CorruptionKind;
 use crate::store::history::HistoryOptions;
@@ -638,13 +637,15 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 kind: "io",
                 message: format!("read {}: {e}; nothing was saved", from.display()),
             })?;
-            let graph = KnowledgeGraph::from_slice(&bytes).map_err(|e| Failure {
+            // Stored as they are: parsed (to refuse what is not a graph) and
+            // hashed at once, never serialized again.
+            let input = crate::store::save::SaveInput::read(bytes).map_err(|e| Failure {
                 code: exit::FAILURE,
                 kind: "invalid_graph",
                 message: format!("{}: {e}; nothing was saved", from.display()),
             })?;
-            let report = store.save_with(
-                &graph,
+            let report = store.save_input(
+                &input,
                 &crate::store::save::SaveOptions {
                     rotate: !no_rotate,
                     at: None,

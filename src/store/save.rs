@@ -133,6 +133,56 @@ pub(crate) fn serialize_for_save(
     out.finish()
 }
 
+/// The bytes a save writes, with what was proven about them.
+struct Prepared<'a> {
+    bytes: &'a [u8],
+    checksum: String,
+    /// The graph's consistency, when it was checked (the memo records only
+    /// a consistent graph).
+    consistency: Option<crate::graph::Consistency>,
+    at: chrono::DateTime<chrono::Local>,
+}
+
+/// A graph file read for saving as it is: its bytes, their SHA-256, the
+/// graph they parse to and its consistency, from one pass on two cores.
+pub struct SaveInput {
+    pub bytes: Vec<u8>,
+    pub checksum: String,
+    pub graph: KnowledgeGraph,
+    pub consistency: crate::graph::Consistency,
+}
+
+impl SaveInput {
+    /// Parses and hashes `bytes` at the same time (the hash on this core,
+    /// the parse and the consistency check on another).
+    ///
+    /// # Errors
+    /// The bytes are not a graph in the application's format.
+    pub fn read(bytes: Vec<u8>) -> std::result::Result<SaveInput, crate::graph::GraphError> {
+        let parse = |b: &[u8]| {
+            KnowledgeGraph::from_slice(b).map(|g| {
+                let c = g.check_consistency();
+                (g, c)
+            })
+        };
+        let (checksum, parsed) = std::thread::scope(|s| {
+            let parser = s.spawn(|| parse(&bytes));
+            let checksum = super::digest::sha256_hex(&bytes);
+            // A panic in the parser is a bug, not a verdict on the input:
+            // parse again here so that it surfaces on this thread.
+            let parsed = parser.join().unwrap_or_else(|_| parse(&bytes));
+            (checksum, parsed)
+        });
+        let (graph, consistency) = parsed?;
+        Ok(SaveInput {
+            bytes,
+            checksum,
+            graph,
+            consistency,
+        })
+    }
+}
+
 /// How far behind the newest backup's name the clock may read before a new
 /// backup takes its own time again (see `write_backup_pair`).
 const MAX_NAME_CATCH_UP_HOURS: i64 = 2;
@@ -182,6 +232,49 @@ impl Store {
             let (bytes, checksum) = serialize_for_save(graph, at);
             (bytes, checksum, check.join().ok())
         });
+        let prepared = Prepared {
+            bytes: &bytes,
+            checksum,
+            consistency,
+            at,
+        };
+        self.save_prepared(graph, prepared, options, source, started)
+    }
+
+    /// Saves a graph file's bytes as they are (`save --from FILE`): what
+    /// [`SaveInput::read`] parsed and hashed. The primary and the backup are
+    /// byte for byte the input (its `last_saved` included): nothing is
+    /// serialized again.
+    ///
+    /// # Errors
+    /// As [`Store::save_graph_with_backup`].
+    pub fn save_input(&self, input: &SaveInput, options: &SaveOptions) -> Result<SaveReport> {
+        let started = Instant::now();
+        let _guard = self.lock()?;
+        let prepared = Prepared {
+            bytes: &input.bytes,
+            checksum: input.checksum.clone(),
+            consistency: Some(input.consistency.clone()),
+            at: options.at.unwrap_or_else(super::now),
+        };
+        self.save_prepared(&input.graph, prepared, options, "save", started)
+    }
+
+    /// The save of `prepared` (the file form of `graph`), under the lock.
+    fn save_prepared(
+        &self,
+        graph: &KnowledgeGraph,
+        prepared: Prepared<'_>,
+        options: &SaveOptions,
+        source: &str,
+        started: Instant,
+    ) -> Result<SaveReport> {
+        let Prepared {
+            bytes,
+            checksum,
+            consistency,
+            at,
+        } = prepared;
         // Save exactly what verify accepts (the same check), before anything
         // is written: recovery would throw the new save away later.
         let problems = match &consistency {
@@ -209,10 +302,10 @@ impl Store {
         if !evidence.is_empty() {
             tracing::warn!(kept = ?evidence, "no backup held the primary's bytes: kept them before saving over it");
         }
-        let (backup_id, backup_path, backup_meta_path) = self
-            .write_backup_pair(&bytes, &meta, at)
-            .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
-        self.commit_primary(&bytes, &meta, false)
+        let (backup_id, backup_path, backup_meta_path) =
+            self.write_backup_pair(bytes, &meta, at)
+                .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
+        self.commit_primary(bytes, &meta, false)
             .map_err(|e| e.left(format!("backup {backup_id} of the new graph was written")))?;
         if let Some(c) = consistency.filter(|c| c.problems.is_empty()) {
             self.memo_record(super::memo::MemoEntry::new(

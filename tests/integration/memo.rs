@@ -368,3 +368,48 @@ fn retention_prunes_memo_entries_no_file_has() {
         "entries of removed backups are dropped"
     );
 }
+
+#[test]
+fn save_from_a_file_stores_its_bytes_as_they_are_and_records_them() {
+    let s = common::empty_store();
+    // Hand-edited: a literal é and a key order of its own, which the
+    // application's writer would not reproduce byte for byte.
+    let text = common::app_graph(3, 2, true, "x").replacen(
+        "\"version\"",
+        "\"note\": \"é\", \"version\"",
+        1,
+    );
+    KnowledgeGraph::from_slice(text.as_bytes()).expect("still a graph");
+    let input = s.dir.path().join("input.json");
+    fs::write(&input, &text).expect("write input");
+    let out = Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(s.root())
+        .args(["--json", "save", "--from"])
+        .arg(&input)
+        .output()
+        .expect("run");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(fs::read(s.primary()).expect("primary"), text.as_bytes());
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let backup = doc["result"]["backup_path"].as_str().expect("backup path");
+    assert_eq!(fs::read(backup).expect("backup"), text.as_bytes());
+    assert!(
+        entry_path(&s, text.as_bytes()).is_file(),
+        "recorded in the memo"
+    );
+    let r = verify_primary(&s.open());
+    assert_eq!(r.status, Status::Valid);
+    assert!(r.memo_verified_at.is_some());
+    // The memo's proof is the parse's: same counts, types and warnings.
+    let deep = verify_primary(&s.open().with_deep(true));
+    assert_eq!(
+        (r.node_count, r.edge_count, &r.warnings),
+        (deep.node_count, deep.edge_count, &deep.warnings)
+    );
+}
