@@ -12,7 +12,10 @@
 //!   one untimed warm-up.
 //! - `GV_BENCH_PEER=0`: skip the Python peer (`scripts/peer.py`).
 //! - `GV_BENCH_OPS`: only these sections, e.g. `recovery` or `save,load` (of `save`,
-//!   `verify`, `load`, `memory`, `recovery`, `verify-all`, `check`, `peer`, `list`, `tui`, `nodes`).
+//!   `verify`, `load`, `memory`, `recovery`, `verify-all`, `check`, `peer`, `list`, `tui`, `nodes`, `cli`).
+//!   `cli` times the real `graphvault` commands end to end on a store with 30 backups
+//!   (save with retention, verify, recover, verify --all) beside `scripts/peer.py --history 30`
+//!   and, when installed, restic and borg.
 //! - `GV_BENCH_TUI=0`: skip the terminal UI timings.
 //! - `GV_BENCH_DIR`: where the scratch stores go (default: the system temp dir).
 //!
@@ -136,10 +139,11 @@ pub enum Section {
     List,
     Tui,
     Nodes,
+    Cli,
 }
 
 impl Section {
-    pub const ALL: [Section; 11] = [
+    pub const ALL: [Section; 12] = [
         Section::Save,
         Section::Verify,
         Section::Load,
@@ -151,6 +155,7 @@ impl Section {
         Section::List,
         Section::Tui,
         Section::Nodes,
+        Section::Cli,
     ];
 
     fn name(self) -> &'static str {
@@ -166,6 +171,7 @@ impl Section {
             Section::List => "list",
             Section::Tui => "tui",
             Section::Nodes => "nodes",
+            Section::Cli => "cli",
         }
     }
 }
@@ -592,6 +598,9 @@ fn bench_size(
     }
     if config.wants(Section::Check) {
         bench_check(config, &size, &store, report)?;
+    }
+    if config.wants(Section::Cli) {
+        bench_cli(config, peer, &size, report)?;
     }
     drop(store);
     fs::remove_dir_all(&store_dir)?;
@@ -1844,6 +1853,489 @@ fn run_peer(graph: &KnowledgeGraph, dir: &Path, reps: usize) -> Result<PeerResul
     fs::remove_dir_all(&work)?;
     fs::remove_file(&input)?;
     Ok(results)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The commands users run, end to end
+
+/// Backups in the store the CLI rows work on: a month of daily saves.
+const CLI_HISTORY: usize = 30;
+
+/// Runs `graphvault --store STORE --json ARGS...` and returns its JSON result and the
+/// wall time of the whole process.
+fn gv_cli(store: &Path, args: &[&std::ffi::OsStr]) -> Result<(serde_json::Value, Duration)> {
+    let t = Instant::now();
+    let output = Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(store)
+        .arg("--json")
+        .args(args)
+        .output()
+        .context("run graphvault")?;
+    let elapsed = t.elapsed();
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).with_context(|| {
+        format!(
+            "graphvault {args:?} printed no JSON: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    ensure!(
+        doc["ok"] == true,
+        "graphvault {args:?} failed: {}",
+        doc["error"]
+    );
+    Ok((doc["result"].clone(), elapsed))
+}
+
+/// A graph file as a save of `at` writes it (each `at` gives other bytes).
+fn write_input(
+    graph: &KnowledgeGraph,
+    path: &Path,
+    at: chrono::DateTime<chrono::Local>,
+) -> Result<()> {
+    let stamp = SaveStamp {
+        last_saved: at.naive_local().format("%Y-%m-%dT%H:%M:%S%.6f").to_string(),
+    };
+    write_durably(path, |f| {
+        graph.write_json(io::BufWriter::new(f), Some(&stamp))
+    })
+}
+
+/// A backup pair named `days` ago that shares the bytes of `like` (a hard link: the
+/// bench's setup, never timed), its meta copied: a backup that has just aged out.
+fn add_aged_backup(store: &Store, like: &BackupId, days: i64) -> Result<BackupId> {
+    let id = BackupId::new(
+        (chrono::Local::now() - chrono::Duration::days(days)).naive_local(),
+        0,
+    );
+    let dir = store.backups_dir();
+    fs::hard_link(
+        dir.join(like.data_file_name()),
+        dir.join(id.data_file_name()),
+    )?;
+    fs::copy(
+        dir.join(like.meta_file_name()),
+        dir.join(id.meta_file_name()),
+    )?;
+    Ok(id)
+}
+
+fn samples_timing(samples: &[f64]) -> Result<Timing> {
+    Timing::of(
+        samples
+            .iter()
+            .map(|ms| Duration::from_secs_f64(ms / 1e3))
+            .collect(),
+    )
+}
+
+/// The real commands on a store with 30 backups of this graph (see the module docs).
+fn bench_cli(
+    config: &Config,
+    peer: &PeerMode,
+    size: &SizeRun<'_>,
+    report: &mut Report,
+) -> Result<()> {
+    let label = size.label;
+    let dir = size.dir.join("cli");
+    fs::create_dir_all(&dir)?;
+    let store_dir = dir.join("storage");
+    progress(&format!(
+        "{label}: cli: building a store with {CLI_HISTORY} daily backups"
+    ));
+    let store = Store::open(&store_dir)?;
+    let now = chrono::Local::now();
+    for day in (1..=CLI_HISTORY).rev() {
+        store.save_with(
+            size.graph,
+            &SaveOptions {
+                rotate: false,
+                at: Some(now - chrono::Duration::days(day as i64) + chrono::Duration::hours(1)),
+            },
+        )?;
+    }
+    let oldest = store
+        .list_backups()?
+        .backups
+        .last()
+        .map(|b| b.id.clone())
+        .context("no backups")?;
+    let reps = size.reps;
+    let inputs: Vec<PathBuf> = (0..=reps)
+        .map(|k| dir.join(format!("input-{k}.json")))
+        .collect();
+    for (k, input) in inputs.iter().enumerate() {
+        write_input(size.graph, input, now + chrono::Duration::seconds(k as i64))?;
+    }
+
+    // Save into an empty store: the reference the 30-backup save is held to.
+    let empty_dir = dir.join("empty");
+    let mut empty = Vec::new();
+    for input in &inputs {
+        if empty_dir.exists() {
+            fs::remove_dir_all(&empty_dir)?;
+        }
+        let (_, t) = gv_cli(
+            &empty_dir,
+            &["save".as_ref(), "--from".as_ref(), input.as_os_str()],
+        )?;
+        empty.push(t);
+    }
+    empty.remove(0);
+    let empty = Timing::of(empty)?;
+    fs::remove_dir_all(&empty_dir)?;
+
+    // Save with retention into the 30-backup store, in the steady state of daily saves:
+    // one backup has just aged out and retention removes it.
+    let mut saves = Vec::new();
+    let mut removed = 0;
+    for input in &inputs {
+        add_aged_backup(&store, &oldest, 31)?;
+        let (result, t) = gv_cli(
+            &store_dir,
+            &["save".as_ref(), "--from".as_ref(), input.as_os_str()],
+        )?;
+        removed += result["rotation"]["plan"]["removed"].as_u64().unwrap_or(0);
+        saves.push(t);
+        // Back to 30 backups for the next repetition (the bench's own scratch store).
+        for key in ["backup_path", "backup_meta_path"] {
+            if let Some(p) = result[key].as_str() {
+                fs::remove_file(p)?;
+            }
+        }
+    }
+    ensure!(
+        removed as usize >= inputs.len(),
+        "retention removed {removed} backups in {} saves; the aged-out one each time was expected",
+        inputs.len()
+    );
+    saves.remove(0);
+    let saves = Timing::of(saves)?;
+
+    // Verify the primary at the default depth.
+    let mut verifies = Vec::new();
+    for _ in 0..=reps {
+        let (result, t) = gv_cli(&store_dir, &["verify".as_ref()])?;
+        ensure!(result["status"] == "valid", "verify: {result}");
+        verifies.push(t);
+    }
+    verifies.remove(0);
+    let verifies = Timing::of(verifies)?;
+
+    // verify --all, every level: 30 backups and the primary.
+    let mut alls = Vec::new();
+    let mut all_bytes = 0;
+    for _ in 0..=reps {
+        let (result, t) = gv_cli(&store_dir, &["verify".as_ref(), "--all".as_ref()])?;
+        ensure!(
+            result["corrupt"] == 0 && result["missing"] == 0,
+            "verify --all found problems: {}",
+            result["valid"]
+        );
+        all_bytes = result["bytes"].as_u64().unwrap_or(0);
+        alls.push(t);
+    }
+    alls.remove(0);
+    let alls = Timing::of(alls)?;
+    let one_core = {
+        let (_, t) = bare_sha256(&store.primary_path())?;
+        let files = (all_bytes as f64 / size.file_len.max(1) as f64)
+            .round()
+            .max(1.0) as u32;
+        Timing::of(vec![t * files])?
+    };
+
+    // Recover: the primary fails its checksum, the newest backup is good.
+    let mut recovers = Vec::new();
+    for _ in 0..=reps {
+        flip_middle_bit(&store.primary_path())?;
+        let (result, t) = gv_cli(&store_dir, &["recover".as_ref()])?;
+        ensure!(
+            result["source"]["kind"] == "backup",
+            "recover: {}",
+            result["source"]
+        );
+        recovers.push(t);
+    }
+    recovers.remove(0);
+    let recovers = Timing::of(recovers)?;
+
+    let peer_results = match peer {
+        PeerMode::Run if config.wants(Section::Peer) => {
+            Some(run_history_peer(&inputs[0], &dir, reps)?)
+        }
+        _ => None,
+    };
+    let bytes = Some(size.file_len);
+    let mut save_row = Row::time(
+        label,
+        "CLI: save --from, 30 backups, retention",
+        saves,
+        bytes,
+    )
+    .against(
+        "the same save into an empty store",
+        empty,
+        RatioKind::TimeOverFloor,
+    )
+    .goal(Goal::RatioAtMost(1.15));
+    let mut verify_row = Row::time(label, "CLI: verify (default depth)", verifies, bytes);
+    let mut recover_row = Row::time(label, "CLI: recover (newest backup good)", recovers, bytes);
+    if let Some(p) = &peer_results {
+        save_row.peer_ms = Some(p.save_retention.ms());
+        verify_row = verify_row
+            .against("peer's hash-only verify", p.verify, RatioKind::Speed)
+            .goal(Goal::RatioAtLeast(1.4));
+        verify_row.peer_ms = Some(p.verify.ms());
+        recover_row = recover_row
+            .against("peer's recovery", p.recovery, RatioKind::Speed)
+            .goal(Goal::RatioAtLeast(4.0));
+        recover_row.peer_ms = Some(p.recovery.ms());
+        let mut vs_peer = Row::time(
+            label,
+            "CLI: save with retention vs the peer's",
+            saves,
+            bytes,
+        )
+        .against(
+            "peer's save + 30-day cleanup",
+            p.save_retention,
+            RatioKind::Speed,
+        )
+        .goal(Goal::RatioAtLeast(8.0));
+        vs_peer.peer_ms = Some(p.save_retention.ms());
+        report.rows.push(save_row);
+        report.rows.push(vs_peer);
+    } else {
+        report.rows.push(save_row);
+    }
+    report.rows.push(Row::time(
+        label,
+        "CLI: save --from, empty store",
+        empty,
+        bytes,
+    ));
+    report.rows.push(verify_row);
+    report.rows.push(recover_row);
+    report.rows.push(
+        Row::time(
+            label,
+            "CLI: verify --all, 30 backups + primary",
+            alls,
+            Some(all_bytes),
+        )
+        .against(
+            "one core hashing the same bytes",
+            one_core,
+            RatioKind::Speed,
+        )
+        .goal(Goal::RatioAtLeast(1.8)),
+    );
+    bench_other_tools(label, &inputs, &dir, reps, report);
+    drop(store);
+    fs::remove_dir_all(&dir)?;
+    Ok(())
+}
+
+struct HistoryPeer {
+    save_retention: Timing,
+    verify: Timing,
+    recovery: Timing,
+}
+
+fn run_history_peer(input: &Path, dir: &Path, reps: usize) -> Result<HistoryPeer> {
+    let work = dir.join("peer");
+    fs::create_dir_all(&work)?;
+    progress(&format!(
+        "peer: python3 scripts/peer.py --history {CLI_HISTORY} ({reps} repetition(s))"
+    ));
+    let output = Command::new("python3")
+        .arg(peer_script())
+        .arg("--graph")
+        .arg(input)
+        .arg("--workdir")
+        .arg(&work)
+        .arg("--reps")
+        .arg(reps.to_string())
+        .arg("--history")
+        .arg(CLI_HISTORY.to_string())
+        .output()
+        .context("run python3 scripts/peer.py --history")?;
+    ensure!(
+        output.status.success(),
+        "scripts/peer.py --history failed ({}): {}",
+        output.status,
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let value: serde_json::Value =
+        serde_json::from_slice(&output.stdout).context("scripts/peer.py printed no JSON")?;
+    let timing = |key: &str| -> Result<Timing> {
+        let v: Vec<f64> = value[key]
+            .as_array()
+            .with_context(|| format!("peer output has no {key}"))?
+            .iter()
+            .filter_map(serde_json::Value::as_f64)
+            .collect();
+        samples_timing(&v)
+    };
+    let results = HistoryPeer {
+        save_retention: timing("save_retention_ms")?,
+        verify: timing("verify_ms")?,
+        recovery: timing("recovery_newest_ms")?,
+    };
+    fs::remove_dir_all(&work)?;
+    Ok(results)
+}
+
+/// restic and borg on the same inputs (a new backup of a slightly changed file, a check
+/// that reads all data, a restore), when they are installed; a printed reason when not.
+fn bench_other_tools(
+    label: &str,
+    inputs: &[PathBuf],
+    dir: &Path,
+    reps: usize,
+    report: &mut Report,
+) {
+    for tool in ["restic", "borg"] {
+        match other_tool(tool, label, inputs, dir, reps) {
+            Ok(rows) => report.rows.extend(rows),
+            Err(e) => {
+                let why = format!("{label}: {tool} not measured: {e:#}");
+                progress(&why);
+                report.skipped.push(why);
+            }
+        }
+    }
+}
+
+fn other_tool(
+    tool: &str,
+    label: &str,
+    inputs: &[PathBuf],
+    dir: &Path,
+    reps: usize,
+) -> Result<Vec<Row>> {
+    let version = Command::new(tool).arg("--version").output().map_err(|e| {
+        anyhow::anyhow!("{tool} is not installed ({e}); apt-get install restic borgbackup")
+    })?;
+    ensure!(version.status.success(), "{tool} --version failed");
+    let repo = dir.join(format!("{tool}-repo"));
+    let work = dir.join(format!("{tool}-work"));
+    let restore = dir.join(format!("{tool}-restore"));
+    fs::create_dir_all(&work)?;
+    let target = work.join("graph.json");
+    let run = |args: &[&std::ffi::OsStr]| -> Result<Duration> {
+        let t = Instant::now();
+        let out = Command::new(tool)
+            .args(args)
+            .env("RESTIC_PASSWORD", "bench")
+            .env("BORG_PASSPHRASE", "")
+            .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
+            .env("BORG_RELOCATED_REPO_ACCESS_IS_OK", "yes")
+            .current_dir(&work)
+            .output()?;
+        let elapsed = t.elapsed();
+        ensure!(
+            out.status.success(),
+            "{tool} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(elapsed)
+    };
+    let repo_s = repo.as_os_str();
+    let restore_s = restore.as_os_str();
+    match tool {
+        "restic" => run(&["init".as_ref(), "--repo".as_ref(), repo_s])?,
+        _ => run(&["init".as_ref(), "--encryption=none".as_ref(), repo_s])?,
+    };
+    let mut backups = Vec::new();
+    for (k, input) in inputs.iter().enumerate() {
+        fs::copy(input, &target)?;
+        let t = match tool {
+            "restic" => run(&[
+                "--repo".as_ref(),
+                repo_s,
+                "backup".as_ref(),
+                "graph.json".as_ref(),
+            ])?,
+            _ => {
+                let archive = format!("{}::a{k}", repo.display());
+                run(&["create".as_ref(), archive.as_ref(), "graph.json".as_ref()])?
+            }
+        };
+        backups.push(t);
+    }
+    // The first backup stores everything; the others are the changed-file case.
+    backups.remove(0);
+    let mut checks = Vec::new();
+    let mut restores = Vec::new();
+    for _ in 0..reps.max(1) {
+        checks.push(match tool {
+            "restic" => run(&[
+                "--repo".as_ref(),
+                repo_s,
+                "check".as_ref(),
+                "--read-data".as_ref(),
+            ])?,
+            _ => run(&["check".as_ref(), "--verify-data".as_ref(), repo_s])?,
+        });
+        if restore.exists() {
+            fs::remove_dir_all(&restore)?;
+        }
+        fs::create_dir_all(&restore)?;
+        restores.push(match tool {
+            "restic" => run(&[
+                "--repo".as_ref(),
+                repo_s,
+                "restore".as_ref(),
+                "latest".as_ref(),
+                "--target".as_ref(),
+                restore_s,
+            ])?,
+            _ => {
+                let archive = format!("{}::a{}", repo.display(), inputs.len() - 1);
+                let t = Instant::now();
+                let out = Command::new(tool)
+                    .args(["extract".as_ref(), std::ffi::OsStr::new(&archive)])
+                    .env("BORG_UNKNOWN_UNENCRYPTED_REPO_ACCESS_IS_OK", "yes")
+                    .current_dir(&restore)
+                    .output()?;
+                ensure!(
+                    out.status.success(),
+                    "borg extract: {}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
+                t.elapsed()
+            }
+        });
+    }
+    let bytes = fs::metadata(&target)?.len();
+    let rows = vec![
+        Row::time(
+            label,
+            &format!("{tool}: new backup (changed file)"),
+            Timing::of(backups)?,
+            Some(bytes),
+        ),
+        Row::time(
+            label,
+            &format!("{tool}: check, reading all data"),
+            Timing::of(checks)?,
+            Some(bytes),
+        ),
+        Row::time(
+            label,
+            &format!("{tool}: restore"),
+            Timing::of(restores)?,
+            Some(bytes),
+        ),
+    ];
+    for d in [&repo, &work, &restore] {
+        if d.exists() {
+            fs::remove_dir_all(d)?;
+        }
+    }
+    Ok(rows)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -91,8 +91,9 @@ def verify_hash_only(storage):
 
 
 def add_aged_backup(storage, days):
-    """A backup pair (a hard link of the primary: the peer's setup, not timed) dated
-    `days` ago by name and by mtime."""
+    """A backup pair (a copy of the primary: the peer's setup, not timed) dated `days`
+    ago by name and by mtime. Not a hard link: the application writes graph.json in
+    place, which would change a linked backup too."""
     primary = os.path.join(storage, "graph.json")
     when = datetime.now() - timedelta(days=days)
     stem = "graph_" + when.strftime("%Y%m%d_%H%M%S")
@@ -100,7 +101,7 @@ def add_aged_backup(storage, days):
     for src, dest in ((primary, stem + ".json"), (primary + ".meta", stem + ".meta")):
         target = os.path.join(backups, dest)
         if not os.path.exists(target):
-            os.link(src, target)
+            shutil.copyfile(src, target)
         stamp = when.timestamp()
         os.utime(target, (stamp, stamp))
     return stem
@@ -124,6 +125,15 @@ def bench_history(graph, workdir, reps, history, result):
         # Back to `history` backups for the next repetition.
         for name in set(os.listdir(os.path.join(storage, "backups"))) - before:
             os.remove(os.path.join(storage, "backups", name))
+    for _ in range(reps):
+        # Recovery with the newest backup good: the primary fails its checksum.
+        flip_middle_bit(os.path.join(storage, "graph.json"))
+        started = time.perf_counter()
+        loaded, source = load_with_recovery(storage)
+        result["recovery_newest_ms"].append((time.perf_counter() - started) * 1e3)
+        if loaded is None:
+            sys.exit("peer: recovery with a good newest backup failed")
+        del loaded
     for _ in range(reps):
         started = time.perf_counter()
         ok = verify_hash_only(storage)
@@ -212,6 +222,7 @@ def main():
         "recovered_from": "",
         "save_retention_ms": [],
         "verify_ms": [],
+        "recovery_newest_ms": [],
     }
     if args.history > 0:
         bench_history(graph, args.workdir, args.reps, args.history, result)
