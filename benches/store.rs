@@ -2215,9 +2215,16 @@ fn other_tool(
     dir: &Path,
     reps: usize,
 ) -> Result<Vec<Row>> {
-    let version = Command::new(tool).arg("--version").output().map_err(|e| {
-        anyhow::anyhow!("{tool} is not installed ({e}); apt-get install restic borgbackup")
-    })?;
+    let version = Command::new(tool)
+        .arg(if tool == "restic" {
+            "version"
+        } else {
+            "--version"
+        })
+        .output()
+        .map_err(|e| {
+            anyhow::anyhow!("{tool} is not installed ({e}); apt-get install restic borgbackup")
+        })?;
     ensure!(version.status.success(), "{tool} --version failed");
     let repo = dir.join(format!("{tool}-repo"));
     let work = dir.join(format!("{tool}-work"));
