@@ -46,8 +46,9 @@ pub struct AppConfig {
     pub size: (u16, u16),
     /// The store's configured retention, the rotate form's starting point.
     pub policy: RetentionPolicy,
-    /// Verify every backup's checksum in the background after the first
-    /// listing, so statuses fill in without a key press.
+    /// Verify every backup, every level, in the background after the first
+    /// listing, so statuses fill in without a key press (at hash speed for
+    /// content the memo of verified content knows).
     pub auto_verify: bool,
 }
 
@@ -454,9 +455,10 @@ impl App {
             progress: None,
             failures_logged: 0,
         });
-        let what = match depth {
-            Depth::Full => "verifying the primary and every backup, every level…",
-            Depth::Checksum => "checking every backup's checksum…",
+        let what = match (depth, include_primary) {
+            (Depth::Full, true) => "verifying the primary and every backup, every level…",
+            (Depth::Full, false) => "verifying every backup, every level…",
+            (Depth::Checksum, _) => "checking every backup's checksum…",
         };
         self.log_line(Severity::Info, what.into());
         self.send(Command::VerifyAll {
@@ -543,9 +545,9 @@ impl App {
         if w.mode == Mode::Recover || !w.store.as_ref().is_some_and(|s| s.copied) {
             self.send(Command::Refresh);
         }
-        // Opening on a broken primary skipped the background checksum pass.
+        // Opening on a broken primary skipped the background pass.
         if self.auto_verify && self.table.tally.verified < self.table.rows.len() {
-            self.start_verify_all(Depth::Checksum, false);
+            self.start_verify_all(Depth::Full, false);
         }
     }
 
@@ -717,7 +719,7 @@ impl App {
         if self.primary_broken() {
             self.open_wizard();
         } else if self.auto_verify && !self.table.rows.is_empty() {
-            self.start_verify_all(Depth::Checksum, false);
+            self.start_verify_all(Depth::Full, false);
         }
     }
 

@@ -479,9 +479,19 @@ fn backup_row<'a>(app: &App, row: &BackupRow, columns: Columns) -> Row<'a> {
         time.push_str(&format!(" #{}", row.info.id.seq()));
     }
     let report = row.report.as_ref();
+    // "valid" means every level: a row whose parse was not checked says so.
+    let word = match report {
+        Some(r)
+            if r.depth == crate::store::verify::Depth::Checksum
+                && r.status == crate::store::verify::Status::Valid =>
+        {
+            "sum only"
+        }
+        _ => status_word(status),
+    };
     let status_cell = if columns.status_word {
         Cell::from(Span::styled(
-            format!("{} {}", status_symbol(status), status_word(status)),
+            format!("{} {word}", status_symbol(status)),
             t.status(status),
         ))
     } else {

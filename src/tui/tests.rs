@@ -496,7 +496,7 @@ const SMALL: (u16, u16) = (60, 15);
 // ---------------------------------------------------------------- keys
 
 #[test]
-fn starting_asks_the_worker_for_the_store_then_checks_checksums() {
+fn starting_asks_the_worker_for_the_store_then_verifies_every_level() {
     let (app, rx) = fresh(BIG);
     assert!(matches!(sent(&rx)[..], [Command::Refresh]));
     assert!(!app.store.loaded);
@@ -505,7 +505,7 @@ fn starting_asks_the_worker_for_the_store_then_checks_checksums() {
     assert!(matches!(
         commands.last(),
         Some(Command::VerifyAll {
-            depth: Depth::Checksum,
+            depth: Depth::Full,
             include_primary: false,
             ..
         })
