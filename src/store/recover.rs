@@ -272,6 +272,8 @@ struct PlanWork {
     primary: Inspection,
     /// The recommended backup's full inspection, when the plan made one.
     recommended: Option<Inspection>,
+    /// Whether the damaged primary looks like newer data beside a stale meta.
+    stale: bool,
 }
 
 /// The primary failed only its checksum and still parses as a consistent graph.
@@ -382,10 +384,48 @@ impl Store {
                 },
             );
         }
-        if !usable && stale_meta_suspect(&primary) {
+        // Whether the damaged primary is newer data beside a stale meta
+        // takes a consistency check of its whole graph: it runs on another
+        // core while the backups are searched, not in front of them.
+        let (stale, searched) = std::thread::scope(|s| {
+            let stale = s.spawn(|| !usable && stale_meta_suspect(&primary));
+            let searched =
+                self.search_backups(options, usable, &mut plan, cancel, progress, started);
+            (stale.join().unwrap_or(false), searched)
+        });
+        let recommended = searched?;
+        if stale {
             plan.warnings
                 .push(RecoveryWarning::StaleMeta { kept_at: None });
         }
+        if !usable && let Some(id) = &plan.recommended {
+            let chosen = plan
+                .candidates
+                .iter()
+                .find(|c| c.target.backup_id() == Some(id));
+            plan.warnings
+                .extend(self.candidate_warnings(id, None, chosen));
+        }
+        plan.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+        Ok(PlanWork {
+            plan,
+            primary,
+            recommended,
+            stale,
+        })
+    }
+
+    /// The candidates of a plan: every backup, or newest first until one
+    /// verifies. Returns the recommended backup's full inspection.
+    fn search_backups(
+        &self,
+        options: PlanOptions,
+        usable: bool,
+        plan: &mut RecoveryPlan,
+        cancel: &AtomicBool,
+        progress: &(dyn Fn(VerifyProgress) + Sync),
+        started: Instant,
+    ) -> Result<Option<Inspection>> {
         let mut recommended = None;
         if options.every_candidate {
             let all = self.verify_all(
@@ -464,20 +504,7 @@ impl Store {
                 })
                 .collect();
         }
-        if !usable && let Some(id) = &plan.recommended {
-            let chosen = plan
-                .candidates
-                .iter()
-                .find(|c| c.target.backup_id() == Some(id));
-            plan.warnings
-                .extend(self.candidate_warnings(id, None, chosen));
-        }
-        plan.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
-        Ok(PlanWork {
-            plan,
-            primary,
-            recommended,
-        })
+        Ok(recommended)
     }
 
     /// Warnings about restoring `id`: dated in the future, older than the
@@ -565,12 +592,14 @@ impl Store {
         {
             *c = backup.report.clone();
         }
-        let (_, report) = self.recover_inspected(report, primary, backup, id, options, started)?;
+        let (_, report) =
+            self.recover_inspected(report, primary, backup, id, options, None, started)?;
         Ok(report)
     }
 
     /// The restore and "what was lost", from inspections made under the
     /// lock (or for a dry run).
+    #[allow(clippy::too_many_arguments)]
     fn recover_inspected(
         &self,
         mut report: RecoveryReport,
@@ -578,6 +607,7 @@ impl Store {
         backup: Inspection,
         id: &BackupId,
         options: RecoverFromOptions,
+        known_stale: Option<bool>,
         started: Instant,
     ) -> Result<(KnowledgeGraph, RecoveryReport)> {
         let status = backup.report.status;
@@ -587,8 +617,13 @@ impl Store {
             return Err(super::restore::refusal(id, &backup.report));
         };
         let checksum = backup.report.actual_checksum.clone().unwrap_or_default();
-        let lost = what_was_lost(&primary, &graph, &checksum);
-        let stale = stale_meta_suspect(&primary);
+        // The stale-meta judgement (known from the plan, or checked beside
+        // the comparison of what was lost) is not in front of the restore.
+        let (lost, stale) = std::thread::scope(|s| {
+            let stale = s.spawn(|| known_stale.unwrap_or_else(|| stale_meta_suspect(&primary)));
+            let lost = what_was_lost(&primary, &graph, &checksum);
+            (lost, stale.join().unwrap_or(false))
+        });
         let restore = self.restore_verified(
             id.clone(),
             backup.report,
@@ -671,6 +706,7 @@ impl Store {
                 dry_run: options.dry_run,
                 allow_unverified: false,
             },
+            Some(work.stale),
             started,
         )?;
         Ok((Some(graph), report))
