@@ -250,7 +250,8 @@ impl Store {
     /// As [`Store::save_graph_with_backup`].
     pub fn save_input(&self, input: &SaveInput, options: &SaveOptions) -> Result<SaveReport> {
         let started = Instant::now();
-        let _guard = self.lock()?;
+        // A save is the one operation that may make a directory a store.
+        let _guard = self.lock_creating()?;
         let prepared = Prepared {
             bytes: &input.bytes,
             checksum: input.checksum.clone(),
