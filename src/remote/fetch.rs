@@ -67,9 +67,10 @@ fn stage_parent(store: &Store) -> std::path::PathBuf {
 
 /// Installs a verified staged copy as a local backup; returns its id.
 fn install(store: &Store, staged: &Staged) -> Result<BackupId> {
-    // Creates the store's directories (a new machine has none) and settles
+    // Creates the store (a new machine has none: recovering from a remote is
+    // asked for, like a save) and settles
     // anything an interrupted writer left.
-    drop(store.lock()?);
+    drop(store.lock_creating()?);
     let dir = store.backups_dir();
     let checksum = crate::store::verify::sha256_hex(&staged.plain);
     let mut id = staged.id.clone();
