@@ -41,6 +41,8 @@ mod rotate;
 mod s3server;
 #[path = "integration/save.rs"]
 mod save;
+#[path = "integration/trash.rs"]
+mod trash;
 #[path = "integration/tui_pty.rs"]
 mod tui_pty;
 #[path = "integration/verify.rs"]

@@ -34,6 +34,8 @@ mod faults;
 mod hostile;
 #[path = "reliability/kill.rs"]
 mod kill;
+#[path = "reliability/kill_rotate.rs"]
+mod kill_rotate;
 #[path = "reliability/negative.rs"]
 mod negative;
 #[path = "reliability/parsers.rs"]

@@ -26,6 +26,7 @@ use crate::store::recover::RecoverOptions;
 use crate::store::restore::RestoreOptions;
 use crate::store::retention::{RetentionPolicy, parse_duration};
 use crate::store::rotate::RotateOptions;
+use crate::store::trash::TrashEmptyOptions;
 use crate::store::verify::{Depth, Target, VerifyAllOptions};
 use crate::store::{Store, StoreError};
 
@@ -189,6 +190,16 @@ pub enum Command {
         #[command(subcommand)]
         command: RemoteCommand,
     },
+    /// List the trash (backups retention moved out), or act on it.
+    Trash {
+        #[command(subcommand)]
+        action: Option<TrashAction>,
+    },
+    /// List the kept primaries (evidence), or restore one as the primary.
+    Evidence {
+        #[command(subcommand)]
+        action: Option<EvidenceAction>,
+    },
     /// Compare two graphs: backup ids or `primary`.
     Diff {
         #[arg(value_parser = parse_target)]
@@ -241,6 +252,41 @@ pub enum Command {
         /// Build it and print where, without opening the UI.
         #[arg(long)]
         no_ui: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TrashAction {
+    /// Bring trashed backups back into backups/ (verified; never overwrites).
+    Restore {
+        /// Trash ids, from `graphvault trash`.
+        #[arg(required = true)]
+        ids: Vec<String>,
+    },
+    /// Purge items from the trash for good (dry run unless --apply).
+    Empty {
+        /// Only items trashed longer ago than this (14d, 2w, 1d12h).
+        #[arg(long, value_name = "DURATION")]
+        older_than: Option<String>,
+        /// Purge them. Without it, only show what would go.
+        #[arg(long)]
+        apply: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum EvidenceAction {
+    /// Restore a kept primary as the primary, through the normal restore
+    /// (the primary it replaces is kept in turn): this undoes a restore.
+    Restore {
+        /// The evidence id, from `graphvault evidence`.
+        id: String,
+        /// Show what would change; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Accept evidence that has no meta (nothing to check its bytes against).
+        #[arg(long)]
+        allow_unverified: bool,
     },
 }
 
@@ -338,6 +384,7 @@ impl From<StoreError> for Failure {
             StoreError::NoSuchNode { .. } => (exit::FAILURE, "no_such_node"),
             StoreError::Conflict { .. } => (exit::FAILURE, "conflict"),
             StoreError::Interrupted { .. } => (exit::FAILURE, "interrupted"),
+            StoreError::NoSpace { .. } => (exit::FAILURE, "no_space"),
         };
         // The store names no commands or flags; the command line says
         // which of its own would help.
@@ -449,6 +496,17 @@ fn command_name(c: &Command) -> &'static str {
             RemoteCommand::Restore { .. } => "remote restore",
             RemoteCommand::Rotate { .. } => "remote rotate",
         },
+        Command::Trash { action: None } => "trash",
+        Command::Trash {
+            action: Some(TrashAction::Restore { .. }),
+        } => "trash restore",
+        Command::Trash {
+            action: Some(TrashAction::Empty { .. }),
+        } => "trash empty",
+        Command::Evidence { action: None } => "evidence",
+        Command::Evidence {
+            action: Some(EvidenceAction::Restore { .. }),
+        } => "evidence restore",
         Command::Diff { .. } => "diff",
         Command::Corrupt { .. } => "corrupt",
         Command::Check { .. } => "check",
@@ -570,9 +628,85 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
     match command {
         Command::List => {
             let listing = store.list_backups()?;
+            let trash = store.list_trash()?;
+            let evidence = store.list_evidence(None)?;
+            let mut text = render::listing(store, &listing);
+            text.push_str(&render::kept_aside(&trash, &evidence));
+            let mut out = outcome(&listing, text, exit::OK);
+            if let serde_json::Value::Object(map) = &mut out.json {
+                map.insert(
+                    "trash".to_string(),
+                    serde_json::json!({
+                        "dir": trash.dir,
+                        "count": trash.items.len(),
+                        "total_size": trash.total_size,
+                        "grace": trash.grace,
+                    }),
+                );
+                map.insert(
+                    "evidence".to_string(),
+                    serde_json::json!({
+                        "dir": evidence.dir,
+                        "count": evidence.items.len(),
+                        "total_size": evidence.total_size,
+                    }),
+                );
+            }
+            Ok(out)
+        }
+        Command::Trash { action: None } => {
+            let listing = store.list_trash()?;
+            Ok(outcome(&listing, render::trash(&listing), exit::OK))
+        }
+        Command::Trash {
+            action: Some(TrashAction::Restore { ids }),
+        } => {
+            let report = store.trash_restore(ids)?;
+            let code = if report
+                .restored
+                .iter()
+                .all(|r| r.status == crate::store::verify::Status::Valid)
+            {
+                exit::OK
+            } else {
+                exit::INTEGRITY
+            };
+            Ok(outcome(&report, render::trash_restore(&report), code))
+        }
+        Command::Trash {
+            action: Some(TrashAction::Empty { older_than, apply }),
+        } => {
+            let older_than = older_than.as_deref().map(parse_duration).transpose()?;
+            let report = store.trash_empty(TrashEmptyOptions {
+                older_than,
+                dry_run: !apply,
+            })?;
+            Ok(outcome(&report, render::trash_empty(&report), exit::OK))
+        }
+        Command::Evidence { action: None } => {
+            // Damaged primaries are what evidence is for: listing one is
+            // not a failure of this command.
+            let listing = store.list_evidence(Some(Depth::Full))?;
+            Ok(outcome(&listing, render::evidence(&listing), exit::OK))
+        }
+        Command::Evidence {
+            action:
+                Some(EvidenceAction::Restore {
+                    id,
+                    dry_run,
+                    allow_unverified,
+                }),
+        } => {
+            let report = store.restore_evidence(
+                id,
+                RestoreOptions {
+                    dry_run: *dry_run,
+                    allow_unverified: *allow_unverified,
+                },
+            )?;
             Ok(outcome(
-                &listing,
-                render::listing(store, &listing),
+                &report,
+                render::evidence_restore(&report),
                 exit::OK,
             ))
         }

@@ -6,12 +6,14 @@ use crate::present::{age, human_size, local_time, now_local, short_checksum};
 use crate::store::Store;
 use crate::store::corrupt::CorruptionReport;
 use crate::store::diff::DiffReport;
+use crate::store::evidence::{EvidenceListing, EvidenceRestoreReport};
 use crate::store::list::BackupListing;
 use crate::store::recover::{Lost, RecoveryReport, RecoveryWarning, Source};
 use crate::store::restore::RestoreReport;
 use crate::store::retention::Action;
 use crate::store::rotate::RotateReport;
 use crate::store::save::{SaveReport, SnapshotReport};
+use crate::store::trash::{TrashEmptyReport, TrashListing, TrashRestoreReport};
 use crate::store::verify::{FileReport, Outcome, Status, VerifyAllReport};
 
 /// Column alignment.
@@ -228,8 +230,10 @@ pub fn save(r: &SaveReport) -> String {
     if let Some(rot) = &r.rotation {
         let _ = writeln!(
             out,
-            "retention: kept {}, removed {}",
-            rot.plan.kept, rot.plan.removed
+            "retention: kept {}, moved {} to the trash{}",
+            rot.plan.kept,
+            rot.trashed.len(),
+            trash_note(rot)
         );
         if let Some(w) = &rot.plan.clock_warning {
             let _ = writeln!(out, "warning: {w}");
@@ -325,7 +329,7 @@ pub fn rotate(r: &RotateReport) -> String {
             vec![
                 match d.action {
                     Action::Keep => "keep".to_string(),
-                    Action::Remove => "REMOVE".to_string(),
+                    Action::Remove => "TRASH".to_string(),
                 },
                 d.id.to_string(),
                 d.reasons.join("; "),
@@ -343,18 +347,249 @@ pub fn rotate(r: &RotateReport) -> String {
     if let Some(w) = &r.plan.clock_warning {
         let _ = writeln!(out, "warning: {w}");
     }
+    if r.dry_run {
+        let _ = writeln!(
+            out,
+            "{} kept ({} valid), {} would be moved to the trash (kept there {} before a later save or rotation purges it): dry run, pass --apply to move them",
+            r.plan.kept, r.plan.kept_valid, r.plan.removed, r.trash_grace
+        );
+    } else {
+        let _ = writeln!(
+            out,
+            "{} kept ({} valid), moved {} to the trash{}",
+            r.plan.kept,
+            r.plan.kept_valid,
+            r.trashed.len(),
+            trash_note(r)
+        );
+    }
+    out
+}
+
+/// After a rotation: how long the trash keeps what it got, how to undo it,
+/// and what was purged.
+fn trash_note(r: &RotateReport) -> String {
+    let mut note = String::new();
+    if !r.trashed.is_empty() {
+        let ids: Vec<String> = r.trashed.iter().map(|t| t.id.to_string()).collect();
+        let _ = write!(
+            note,
+            " for {} (undo: `graphvault trash restore {}`)",
+            r.trash_grace,
+            ids.join(" ")
+        );
+    }
+    if !r.purged.is_empty() {
+        let _ = write!(
+            note,
+            "; purged {} item(s) past their grace period from the trash ({})",
+            r.purged.len(),
+            human_size(r.purged.iter().map(|p| p.size).sum())
+        );
+    }
+    note
+}
+
+/// The line `list` adds about what is kept aside.
+pub fn kept_aside(trash: &TrashListing, evidence: &EvidenceListing) -> String {
+    format!(
+        "trash: {} backup(s), {} (purged {} after trashing; `graphvault trash`); evidence: {} kept primar{}, {} (`graphvault evidence`)\n",
+        trash.items.len(),
+        human_size(trash.total_size),
+        trash.grace,
+        evidence.items.len(),
+        if evidence.items.len() == 1 {
+            "y"
+        } else {
+            "ies"
+        },
+        human_size(evidence.total_size)
+    )
+}
+
+fn when(t: Option<chrono::DateTime<chrono::FixedOffset>>) -> String {
+    t.map(|t| local_time(t.naive_local()))
+        .unwrap_or_else(|| "-".to_string())
+}
+
+pub fn trash(l: &TrashListing) -> String {
+    let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} kept ({} valid), {} {}",
-        r.plan.kept,
-        r.plan.kept_valid,
-        r.plan.removed,
+        "{} item(s) in {} ({}); each stays {} before a later save or rotation purges it",
+        l.items.len(),
+        l.dir.display(),
+        human_size(l.total_size),
+        l.grace
+    );
+    if l.items.is_empty() {
+        return out;
+    }
+    let rows: Vec<Vec<String>> = l
+        .items
+        .iter()
+        .map(|i| {
+            let mut reason = i.operation.clone().unwrap_or_default();
+            if !i.reasons.is_empty() {
+                let _ = write!(reason, ": {}", i.reasons.join("; "));
+            }
+            for n in &i.notes {
+                let _ = write!(reason, " [{n}]");
+            }
+            vec![
+                i.id.to_string(),
+                human_size(i.size),
+                when(i.trashed_at),
+                if i.expired {
+                    "expired".to_string()
+                } else {
+                    when(i.expires_at)
+                },
+                reason,
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            ("ID", Align::Left),
+            ("SIZE", Align::Right),
+            ("TRASHED", Align::Left),
+            ("EXPIRES", Align::Left),
+            ("REASON", Align::Left),
+        ],
+        &rows,
+    ));
+    out.push_str("bring one back with `graphvault trash restore ID`\n");
+    out
+}
+
+pub fn trash_restore(r: &TrashRestoreReport) -> String {
+    let mut out = String::new();
+    for i in &r.restored {
+        let _ = writeln!(
+            out,
+            "{} {} is back in backups/ as {} ({})",
+            status_symbol(i.status),
+            i.id,
+            i.backup_id,
+            match &i.reason {
+                Some(why) => format!("{}: {why}", i.status.name()),
+                None => i.status.name().to_string(),
+            }
+        );
+    }
+    out
+}
+
+pub fn trash_empty(r: &TrashEmptyReport) -> String {
+    let mut out = String::new();
+    for p in &r.purged {
+        let _ = writeln!(
+            out,
+            "{} {}  {}  trashed {}",
+            if r.dry_run { "would purge" } else { "purged" },
+            p.id,
+            human_size(p.size),
+            when(p.trashed_at)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} {} item(s), {}; {} left in the trash{}",
+        if r.dry_run { "would purge" } else { "purged" },
+        r.purged.len(),
+        human_size(r.freed),
+        r.kept,
         if r.dry_run {
-            "would be removed: dry run, pass --apply to delete"
+            ": dry run, pass --apply to purge them for good"
         } else {
-            "removed"
+            ""
         }
     );
+    out
+}
+
+pub fn evidence(l: &EvidenceListing) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{} kept primar{} in {} ({})",
+        l.items.len(),
+        if l.items.len() == 1 { "y" } else { "ies" },
+        l.dir.display(),
+        human_size(l.total_size)
+    );
+    if l.items.is_empty() {
+        return out;
+    }
+    let rows: Vec<Vec<String>> = l
+        .items
+        .iter()
+        .map(|i| {
+            let status = match (i.status, &i.status_reason) {
+                (Some(s), Some(why)) => format!("{} {}: {why}", status_symbol(s), s.name()),
+                (Some(s), None) => format!("{} {}", status_symbol(s), s.name()),
+                (None, _) => "-".to_string(),
+            };
+            vec![
+                i.id.to_string(),
+                i.kept_at.map(local_time).unwrap_or_else(|| "-".into()),
+                i.size.map(human_size).unwrap_or_else(|| "missing".into()),
+                i.reason.clone(),
+                status,
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            ("ID", Align::Left),
+            ("KEPT", Align::Left),
+            ("SIZE", Align::Right),
+            ("WHY", Align::Left),
+            ("STATUS", Align::Left),
+        ],
+        &rows,
+    ));
+    out.push_str(
+        "put one back as the primary with `graphvault evidence restore ID --dry-run`, then without --dry-run\n",
+    );
+    out
+}
+
+pub fn evidence_restore(r: &EvidenceRestoreReport) -> String {
+    let mut out = String::new();
+    let verb = if r.dry_run {
+        "would restore"
+    } else {
+        "restored"
+    };
+    let _ = writeln!(
+        out,
+        "{verb} evidence {} ({}) as the primary: {} nodes, {} edges",
+        r.evidence.id, r.evidence.reason, r.node_count, r.edge_count
+    );
+    let _ = writeln!(out, "current primary: {}", r.previous_primary.summary());
+    match &r.diff {
+        Some(d) => {
+            let _ = writeln!(out, "changes from the current primary:");
+            diff_lines(&mut out, d);
+        }
+        None => {
+            let _ = writeln!(out, "the current primary could not be parsed: no diff");
+        }
+    }
+    if let (Some(id), Some(restore)) = (&r.backup_id, &r.restore) {
+        let _ = writeln!(out, "saved the evidence as backup {id}, then restored it");
+        for e in &restore.evidence {
+            let _ = writeln!(out, "kept the replaced file as {}", e.display());
+        }
+        if let Some(after) = &restore.after {
+            let _ = writeln!(out, "re-verified the new primary: {}", after.summary());
+        }
+    }
+    if r.dry_run {
+        out.push_str("dry run: nothing was written\n");
+    }
     out
 }
 

@@ -106,6 +106,25 @@ pub enum StoreError {
     #[error("{0}")]
     Invalid(String),
 
+    /// Too little free space for an operation that has not written anything.
+    #[error(
+        "{op} refused: it needs {} free on the filesystem of {path} ({} to write, then a margin of {} left free), but only {} is free; {untouched}",
+        bytes_text(*needed),
+        bytes_text(*writes),
+        bytes_text(*margin),
+        bytes_text(*available)
+    )]
+    NoSpace {
+        op: &'static str,
+        path: PathBuf,
+        needed: u64,
+        writes: u64,
+        margin: u64,
+        available: u64,
+        /// What is left as it was.
+        untouched: String,
+    },
+
     /// An operation failed part-way: the error, and the state it left.
     #[error("{source}; {state}")]
     Interrupted {
@@ -133,6 +152,21 @@ impl StoreError {
             source,
         }
     }
+}
+
+/// A byte count as an operator reads it: `97.3 MiB (102021120 bytes)`.
+fn bytes_text(bytes: u64) -> String {
+    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
+    if bytes < 1024 {
+        return format!("{bytes} bytes");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {} ({bytes} bytes)", UNITS[unit])
 }
 
 /// Shorthand for the store's results.

@@ -382,10 +382,12 @@ impl Fs for RealFs {
         })
     }
 
-    fn free_space(&self, _path: &Path) -> Option<u64> {
-        // std has no statvfs and unsafe code is forbidden here; the UI asks
-        // `df` instead when it wants the figure.
-        None
+    fn free_space(&self, path: &Path) -> Option<u64> {
+        // statvfs through rustix: std has none, unsafe code is forbidden in
+        // this crate, and running `df` would parse another program's text.
+        // Blocks available to an unprivileged writer, not the root reserve.
+        let st = rustix::fs::statvfs(path).ok()?;
+        Some(st.f_bavail.saturating_mul(st.f_frsize))
     }
 }
 

@@ -20,6 +20,7 @@
 //!   .graphvault/node-index/<sha256>.idx  node index caches (see [`node_index`])
 //!   .graphvault/scrub.json               when each backup was last hashed (a cache)
 //!   .graphvault/status.json              the outcome of the last `check`
+//!   .graphvault/trash/                   backups retention removed, for a grace period
 //! ```
 
 pub mod auth;
@@ -28,6 +29,7 @@ pub mod corrupt;
 pub mod diff;
 pub mod digest;
 pub mod error;
+pub mod evidence;
 pub mod fs;
 pub mod history;
 pub mod list;
@@ -46,7 +48,9 @@ pub mod rotate;
 pub mod sandbox;
 pub mod save;
 pub mod scrub;
+pub mod space;
 pub mod status;
+pub mod trash;
 pub mod verify;
 
 use std::path::{Path, PathBuf};
@@ -73,10 +77,10 @@ pub const STATE_DIR: &str = ".graphvault";
 pub const MAX_GRAPH_LEN: u64 = 4 << 30;
 
 /// The store's own settings, in `.graphvault/config.json`. Absent means defaults.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoreConfig {
-    /// Retention applied after each save.
-    #[serde(default)]
+    /// Retention applied after each save (absent: [`RetentionPolicy::thinning`]).
+    #[serde(default = "RetentionPolicy::thinning")]
     pub retention: RetentionPolicy,
     /// Off-site copies (see [`crate::remote`]): where, never a secret.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -84,6 +88,44 @@ pub struct StoreConfig {
     /// What `check` runs, and its thresholds.
     #[serde(default)]
     pub check: check::CheckConfig,
+    /// How long a backup stays in the trash before a later save or
+    /// rotation may purge it, as duration text (`"14d"`).
+    #[serde(default = "trash::default_grace", with = "trash::grace_text")]
+    pub trash_grace: chrono::Duration,
+    /// A save or restore is refused when it would leave less free space
+    /// than this many times the new graph's size (0 turns the check off).
+    #[serde(default = "space::default_margin")]
+    pub space_margin: u32,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            retention: RetentionPolicy::thinning(),
+            trash_grace: trash::default_grace(),
+            space_margin: space::default_margin(),
+            remotes: Vec::new(),
+            check: check::CheckConfig::default(),
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Checks every setting.
+    ///
+    /// # Errors
+    /// [`StoreError::InvalidPolicy`] naming what is wrong.
+    pub fn validate(&self) -> Result<()> {
+        self.retention.validate()?;
+        self.check.validate()?;
+        if self.trash_grace <= chrono::Duration::zero() {
+            return Err(StoreError::InvalidPolicy(
+                "trash_grace must be longer than zero: a trashed backup must stay for a while"
+                    .to_string(),
+            ));
+        }
+        Ok(())
+    }
 }
 
 /// Who holds the write lock, as the header shows it.
@@ -299,14 +341,10 @@ impl Store {
                         path: path.clone(),
                         reason: format!("store config is not valid: {e}"),
                     })?;
-                config
-                    .retention
-                    .validate()
-                    .and_then(|()| config.check.validate())
-                    .map_err(|e| StoreError::Refused {
-                        path,
-                        reason: format!("store config: {e}"),
-                    })?;
+                config.validate().map_err(|e| StoreError::Refused {
+                    path,
+                    reason: format!("store config: {e}"),
+                })?;
                 Ok(config)
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(StoreConfig::default()),
@@ -319,7 +357,7 @@ impl Store {
     /// # Errors
     /// An invalid policy, the lock held elsewhere, or an I/O error.
     pub fn set_config(&mut self, config: StoreConfig) -> Result<()> {
-        config.retention.validate()?;
+        config.validate()?;
         // Setting a policy is asked for, not incidental: it may make the
         // directory a store, like a save.
         let _guard = self.lock_creating()?;
@@ -351,7 +389,12 @@ impl Store {
     }
 
     fn ensure_dirs(&self) -> Result<()> {
-        for dir in [self.backups_dir(), self.state_dir(), self.evidence_dir()] {
+        for dir in [
+            self.backups_dir(),
+            self.state_dir(),
+            self.evidence_dir(),
+            self.trash_dir(),
+        ] {
             self.check_own_dir(&dir)?;
         }
         for dir in [self.root.clone(), self.backups_dir(), self.state_dir()] {
@@ -475,6 +518,7 @@ impl Store {
         let guard = WriteGuard { _handle: handle };
         self.settle_pending()?;
         self.sweep_temp_files()?;
+        self.settle_trash()?;
         Ok(guard)
     }
 
@@ -553,6 +597,7 @@ impl Store {
             self.state_dir(),
             self.state_dir().join("memo"),
             self.node_index_dir(),
+            self.trash_dir(),
         ] {
             let entries = match self.fs.read_dir(&dir) {
                 Ok(e) => e,

@@ -9,6 +9,8 @@ thread_local! {
     static SKIP_FSYNC: Cell<bool> = const { Cell::new(false) };
     static IGNORE_LOCK: Cell<bool> = const { Cell::new(false) };
     static DROP_RETENTION_GUARDS: Cell<bool> = const { Cell::new(false) };
+    static DELETE_INSTEAD_OF_TRASH: Cell<bool> = const { Cell::new(false) };
+    static SKIP_TRASH_SYNC: Cell<bool> = const { Cell::new(false) };
     static TRUST_ANY_MEMO_ENTRY: Cell<bool> = const { Cell::new(false) };
     static TRUST_NODE_INDEX: Cell<bool> = const { Cell::new(false) };
     static SCRUB_IGNORES_STAT: Cell<bool> = const { Cell::new(false) };
@@ -74,4 +76,20 @@ pub fn set_trust_node_index(on: bool) {
 }
 pub(crate) fn trust_node_index() -> bool {
     TRUST_NODE_INDEX.with(Cell::get)
+}
+/// Makes retention delete the backups it removes instead of moving them
+/// to the trash, on this thread.
+pub fn set_delete_instead_of_trash(on: bool) {
+    DELETE_INSTEAD_OF_TRASH.with(|c| c.set(on));
+}
+pub(crate) fn delete_instead_of_trash() -> bool {
+    DELETE_INSTEAD_OF_TRASH.with(Cell::get)
+}
+/// Makes a move to the trash skip the fsync of the trash between the links
+/// and the removals from `backups/`, on this thread.
+pub fn set_skip_trash_sync(on: bool) {
+    SKIP_TRASH_SYNC.with(|c| c.set(on));
+}
+pub(crate) fn skip_trash_sync() -> bool {
+    SKIP_TRASH_SYNC.with(Cell::get)
 }

@@ -143,6 +143,13 @@ impl Store {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             return Ok(report);
         }
+        let size = bytes.len() as u64;
+        self.require_space(
+            "restore",
+            size,
+            size,
+            "nothing was written: graph.json and its meta are unchanged",
+        )?;
         let at = super::now();
         report.evidence = self.keep_primary_before_replacing(
             previous.bytes.as_deref(),

@@ -101,7 +101,28 @@ impl Default for RetentionPolicy {
     }
 }
 
+/// Months the store's default policy keeps one backup of: the month of
+/// the newest backup and the 12 before it.
+const THINNING_MONTHS: u32 = 13;
+
 impl RetentionPolicy {
+    /// The store's default: everything within 30 days of the newest backup,
+    /// plus the newest valid backup of each month for the 12 months before
+    /// (the month of the newest backup and the 12 before it), and never
+    /// fewer than 3 valid. A year-old history is thinned, not erased.
+    pub fn thinning() -> Self {
+        RetentionPolicy {
+            keep_monthly: Some(THINNING_MONTHS),
+            ..RetentionPolicy::application()
+        }
+    }
+
+    /// The application's plain 30 days (with the floor of 3 valid): the
+    /// same as [`RetentionPolicy::default`], named for explicit use.
+    pub fn application() -> Self {
+        RetentionPolicy::default()
+    }
+
     fn has_rule(&self) -> bool {
         self.keep_last.is_some()
             || self.keep_within.is_some()

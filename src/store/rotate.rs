@@ -2,8 +2,10 @@
 //!
 //! The decisions come from [`super::retention::plan`]; this module gathers
 //! the health of every backup so that only valid ones count (a checksum
-//! that matches bytes which do not parse proves nothing), and removes what
-//! the plan says, never anything else.
+//! that matches bytes which do not parse proves nothing), and moves what
+//! the plan removes into the trash ([`super::trash`]), never anything
+//! else. Before it moves anything, a rotation purges the trash items whose
+//! grace period is over.
 //!
 //! # What a rotation reads
 //! Re-verifying every backup in full before each save made a save cost
@@ -27,9 +29,10 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Store;
-use super::error::{Result, StoreError};
+use super::error::Result;
 use super::names::BackupId;
 use super::retention::{self, Action, Candidate, Health, RetentionPlan, RetentionPolicy};
+use super::trash::{PurgedItem, TrashReason, TrashedBackup};
 use super::verify::{Depth, FileReport, Target, VerifyAllOptions};
 
 /// Options of [`Store::rotate`].
@@ -45,8 +48,15 @@ pub struct RotateReport {
     pub policy: RetentionPolicy,
     pub dry_run: bool,
     pub plan: RetentionPlan,
-    /// Files deleted (empty on a dry run).
+    /// Files that left `backups/` for the trash (empty on a dry run).
     pub removed_files: Vec<PathBuf>,
+    /// The backups moved to the trash, with when each expires.
+    pub trashed: Vec<TrashedBackup>,
+    /// Items purged from the trash because their grace period was over
+    /// (never one this call trashed).
+    pub purged: Vec<PurgedItem>,
+    /// How long what was trashed stays before a later call may purge it.
+    pub trash_grace: String,
     pub elapsed_ms: f64,
 }
 
@@ -54,8 +64,9 @@ impl Store {
     /// Plans (and unless `dry_run`, applies) `policy` to the backups.
     ///
     /// # Errors
-    /// An invalid policy, the lock held elsewhere, or an I/O error. Files
-    /// removed before an I/O error stay removed; the error names the path.
+    /// An invalid policy, the lock held elsewhere, or an I/O error. Backups
+    /// moved to the trash before an I/O error stay there; the error names
+    /// the path and says where the backup being moved is.
     pub fn rotate(&self, policy: &RetentionPolicy, options: RotateOptions) -> Result<RotateReport> {
         policy.validate()?;
         let _guard = if options.dry_run {
@@ -63,7 +74,14 @@ impl Store {
         } else {
             Some(self.lock()?)
         };
-        self.rotate_locked(policy, options.dry_run, super::now().naive_local(), None)
+        self.rotate_with(
+            policy,
+            options.dry_run,
+            super::now().naive_local(),
+            None,
+            None,
+            "rotate",
+        )
     }
 
     /// Applies `policy`, but removes only backups in `confirmed` (what the
@@ -86,10 +104,11 @@ impl Store {
             super::now().naive_local(),
             Some(confirmed),
             None,
+            "rotation confirmed in the terminal UI",
         )
     }
 
-    /// The rotation, for a caller that holds the lock (or a dry run).
+    /// The retention after a save, for the saver that holds the lock.
     /// `written` is the backup this run's save just wrote, if any.
     pub(crate) fn rotate_locked(
         &self,
@@ -98,7 +117,7 @@ impl Store {
         now: chrono::NaiveDateTime,
         written: Option<&BackupId>,
     ) -> Result<RotateReport> {
-        self.rotate_with(policy, dry_run, now, None, written)
+        self.rotate_with(policy, dry_run, now, None, written, "retention after save")
     }
 
     fn rotate_with(
@@ -108,6 +127,7 @@ impl Store {
         now: chrono::NaiveDateTime,
         confirmed: Option<&[BackupId]>,
         written: Option<&BackupId>,
+        operation: &str,
     ) -> Result<RotateReport> {
         let started = Instant::now();
         let (candidates, mut plan, checksums) = self.plan_with_health(policy, now, written)?;
@@ -128,61 +148,51 @@ impl Store {
             }
         }
         let mut removed_files = Vec::new();
+        let mut trashed = Vec::new();
+        let mut purged = Vec::new();
         if !dry_run {
-            let dir = self.backups_dir();
+            // The trash's clock is the rotation's: tests and demo
+            // histories pass their own `now`, and a purge must agree.
+            let at = chrono::TimeZone::from_local_datetime(&chrono::Local, &now)
+                .earliest()
+                .unwrap_or_else(super::now);
+            // Purge first: nothing this call moves can be purged by it.
+            purged = self
+                .purge_expired_trash(at)
+                .map_err(|e| e.left("nothing was moved to the trash by this rotation"))?;
             for decision in plan
                 .decisions
                 .iter()
                 .rev()
                 .filter(|d| d.action == Action::Remove)
             {
-                // Meta first: if interrupted, what is left is a data file
-                // without a meta (an unverified backup), never a meta that
-                // describes nothing.
-                for name in [
-                    decision.id.meta_file_name(),
-                    decision.id.alt_meta_file_name(),
-                    decision.id.data_file_name(),
-                ] {
-                    let path = dir.join(&name);
-                    if name == decision.id.data_file_name() {
-                        // Unsynced removals may reach the disk in any order
-                        // at a power cut: make the meta's removal durable
-                        // before the data's, or a meta that describes
-                        // nothing can survive (reported missing forever).
-                        self.fs
-                            .sync_dir(&dir)
-                            .map_err(|e| StoreError::io("fsync directory", &dir, e))?;
+                let why = TrashReason {
+                    operation,
+                    policy: Some(policy),
+                    reasons: &decision.reasons,
+                };
+                match self.move_to_trash(&decision.id, &why, at) {
+                    Ok(Some(item)) => {
+                        removed_files.extend(item.moved.iter().cloned());
+                        trashed.push(item);
                     }
-                    match self.fs.remove_file(&path) {
-                        Ok(()) => removed_files.push(path),
-                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                        Err(e) => {
-                            let _ = self.fs.sync_dir(&dir);
-                            let done = if removed_files.is_empty() {
-                                "nothing was removed".to_string()
-                            } else {
-                                format!(
-                                    "removed before the error: {}",
-                                    removed_files
-                                        .iter()
-                                        .map(|p: &PathBuf| p.display().to_string())
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                )
-                            };
-                            return Err(
-                                StoreError::io("remove backup (retention)", path, e).left(done)
-                            );
-                        }
+                    Ok(None) => {}
+                    Err(e) => {
+                        let done = if trashed.is_empty() {
+                            "nothing else was moved".to_string()
+                        } else {
+                            format!(
+                                "moved to the trash before the error: {}",
+                                trashed
+                                    .iter()
+                                    .map(|t: &TrashedBackup| t.backup_id.to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        };
+                        return Err(e.left(done));
                     }
                 }
-                tracing::info!(backup = %decision.id, reasons = ?decision.reasons, "retention removed backup");
-            }
-            if !removed_files.is_empty() {
-                self.fs
-                    .sync_dir(&dir)
-                    .map_err(|e| StoreError::io("fsync directory", &dir, e))?;
             }
             // Keep the memo bounded: drop what no file has any more.
             let mut keep: HashSet<String> = plan
@@ -205,6 +215,9 @@ impl Store {
             dry_run,
             plan,
             removed_files,
+            trashed,
+            purged,
+            trash_grace: super::retention::format_duration(self.trash_grace()),
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
     }

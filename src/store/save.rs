@@ -295,6 +295,15 @@ impl Store {
             source,
             at,
         ))?;
+        // Backup and primary are both written in full before the old
+        // primary's space comes back.
+        let size = bytes.len() as u64;
+        self.require_space(
+            "save",
+            size,
+            size.saturating_mul(2),
+            "nothing was written: graph.json, its meta and the backups are unchanged",
+        )?;
         // The bytes in graph.json may exist nowhere else (the application
         // or a person wrote them, whatever the meta says): keep them first.
         let evidence = self
@@ -445,7 +454,10 @@ impl Store {
                 id.alt_meta_file_name(),
             ]
             .iter()
-            .any(|n| self.fs.entry(&dir.join(n)).is_ok());
+            .any(|n| self.fs.entry(&dir.join(n)).is_ok())
+                // A name in the trash stays its backup's: a restore from
+                // the trash must find its place free.
+                || self.id_in_trash(&id);
             if !taken {
                 break;
             }

@@ -24,6 +24,8 @@ pub enum ErrorKind {
     Refused,
     /// The operation failed part-way; the message says what it left.
     Interrupted,
+    /// Refused before writing anything: too little free space.
+    NoSpace,
     /// The UI itself failed (a thread could not start, a panic).
     Internal,
 }
@@ -65,6 +67,7 @@ fn kind_of(e: &StoreError) -> ErrorKind {
             _ => ErrorKind::Io,
         },
         StoreError::Interrupted { .. } => ErrorKind::Interrupted,
+        StoreError::NoSpace { .. } => ErrorKind::NoSpace,
         StoreError::InvalidBackupId { .. }
         | StoreError::Refused { .. }
         | StoreError::InvalidPolicy(_)

@@ -145,6 +145,11 @@ fn power_loss_at_every_step_of_save_and_rotate() {
 }
 
 #[test]
+fn power_loss_at_every_step_of_save_with_a_trash_purge() {
+    sim_suite(Scenario::SaveRotatePurge);
+}
+
+#[test]
 fn power_loss_at_every_step_of_restore() {
     sim_suite(Scenario::Restore);
 }
@@ -228,6 +233,11 @@ fn a_real_process_aborted_at_every_step_of_save() {
 #[test]
 fn a_real_process_aborted_at_every_step_of_save_and_rotate() {
     real_suite(Scenario::SaveRotate);
+}
+
+#[test]
+fn a_real_process_aborted_at_every_step_of_save_with_a_trash_purge() {
+    real_suite(Scenario::SaveRotatePurge);
 }
 
 #[test]

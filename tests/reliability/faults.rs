@@ -192,6 +192,11 @@ fn every_call_of_save_and_rotate_fails_cleanly() {
 }
 
 #[test]
+fn every_call_of_save_with_a_trash_purge_fails_cleanly() {
+    fault_suite(Scenario::SaveRotatePurge);
+}
+
+#[test]
 fn every_call_of_restore_fails_cleanly() {
     fault_suite(Scenario::Restore);
 }
@@ -409,6 +414,9 @@ enum FullAt {
     Backup,
     /// The new backup fits, the new primary does not.
     Primary,
+    /// Both fit, but not the margin the store keeps free: refused by the
+    /// space check (a real statvfs) before anything is written.
+    Margin,
 }
 
 /// Saves a big graph with the real binary into a store on a tmpfs that
@@ -425,11 +433,14 @@ fn real_disk_full(full_at: FullAt) -> Result<String, String> {
     std::fs::write(&small, crate::fixtures::app_graph(3, 2, false, "small")).expect("small");
     let big_text = crate::fixtures::app_graph(200, 2, false, "big");
     std::fs::write(&big, &big_text).expect("big");
-    // tmpfs counts 4 KiB pages; the small store takes about six.
+    // tmpfs counts 4 KiB pages; the small store takes about six, and one
+    // more for the config that turns the space check off where the write
+    // itself must meet the full disk.
     let pages = big_text.len().div_ceil(4096);
     let size_kib = 4 * match full_at {
-        FullAt::Backup => 6 + pages / 2,
-        FullAt::Primary => 6 + pages + 3 + pages / 2,
+        FullAt::Backup => 7 + pages / 2,
+        FullAt::Primary => 7 + pages + 3 + pages / 2,
+        FullAt::Margin => 6 + 2 * pages + 6,
     };
     let script = r#"
 set -u
@@ -437,6 +448,7 @@ mount -t tmpfs -o size="$SIZE"k gv-full "$MNT" || exit 90
 S="$MNT/storage"
 "$GV" --store "$S" save --from "$SMALL" --no-rotate >/dev/null 2>"$OUT/first.err" || exit 91
 cd "$S"
+if [ "$NOMARGIN" = 1 ]; then echo '{"space_margin": 0}' > .graphvault/config.json; fi
 sha256sum graph.json graph.json.meta > "$OUT/before"
 ls -A backups | sort > "$OUT/backups.before"
 "$GV" --store "$S" save --from "$BIG" --no-rotate >/dev/null 2>"$OUT/err"
@@ -456,6 +468,10 @@ df -k "$MNT" | tail -1 > "$OUT/df"
         .env("GV", env!("CARGO_BIN_EXE_graphvault"))
         .env("SMALL", &small)
         .env("BIG", &big)
+        .env(
+            "NOMARGIN",
+            if full_at == FullAt::Margin { "0" } else { "1" },
+        )
         .status()
         .map_err(|e| format!("unshare: {e}"))?;
     if !status.success() {
@@ -467,12 +483,24 @@ df -k "$MNT" | tail -1 > "$OUT/df"
     if code.trim() != "5" {
         return Err(format!("the save into a full disk exited {code:?}: {err}"));
     }
-    if !err.contains("No space left on device") || !err.contains(&mnt.display().to_string()) {
+    let cause = if full_at == FullAt::Margin {
+        "refused: it needs"
+    } else {
+        "No space left on device"
+    };
+    if !err.contains(cause) || !err.contains(&mnt.display().to_string()) {
         return Err(format!(
             "the error does not name the cause and the path: {err}"
         ));
     }
-    if err.contains("/backups/") != (full_at == FullAt::Backup) {
+    if full_at == FullAt::Margin && get("backups.before") != get("backups.after") {
+        return Err(format!(
+            "the space check refused, yet backups/ changed: {:?} -> {:?}",
+            get("backups.before"),
+            get("backups.after")
+        ));
+    }
+    if full_at != FullAt::Margin && err.contains("/backups/") != (full_at == FullAt::Backup) {
         return Err(format!(
             "the disk ran out at another step than planned ({size_kib} KiB): {err}"
         ));
@@ -502,7 +530,7 @@ fn a_real_full_disk_fails_the_save_cleanly() {
         println!("real disk-full test skipped: {why}");
         return;
     }
-    for full_at in [FullAt::Backup, FullAt::Primary] {
+    for full_at in [FullAt::Backup, FullAt::Primary, FullAt::Margin] {
         match real_disk_full(full_at) {
             Ok(err) => println!("real disk full at the {full_at:?} write: {err}"),
             Err(why) => panic!("disk full at the {full_at:?} write: {why}"),

@@ -55,7 +55,7 @@ pub fn open_rotating_store(root: &Path) -> graphvault::store::Store {
                 min_valid: 1,
                 ..RetentionPolicy::default()
             },
-            ..Default::default()
+            ..graphvault::store::StoreConfig::default()
         })
         .expect("policy");
     store

@@ -7,7 +7,8 @@
 #[cfg(feature = "negative-controls")]
 mod weakened {
     use graphvault::store::negative_controls::{
-        set_drop_retention_guards, set_skip_checksum, set_skip_fsync,
+        set_delete_instead_of_trash, set_drop_retention_guards, set_skip_checksum, set_skip_fsync,
+        set_skip_trash_sync,
     };
     use proptest::test_runner::TestCaseError;
 
@@ -114,6 +115,8 @@ mod weakened {
             },
             keyed: false,
             save_clock_days: 0,
+            grace_minutes: 14 * 1440,
+            later_minutes: 0,
         };
         let why = check_rotation(&stranded).expect_err("the newest valid backup must go");
         assert!(why.contains("newest valid backup"), "{why}");
@@ -125,6 +128,58 @@ mod weakened {
         assert!(
             found.is_err(),
             "the property test did not notice the missing guards"
+        );
+    }
+
+    #[test]
+    fn negative_control_retention_that_deletes_instead_of_trashing_is_caught() {
+        let _weak = weaken(set_delete_instead_of_trash);
+        let case = Case {
+            backups: vec![
+                (0, false, Kind::Valid),
+                (1440, false, Kind::Valid),
+                (2 * 1440, false, Kind::Valid),
+            ],
+            policy: graphvault::store::retention::RetentionPolicy {
+                keep_last: Some(1),
+                keep_within: None,
+                min_valid: 1,
+                ..Default::default()
+            },
+            keyed: false,
+            save_clock_days: 0,
+            grace_minutes: 14 * 1440,
+            later_minutes: 0,
+        };
+        let why = check_rotation(&case).expect_err("deleting must be noticed");
+        println!("negative control, retention deletes instead of trashing: {why}");
+        assert!(why.contains("without a purge past its grace"), "{why}");
+        let tally = crash_every_step_sim(Scenario::SaveRotate, &[Loss::Process]);
+        assert!(
+            tally.failures.iter().any(|f| f.contains("in neither")),
+            "the crash suite's checker did not notice: {:#?}",
+            tally.failures
+        );
+    }
+
+    #[test]
+    fn negative_control_without_the_trash_fsync_power_loss_loses_a_backup() {
+        let _weak = weaken(set_skip_trash_sync);
+        let tally = crash_every_step_sim(Scenario::SaveRotate, &[Loss::Power(0)]);
+        println!(
+            "negative control, trash fsync skipped: {} of {} crash states violated",
+            tally.failures.len(),
+            tally.checks
+        );
+        // The backup's files are gone from backups/ and never reached the
+        // trash: only its manifest is left there.
+        assert!(
+            tally
+                .failures
+                .iter()
+                .any(|f| f.contains("in neither") || f.contains("not whole")),
+            "the power-loss suite did not notice a missing trash fsync: {:#?}",
+            tally.failures
         );
     }
 }

@@ -7,7 +7,7 @@
 //! test (src/store/retention.rs) covers the decisions in depth; this one
 //! covers the store executing them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use chrono::{Duration, NaiveDate, NaiveDateTime};
@@ -19,6 +19,7 @@ use graphvault::store::names::BackupId;
 use graphvault::store::retention::{Action, RetentionPolicy};
 use graphvault::store::rotate::RotateOptions;
 use graphvault::store::save::SaveOptions;
+use graphvault::store::trash::ItemState;
 use graphvault::store::verify::{Depth, Status, Target};
 use graphvault::store::{Store, StoreConfig};
 
@@ -45,6 +46,11 @@ pub struct Case {
     /// Days the clock of the final save is off: 0, a year ahead, or three
     /// years behind (before every backup of the case).
     pub save_clock_days: i64,
+    /// The store's trash grace period, in minutes.
+    pub grace_minutes: i64,
+    /// How long after the first save a second one runs (its rotation
+    /// purges what is past its grace by then).
+    pub later_minutes: i64,
 }
 
 fn base_time() -> NaiveDateTime {
@@ -93,13 +99,19 @@ pub fn cases() -> impl Strategy<Value = Case> {
         policies(),
         prop::bool::weighted(0.2),
         prop_oneof![4 => Just(0i64), 1 => Just(365i64), 1 => Just(-3 * 365i64)],
+        10i64..=40 * 1440,
+        0i64..=60 * 1440,
     )
-        .prop_map(|(backups, policy, keyed, save_clock_days)| Case {
-            backups,
-            policy,
-            keyed,
-            save_clock_days,
-        })
+        .prop_map(
+            |(backups, policy, keyed, save_clock_days, grace_minutes, later_minutes)| Case {
+                backups,
+                policy,
+                keyed,
+                save_clock_days,
+                grace_minutes,
+                later_minutes,
+            },
+        )
 }
 
 fn id_of(minutes: i64, future: bool) -> BackupId {
@@ -153,11 +165,81 @@ fn present(root: &Path, id: &BackupId) -> bool {
     root.join("backups").join(id.data_file_name()).exists()
 }
 
+/// The data bytes of every trashed copy of each backup, and when each expires.
+type TrashView = BTreeMap<BackupId, Vec<(Vec<u8>, chrono::DateTime<chrono::FixedOffset>)>>;
+
+fn trash_view(store: &Store) -> Result<TrashView, String> {
+    let listing = store.list_trash().map_err(|e| format!("list trash: {e}"))?;
+    let mut view = TrashView::new();
+    for item in listing.items {
+        if item.state != ItemState::Trashed {
+            return Err(format!("trash item {} is {:?}", item.id, item.state));
+        }
+        let data = std::fs::read(store.trash_dir().join(format!("{}.json", item.id)))
+            .map_err(|e| format!("trash item {} has no data: {e}", item.id))?;
+        let expires = item.expires_at.ok_or("a trash item without expiry")?;
+        view.entry(item.backup_id)
+            .or_default()
+            .push((data, expires));
+    }
+    Ok(view)
+}
+
+/// Each backup is in `backups/` or whole in the trash: never in both,
+/// never in neither, unless `purge_by` is given and its trashed copy had
+/// expired by then (the only way out of the trash).
+fn where_each_backup_is(
+    root: &Path,
+    originals: &BTreeMap<BackupId, Vec<u8>>,
+    before: Option<&TrashView>,
+    after: &TrashView,
+    purge_by: Option<chrono::DateTime<chrono::FixedOffset>>,
+) -> Result<BTreeSet<BackupId>, String> {
+    let mut purged = BTreeSet::new();
+    for (id, bytes) in originals {
+        let here = present(root, id)
+            && std::fs::read(root.join("backups").join(id.data_file_name()))
+                .ok()
+                .as_ref()
+                == Some(bytes);
+        let trashed = after
+            .get(id)
+            .is_some_and(|copies| copies.iter().any(|(b, _)| b == bytes));
+        match (here, trashed) {
+            (true, true) => return Err(format!("{id} is both in backups/ and in the trash")),
+            (false, false) => {
+                let purged_in_time = match (before.and_then(|b| b.get(id)), purge_by) {
+                    (Some(copies), Some(t)) => copies
+                        .iter()
+                        .any(|(b, expires)| b == bytes && *expires <= t),
+                    _ => false,
+                };
+                if !purged_in_time {
+                    return Err(format!(
+                        "{id} left both backups/ and the trash without a purge past its grace"
+                    ));
+                }
+                purged.insert(id.clone());
+            }
+            _ => {}
+        }
+    }
+    Ok(purged)
+}
+
 /// Applies the case's policy through the store; `Err` names the broken rule.
 pub fn check_rotation(case: &Case) -> Result<(), String> {
     let tmp = tempfile::tempdir().map_err(|e| e.to_string())?;
     let root = tmp.path().join("storage");
     let made = build(case, &root);
+    let originals: BTreeMap<BackupId, Vec<u8>> = made
+        .iter()
+        .filter_map(|(id, _)| {
+            std::fs::read(root.join("backups").join(id.data_file_name()))
+                .ok()
+                .map(|b| (id.clone(), b))
+        })
+        .collect();
     let store = Store::open(&root)
         .map_err(|e| e.to_string())?
         .with_lock_wait(crate::scenario::LOCK_GRACE);
@@ -234,22 +316,36 @@ pub fn check_rotation(case: &Case) -> Result<(), String> {
             return Err(format!("{other} was removed"));
         }
     }
+    let after_rotate = trash_view(&store)?;
+    where_each_backup_is(&root, &originals, None, &after_rotate, None)?;
+    let mut originals = originals;
+    for (id, copies) in &after_rotate {
+        if !removed.contains(id) || copies.len() != 1 {
+            return Err(format!(
+                "{id} is in the trash {} time(s); the plan says {}",
+                copies.len(),
+                removed.contains(id)
+            ));
+        }
+    }
     // A save that rotates with the same policy keeps the backup it made.
     let mut store = store;
     store
         .set_config(StoreConfig {
             retention: case.policy.clone(),
-            ..Default::default()
+            trash_grace: Duration::minutes(case.grace_minutes),
+            ..StoreConfig::default()
         })
         .map_err(|e| e.to_string())?;
     let graph = KnowledgeGraph::from_slice(app_graph(2, 2, false, "saved").as_bytes())
         .map_err(|e| e.to_string())?;
+    let save_at = chrono::Local::now() + Duration::days(case.save_clock_days);
     let saved = store
         .save_with(
             &graph,
             &SaveOptions {
                 rotate: true,
-                at: Some(chrono::Local::now() + Duration::days(case.save_clock_days)),
+                at: Some(save_at),
             },
         )
         .map_err(|e| format!("save: {e}"))?;
@@ -279,6 +375,37 @@ pub fn check_rotation(case: &Case) -> Result<(), String> {
     if r.status != Status::Valid {
         return Err(format!("the backup just made is {}", r.summary()));
     }
+    let after_save = trash_view(&store)?;
+    // Only what is past its grace by the save's clock may have been purged
+    // (nothing, unless that clock is far ahead).
+    let gone = where_each_backup_is(
+        &root,
+        &originals,
+        Some(&after_rotate),
+        &after_save,
+        Some(save_at.fixed_offset()),
+    )?;
+    // What that save purged is gone for good; the next step checks the rest.
+    originals.retain(|id, _| !gone.contains(id));
+    // A later save purges what is past its grace by then, and only that.
+    let later = chrono::Local::now() + Duration::minutes(case.later_minutes);
+    store
+        .save_with(
+            &graph,
+            &SaveOptions {
+                rotate: true,
+                at: Some(later),
+            },
+        )
+        .map_err(|e| format!("later save: {e}"))?;
+    let after_later = trash_view(&store)?;
+    where_each_backup_is(
+        &root,
+        &originals,
+        Some(&after_save),
+        &after_later,
+        Some(later.fixed_offset()),
+    )?;
     Ok(())
 }
 
@@ -328,7 +455,7 @@ fn saves_in_one_second_keep_the_backup_just_made_after_retention() {
                 min_valid: 1,
                 ..RetentionPolicy::default()
             },
-            ..Default::default()
+            ..StoreConfig::default()
         })
         .expect("policy");
     let at = chrono::Local::now();

@@ -18,6 +18,7 @@ use graphvault::store::recover::{RecoverOptions, Source};
 use graphvault::store::restore::RestoreOptions;
 use graphvault::store::retention::RetentionPolicy;
 use graphvault::store::save::SaveOptions;
+use graphvault::store::trash::ItemState;
 use graphvault::store::verify::{Depth, Status, Target, sha256_hex};
 use graphvault::store::{MAX_GRAPH_LEN, Store, StoreConfig, StoreError};
 
@@ -66,8 +67,13 @@ fn no_rotate(day: u32) -> SaveOptions {
 pub enum Scenario {
     /// Save with backup, no retention.
     Save,
-    /// Save with backup, then the store's retention (removes two backups).
+    /// Save with backup, then the store's retention (moves two backups to
+    /// the trash).
     SaveRotate,
+    /// Save with backup and retention over a store whose trash holds two
+    /// items past their grace period: the rotation purges them, then moves
+    /// one backup to the trash.
+    SaveRotatePurge,
     /// Restore the oldest backup over a good primary.
     Restore,
     /// Load with recovery over a corrupt primary.
@@ -75,9 +81,10 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 4] = [
+    pub const ALL: [Scenario; 5] = [
         Scenario::Save,
         Scenario::SaveRotate,
+        Scenario::SaveRotatePurge,
         Scenario::Restore,
         Scenario::Recover,
     ];
@@ -86,6 +93,7 @@ impl Scenario {
         match self {
             Scenario::Save => "save",
             Scenario::SaveRotate => "save+rotate",
+            Scenario::SaveRotatePurge => "save+purge",
             Scenario::Restore => "restore",
             Scenario::Recover => "recover",
         }
@@ -99,7 +107,7 @@ impl Scenario {
     /// backups), and per scenario a retention policy or a damaged primary.
     pub fn build_base(self, fs: Arc<dyn Fs>, root: &Path) -> Result<(), StoreError> {
         let mut store = Store::open_with(root, fs.clone())?.with_lock_wait(LOCK_GRACE);
-        if self == Scenario::SaveRotate {
+        if matches!(self, Scenario::SaveRotate | Scenario::SaveRotatePurge) {
             store.set_config(StoreConfig {
                 retention: RetentionPolicy {
                     keep_last: Some(2),
@@ -107,11 +115,28 @@ impl Scenario {
                     min_valid: 1,
                     ..RetentionPolicy::default()
                 },
-                ..Default::default()
+                trash_grace: chrono::Duration::days(1),
+                ..StoreConfig::default()
             })?;
         }
         for (i, day) in [1, 2, 3].into_iter().enumerate() {
             store.save_with(&graph(3 + i, &format!("base{i}")), &no_rotate(day))?;
+        }
+        if self == Scenario::SaveRotatePurge {
+            // Day 4's rotation trashes days 1 and 2; their day of grace is
+            // over by day 7, when the scenario runs.
+            let rotated = store.save_with(
+                &graph(6, "base3"),
+                &SaveOptions {
+                    rotate: true,
+                    at: Some(at(4, 12)),
+                },
+            )?;
+            if rotated.rotation.map(|r| r.trashed.len()) != Some(2) {
+                return Err(StoreError::Invalid(
+                    "the base rotation did not trash two backups".to_string(),
+                ));
+            }
         }
         if self == Scenario::Recover {
             let path = store.primary_path();
@@ -128,12 +153,12 @@ impl Scenario {
     pub fn run(self, store: &Store) -> Result<(), StoreError> {
         match self {
             Scenario::Save => store.save_with(&graph(7, "new"), &no_rotate(4)).map(drop),
-            Scenario::SaveRotate => store
+            Scenario::SaveRotate | Scenario::SaveRotatePurge => store
                 .save_with(
                     &graph(7, "new"),
                     &SaveOptions {
                         rotate: true,
-                        at: Some(at(4, 12)),
+                        at: Some(at(if self == Scenario::SaveRotate { 4 } else { 7 }, 12)),
                     },
                 )
                 .and_then(|r| match r.rotation_error {
@@ -186,10 +211,34 @@ pub struct Expect {
     pub removed: BTreeSet<BackupId>,
     /// Backups the clean run created.
     pub created: BTreeSet<BackupId>,
+    /// Data bytes of every trash item before the operation, by item id.
+    pub before_trash: BTreeMap<String, Vec<u8>>,
+    /// Trash items the clean run purged.
+    pub purged: BTreeSet<String>,
 }
 
 pub fn read(fs: &dyn Fs, path: &Path) -> Option<Vec<u8>> {
     gvfs::read_file(fs, path, MAX_GRAPH_LEN).ok()
+}
+
+/// Every trash item's data bytes, by item id, and the backup it holds.
+/// An item not whole (an interrupted move, purge or restore) is an error.
+pub fn trash_items(store: &Store) -> Result<BTreeMap<String, (BackupId, Vec<u8>)>, String> {
+    let listing = store.list_trash().map_err(|e| format!("list trash: {e}"))?;
+    let mut out = BTreeMap::new();
+    for item in listing.items {
+        if item.state != ItemState::Trashed {
+            return Err(format!(
+                "trash item {} is not whole after the locked reopen ({:?}: {:?})",
+                item.id, item.state, item.notes
+            ));
+        }
+        let data = store.trash_dir().join(format!("{}.json", item.id));
+        let bytes = read(store.fs(), &data)
+            .ok_or_else(|| format!("trash item {} has no data file", item.id))?;
+        out.insert(item.id.to_string(), (item.backup_id, bytes));
+    }
+    Ok(out)
 }
 
 fn backups(store: &Store) -> Result<BTreeMap<BackupId, Vec<u8>>, String> {
@@ -220,12 +269,23 @@ impl Expect {
             .expect("verify base")
             .status;
         let before_backups = backups(&store).expect("base backups");
+        let before_trash: BTreeMap<String, Vec<u8>> = trash_items(&store)
+            .expect("base trash")
+            .into_iter()
+            .map(|(id, (_, bytes))| (id, bytes))
+            .collect();
         scenario
             .run(&store)
             .expect("the uninterrupted operation succeeds");
         let new = read(&*fs, &store.primary_path()).expect("new primary");
         let after = backups(&store).expect("backups after");
-        let removed = before_backups
+        let trash_after = trash_items(&store).expect("trash after");
+        let purged: BTreeSet<String> = before_trash
+            .keys()
+            .filter(|id| !trash_after.contains_key(*id))
+            .cloned()
+            .collect();
+        let removed: BTreeSet<BackupId> = before_backups
             .keys()
             .filter(|id| !after.contains_key(id))
             .cloned()
@@ -241,6 +301,19 @@ impl Expect {
             "{}: the operation must change the primary",
             scenario.name()
         );
+        // The removal paths must really run, or their crash points are
+        // never enumerated.
+        let (want_removed, want_purged) = match scenario {
+            Scenario::SaveRotate => (2, 0),
+            Scenario::SaveRotatePurge => (1, 2),
+            _ => (0, 0),
+        };
+        assert_eq!(
+            (removed.len(), purged.len()),
+            (want_removed, want_purged),
+            "{}: backups trashed and trash items purged by the clean run",
+            scenario.name()
+        );
         Expect {
             scenario,
             old,
@@ -250,6 +323,8 @@ impl Expect {
             before_backups,
             removed,
             created,
+            before_trash,
+            purged,
         }
     }
 }
@@ -380,6 +455,7 @@ pub fn check_reopened(fs: Arc<dyn Fs>, root: &Path, exp: &Expect) -> Result<Land
     let listing = store
         .list_backups()
         .map_err(|e| format!("list backups: {e}"))?;
+    let trash = trash_items(&store)?;
     let mut present: BTreeMap<BackupId, Status> = BTreeMap::new();
     for b in &listing.backups {
         let r = store
@@ -390,16 +466,12 @@ pub fn check_reopened(fs: Arc<dyn Fs>, root: &Path, exp: &Expect) -> Result<Land
         let data = read(&*fs, &b.data_path);
         match exp.before_backups.get(&b.id) {
             Some(old_bytes) => {
-                let removable = exp.removed.contains(&b.id);
-                let ok = (r.status == Status::Valid && data.as_deref() == Some(old_bytes))
-                    || (removable
-                        && r.status == Status::Unverified
-                        && data.as_deref() == Some(old_bytes));
-                if !ok {
+                // After the locked reopen every interrupted move is
+                // completed: a backup still here is whole and unchanged.
+                if r.status != Status::Valid || data.as_deref() != Some(old_bytes.as_slice()) {
                     return Err(format!(
-                        "backup {} was {} before and is now {} (retention may remove it: {removable})",
+                        "backup {} was valid before and is now {}",
                         b.id,
-                        "valid",
                         r.summary()
                     ));
                 }
@@ -414,15 +486,53 @@ pub fn check_reopened(fs: Arc<dyn Fs>, root: &Path, exp: &Expect) -> Result<Land
             }
         }
     }
-    for id in exp.before_backups.keys() {
-        if !present.contains_key(id) && !exp.removed.contains(id) {
-            return Err(format!("backup {id} was lost"));
+    // A backup is in backups/ or in the trash, whole, never in neither and
+    // never in both; only what the clean run removed may be in the trash.
+    for (id, old_bytes) in &exp.before_backups {
+        let trashed: Vec<&String> = trash
+            .iter()
+            .filter(|(item, (backup, bytes))| {
+                !exp.before_trash.contains_key(*item) && backup == id && bytes == old_bytes
+            })
+            .map(|(item, _)| item)
+            .collect();
+        match (present.contains_key(id), trashed.len()) {
+            (true, 0) | (false, 1) => {}
+            (true, _) => return Err(format!("backup {id} is both in backups/ and in the trash")),
+            (false, 0) => {
+                return Err(format!(
+                    "backup {id} was lost: in neither backups/ nor the trash"
+                ));
+            }
+            (false, _) => return Err(format!("backup {id} is in the trash twice: {trashed:?}")),
+        }
+        if !trashed.is_empty() && !exp.removed.contains(id) {
+            return Err(format!(
+                "backup {id} went to the trash but the plan keeps it"
+            ));
+        }
+    }
+    for (item, (backup, bytes)) in &trash {
+        match exp.before_trash.get(item) {
+            Some(old) if old == bytes => {}
+            Some(_) => return Err(format!("trash item {item} changed")),
+            None => {
+                if exp.before_backups.get(backup) != Some(bytes) {
+                    return Err(format!("an unexpected trash item appeared: {item}"));
+                }
+            }
+        }
+    }
+    // Only a purge past the grace period takes anything out of the trash.
+    for item in exp.before_trash.keys() {
+        if !trash.contains_key(item) && !exp.purged.contains(item) {
+            return Err(format!("trash item {item} was lost without being purged"));
         }
     }
 
     if landed == Landed::New {
         match exp.scenario {
-            Scenario::Save | Scenario::SaveRotate => {
+            Scenario::Save | Scenario::SaveRotate | Scenario::SaveRotatePurge => {
                 let backed_up = listing.backups.iter().any(|b| {
                     present.get(&b.id) == Some(&Status::Valid)
                         && read(&*fs, &b.data_path).as_deref() == Some(exp.new.as_slice())
