@@ -23,11 +23,15 @@
 //! for an instant), never in neither and never in half. A rename between
 //! two directories is two directory updates, and POSIX does not promise a
 //! power cut keeps both or neither; so a move is:
-//! 1. the manifest, written atomically (its file list is the plan);
+//! 1. the manifest, written atomically as `*.moving.json` (its file list
+//!    is the plan);
 //! 2. a hard link of each file into the trash, then fsync of the trash:
 //!    the whole pair is now durable there, and still whole in `backups/`;
 //! 3. removal from `backups/`, meta first (fsync between, so a meta that
-//!    describes nothing never survives), then fsync of `backups/`.
+//!    describes nothing never survives), then fsync of `backups/`;
+//! 4. the manifest renamed to `*.trash.json`: the move is over, and a file
+//!    of the same name and bytes that appears in `backups/` later is a
+//!    new backup, never taken for a remnant of this move.
 //!
 //! A purge first renames the manifest to `*.purging.json` (one directory,
 //! atomic), and a restore to `*.restoring.json`; that marker says which
@@ -70,6 +74,11 @@ pub fn default_grace() -> Duration {
 }
 
 const MANIFEST_SUFFIX: &str = ".trash.json";
+/// The manifest of a move still under way: renamed to [`MANIFEST_SUFFIX`]
+/// once the backup has left `backups/`, so that only a move this marker
+/// names is ever completed (a later file of the same name and bytes in
+/// `backups/` is a new backup, not a remnant).
+const MOVING_SUFFIX: &str = ".moving.json";
 const PURGING_SUFFIX: &str = ".purging.json";
 const RESTORING_SUFFIX: &str = ".restoring.json";
 /// Suffixes of an item's backup files, metas first (the order of removal).
@@ -162,6 +171,7 @@ impl Serialize for TrashId {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum ItemFile {
     Manifest,
+    Moving,
     Purging,
     Restoring,
     /// One of the backup's own files, by its suffix in [`FILE_SUFFIXES`].
@@ -173,6 +183,7 @@ fn parse_trash_name(name: &str) -> Option<(TrashId, ItemFile)> {
     // Longest suffixes first: `.trash.json` and `.json.meta` end like others.
     let kinds = [
         (MANIFEST_SUFFIX, ItemFile::Manifest),
+        (MOVING_SUFFIX, ItemFile::Moving),
         (PURGING_SUFFIX, ItemFile::Purging),
         (RESTORING_SUFFIX, ItemFile::Restoring),
         (".json.meta", ItemFile::Backup(".json.meta")),
@@ -346,6 +357,7 @@ pub(crate) mod grace_text {
 #[derive(Debug, Default)]
 struct Found {
     manifest: bool,
+    moving: bool,
     purging: bool,
     restoring: bool,
     /// Suffix -> size.
@@ -386,6 +398,7 @@ impl Store {
             let found = items.entry(id).or_default();
             match kind {
                 ItemFile::Manifest => found.manifest = true,
+                ItemFile::Moving => found.moving = true,
                 ItemFile::Purging => found.purging = true,
                 ItemFile::Restoring => found.restoring = true,
                 ItemFile::Backup(suffix) => {
@@ -425,6 +438,8 @@ impl Store {
                 Some(PURGING_SUFFIX)
             } else if found.restoring {
                 Some(RESTORING_SUFFIX)
+            } else if found.moving {
+                Some(MOVING_SUFFIX)
             } else if found.manifest {
                 Some(MANIFEST_SUFFIX)
             } else {
@@ -515,9 +530,14 @@ impl Store {
     /// not take its name and a restore finds its place free).
     pub(crate) fn id_in_trash(&self, id: &BackupId) -> bool {
         let dir = self.trash_dir();
-        [MANIFEST_SUFFIX, PURGING_SUFFIX, RESTORING_SUFFIX]
-            .iter()
-            .any(|s| self.fs.entry(&dir.join(format!("{id}{s}"))).is_ok())
+        [
+            MANIFEST_SUFFIX,
+            MOVING_SUFFIX,
+            PURGING_SUFFIX,
+            RESTORING_SUFFIX,
+        ]
+        .iter()
+        .any(|s| self.fs.entry(&dir.join(format!("{id}{s}"))).is_ok())
     }
 
     /// Moves backup `id` (every file of it in `backups/`) into the trash,
@@ -589,13 +609,9 @@ impl Store {
                 .collect(),
         };
         let bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
-        fs::write_atomic(
-            &*self.fs,
-            &dir.join(item.file_name(MANIFEST_SUFFIX)),
-            &bytes,
-            Publish::NoReplace,
-        )
-        .map_err(|e| e.left(&*whole))?;
+        let moving = dir.join(item.file_name(MOVING_SUFFIX));
+        fs::write_atomic(&*self.fs, &moving, &bytes, Publish::NoReplace)
+            .map_err(|e| e.left(&*whole))?;
         let half = format!(
             "backup {id} is whole in {}; the trash holds part of a copy that the next write completes",
             backups.display()
@@ -626,6 +642,17 @@ impl Store {
                     backups.display()
                 ))
             })?;
+        fs::rename_durable(
+            &*self.fs,
+            &moving,
+            &dir.join(item.file_name(MANIFEST_SUFFIX)),
+        )
+        .map_err(|e| {
+            e.left(format!(
+                "backup {id} is whole in the trash ({}); the next write completes its move",
+                dir.display()
+            ))
+        })?;
         tracing::info!(backup = %id, item = %item, operation = why.operation, reasons = ?why.reasons, "moved backup to the trash");
         Ok(Some(TrashedBackup {
             id: item,
@@ -678,8 +705,12 @@ impl Store {
         let mut removed = Vec::new();
         for f in &manifest.files {
             let path = backups.join(&f.backup_name);
-            if self.fs.entry(&path).is_err() {
-                continue;
+            match self.fs.entry(&path) {
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                // Not knowing is not "gone": skipping a meta that is still
+                // there would leave it describing a data file removed next.
+                Err(e) => return Err(StoreError::io("look up backup file", &path, e)),
             }
             match verify::hash_file(&*self.fs, &path, MAX_GRAPH_LEN) {
                 Ok((sha, size)) if sha == f.sha256 && size == f.size => {}
@@ -734,7 +765,7 @@ impl Store {
                 tracing::warn!(item = %id, "completing an interrupted restore from the trash");
                 let manifest = self.read_manifest(&dir.join(id.file_name(RESTORING_SUFFIX)))?;
                 self.finish_restore(&id, &manifest)?;
-            } else if found.manifest {
+            } else if found.moving {
                 let backup_has =
                     |m: &TrashManifest| m.files.iter().any(|f| in_backups.contains(&f.backup_name));
                 let trash_has_all = |m: &TrashManifest| {
@@ -742,24 +773,16 @@ impl Store {
                         .iter()
                         .all(|f| found.files.keys().any(|s| id.file_name(s) == f.trash_name))
                 };
-                // Cheap test first: with no file of its backup's name in
-                // backups/, there is nothing to complete whatever it says.
-                let stem = id.backup().to_string();
-                if !in_backups.iter().any(|n| n.starts_with(&stem)) {
-                    continue;
-                }
-                let manifest = match self.read_manifest(&dir.join(id.file_name(MANIFEST_SUFFIX))) {
+                tracing::warn!(item = %id, "completing an interrupted move to the trash");
+                let moving = dir.join(id.file_name(MOVING_SUFFIX));
+                let manifest = match self.read_manifest(&moving) {
                     Ok(m) => m,
                     Err(e) => {
                         tracing::warn!(item = %id, error = %e, "trash manifest unreadable: item left alone");
                         continue;
                     }
                 };
-                if !backup_has(&manifest) {
-                    continue;
-                }
-                if !trash_has_all(&manifest) {
-                    tracing::warn!(item = %id, "completing an interrupted move to the trash");
+                if backup_has(&manifest) && !trash_has_all(&manifest) {
                     let mut linked = false;
                     for f in &manifest.files {
                         let to = dir.join(&f.trash_name);
@@ -791,6 +814,7 @@ impl Store {
                     }
                 }
                 self.remove_remnants(&manifest)?;
+                fs::rename_durable(&*self.fs, &moving, &dir.join(id.file_name(MANIFEST_SUFFIX)))?;
             }
         }
         Ok(())

@@ -645,3 +645,27 @@ fn trash_and_evidence_from_the_command_line() {
             .is_some_and(|e| !e.is_empty())
     );
 }
+
+#[test]
+fn a_backup_recreated_with_a_trashed_name_and_bytes_is_not_taken_for_a_remnant() {
+    // Found by the benchmark: a backup hard-linked back under the name of
+    // one just trashed, same bytes, was removed by the next locked open as
+    // if it were what a crash left of the move.
+    let s = store_with_saves(3);
+    let store = s.open();
+    let r = store
+        .rotate(&keep_last(2), RotateOptions { dry_run: false })
+        .expect("rotate");
+    let gone = r.trashed[0].backup_id.clone();
+    let item = store.trash_dir().join(format!("{}.json", r.trashed[0].id));
+    let data = s.backups().join(gone.data_file_name());
+    fs::copy(&item, &data).expect("recreate data");
+    fs::copy(
+        store.trash_dir().join(format!("{}.meta", r.trashed[0].id)),
+        s.backups().join(gone.meta_file_name()),
+    )
+    .expect("recreate meta");
+    drop(store.lock().expect("locked open"));
+    assert!(data.exists(), "a new backup was removed as a remnant");
+    assert_eq!(store.list_trash().expect("trash").items.len(), 1);
+}
