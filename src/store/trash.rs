@@ -58,7 +58,7 @@ use super::error::{Result, StoreError};
 use super::fs::{self, EntryKind, Publish};
 use super::names::BackupId;
 use super::retention::{RetentionPolicy, format_duration, parse_duration};
-use super::verify::{self, Depth, MetaSource, Status, Target};
+use super::verify::{self, Depth, FileReport, MetaSource, Status, Target};
 use super::{MAX_GRAPH_LEN, Store};
 
 /// The trash directory's name under `.graphvault/`.
@@ -336,6 +336,31 @@ pub struct RestoredItem {
 #[derive(Debug, Clone, Serialize)]
 pub struct TrashRestoreReport {
     pub restored: Vec<RestoredItem>,
+}
+
+/// One item as [`Store::trash_restore_plan`] found it: verified where it
+/// lies in the trash, its names free in `backups/`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedTrashRestore {
+    pub id: TrashId,
+    pub backup_id: BackupId,
+    pub size: u64,
+    pub trashed_at: Option<DateTime<FixedOffset>>,
+    pub expires_at: Option<DateTime<FixedOffset>>,
+    pub operation: String,
+    pub reasons: Vec<String>,
+    /// Where its files go back to.
+    pub files: Vec<PathBuf>,
+    pub status: Status,
+    pub reason: Option<String>,
+    pub node_count: Option<usize>,
+    pub edge_count: Option<usize>,
+}
+
+/// Result of [`Store::trash_restore_plan`].
+#[derive(Debug, Clone, Serialize)]
+pub struct TrashRestorePlan {
+    pub items: Vec<PlannedTrashRestore>,
 }
 
 /// `trash_grace` as duration text in the store's config (`"14d"`).
@@ -969,6 +994,94 @@ impl Store {
     /// overwritten), the lock held elsewhere, or an I/O error.
     pub fn trash_restore(&self, ids: &[String]) -> Result<TrashRestoreReport> {
         let _guard = self.lock()?;
+        let planned = self.check_trash_restore(ids)?;
+        let dir = self.trash_dir();
+        let mut restored = Vec::new();
+        for (id, manifest, _) in planned {
+            let done = |restored: &[RestoredItem]| {
+                if restored.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        "; restored before the error: {}",
+                        restored
+                            .iter()
+                            .map(|r| r.id.to_string())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )
+                }
+            };
+            fs::rename_durable(
+                &*self.fs,
+                &dir.join(id.file_name(MANIFEST_SUFFIX)),
+                &dir.join(id.file_name(RESTORING_SUFFIX)),
+            )
+            .map_err(|e| e.left(format!("{id} is unchanged in the trash{}", done(&restored))))?;
+            let files = self.finish_restore(&id, &manifest).map_err(|e| {
+                e.left(format!(
+                    "{id} is being restored; the next write completes it{}",
+                    done(&restored)
+                ))
+            })?;
+            let after =
+                self.inspect_target(&Target::Backup(id.backup().clone()), Depth::Full, false);
+            tracing::info!(item = %id, status = after.report.status.name(), "restored from the trash");
+            restored.push(RestoredItem {
+                backup_id: id.backup().clone(),
+                id,
+                status: after.report.status,
+                reason: after.report.reason,
+                files,
+            });
+        }
+        Ok(TrashRestoreReport { restored })
+    }
+
+    /// What [`Store::trash_restore`] of `ids` would do, with every check it
+    /// makes first (the manifest's bytes, the verification, the names free
+    /// in `backups/`); nothing is written. Needs no lock.
+    ///
+    /// # Errors
+    /// As for [`Store::trash_restore`]: the first item that would be refused.
+    pub fn trash_restore_plan(&self, ids: &[String]) -> Result<TrashRestorePlan> {
+        let listing = self.list_trash()?;
+        let backups = self.backups_dir();
+        let items = self
+            .check_trash_restore(ids)?
+            .into_iter()
+            .map(|(id, manifest, report)| {
+                let listed = listing.items.iter().find(|i| i.id == id);
+                PlannedTrashRestore {
+                    backup_id: id.backup().clone(),
+                    size: manifest.files.iter().map(|f| f.size).sum(),
+                    trashed_at: Some(manifest.trashed_at),
+                    expires_at: Some(manifest.expires_at),
+                    operation: manifest.operation.clone(),
+                    reasons: listed.map(|i| i.reasons.clone()).unwrap_or_default(),
+                    files: manifest
+                        .files
+                        .iter()
+                        .map(|f| backups.join(&f.backup_name))
+                        .collect(),
+                    status: report.status,
+                    reason: report.reason.clone(),
+                    node_count: report.node_count,
+                    edge_count: report.edge_count,
+                    id,
+                }
+            })
+            .collect();
+        Ok(TrashRestorePlan { items })
+    }
+
+    /// Every check of a restore from the trash, before anything moves: each
+    /// item's manifest, its bytes against it, its verification where it
+    /// lies, and its names free in `backups/`.
+    fn check_trash_restore(
+        &self,
+        ids: &[String],
+    ) -> Result<Vec<(TrashId, TrashManifest, FileReport)>> {
         let dir = self.trash_dir();
         let backups = self.backups_dir();
         let mut planned = Vec::new();
@@ -1040,55 +1153,16 @@ impl Store {
             }
             if planned
                 .iter()
-                .any(|(p, _): &(TrashId, TrashManifest)| p.backup() == id.backup())
+                .any(|(p, _, _): &(TrashId, TrashManifest, FileReport)| p.backup() == id.backup())
             {
                 return Err(StoreError::Invalid(format!(
                     "two trash items of backup {} were asked for; only one can go back; {unchanged}",
                     id.backup()
                 )));
             }
-            planned.push((id, manifest));
+            planned.push((id, manifest, report));
         }
-        let mut restored = Vec::new();
-        for (id, manifest) in planned {
-            let done = |restored: &[RestoredItem]| {
-                if restored.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "; restored before the error: {}",
-                        restored
-                            .iter()
-                            .map(|r| r.id.to_string())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )
-                }
-            };
-            fs::rename_durable(
-                &*self.fs,
-                &dir.join(id.file_name(MANIFEST_SUFFIX)),
-                &dir.join(id.file_name(RESTORING_SUFFIX)),
-            )
-            .map_err(|e| e.left(format!("{id} is unchanged in the trash{}", done(&restored))))?;
-            let files = self.finish_restore(&id, &manifest).map_err(|e| {
-                e.left(format!(
-                    "{id} is being restored; the next write completes it{}",
-                    done(&restored)
-                ))
-            })?;
-            let after =
-                self.inspect_target(&Target::Backup(id.backup().clone()), Depth::Full, false);
-            tracing::info!(item = %id, status = after.report.status.name(), "restored from the trash");
-            restored.push(RestoredItem {
-                backup_id: id.backup().clone(),
-                id,
-                status: after.report.status,
-                reason: after.report.reason,
-                files,
-            });
-        }
-        Ok(TrashRestoreReport { restored })
+        Ok(planned)
     }
 
     /// Links an item's files back into `backups/` (those not there yet),

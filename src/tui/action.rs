@@ -46,6 +46,10 @@ pub enum Action {
     /// Plans the restore again accepting a backup without a meta.
     AllowUnverified,
     Rotate,
+    /// The trash view.
+    OpenTrash,
+    /// The evidence view (kept primaries).
+    OpenEvidence,
     Snapshot,
     /// Open the node browser (of the selected backup; of a diff's changed nodes).
     Browse,

@@ -25,8 +25,8 @@ use super::error::UiError;
 use super::health::{self, Check, DiskSpace, HealthInput};
 use super::keymap::{self, Context};
 use super::popups::{
-    DetailsPopup, DiffPopup, Effects, Env, ErrorPopup, HelpPopup, NodesPopup, Popup, RestorePopup,
-    RotateForm,
+    DetailsPopup, DiffPopup, Effects, Env, ErrorPopup, EvidencePopup, HelpPopup, NodesPopup, Popup,
+    RestorePopup, RotateForm, TrashPopup,
 };
 use super::render;
 use super::table::BackupTable;
@@ -46,6 +46,8 @@ pub struct AppConfig {
     pub size: (u16, u16),
     /// The store's configured retention, the rotate form's starting point.
     pub policy: RetentionPolicy,
+    /// How long the trash keeps what retention moves there (`14d`).
+    pub trash_grace: String,
     /// Verify every backup, every level, in the background after the first
     /// listing, so statuses fill in without a key press (at hash speed for
     /// content the memo of verified content knows).
@@ -119,6 +121,8 @@ pub struct App {
     pub now: NaiveDateTime,
     pub size: (u16, u16),
     pub policy: RetentionPolicy,
+    /// How long the trash keeps what retention moves there (`14d`).
+    pub trash_grace: String,
     auto_verify: bool,
     pub store: StoreView,
     pub table: BackupTable,
@@ -143,6 +147,7 @@ impl App {
             now: config.now,
             size: config.size,
             policy: config.policy,
+            trash_grace: config.trash_grace,
             auto_verify: config.auto_verify,
             store: StoreView::default(),
             table: BackupTable::default(),
@@ -424,6 +429,8 @@ impl App {
                     Popup::Rotate(Box::new(form))
                 });
             }
+            Action::OpenTrash => self.open(|_, fx| Popup::Trash(TrashPopup::open(fx))),
+            Action::OpenEvidence => self.open(|_, fx| Popup::Evidence(EvidencePopup::open(fx))),
             Action::Snapshot => {
                 self.log_line(Severity::Info, "taking a snapshot of the primary…".into());
                 self.send(Command::Snapshot);
@@ -625,29 +632,62 @@ impl App {
             },
             Event::Rotated(result) => match result {
                 Ok(r) => {
-                    let ids: Vec<String> = r
-                        .plan
-                        .decisions
-                        .iter()
-                        .filter(|d| d.action == crate::store::retention::Action::Remove)
-                        .map(|d| d.id.to_string())
-                        .collect();
-                    let removed = if ids.is_empty() {
-                        String::new()
-                    } else {
-                        format!(" ({})", shorten_list(&ids, 3))
-                    };
+                    let (severity, text) = rotation_text(&r);
+                    self.log_line(severity, text);
+                }
+                Err(e) => self.show_error("rotation failed", e),
+            },
+            Event::TrashRestored(result) => match result {
+                Ok(r) => {
+                    for item in &r.restored {
+                        let severity = match item.status {
+                            Status::Valid => Severity::Good,
+                            Status::Unverified => Severity::Warn,
+                            Status::Corrupt | Status::Missing => Severity::Error,
+                        };
+                        self.log_line(
+                            severity,
+                            format!(
+                                "{} is back in backups/ from the trash ({})",
+                                item.backup_id,
+                                item.status.name()
+                            ),
+                        );
+                        // Its row should not stay unchecked.
+                        self.send(Command::Verify(Target::Backup(item.backup_id.clone())));
+                    }
+                }
+                Err(e) => self.log_line(
+                    Severity::Error,
+                    format!("bringing a backup back from the trash failed: {e}"),
+                ),
+            },
+            Event::EvidenceRestored(result) => match result {
+                Ok(r) => {
+                    let kept = r
+                        .restore
+                        .as_ref()
+                        .map(|x| evidence_text(&x.evidence))
+                        .unwrap_or_else(|| "(nothing to keep)".to_string());
+                    let undo =
+                        keymap::key_label(Context::Main, |a| matches!(a, Action::OpenEvidence))
+                            .map(|k| format!(" ({k} to undo)"))
+                            .unwrap_or_default();
                     self.log_line(
                         Severity::Good,
                         format!(
-                            "rotation removed {} backups{removed}, {} files; {} kept",
-                            r.plan.removed,
-                            r.removed_files.len(),
-                            r.plan.kept,
+                            "restored evidence {} as the primary{undo}: {} nodes, {} edges; the previous primary was kept in {kept}",
+                            r.evidence.id, r.node_count, r.edge_count,
                         ),
                     );
+                    // The backup the evidence became should not stay unchecked.
+                    if let Some(id) = &r.backup_id {
+                        self.send(Command::Verify(Target::Backup(id.clone())));
+                    }
                 }
-                Err(e) => self.show_error("rotation failed", e),
+                Err(e) => {
+                    self.log_line(Severity::Error, format!("restore of evidence failed: {e}"))
+                }
             },
             // The node browser in front handles its own results.
             Event::NodesOpened { .. } | Event::NodeHistory { .. } | Event::NodesRestored { .. } => {
@@ -669,7 +709,14 @@ impl App {
                 Err(e) => self.show_error("snapshot refused", e),
             },
             Event::Wizard(event) => self.on_wizard_event(event),
-            Event::Diffed(_) | Event::RestorePlanned { .. } | Event::RetentionPlanned { .. } => {}
+            // The popup in front took these.
+            Event::Diffed(_)
+            | Event::RestorePlanned { .. }
+            | Event::RetentionPlanned { .. }
+            | Event::TrashListed(_)
+            | Event::EvidenceListed(_)
+            | Event::TrashRestorePlanned { .. }
+            | Event::EvidenceRestorePlanned { .. } => {}
             Event::Failed(e) => self.show_error("error", e),
         }
     }
@@ -779,6 +826,32 @@ pub fn describe_report(r: &FileReport) -> (Severity, String) {
         .map(|l| format!(" (at the {} level)", l.name()))
         .unwrap_or_default();
     (severity, format!("{} {}{at}", r.target, r.summary()))
+}
+
+/// The activity line after a rotation: how many backups went to the trash
+/// (and which), for how long, the key that undoes it, and what was purged.
+pub fn rotation_text(r: &crate::store::rotate::RotateReport) -> (Severity, String) {
+    use crate::present::{count_of, human_size};
+    let ids: Vec<String> = r.trashed.iter().map(|t| t.backup_id.to_string()).collect();
+    // What undoes it comes first, so a narrow log line still shows it.
+    let mut text = format!("moved {} to the trash", count_of(r.trashed.len(), "backup"));
+    if !ids.is_empty() {
+        text.push_str(&format!(
+            " ({} to undo), kept there {}: {}",
+            keymap::trash_key(),
+            r.trash_grace,
+            shorten_list(&ids, 3)
+        ));
+    }
+    text.push_str(&format!("; {} kept", count_of(r.plan.kept, "backup")));
+    if !r.purged.is_empty() {
+        text.push_str(&format!(
+            "; purged {} past their grace period ({})",
+            count_of(r.purged.len(), "older trash item"),
+            human_size(r.purged.iter().map(|p| p.size).sum())
+        ));
+    }
+    (Severity::Good, text)
 }
 
 /// Where evidence went, for one line of text.

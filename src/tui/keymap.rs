@@ -30,7 +30,11 @@ pub enum Context {
     History,
     /// Restoring marked nodes into the current graph.
     NodeRestore,
-    /// Confirming a rotation's deletions.
+    /// The trash: backups retention moved out of `backups/`.
+    Trash,
+    /// The primaries kept before they were replaced.
+    Evidence,
+    /// Confirming a rotation's moves to the trash.
     Confirm,
     Error,
     Wizard,
@@ -52,6 +56,8 @@ impl Context {
             Context::NodeSearch => "node search",
             Context::History => "node history",
             Context::NodeRestore => "restore nodes",
+            Context::Trash => "trash",
+            Context::Evidence => "evidence (kept primaries)",
             Context::Confirm => "confirmation",
             Context::Error => "error",
             Context::Wizard => "corruption / recovery wizard",
@@ -202,6 +208,8 @@ static SCREEN_KEYS: &[Binding] = &[
     bind!(Main, [code(KeyCode::Enter)], Browse, "browse the nodes of the selected backup", "nodes"),
     bind!(Main, [ch('i')], Details, "details of the selected backup", "details"),
     bind!(Main, [ch('p')], PrimaryDetails, "details of the primary graph.json"),
+    bind!(Main, [ch('t')], OpenTrash, "the trash: what retention moved out of backups/, and bring it back", "trash"),
+    bind!(Main, [ch('e')], OpenEvidence, "the evidence: every primary graphvault replaced, and put one back (undo a restore)", "evidence"),
     bind!(Main, [code(KeyCode::Esc), ch('c')], Cancel, "cancel verify all; clear the filter"),
     bind!(Main, [code(KeyCode::F(5)), ctrl('r')], Refresh, "re-read the store"),
     bind!(Main, [code(KeyCode::Up), ch('k')], Up, "select the newer backup"),
@@ -253,6 +261,20 @@ pub fn hints(context: Context) -> Vec<(String, &'static str)> {
         .collect()
 }
 
+/// The keys bound in `context` to the action `is` accepts, as written in
+/// hints and help (`t`): so a message that names a key names the real one.
+pub fn key_label(context: Context, is: impl Fn(&Action) -> bool) -> Option<String> {
+    all()
+        .find(|b| b.context == context && is(&b.action))
+        .map(Binding::keys_label)
+}
+
+/// The main screen's key for the trash view, for messages that say how to
+/// undo a rotation.
+pub fn trash_key() -> String {
+    key_label(Context::Main, |a| matches!(a, Action::OpenTrash)).unwrap_or_default()
+}
+
 /// The help overlay's sections: the current context first, then the rest.
 pub fn help_sections(current: Context) -> Vec<(Context, Vec<&'static Binding>)> {
     let order = [
@@ -268,6 +290,8 @@ pub fn help_sections(current: Context) -> Vec<(Context, Vec<&'static Binding>)> 
         Context::NodeRestore,
         Context::Rotate,
         Context::Confirm,
+        Context::Trash,
+        Context::Evidence,
         Context::Wizard,
         Context::NoStore,
         Context::Help,
@@ -355,6 +379,8 @@ mod tests {
             Context::Restore,
             Context::Rotate,
             Context::Confirm,
+            Context::Trash,
+            Context::Evidence,
             Context::Error,
             Context::Wizard,
         ] {

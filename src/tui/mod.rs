@@ -90,6 +90,7 @@ pub fn run(
             now: chrono::Local::now().naive_local(),
             size,
             policy: opened.config().retention.clone(),
+            trash_grace: crate::store::retention::format_duration(opened.trash_grace()),
             auto_verify: true,
         },
         commands_tx,

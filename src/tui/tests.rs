@@ -23,6 +23,10 @@ use crate::store::recover::Lost;
 /// The node browser, the history timeline and restoring marked nodes.
 mod nodes;
 
+/// The trash and evidence views, restoring from them, and the rotation's
+/// activity line.
+mod trash;
+
 use super::action::Action;
 use super::app::App;
 use super::error::UiError;
@@ -391,6 +395,7 @@ fn config(size: (u16, u16)) -> super::app::AppConfig {
         now: fixtures::now(),
         size,
         policy: RetentionPolicy::default(),
+        trash_grace: "2w".into(),
         auto_verify: true,
     }
 }
@@ -491,6 +496,7 @@ fn screen(app: &App) -> TestBackend {
 }
 
 const BIG: (u16, u16) = (120, 35);
+const MEDIUM: (u16, u16) = (80, 24);
 const SMALL: (u16, u16) = (60, 15);
 
 // ---------------------------------------------------------------- keys

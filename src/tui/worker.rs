@@ -16,6 +16,7 @@ use chrono::NaiveDateTime;
 use crate::graph::KnowledgeGraph;
 use crate::store::corrupt::{CorruptionKind, CorruptionReport};
 use crate::store::diff::DiffReport;
+use crate::store::evidence::{EvidenceId, EvidenceListing, EvidenceRestoreReport};
 use crate::store::history::{HistoryOptions, HistoryReport};
 use crate::store::list::BackupListing;
 use crate::store::names::BackupId;
@@ -25,6 +26,7 @@ use crate::store::restore::{RestoreOptions, RestoreReport};
 use crate::store::retention::{self, Candidate, RetentionPlan, RetentionPolicy};
 use crate::store::rotate::RotateReport;
 use crate::store::save::SnapshotReport;
+use crate::store::trash::{TrashId, TrashListing, TrashRestorePlan, TrashRestoreReport};
 use crate::store::verify::{Depth, FileReport, Target, VerifyAllOptions};
 use crate::store::{LockState, Store};
 
@@ -86,6 +88,22 @@ pub enum Command {
     RestoreNodes {
         id: BackupId,
         options: PartialRestoreOptions,
+    },
+    /// What `graphvault trash` lists.
+    ListTrash,
+    /// What `graphvault evidence` lists, each verified against its meta.
+    ListEvidence,
+    /// Every check of bringing a trash item back, nothing written.
+    TrashRestorePlan(TrashId),
+    TrashRestore(TrashId),
+    /// A dry run of putting kept evidence back as the primary.
+    EvidenceRestorePlan {
+        id: EvidenceId,
+        allow_unverified: bool,
+    },
+    EvidenceRestore {
+        id: EvidenceId,
+        allow_unverified: bool,
     },
     Wizard(WizardCommand),
 }
@@ -235,6 +253,19 @@ pub enum Event {
         dry_run: bool,
         result: Result<Box<PartialRestoreReport>, UiError>,
     },
+    TrashListed(Result<Box<TrashListing>, UiError>),
+    EvidenceListed(Result<Box<EvidenceListing>, UiError>),
+    TrashRestorePlanned {
+        id: TrashId,
+        result: Result<Box<TrashRestorePlan>, UiError>,
+    },
+    TrashRestored(Result<Box<TrashRestoreReport>, UiError>),
+    EvidenceRestorePlanned {
+        id: EvidenceId,
+        allow_unverified: bool,
+        result: Result<Box<EvidenceRestoreReport>, UiError>,
+    },
+    EvidenceRestored(Result<Box<EvidenceRestoreReport>, UiError>),
     Wizard(WizardEvent),
     /// Something failed outside any one operation's report.
     Failed(UiError),
@@ -462,6 +493,56 @@ impl Worker {
                     self.refresh();
                 }
             }
+            Command::ListTrash => {
+                let result = self.store.list_trash().map(Box::new).map_err(UiError::from);
+                self.send(Event::TrashListed(result));
+            }
+            Command::ListEvidence => {
+                // As `graphvault evidence`: damaged primaries are what
+                // evidence is for, so each is verified against its meta.
+                let result = self
+                    .store
+                    .list_evidence(Some(Depth::Full))
+                    .map(Box::new)
+                    .map_err(UiError::from);
+                self.send(Event::EvidenceListed(result));
+            }
+            Command::TrashRestorePlan(id) => {
+                let result = self
+                    .store
+                    .trash_restore_plan(&[id.to_string()])
+                    .map(Box::new)
+                    .map_err(UiError::from);
+                self.send(Event::TrashRestorePlanned { id, result });
+            }
+            Command::TrashRestore(id) => {
+                let result = self
+                    .store
+                    .trash_restore(&[id.to_string()])
+                    .map(Box::new)
+                    .map_err(UiError::from);
+                self.send(Event::TrashRestored(result));
+                self.refresh();
+            }
+            Command::EvidenceRestorePlan {
+                id,
+                allow_unverified,
+            } => {
+                let result = self.restore_evidence(&id, allow_unverified, true);
+                self.send(Event::EvidenceRestorePlanned {
+                    id,
+                    allow_unverified,
+                    result,
+                });
+            }
+            Command::EvidenceRestore {
+                id,
+                allow_unverified,
+            } => {
+                let result = self.restore_evidence(&id, allow_unverified, false);
+                self.send(Event::EvidenceRestored(result));
+                self.refresh();
+            }
             Command::Wizard(step) => self.wizard_step(step),
         }
     }
@@ -490,6 +571,27 @@ impl Worker {
         self.store
             .restore(
                 id,
+                RestoreOptions {
+                    dry_run,
+                    allow_unverified,
+                },
+            )
+            .map(Box::new)
+            .map_err(UiError::from)
+    }
+
+    /// Kept evidence put back as the primary (or its plan, with `dry_run`)
+    /// through the store's normal restore, which keeps the primary it
+    /// replaces.
+    fn restore_evidence(
+        &self,
+        id: &EvidenceId,
+        allow_unverified: bool,
+        dry_run: bool,
+    ) -> Result<Box<EvidenceRestoreReport>, UiError> {
+        self.store
+            .restore_evidence(
+                &id.to_string(),
                 RestoreOptions {
                     dry_run,
                     allow_unverified,
@@ -673,6 +775,12 @@ fn command_name(c: &Command) -> &'static str {
         Command::OpenNodes { .. } => "open nodes",
         Command::NodeHistory(_) => "node history",
         Command::RestoreNodes { .. } => "restore nodes",
+        Command::ListTrash => "list trash",
+        Command::ListEvidence => "list evidence",
+        Command::TrashRestorePlan(_) => "trash restore plan",
+        Command::TrashRestore(_) => "trash restore",
+        Command::EvidenceRestorePlan { .. } => "evidence restore plan",
+        Command::EvidenceRestore { .. } => "evidence restore",
         Command::Wizard(_) => "wizard step",
     }
 }

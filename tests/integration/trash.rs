@@ -219,8 +219,32 @@ fn trash_restore_brings_back_identical_bytes_and_refuses_to_overwrite() {
         matches!(err, StoreError::Refused { .. }) && err.to_string().contains("overwrite"),
         "{err}"
     );
+    // The plan (what the UI shows before its confirmation) refuses alike.
+    let err = store
+        .trash_restore_plan(&ids)
+        .expect_err("the plan sees the collision");
+    assert!(
+        matches!(err, StoreError::Refused { .. }) && err.to_string().contains("overwrite"),
+        "{err}"
+    );
     assert_eq!(snapshot_tree(&s.root()), snapshot, "nothing changed");
     fs::remove_file(&taken).expect("unplant");
+
+    // The plan verifies every item where it lies and writes nothing.
+    let snapshot = snapshot_tree(&s.root());
+    let plan = store.trash_restore_plan(&ids).expect("plan");
+    assert_eq!(plan.items.len(), 3);
+    for item in &plan.items {
+        assert_eq!(item.status, Status::Valid);
+        assert!(
+            item.files
+                .iter()
+                .all(|f| f.parent() == Some(s.backups().as_path()) && !f.exists()),
+            "{:?} go back to free names in backups/",
+            item.files
+        );
+    }
+    assert_eq!(snapshot_tree(&s.root()), snapshot, "a plan writes nothing");
 
     // A trashed file whose bytes changed is refused as well.
     let damaged = trash.dir.join(format!("{}.json", ids[2]));

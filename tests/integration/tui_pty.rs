@@ -351,3 +351,213 @@ fn demo_brings_back_a_deleted_node_from_the_node_browser() {
     }
     assert_eq!(after.node_count(), before.node_count() + 3);
 }
+
+/// `graphvault demo` in a pseudo-terminal of `cols` x `rows`, with its
+/// screen and a way to press keys.
+struct Demo {
+    screen: Screen,
+    child: KillOnDrop,
+    keys: Box<dyn Write + Send>,
+}
+
+impl Demo {
+    fn start(dir: &std::path::Path, cols: NonZeroU16, rows: NonZeroU16) -> Demo {
+        let pty = native_pty_system()
+            .openpty(PtySize {
+                rows: rows.get(),
+                cols: cols.get(),
+                pixel_width: 0,
+                pixel_height: 0,
+            })
+            .expect("open a pseudo-terminal");
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_graphvault"));
+        cmd.arg("demo");
+        cmd.arg("--dir");
+        cmd.arg(dir);
+        if let Some(parent) = dir.parent() {
+            cmd.cwd(parent);
+        }
+        cmd.env("TERM", "xterm-256color");
+        cmd.env("NO_COLOR", "1");
+        cmd.env_remove("GRAPHVAULT_STORE");
+        let child = KillOnDrop(pty.slave.spawn_command(cmd).expect("start graphvault demo"));
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().expect("pty reader");
+        let keys = pty.master.take_writer().expect("pty writer");
+        let screen = Screen {
+            parser: Arc::new(Mutex::new(vt100::Parser::new(rows, cols, 0))),
+            raw: Arc::new(Mutex::new(Vec::new())),
+        };
+        let (parser, raw) = (screen.parser.clone(), screen.raw.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut p) = parser.lock() {
+                    p.process(&buf[..n]);
+                }
+                if let Ok(mut r) = raw.lock() {
+                    r.extend_from_slice(&buf[..n]);
+                }
+            }
+        });
+        Demo {
+            screen,
+            child,
+            keys,
+        }
+    }
+
+    fn press(&mut self, bytes: &str) {
+        self.keys.write_all(bytes.as_bytes()).expect("send keys");
+        self.keys.flush().expect("flush keys");
+        // A lone Esc must arrive alone, not as the start of a sequence.
+        std::thread::sleep(Duration::from_millis(150));
+    }
+
+    fn quit(mut self) {
+        self.press("q");
+        let started = Instant::now();
+        while self.child.0.try_wait().expect("child status").is_none() {
+            assert!(
+                started.elapsed() < STEP_TIMEOUT,
+                "graphvault did not quit:\n{}",
+                self.screen.text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+/// Every file of `dir` by name, with its bytes.
+fn files_of(dir: &std::path::Path) -> std::collections::BTreeMap<String, Vec<u8>> {
+    std::fs::read_dir(dir)
+        .expect("list a directory")
+        .filter_map(Result::ok)
+        .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                std::fs::read(e.path()).expect("read a file"),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn demo_rotation_goes_to_the_trash_and_both_views_undo_through_plan_and_confirm() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("demo");
+    let mut demo = Demo::start(&dir, COLS, ROWS);
+    demo.screen.wait_for(
+        &["backups", "q quit", "verify all done"],
+        "the main screen, verified",
+    );
+    let store = Store::open(&dir).expect("open the demo store");
+    let backups_before = files_of(&store.backups_dir());
+    let primary_before = std::fs::read(store.primary_path()).expect("read the primary");
+
+    // The store's own policy moves the oldest backups to the trash.
+    demo.press("R");
+    demo.screen.wait_for(
+        &["to the trash 2", "for 2w", "TRASH "],
+        "the rotation preview",
+    );
+    demo.press("\r");
+    demo.screen.wait_for(
+        &["Move 2 backups to the trash", "[ No ]"],
+        "the confirmation",
+    );
+    demo.press("y");
+    demo.screen.wait_for(
+        &["moved 2 backups to the trash (t to undo), kept there 2w"],
+        "the rotation's activity line",
+    );
+    assert_eq!(store.list_trash().expect("list the trash").items.len(), 2);
+
+    // The trash view brings the newest of them back, after a plan.
+    demo.press("t");
+    demo.screen
+        .wait_for(&["trash 1/2", "2 backups", "MOVED BY"], "the trash view");
+    demo.press("r");
+    demo.screen.wait_for(
+        &["back from the trash?", "goes back as", "[ Restore ]"],
+        "the plan of a restore from the trash",
+    );
+    demo.press("y");
+    demo.screen.wait_for(
+        &["is back in backups/, verified again: valid"],
+        "the restore",
+    );
+    demo.press("\r");
+    demo.screen
+        .wait_for(&["trash 1/1", "1 backup"], "the trash view again");
+    demo.press("\x1b");
+
+    // A restore, then the evidence view undoes it.
+    demo.press("j");
+    demo.press("r");
+    demo.screen
+        .wait_for(&["as the primary?", "[ Restore ]"], "the restore plan");
+    demo.press("y");
+    demo.screen
+        .wait_for(&["re-verified the new primary"], "the restore done");
+    demo.press("\r");
+    demo.press("e");
+    demo.screen
+        .wait_for(&["evidence 1/1", "before-restore"], "the evidence view");
+    demo.press("r");
+    demo.screen.wait_for(
+        &[
+            "restore evidence",
+            "changes from the primary now to the evidence",
+            "[ Restore ]",
+        ],
+        "the plan of an evidence restore",
+    );
+    demo.press("\t");
+    demo.press("\r");
+    demo.screen.wait_for(
+        &["restored evidence", "as the primary (e to undo)"],
+        "the evidence restore",
+    );
+    demo.press("\r");
+    demo.screen
+        .wait_for(&["evidence 1/2"], "the evidence view, one more kept");
+    demo.press("\x1b");
+    demo.quit();
+
+    // On disk: the trash holds one backup, the other is back byte for byte;
+    // the primary is the demo's again, and both replaced primaries are kept.
+    let trash = store.list_trash().expect("list the trash");
+    assert_eq!(trash.items.len(), 1);
+    let backups_after = files_of(&store.backups_dir());
+    let missing: Vec<&String> = backups_before
+        .keys()
+        .filter(|name| !backups_after.contains_key(*name))
+        .collect();
+    assert!(
+        missing
+            .iter()
+            .all(|n| n.starts_with(&trash.items[0].backup_id.to_string())),
+        "only the backup still in the trash is missing from backups/: {missing:?}"
+    );
+    for (name, bytes) in &backups_before {
+        if let Some(after) = backups_after.get(name) {
+            assert_eq!(after, bytes, "{name} is back with identical bytes");
+        }
+    }
+    assert_eq!(
+        std::fs::read(store.primary_path()).expect("read the primary"),
+        primary_before,
+        "the evidence restore undid the restore"
+    );
+    let evidence = store.list_evidence(None).expect("list the evidence");
+    assert_eq!(evidence.items.len(), 2, "each replaced primary was kept");
+    let primary = store
+        .verify(&Target::Primary, Depth::Full)
+        .expect("verify the primary");
+    assert_eq!(primary.status, Status::Valid, "{}", primary.summary());
+}

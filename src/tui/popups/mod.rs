@@ -15,29 +15,33 @@
 mod details;
 mod diff;
 mod error;
+mod evidence;
 mod help;
 mod history;
 mod node_restore;
 mod nodes;
 mod restore;
 mod rotate;
+mod trash;
 
 use chrono::NaiveDateTime;
 use ratatui::buffer::Buffer;
-use ratatui::layout::Rect;
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 
 pub use details::{DetailsPopup, ladder_lines, render_details_pane};
 pub use diff::{DiffPopup, diff_lines};
 pub use error::ErrorPopup;
+pub use evidence::EvidencePopup;
 pub use help::HelpPopup;
 pub use nodes::NodesPopup;
 pub use restore::{RestorePopup, restore_plan_lines};
 pub use rotate::RotateForm;
+pub use trash::TrashPopup;
 #[cfg(test)]
 pub use {
-    restore::RestoreState,
+    restore::{RestoreSource, RestoreState},
     rotate::{NOT_VERIFIED_YET, candidates},
 };
 
@@ -96,6 +100,8 @@ pub enum Popup {
     Restore(RestorePopup),
     Rotate(Box<RotateForm>),
     Nodes(Box<NodesPopup>),
+    Trash(TrashPopup),
+    Evidence(EvidencePopup),
     Error(ErrorPopup),
 }
 
@@ -109,6 +115,8 @@ macro_rules! each_popup {
             Popup::Restore($p) => $body,
             Popup::Rotate($p) => $body,
             Popup::Nodes($p) => $body,
+            Popup::Trash($p) => $body,
+            Popup::Evidence($p) => $body,
             Popup::Error($p) => $body,
         }
     };
@@ -124,6 +132,8 @@ pub static KEYS: &[&[Binding]] = &[
     nodes::KEYS,
     history::KEYS,
     node_restore::KEYS,
+    trash::KEYS,
+    evidence::KEYS,
     error::KEYS,
 ];
 
@@ -183,6 +193,50 @@ pub fn render_text_popup(
         .scroll((scroll, 0))
         .block(block)
         .render(rect, buf);
+}
+
+/// Where a list view (trash, evidence) draws: its bordered rect, no taller
+/// than it needs, and inside it the summary, the table (a header and one
+/// row per item) and the selected item's details right under it. When the
+/// window is short the table gives up rows first, down to two.
+pub fn list_view_areas(
+    area: Rect,
+    summary: &[Line],
+    rows: usize,
+    details: &[Line],
+) -> (Rect, [Rect; 3]) {
+    let width = area.width.saturating_sub(4).max(40).min(area.width);
+    let inner_width = width.saturating_sub(2);
+    let summary_h = wrapped_height(summary, inner_width)
+        .saturating_sub(1)
+        .max(1);
+    let details_h = wrapped_height(details, inner_width)
+        .saturating_sub(1)
+        .max(1);
+    let table_h = u16::try_from(rows + 1).unwrap_or(u16::MAX);
+    let needed = summary_h
+        .saturating_add(table_h)
+        .saturating_add(1)
+        .saturating_add(details_h)
+        .saturating_add(2);
+    let rect = centered(area, width, needed.min(area.height));
+    let inner = Rect::new(
+        rect.x + 1,
+        rect.y + 1,
+        rect.width.saturating_sub(2),
+        rect.height.saturating_sub(2),
+    );
+    let room = inner.height.saturating_sub(summary_h + 1);
+    let details_h = details_h.min(room.saturating_sub(2) / 2).max(1);
+    let table_h = table_h.min(room.saturating_sub(details_h)).max(2);
+    let [top, table, _, bottom] = Layout::vertical([
+        Constraint::Length(summary_h),
+        Constraint::Length(table_h),
+        Constraint::Length(1),
+        Constraint::Min(1),
+    ])
+    .areas(inner);
+    (rect, [top, table, bottom])
 }
 
 /// `name       value`, the name dimmed in a column.

@@ -1,6 +1,7 @@
 //! The rotate popup: one text input per retention rule, the policy they
 //! spell (or why they do not), the live preview and the confirmation
-//! before anything is deleted.
+//! before anything is moved to the trash (where it stays for the store's
+//! grace period, and from where the trash view brings it back).
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -29,10 +30,10 @@ pub static KEYS: &[Binding] = &[
     bind!(Rotate, [code(KeyCode::BackTab), code(KeyCode::Up)], FocusPrev, "previous field"),
     bind!(Rotate, [code(KeyCode::PageUp)], PageUp, "scroll the preview up"),
     bind!(Rotate, [code(KeyCode::PageDown)], PageDown, "scroll the preview down", "scroll"),
-    bind!(Rotate, [code(KeyCode::Enter)], Submit, "review what would be deleted, then confirm", "apply…"),
-    bind!(Rotate, [code(KeyCode::Esc)], Close, "close without deleting anything", "close"),
-    // Confirmation of deletions.
-    bind!(Confirm, [ch('y')], Yes, "delete them", "delete"),
+    bind!(Rotate, [code(KeyCode::Enter)], Submit, "review what would go to the trash, then confirm", "apply…"),
+    bind!(Rotate, [code(KeyCode::Esc)], Close, "close without moving anything", "close"),
+    // Confirmation of the moves to the trash.
+    bind!(Confirm, [ch('y')], Yes, "move them to the trash", "move"),
     bind!(Confirm, [ch('n'), code(KeyCode::Esc)], No, "back to the form", "back"),
     bind!(Confirm, [code(KeyCode::Tab), code(KeyCode::Left), code(KeyCode::Right)], FocusNext, "switch button"),
     bind!(Confirm, [code(KeyCode::Enter)], Submit, "press the focused button (the default is No)", "press"),
@@ -161,7 +162,10 @@ impl RotateForm {
         self.confirm = None;
         fx.log(
             Severity::Warn,
-            format!("rotating: removing {removed} backups…"),
+            format!(
+                "rotating: moving {} to the trash…",
+                crate::present::count_of(removed, "backup")
+            ),
         );
         fx.send(Command::Rotate { policy, confirmed });
     }
@@ -344,9 +348,10 @@ fn render_rotate_fields(app: &App, form: &RotateForm, area: Rect, narrow: bool, 
                 Span::styled(format!("keep {}", plan.kept), t.good()),
                 Span::raw(format!(" ({} valid) · ", plan.kept_valid)),
                 Span::styled(
-                    format!("remove {}", plan.removed),
+                    format!("to the trash {}", plan.removed),
                     if plan.removed > 0 { t.bad() } else { t.dim() },
                 ),
+                Span::styled(format!(" for {}", app.trash_grace), t.dim()),
             ]));
             let unknown = app.table.rows.len() - app.table.tally.verified;
             if unknown > 0 {
@@ -356,6 +361,15 @@ fn render_rotate_fields(app: &App, form: &RotateForm, area: Rect, narrow: bool, 
                 ));
             }
             if !narrow {
+                lines.push(Line::from(""));
+                lines.push(Line::styled(
+                    format!(
+                        "What goes to the trash stays there {} ({} brings it back); a later save or rotation purges it after that.",
+                        app.trash_grace,
+                        crate::tui::keymap::trash_key()
+                    ),
+                    t.dim(),
+                ));
                 lines.push(Line::from(""));
                 lines.push(Line::styled(
                     "Always: the newest valid backup and the newest “min valid” ones are kept; corrupt, unverified-newer and future-dated ones too; nothing is removed without a valid backup.",
@@ -394,7 +408,7 @@ fn render_rotate_preview(app: &App, form: &RotateForm, area: Rect, buf: &mut Buf
         let status = app.table.row(&d.id).and_then(|r| r.status());
         let (word, style) = match d.action {
             Fate::Keep => ("keep  ", t.good()),
-            Fate::Remove => ("REMOVE", t.bad()),
+            Fate::Remove => ("TRASH ", t.bad()),
         };
         let time = local_time(d.id.time());
         let head = format!("{word} {} {time}  ", status_symbol(status));
@@ -447,8 +461,8 @@ fn render_rotate_confirm(
     let lines = vec![
         Line::styled(
             format!(
-                "Delete {} backups (their .json and .meta files)?",
-                plan.removed
+                "Move {} to the trash (their .json and .meta files)?",
+                crate::present::count_of(plan.removed, "backup")
             ),
             t.bad(),
         ),
@@ -456,11 +470,17 @@ fn render_rotate_confirm(
         Line::from(shorten_list(&ids, 6)),
         Line::from(""),
         Line::from(format!(
-            "{} backups stay, {} of them valid. The store verifies every backup again and plans once more before deleting; this cannot be undone.",
-            plan.kept, plan.kept_valid
+            "{} stay, {} of them valid. The store verifies every backup again and plans once more before moving anything.",
+            crate::present::count_of(plan.kept, "backup"),
+            plan.kept_valid
+        )),
+        Line::from(format!(
+            "The trash keeps them {}: {} brings them back until then; a later save or rotation purges them after.",
+            app.trash_grace,
+            crate::tui::keymap::trash_key()
         )),
         Line::from(""),
-        buttons(t, "No", "Delete", focus_delete),
+        buttons(t, "No", "Move to trash", focus_delete),
     ];
     let width = 76.min(area.width);
     let height = (wrapped_height(&lines, width - 2) + 2).min(area.height);
@@ -471,7 +491,7 @@ fn render_rotate_confirm(
         .block(
             Block::bordered()
                 .border_style(t.bad())
-                .title(Span::styled(" confirm deletion ", t.bad())),
+                .title(Span::styled(" confirm: move to the trash ", t.bad())),
         )
         .render(rect, buf);
 }
