@@ -119,6 +119,12 @@ pub trait Fs: Send + Sync + fmt::Debug {
     fn free_space(&self, _path: &Path) -> Option<u64> {
         None
     }
+    /// Where the first hole of a regular file starts (a range never
+    /// written, which reads as zero bytes), when the filesystem reports one
+    /// before the end. `None` when there is none or it cannot be known.
+    fn first_hole(&self, _path: &Path) -> Option<u64> {
+        None
+    }
     /// Reads `len` bytes at `offset` of a regular file opened as by
     /// [`Fs::open_read`]; a file too short for the range is `UnexpectedEof`.
     /// The default reads up to the range; the real filesystem seeks.
@@ -172,8 +178,21 @@ impl WriteFile for RealWriteFile {
     }
 }
 
-struct RealLock(#[allow(dead_code, reason = "held for its Drop, which releases the lock")] File);
+struct RealLock(File);
 impl LockHandle for RealLock {}
+
+impl Drop for RealLock {
+    fn drop(&mut self) {
+        // Unlock explicitly before the close. A flock belongs to the open
+        // file description, and a child forked by another thread between
+        // its fork and its exec holds a copy of every descriptor (close-on-
+        // exec or not): closing ours alone would leave the lock held by that
+        // copy for a moment, and a writer of this same process would then be
+        // refused with our own pid as the holder. Unlocking releases it for
+        // every copy at once.
+        let _ = self.0.unlock();
+    }
+}
 
 fn kind_of(ft: fs::FileType) -> EntryKind {
     if ft.is_symlink() {
@@ -380,6 +399,21 @@ impl Fs for RealFs {
             ino: Some(m.ino()),
             dev: Some(m.dev()),
         })
+    }
+
+    fn first_hole(&self, path: &Path) -> Option<u64> {
+        let file = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+            .ok()?;
+        let meta = file.metadata().ok()?;
+        if !meta.is_file() {
+            return None;
+        }
+        // A filesystem without holes reports the end of the file.
+        let hole = rustix::fs::seek(&file, rustix::fs::SeekFrom::Hole(0)).ok()?;
+        (hole < meta.len()).then_some(hole)
     }
 
     fn free_space(&self, path: &Path) -> Option<u64> {
