@@ -62,9 +62,8 @@ pub fn build_demo_store(root: &Path) -> Result<DemoReport> {
         });
     }
     if non_empty {
-        // An earlier demo: start over (only a marked sandbox gets here).
-        std::fs::remove_dir_all(root)
-            .map_err(|e| StoreError::io("remove old demo store", root, e))?;
+        // An earlier demo: start over, removing only what it wrote.
+        remove_earlier_demo(root)?;
     }
     let store = Store::open(root)?;
     store.mark_sandbox("demo store built by `graphvault demo`")?;
@@ -98,12 +97,185 @@ pub fn build_demo_store(root: &Path) -> Result<DemoReport> {
     let _ = std::fs::create_dir_all(backups.join("20251001_161329"));
     let _ = std::fs::write(backups.join(".gitkeep"), "");
     let count = store.list_backups()?.backups.len();
+    write_manifest(root)?;
     Ok(DemoReport {
         root: root.to_path_buf(),
         backups: count,
         node_count: last.node_count(),
         edge_count: last.edge_count(),
     })
+}
+
+/// The demo's list of what it wrote, so that a rebuild removes only that.
+const MANIFEST: &str = "demo-files.json";
+
+/// What the demo wrote: every directory, and every file with its SHA-256.
+#[derive(Debug, Default, Serialize, serde::Deserialize)]
+struct Manifest {
+    dirs: Vec<String>,
+    files: std::collections::BTreeMap<String, String>,
+}
+
+/// One entry of a demo directory, found by [`walk`].
+struct Found {
+    rel: String,
+    path: PathBuf,
+    kind: Kind,
+}
+
+#[derive(PartialEq)]
+enum Kind {
+    Dir,
+    File,
+    /// A symlink, FIFO, socket or device: never written by the demo.
+    Other,
+}
+
+/// Every entry under `root`, parents before children, symlinks not followed.
+fn walk(root: &Path) -> Result<Vec<Found>> {
+    let mut out = Vec::new();
+    let mut pending = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, rel)) = pending.pop() {
+        let entries = std::fs::read_dir(&dir)
+            .map_err(|e| StoreError::io("list the demo directory", &dir, e))?;
+        let mut names: Vec<_> = entries
+            .map(|e| e.map(|e| e.file_name()))
+            .collect::<std::io::Result<_>>()
+            .map_err(|e| StoreError::io("list the demo directory", &dir, e))?;
+        names.sort();
+        for name in names {
+            let path = dir.join(&name);
+            let rel = if rel.is_empty() {
+                name.to_string_lossy().into_owned()
+            } else {
+                format!("{rel}/{}", name.to_string_lossy())
+            };
+            let ft = std::fs::symlink_metadata(&path)
+                .map_err(|e| StoreError::io("inspect the demo directory", &path, e))?
+                .file_type();
+            let kind = if ft.is_dir() {
+                pending.push((path.clone(), rel.clone()));
+                Kind::Dir
+            } else if ft.is_file() {
+                Kind::File
+            } else {
+                Kind::Other
+            };
+            out.push(Found { rel, path, kind });
+        }
+    }
+    Ok(out)
+}
+
+/// Files graphvault itself writes in a store and makes again on demand:
+/// the lock, logs, caches and records of checks, and the demo's own marks.
+fn regenerable(rel: &str) -> bool {
+    let Some(inner) = rel.strip_prefix(".graphvault/") else {
+        return false;
+    };
+    matches!(
+        inner,
+        "lock"
+            | "ui.log"
+            | "sandbox"
+            | MANIFEST
+            | crate::store::status::STATUS_FILE
+            | crate::store::scrub::SCRUB_RECORD_FILE
+    ) || inner.starts_with("ui.log.")
+        || inner
+            .strip_prefix("memo/")
+            .or_else(|| inner.strip_prefix(&format!("{}/", crate::store::node_index::INDEX_DIR)))
+            .is_some_and(|name| !name.contains('/'))
+}
+
+fn manifest_path(root: &Path) -> PathBuf {
+    root.join(crate::store::STATE_DIR).join(MANIFEST)
+}
+
+fn hash_of(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| StoreError::io("read a demo file", path, e))?;
+    Ok(crate::store::digest::sha256_hex(&bytes))
+}
+
+/// Records what the demo just wrote in `.graphvault/demo-files.json`.
+fn write_manifest(root: &Path) -> Result<()> {
+    let mut manifest = Manifest::default();
+    for found in walk(root)? {
+        match found.kind {
+            Kind::Dir => manifest.dirs.push(found.rel),
+            Kind::File if !regenerable(&found.rel) => {
+                let sha = hash_of(&found.path)?;
+                manifest.files.insert(found.rel, sha);
+            }
+            _ => {}
+        }
+    }
+    let path = manifest_path(root);
+    let text = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+    std::fs::write(&path, text).map_err(|e| StoreError::io("record the demo's files", &path, e))
+}
+
+/// Removes an earlier demo before a rebuild: only the files it wrote, with
+/// the bytes it wrote (checked against its manifest), graphvault's caches,
+/// and then its directories once empty. Anything else (a file of the
+/// user's, a file changed since, a symlink, a FIFO, a new backup) makes it
+/// refuse before removing anything.
+fn remove_earlier_demo(root: &Path) -> Result<()> {
+    let refuse = |reason: String| StoreError::Refused {
+        path: root.to_path_buf(),
+        reason,
+    };
+    let manifest_file = manifest_path(root);
+    let manifest: Manifest = std::fs::read(&manifest_file)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .ok_or_else(|| {
+            refuse(format!(
+                "holds a sandbox store without a readable list of the demo's files ({}), so graphvault cannot tell its files from others and removes nothing; pick another --dir, or empty this one yourself",
+                manifest_file.display()
+            ))
+        })?;
+    let found = walk(root)?;
+    let mut foreign = Vec::new();
+    for f in &found {
+        let why = match f.kind {
+            Kind::Dir if manifest.dirs.contains(&f.rel) => None,
+            Kind::Dir if regenerable(&format!("{}/x", f.rel)) => None,
+            Kind::Dir => Some("a directory the demo did not make"),
+            Kind::File if regenerable(&f.rel) => None,
+            Kind::File => match manifest.files.get(&f.rel) {
+                Some(sha) if *sha == hash_of(&f.path)? => None,
+                Some(_) => Some("changed since the demo wrote it"),
+                None => Some("not written by the demo"),
+            },
+            Kind::Other => Some("not a regular file or directory"),
+        };
+        if let Some(why) = why {
+            foreign.push(format!("{} ({why})", f.rel));
+        }
+    }
+    if !foreign.is_empty() {
+        let shown = foreign.len().min(5);
+        let more = match foreign.len() - shown {
+            0 => String::new(),
+            n => format!(" and {n} more"),
+        };
+        return Err(refuse(format!(
+            "holds an earlier demo, but also {}{more}; a rebuild removes only the demo's own unchanged files, so nothing was removed; pick another --dir, or move these away",
+            foreign[..shown].join(", ")
+        )));
+    }
+    for f in found.iter().filter(|f| f.kind == Kind::File) {
+        std::fs::remove_file(&f.path)
+            .map_err(|e| StoreError::io("remove an earlier demo's file", &f.path, e))?;
+    }
+    // Children were listed after their parents: remove the deepest first,
+    // each only if empty (never recursively).
+    for f in found.iter().rev().filter(|f| f.kind == Kind::Dir) {
+        std::fs::remove_dir(&f.path)
+            .map_err(|e| StoreError::io("remove an earlier demo's directory", &f.path, e))?;
+    }
+    Ok(())
 }
 
 /// Rewrites the metas of the two oldest backups as the application's last
@@ -197,6 +369,42 @@ mod tests {
         assert!(report.node_count >= 300, "{}", report.node_count);
         // Rebuilding over an earlier demo works; over anything else it is refused.
         build_demo_store(&root).expect("rebuild");
+        // A rebuild over a demo that also holds what it did not write (or
+        // changed since) removes nothing at all.
+        for (rel, bytes) in [
+            ("notes.txt", &b"mine"[..]),
+            ("backups/mine.json", b"{}"),
+            (".graphvault/kept.json", b"{}"),
+        ] {
+            std::fs::write(root.join(rel), bytes).expect("plant");
+            let err = build_demo_store(&root).expect_err("refused").to_string();
+            assert!(
+                err.contains(rel) && err.contains("nothing was removed"),
+                "{err}"
+            );
+            assert_eq!(std::fs::read(root.join(rel)).expect("kept"), bytes);
+            assert!(
+                root.join("graph.json").exists(),
+                "nothing of the demo removed either"
+            );
+            std::fs::remove_file(root.join(rel)).expect("unplant");
+        }
+        let primary = root.join("graph.json");
+        let original = std::fs::read(&primary).expect("primary");
+        std::fs::write(&primary, b"changed by hand").expect("change");
+        let err = build_demo_store(&root).expect_err("refused").to_string();
+        assert!(
+            err.contains("graph.json (changed since the demo wrote it)"),
+            "{err}"
+        );
+        std::fs::write(&primary, &original).expect("restore");
+        std::os::unix::fs::symlink("/", root.join("backups/link")).expect("symlink");
+        let err = build_demo_store(&root).expect_err("refused").to_string();
+        assert!(err.contains("backups/link (not a regular file"), "{err}");
+        std::fs::remove_file(root.join("backups/link")).expect("unlink");
+        std::fs::remove_file(manifest_path(&root)).expect("no manifest");
+        let err = build_demo_store(&root).expect_err("refused").to_string();
+        assert!(err.contains("removes nothing"), "{err}");
         let other = dir.path().join("real");
         std::fs::create_dir_all(&other).expect("dir");
         std::fs::write(other.join("graph.json"), "{}").expect("file");
