@@ -440,7 +440,34 @@ fn read_input_graph(path: &std::path::Path) -> std::io::Result<Vec<u8>> {
             ),
         ));
     }
-    std::fs::read(path)
+    // Read no more than the size the file reported, plus one byte to tell
+    // whether there is more: `/proc/self/pagemap` reports 0 bytes and never
+    // ends, and a file still being written grows under the reader. Either
+    // is refused once the read passes the reported size, so memory is
+    // bounded by what the stat promised, never by what the file yields.
+    // Chunks of a fixed size: some special files refuse reads that are not
+    // a multiple of 8 bytes, and one chunk past the size is all it takes.
+    let reported = meta.len();
+    let mut file = std::fs::File::open(path)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(reported).unwrap_or(0));
+    let mut chunk = vec![0u8; 64 << 10];
+    while bytes.len() as u64 <= reported {
+        match std::io::Read::read(&mut file, &mut chunk) {
+            Ok(0) => break,
+            Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if bytes.len() as u64 > reported {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "yields more than the {reported} bytes it reports (a file still being written, or a special file such as one under /proc); read stopped there"
+            ),
+        ));
+    }
+    Ok(bytes)
 }
 
 /// `--max-age`, a duration; a bad one is a usage error.

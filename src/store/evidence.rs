@@ -54,7 +54,9 @@ impl EvidenceId {
     pub fn reason(&self) -> String {
         match self.why.as_str() {
             "before-restore" => "the primary a restore or recovery replaced".to_string(),
-            "before-save" => "a primary without a meta that a save replaced".to_string(),
+            "before-save" => {
+                "a primary that a save replaced (no backup held its bytes)".to_string()
+            }
             other => format!("kept {}", other.replace('-', " ")),
         }
     }

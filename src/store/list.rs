@@ -60,6 +60,9 @@ pub struct BackupListing {
 #[derive(Default)]
 struct Parts {
     data: Option<u64>,
+    /// What stands where the data file should be, when it is not a
+    /// regular file (never followed, opened or counted as missing).
+    data_other: Option<EntryKind>,
     meta: bool,
     alt_meta: bool,
 }
@@ -92,6 +95,17 @@ impl Store {
                         BackupFileKind::Meta => p.meta = true,
                         BackupFileKind::AltMeta => p.alt_meta = true,
                     }
+                }
+                // Named like a backup's file but not a regular file: the
+                // backup is listed with what is there, never as "missing".
+                (Some((id, BackupFileKind::Data)), other) => {
+                    parts.entry(id).or_default().data_other = Some(other);
+                }
+                // A meta that is not a regular file is read (and refused,
+                // with what it is) like any other.
+                (Some((id, BackupFileKind::Meta)), _) => parts.entry(id).or_default().meta = true,
+                (Some((id, BackupFileKind::AltMeta)), _) => {
+                    parts.entry(id).or_default().alt_meta = true;
                 }
                 _ => {
                     if !entry.name.starts_with(fs::TEMP_PREFIX) {
@@ -141,8 +155,18 @@ impl Store {
             notes.push("no meta file: nothing to verify the bytes against".to_string());
             None
         };
-        if p.data.is_none() {
-            notes.push("data file is missing (only the meta is left)".to_string());
+        match (p.data, p.data_other) {
+            (Some(_), _) => {}
+            (None, Some(kind)) => notes.push(format!(
+                "{} is {}, not a regular file: it cannot be a backup, and graphvault never opens or follows it",
+                id.data_file_name(),
+                match kind {
+                    EntryKind::Dir => "a directory",
+                    EntryKind::Symlink => "a symlink",
+                    EntryKind::File | EntryKind::Other => "a FIFO, socket or device node",
+                }
+            )),
+            (None, None) => notes.push("data file is missing (only the meta is left)".to_string()),
         }
         let meta_path = meta_name.map(|n| dir.join(n));
         let mut info = BackupInfo {

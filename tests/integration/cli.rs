@@ -195,6 +195,28 @@ fn save_refuses_what_is_not_a_regular_file_and_dry_runs_save_no_policy() {
     let out = gv(&s.root(), &["save", "--from", fifo.to_str().expect("utf8")]);
     assert_eq!(out.status.code(), Some(5));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a regular file"));
+    // A file that reports 0 bytes and never ends (read until memory ran out
+    // before): refused once the read passes the size it reported.
+    let primary_before = fs::read(s.root().join("graph.json")).expect("primary");
+    let backups_before = fs::read_dir(s.backups()).expect("backups").count();
+    for endless in ["/proc/self/pagemap", "/proc/self/status"] {
+        let out = gv(&s.root(), &["save", "--from", endless]);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{endless}: {err}");
+        assert!(
+            err.contains("yields more than the 0 bytes it reports")
+                && err.contains("nothing was saved"),
+            "{endless}: {err}"
+        );
+    }
+    assert_eq!(
+        fs::read(s.root().join("graph.json")).expect("primary"),
+        primary_before
+    );
+    assert_eq!(
+        fs::read_dir(s.backups()).expect("backups").count(),
+        backups_before
+    );
     let out = gv(
         &s.root(),
         &[

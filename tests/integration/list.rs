@@ -87,3 +87,60 @@ fn a_store_without_backups_dir_lists_nothing() {
     let listing = s.open().list_backups().expect("list");
     assert!(listing.backups.is_empty());
 }
+
+/// Entries named like a backup's data file that are not regular files are
+/// listed as what they are, never as "data file is missing", and never
+/// opened or followed.
+#[test]
+fn data_files_that_are_fifos_dirs_symlinks_or_sockets_are_named_as_such() {
+    let s = common::app_store();
+    let meta = common::app_meta(b"{}", None);
+    let plant = |id: &str, make: &dyn Fn(&std::path::Path)| {
+        make(&s.backups().join(format!("{id}.json")));
+        fs::write(s.backups().join(format!("{id}.meta")), &meta).expect("meta");
+    };
+    plant("graph_20250101_000001", &|p| {
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(p)
+                .status()
+                .expect("mkfifo")
+                .success()
+        );
+    });
+    plant("graph_20250101_000002", &|p| {
+        fs::create_dir(p).expect("dir")
+    });
+    plant("graph_20250101_000003", &|p| {
+        std::os::unix::fs::symlink(s.root().join("graph.json"), p).expect("symlink");
+    });
+    let _listener =
+        std::os::unix::net::UnixListener::bind(s.backups().join("graph_20250101_000004.json"))
+            .expect("socket");
+    fs::write(s.backups().join("graph_20250101_000004.meta"), &meta).expect("meta");
+    let listing = s.open().list_backups().expect("list");
+    for (id, what) in [
+        ("graph_20250101_000001", "a FIFO, socket or device node"),
+        ("graph_20250101_000002", "a directory"),
+        ("graph_20250101_000003", "a symlink"),
+        ("graph_20250101_000004", "a FIFO, socket or device node"),
+    ] {
+        let b = listing
+            .backups
+            .iter()
+            .find(|b| b.id.to_string() == id)
+            .unwrap_or_else(|| panic!("{id} is not listed"));
+        assert!(
+            b.notes
+                .iter()
+                .any(|n| n.contains(&format!("is {what}, not a regular file"))),
+            "{id}: {:?}",
+            b.notes
+        );
+        assert!(
+            !b.notes.iter().any(|n| n.contains("missing")),
+            "{id}: {:?}",
+            b.notes
+        );
+    }
+}
