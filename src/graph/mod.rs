@@ -317,13 +317,15 @@ const WRITE_CHUNK: usize = 1 << 20;
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 struct Packed {
     text: Box<str>,
-    ends: [usize; 8],
+    /// Where each field ends in `text`. `u32`: a field lies within one file, and files
+    /// are smaller than 4 GiB (`MAX_GRAPH_LEN`); half the size per node and edge.
+    ends: [u32; 8],
 }
 
 impl Packed {
     fn get(&self, f: usize) -> &str {
-        let start = if f == 0 { 0 } else { self.ends[f - 1] };
-        self.text.get(start..self.ends[f]).unwrap_or("")
+        let start = if f == 0 { 0 } else { self.ends[f - 1] as usize };
+        self.text.get(start..self.ends[f] as usize).unwrap_or("")
     }
 
     fn from_parts(parts: [&str; 8]) -> Packed {
@@ -331,7 +333,7 @@ impl Packed {
         let mut ends = [0; 8];
         for (end, part) in ends.iter_mut().zip(parts) {
             text.push_str(part);
-            *end = text.len();
+            *end = offset(text.len());
         }
         Packed {
             text: text.into_boxed_str(),
@@ -364,7 +366,13 @@ struct Extra {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Connections {
     text: String,
-    ends: Vec<usize>,
+    ends: Vec<u32>,
+}
+
+/// An offset within one node's or edge's text, which is shorter than the file it came
+/// from, itself under 4 GiB (saturating rather than wrapping if that ever failed).
+fn offset(len: usize) -> u32 {
+    u32::try_from(len).unwrap_or(u32::MAX)
 }
 
 impl Connections {
@@ -380,8 +388,12 @@ impl Connections {
 
     /// The id at `index`.
     pub fn get(&self, index: usize) -> Option<&str> {
-        let end = *self.ends.get(index)?;
-        let start = if index == 0 { 0 } else { self.ends[index - 1] };
+        let end = *self.ends.get(index)? as usize;
+        let start = if index == 0 {
+            0
+        } else {
+            self.ends[index - 1] as usize
+        };
         self.text.get(start..end)
     }
 
@@ -397,7 +409,7 @@ impl Connections {
 
     fn push(&mut self, id: &str) {
         self.text.push_str(id);
-        self.ends.push(self.text.len());
+        self.ends.push(offset(self.text.len()));
     }
 
     fn remove_all(&mut self, id: &str) -> bool {
@@ -920,6 +932,54 @@ impl KnowledgeGraph {
                 pyjson::mask_non_finite(&mut json, &found);
                 parse_graph(&json, &found).map_err(|f| f.error.confirm_shape(&json))
             }
+        }
+    }
+
+    /// The first parse of [`KnowledgeGraph::from_slice`] alone, for a caller that shares
+    /// the buffer with another reader meanwhile (a hash on another core). `Ok(None)` means
+    /// the file has Python's bare `NaN`/`Infinity` to mask: call
+    /// [`KnowledgeGraph::from_mut_slice_masked`] once the buffer is its own again.
+    ///
+    /// # Errors
+    ///
+    /// As [`KnowledgeGraph::from_slice`], for a file that masking cannot cure.
+    pub fn from_slice_unmasked(json: &[u8]) -> Result<Option<Self>, GraphError> {
+        match parse_graph(json, &[]) {
+            Ok(graph) => Ok(Some(graph)),
+            Err(failure) if !failure.retry => Err(failure.error.confirm_shape(json)),
+            Err(failure) if pyjson::find_non_finite(json).is_empty() => Err(failure.error),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Parses a file with Python's bare `NaN`/`Infinity` by masking them in place and
+    /// putting them back afterwards: the buffer ends as it began, and the parse never
+    /// holds a second copy of the file (as [`KnowledgeGraph::from_slice`] must).
+    ///
+    /// # Errors
+    ///
+    /// As [`KnowledgeGraph::from_slice`].
+    pub fn from_mut_slice_masked(json: &mut [u8]) -> Result<Self, GraphError> {
+        let found = pyjson::find_non_finite(json);
+        if found.is_empty() {
+            return Self::from_slice(json);
+        }
+        pyjson::mask_non_finite(json, &found);
+        let parsed = parse_graph(json, &found).map_err(|f| f.error.confirm_shape(json));
+        pyjson::unmask_non_finite(json, &found);
+        parsed
+    }
+
+    /// [`KnowledgeGraph::from_slice`] without its copy of a file that has bare `NaN`:
+    /// masked in place and put back.
+    ///
+    /// # Errors
+    ///
+    /// As [`KnowledgeGraph::from_slice`].
+    pub fn from_mut_slice(json: &mut [u8]) -> Result<Self, GraphError> {
+        match Self::from_slice_unmasked(json)? {
+            Some(graph) => Ok(graph),
+            None => Self::from_mut_slice_masked(json),
         }
     }
 
@@ -1959,10 +2019,41 @@ struct ParseState<'m> {
     masked: &'m [NonFinite],
     scratch: String,
     list_text: String,
-    list_ends: Vec<usize>,
+    list_ends: Vec<u32>,
     slots: Vec<Slot>,
     path: Vec<PathSeg>,
     lookup: Lookup,
+    /// How many nodes and edges the file holds, as far as a scan for their
+    /// keys can tell: the lists and the index are sized once from it, so
+    /// that a parse never holds an outgrown copy beside the grown one.
+    expected: Expected,
+}
+
+/// Counts of nodes and edges expected in a file, read off its bytes by a
+/// scan for the keys every node (`"connections_in"`) and every edge
+/// (`"from"`) of the application's format has. An estimate: a key inside
+/// another value may count once too often, and a hand-written graph
+/// without them counts none (its lists then grow as they go). Bounded by
+/// the smallest size a node or an edge can take in the file.
+#[derive(Clone, Copy, Default)]
+struct Expected {
+    nodes: usize,
+    edges: usize,
+}
+
+impl Expected {
+    fn scan(json: &[u8]) -> Expected {
+        let bound = json.len() / 16;
+        let count = |key: &str| {
+            memchr::memmem::find_iter(json, key.as_bytes())
+                .count()
+                .min(bound)
+        };
+        Expected {
+            nodes: count("\"connections_in\""),
+            edges: count("\"from\""),
+        }
+    }
 }
 
 impl ParseState<'_> {
@@ -1996,7 +2087,9 @@ fn parse_graph(json: &[u8], masked: &[NonFinite]) -> Result<KnowledgeGraph, Pars
         slots: Vec::new(),
         path: Vec::new(),
         lookup: Lookup::default(),
+        expected: Expected::scan(json),
     };
+    state.lookup.nodes.reserve(state.expected.nodes);
     let mut de = serde_json::Deserializer::from_slice(json);
     let result = TopSeed { st: &mut state }
         .deserialize(&mut de)
@@ -2138,7 +2231,7 @@ impl<'de> Visitor<'de> for StrInto<'_> {
 /// Reads a list of edge ids.
 struct ListSeed<'a> {
     text: &'a mut String,
-    ends: &'a mut Vec<usize>,
+    ends: &'a mut Vec<u32>,
     path: &'a mut Vec<PathSeg>,
 }
 
@@ -2163,7 +2256,7 @@ impl<'de> Visitor<'de> for ListSeed<'_> {
                 nullable: false,
             });
             match element {
-                Ok(Some(_)) => self.ends.push(self.text.len()),
+                Ok(Some(_)) => self.ends.push(offset(self.text.len())),
                 Ok(None) => break,
                 Err(e) => {
                     self.path.push(PathSeg::Index(self.ends.len()));
@@ -2338,7 +2431,7 @@ impl<'de> Visitor<'de> for NodesSeed<'_, '_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Vec<Node>, A::Error> {
         let st = self.st;
-        let mut nodes = Vec::new();
+        let mut nodes = Vec::with_capacity(st.expected.nodes);
         while let Some(key) = map.next_key_seed(OwnedKey)? {
             match map.next_value_seed(NodeSeed { st: &mut *st }) {
                 Ok(mut node) => {
@@ -2475,7 +2568,7 @@ impl<'de> Visitor<'de> for EdgesSeed<'_, '_> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<Edge>, A::Error> {
         let st = self.st;
-        let mut edges = Vec::new();
+        let mut edges = Vec::with_capacity(st.expected.edges);
         loop {
             match seq.next_element_seed(EdgeSeed { st: &mut *st }) {
                 Ok(Some(edge)) => edges.push(edge),

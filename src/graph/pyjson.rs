@@ -725,6 +725,15 @@ pub fn mask_non_finite(json: &mut [u8], found: &[NonFinite]) {
     }
 }
 
+/// Puts back the tokens [`mask_non_finite`] replaced.
+pub fn unmask_non_finite(json: &mut [u8], found: &[NonFinite]) {
+    for token in found {
+        if let Some(slot) = json.get_mut(token.range()) {
+            slot.copy_from_slice(token.kind.token().as_bytes());
+        }
+    }
+}
+
 /// Appends `masked` (a slice that started at byte `offset` of a masked document) with the
 /// original tokens put back where the document had them.
 pub(crate) fn push_unmasked(out: &mut String, masked: &str, offset: usize, found: &[NonFinite]) {

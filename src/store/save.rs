@@ -158,22 +158,24 @@ impl SaveInput {
     ///
     /// # Errors
     /// The bytes are not a graph in the application's format.
-    pub fn read(bytes: Vec<u8>) -> std::result::Result<SaveInput, crate::graph::GraphError> {
-        let parse = |b: &[u8]| {
-            KnowledgeGraph::from_slice(b).map(|g| {
-                let c = g.check_consistency();
-                (g, c)
-            })
-        };
+    pub fn read(mut bytes: Vec<u8>) -> std::result::Result<SaveInput, crate::graph::GraphError> {
         let (checksum, parsed) = std::thread::scope(|s| {
-            let parser = s.spawn(|| parse(&bytes));
+            let parser = s.spawn(|| KnowledgeGraph::from_slice_unmasked(&bytes));
             let checksum = super::digest::sha256_hex(&bytes);
             // A panic in the parser is a bug, not a verdict on the input:
             // parse again here so that it surfaces on this thread.
-            let parsed = parser.join().unwrap_or_else(|_| parse(&bytes));
+            let parsed = parser
+                .join()
+                .unwrap_or_else(|_| KnowledgeGraph::from_slice_unmasked(&bytes));
             (checksum, parsed)
         });
-        let (graph, consistency) = parsed?;
+        // A file with Python's bare NaN is parsed again with them masked in
+        // place, now that the hash is done with the buffer: never a copy.
+        let graph = match parsed? {
+            Some(graph) => graph,
+            None => KnowledgeGraph::from_mut_slice_masked(&mut bytes)?,
+        };
+        let consistency = graph.check_consistency();
         Ok(SaveInput {
             bytes,
             checksum,

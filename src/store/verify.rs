@@ -384,6 +384,51 @@ fn read_usable_meta(
     (path, meta)
 }
 
+/// Above this size, a file whose meta records no size is hashed by
+/// streaming before it is read into memory for the parse.
+const STREAM_FIRST_LEN: u64 = 256 << 20;
+
+/// Bytes of file content that all verification workers of this process may
+/// hold in memory at once (parses add their own, a bounded multiple).
+const READ_BUDGET_BYTES: u64 = 1 << 30;
+
+static READ_BUDGET: ReadBudget = ReadBudget {
+    in_use: Mutex::new(0),
+    freed: std::sync::Condvar::new(),
+};
+
+/// A budget of in-memory file bytes shared by the verification workers, so
+/// that N workers reading N large files never hold N times the largest. A
+/// file larger than the whole budget waits until it can hold all of it: it
+/// is read alone, never refused.
+struct ReadBudget {
+    in_use: Mutex<u64>,
+    freed: std::sync::Condvar,
+}
+
+/// What one reader holds of the [`ReadBudget`], given back when dropped.
+struct BudgetPermit(u64);
+
+impl ReadBudget {
+    fn acquire(&'static self, len: u64) -> BudgetPermit {
+        let want = len.min(READ_BUDGET_BYTES);
+        let mut in_use = self.in_use.lock().unwrap_or_else(|p| p.into_inner());
+        while *in_use + want > READ_BUDGET_BYTES {
+            in_use = self.freed.wait(in_use).unwrap_or_else(|p| p.into_inner());
+        }
+        *in_use += want;
+        BudgetPermit(want)
+    }
+}
+
+impl Drop for BudgetPermit {
+    fn drop(&mut self) {
+        let mut in_use = READ_BUDGET.in_use.lock().unwrap_or_else(|p| p.into_inner());
+        *in_use = in_use.saturating_sub(self.0);
+        READ_BUDGET.freed.notify_all();
+    }
+}
+
 /// The pending meta of an interrupted save, when there is a usable one.
 fn read_pending(fs: &dyn Fs, metas: &MetaSource) -> Option<(PathBuf, Meta)> {
     let path = metas.pending.as_ref()?;
@@ -480,10 +525,52 @@ pub(crate) fn inspect(
         _ => None,
     };
 
+    // What the metas say of the size decides how much to read. A file whose
+    // size differs from its meta's (and from a pending meta's) cannot match
+    // its checksum: it is judged without reading a byte, so a planted sparse
+    // file of gigabytes costs a stat. A large file whose meta records no
+    // size (the application's metas) is hashed by streaming first and read
+    // into memory for the parse only when its checksum matches.
+    let pending_raw = read_pending(fs, metas);
+    let meta_size = meta_read.as_ref().ok().and_then(|m| m.size);
+    let size_cannot_match = meta_size.is_some_and(|s| s != file.len)
+        && pending_raw
+            .as_ref()
+            .is_none_or(|(_, pm)| pm.size.is_some_and(|s| s != file.len));
+    let stream_first = meta_read.is_ok()
+        && meta_size.is_none()
+        && file.len > STREAM_FIRST_LEN
+        && pending_raw.is_none();
+    let in_memory = keep || (depth == Depth::Full && memo_hit.is_none() && !stream_first);
+
+    // A hole (a sparse file's range never written) reads as zero bytes, and
+    // no graph's JSON holds a zero byte: one byte read proves the file
+    // corrupt, where hashing it would read gigabytes of zeros.
+    if (!size_cannot_match || keep)
+        && let Some(hole) = fs.first_hole(path)
+        && fs
+            .read_at(path, hole, 1, MAX_GRAPH_LEN)
+            .is_ok_and(|b| b == [0])
+    {
+        out.report = ladder.fail_replacing(
+            Level::File,
+            format!(
+                "sparse file: a hole at byte {hole} of {} reads as zero bytes, which a graph's JSON never holds (not read further)",
+                file.len
+            ),
+        );
+        return out;
+    }
+
     // Read the bytes once when they are needed beyond the checksum: the
     // checksum step hashes them and the parse step reuses them. Otherwise
     // stream them through the hash.
-    let (streamed, bytes) = if (depth == Depth::Full && memo_hit.is_none()) || keep {
+    // Permits of the read budget, held while the bytes are in memory.
+    let mut held = Vec::new();
+    let (streamed, bytes) = if size_cannot_match && !keep {
+        (Some(String::new()), None)
+    } else if in_memory {
+        held.push(READ_BUDGET.acquire(file.len));
         let mut buf = Vec::with_capacity(usize::try_from(file.len).unwrap_or(0));
         let mut reader = file.reader;
         if let Err(e) = reader.read_to_end(&mut buf) {
@@ -505,30 +592,40 @@ pub(crate) fn inspect(
 
     // With the bytes in memory, hash on this thread while another parses.
     let mut parsed: Option<std::result::Result<KnowledgeGraph, crate::graph::GraphError>> = None;
+    let mut bytes = bytes;
     let actual = match (streamed, &bytes) {
         (Some(a), _) => a,
         (None, Some(b)) if depth == Depth::Full && memo_hit.is_none() => std::thread::scope(|s| {
-            let parser = s.spawn(|| KnowledgeGraph::from_slice(b));
+            let parser = s.spawn(|| KnowledgeGraph::from_slice_unmasked(b));
             let digest = sha256_hex(b);
             // A panic in the parser is a bug, not a verdict on the file:
             // parse again here so it surfaces on this thread.
-            parsed = Some(
-                parser
-                    .join()
-                    .unwrap_or_else(|_| KnowledgeGraph::from_slice(b)),
-            );
+            parsed = parser
+                .join()
+                .unwrap_or_else(|_| KnowledgeGraph::from_slice_unmasked(b))
+                .transpose();
             digest
         }),
         (None, Some(b)) => sha256_hex(b),
         (None, None) => String::new(),
     };
-    ladder.report.actual_checksum = Some(actual.clone());
+    // Python's bare NaN: parsed again with them masked in place, now that the
+    // hash is done with the buffer (a copy would double the memory).
+    if parsed.is_none()
+        && depth == Depth::Full
+        && memo_hit.is_none()
+        && let Some(b) = bytes.as_mut()
+    {
+        parsed = Some(KnowledgeGraph::from_mut_slice_masked(b));
+    }
+    ladder.report.actual_checksum = Some(actual.clone()).filter(|a| !a.is_empty());
     let short = &actual[..12.min(actual.len())];
 
     // Level: meta. No usable meta does not make a file corrupt: it may still
     // be a good graph (unverified). A pending meta that matches the bytes is
     // the real one after an interrupted save.
-    let pending = read_pending(fs, metas).filter(|(_, m)| m.sha256() == Some(actual.as_str()));
+    let pending =
+        pending_raw.filter(|(_, m)| !actual.is_empty() && m.sha256() == Some(actual.as_str()));
     let mut status = Status::Valid;
     let mut meta_problem = None;
     let mut meta_value = match (meta_read, &pending) {
@@ -698,8 +795,12 @@ pub(crate) fn inspect(
         return out;
     }
 
-    // The memo was consulted for the meta's checksum but the bytes are
-    // other content (a pending meta describes them): read them to parse.
+    // The bytes were only streamed so far: a large file hashed before it was
+    // read, or content other than the memo's (a pending meta describes it).
+    // Its checksum is good: read it to parse.
+    if bytes.is_none() && depth == Depth::Full && held.is_empty() {
+        held.push(READ_BUDGET.acquire(ladder.report.size.unwrap_or(0)));
+    }
     let bytes = match bytes {
         None if depth == Depth::Full => match fs::read_file(fs, path, MAX_GRAPH_LEN) {
             Ok(b) => Some(b),
@@ -710,7 +811,7 @@ pub(crate) fn inspect(
         },
         b => b,
     };
-    let Some(bytes) = bytes.filter(|_| depth == Depth::Full) else {
+    let Some(mut bytes) = bytes.filter(|_| depth == Depth::Full) else {
         // Checksum-only verification ends here.
         out.report = ladder.finish(status, None);
         out.report.reason = meta_problem;
@@ -718,7 +819,7 @@ pub(crate) fn inspect(
     };
 
     // Level: parse.
-    let graph = match parsed.unwrap_or_else(|| KnowledgeGraph::from_slice(&bytes)) {
+    let graph = match parsed.unwrap_or_else(|| KnowledgeGraph::from_mut_slice(&mut bytes)) {
         Ok(g) => {
             let detail = format!(
                 "version {}, {} nodes, {} edges",
@@ -1190,5 +1291,32 @@ fn log_report(report: &FileReport) {
         Status::Corrupt | Status::Missing => {
             tracing::warn!(target_file = %report.target, path = %report.path.display(), status = report.status.name(), reason = report.reason.as_deref().unwrap_or(""), "verification failed")
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reader_waits_while_the_read_budget_is_spent_and_goes_on_once_freed() {
+        // A file larger than the budget takes all of it (never refused).
+        let whole = READ_BUDGET.acquire(u64::MAX);
+        let (tx, rx) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            let _permit = READ_BUDGET.acquire(1);
+            let _ = tx.send(());
+        });
+        // Waiting can only be observed as not having gone on yet: a budget
+        // that let the reader through would send at once.
+        assert!(
+            rx.recv_timeout(std::time::Duration::from_millis(300))
+                .is_err(),
+            "a reader got past a spent budget"
+        );
+        drop(whole);
+        rx.recv()
+            .expect("the reader goes on once the budget is freed");
+        reader.join().expect("reader");
     }
 }

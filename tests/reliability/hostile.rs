@@ -474,3 +474,178 @@ fn a_backups_or_state_directory_that_is_a_symlink_is_refused() {
 fn input_graph() -> KnowledgeGraph {
     KnowledgeGraph::from_slice(app_graph(3, 2, false, "in").as_bytes()).expect("graph")
 }
+
+/// Sparse files of a gigabyte planted as backups, beside a copy of a real
+/// backup's meta (which records its size), beside the application's kind
+/// of meta (which does not), and after real JSON bytes: each is judged
+/// corrupt from a stat and at most one byte (a hole reads as zero bytes,
+/// which no graph's JSON holds), never read whole, and a save with
+/// retention keeps every one of them.
+#[test]
+fn sparse_backups_are_judged_without_being_read_and_kept() {
+    use graphvault::store::save::SaveOptions;
+    use graphvault::store::verify::VerifyAllOptions;
+    use std::io::Write as _;
+
+    let h = hostile();
+    let store = open_real(&h.s.root());
+    store
+        .save_with(&input_graph(), &SaveOptions::default())
+        .expect("save");
+    let real = store.list_backups().expect("list").backups[0].clone();
+    let real_meta = std::fs::read(real.meta_path.as_ref().expect("meta")).expect("meta bytes");
+    let real_data = std::fs::read(&real.data_path).expect("data");
+    let legacy_meta = app_meta(&real_data, None);
+    const GIB: u64 = 1 << 30;
+    let plant = |id: &str, meta: &[u8], prefix: &[u8]| -> bool {
+        let path = h.s.backups().join(format!("{id}.json"));
+        let mut f = std::fs::File::create(&path).expect("create");
+        f.write_all(prefix).expect("prefix");
+        f.set_len(GIB).expect("sparse");
+        std::fs::write(h.s.backups().join(format!("{id}.meta")), meta).expect("meta");
+        // Whether this filesystem made a hole at all (else it wrote zeros).
+        use std::os::unix::fs::MetadataExt as _;
+        let m = std::fs::metadata(&path).expect("stat");
+        m.blocks() * 512 < m.len()
+    };
+    let sized = "graph_20250901_000001";
+    let unsized_ = "graph_20250901_000002";
+    let after_json = "graph_20250901_000003";
+    plant(sized, &real_meta, b"");
+    let holes = plant(unsized_, legacy_meta.as_bytes(), b"");
+    plant(
+        after_json,
+        legacy_meta.as_bytes(),
+        &real_data[..4096.min(real_data.len())],
+    );
+
+    let report = store
+        .verify_all(
+            VerifyAllOptions {
+                depth: Depth::Full,
+                include_primary: false,
+                threads: 0,
+            },
+            &std::sync::atomic::AtomicBool::new(false),
+            &|_| {},
+        )
+        .expect("verify all");
+    let verdict = |id: &str| {
+        report
+            .files
+            .iter()
+            .find(|f| f.target.backup_id().is_some_and(|b| b.to_string() == id))
+            .unwrap_or_else(|| panic!("{id} not verified"))
+            .clone()
+    };
+    // The meta records another size: judged by the stat alone, not hashed.
+    let v = verdict(sized);
+    assert_eq!(v.status, Status::Corrupt);
+    assert!(
+        v.reason.as_deref().unwrap_or("").contains("meta says"),
+        "{v:?}"
+    );
+    assert_eq!(v.actual_checksum, None, "the sparse file was hashed");
+    for (id, hole_at) in [(unsized_, 0), (after_json, 4096)] {
+        let v = verdict(id);
+        assert_eq!(v.status, Status::Corrupt, "{id}");
+        let why = v.reason.clone().unwrap_or_default();
+        if holes {
+            assert!(
+                why.contains(&format!("a hole at byte {hole_at} ")),
+                "{id}: {why}"
+            );
+            assert_eq!(v.actual_checksum, None, "{id}: the sparse file was hashed");
+        } else {
+            assert!(why.contains("checksum mismatch"), "{id}: {why}");
+        }
+    }
+    // A save with the store's retention keeps what it judged corrupt.
+    store
+        .save_with(
+            &KnowledgeGraph::from_slice(app_graph(4, 2, false, "next").as_bytes()).expect("g"),
+            &SaveOptions {
+                rotate: true,
+                at: None,
+            },
+        )
+        .expect("save beside sparse backups");
+    for id in [sized, unsized_, after_json] {
+        let path = h.s.backups().join(format!("{id}.json"));
+        assert_eq!(std::fs::metadata(&path).expect("kept").len(), GIB, "{id}");
+    }
+    println!("hostile sparse backups: 3 of 1 GiB judged corrupt without a read (holes: {holes})");
+}
+
+/// Files of the store that are hard links to files outside it: a save, a
+/// rotation and a restore replace names by rename and move them whole, so
+/// the outside files keep their bytes, whatever graphvault does inside.
+#[test]
+fn hard_links_to_outside_files_are_never_written_through() {
+    use graphvault::store::save::SaveOptions;
+
+    let h = hostile();
+    let precious = h.outside.join("precious-primary.json");
+    let precious_backup = h.outside.join("precious-backup.json");
+    let g1 = app_graph(5, 2, false, "precious primary");
+    let g2 = app_graph(5, 2, false, "precious backup");
+    std::fs::write(&precious, &g1).expect("outside primary");
+    std::fs::write(&precious_backup, &g2).expect("outside backup");
+    let primary = h.s.root().join("graph.json");
+    std::fs::remove_file(&primary).expect("unlink primary");
+    std::fs::hard_link(&precious, &primary).expect("hard link primary");
+    std::fs::write(
+        h.s.root().join("graph.json.meta"),
+        app_meta(g1.as_bytes(), None),
+    )
+    .expect("primary meta");
+    let linked_id = "graph_20250902_000000";
+    std::fs::hard_link(
+        &precious_backup,
+        h.s.backups().join(format!("{linked_id}.json")),
+    )
+    .expect("hard link backup");
+    std::fs::write(
+        h.s.backups().join(format!("{linked_id}.meta")),
+        app_meta(g2.as_bytes(), None),
+    )
+    .expect("backup meta");
+    let outside_before = snapshot_tree(&h.outside);
+
+    let store = open_real(&h.s.root());
+    store
+        .save_with(
+            &input_graph(),
+            &SaveOptions {
+                rotate: true,
+                at: None,
+            },
+        )
+        .expect("save over a hard-linked primary");
+    store
+        .rotate(
+            &RetentionPolicy {
+                keep_last: Some(1),
+                keep_within: None,
+                min_valid: 1,
+                ..RetentionPolicy::default()
+            },
+            RotateOptions { dry_run: false },
+        )
+        .expect("rotate");
+    let newest = store.list_backups().expect("list").backups[0].id.clone();
+    store
+        .restore(&newest, RestoreOptions::default())
+        .expect("restore over the new primary");
+    assert_eq!(
+        snapshot_tree(&h.outside),
+        outside_before,
+        "a file outside the store changed through a hard link"
+    );
+    // The hard-linked primary's bytes existed nowhere else: kept.
+    let kept = std::fs::read_dir(h.s.root().join(".graphvault/evidence"))
+        .expect("evidence")
+        .filter_map(|e| std::fs::read(e.ok()?.path()).ok())
+        .any(|b| b == g1.as_bytes());
+    assert!(kept, "the replaced primary was not kept in evidence");
+}
