@@ -382,8 +382,8 @@ fn trash_note(r: &RotateReport) -> String {
     if !r.purged.is_empty() {
         let _ = write!(
             note,
-            "; purged {} item(s) past their grace period from the trash ({})",
-            r.purged.len(),
+            "; purged {} past their grace period from the trash ({})",
+            crate::present::count_of(r.purged.len(), "item"),
             human_size(r.purged.iter().map(|p| p.size).sum())
         );
     }
@@ -393,8 +393,8 @@ fn trash_note(r: &RotateReport) -> String {
 /// The line `list` adds about what is kept aside.
 pub fn kept_aside(trash: &TrashListing, evidence: &EvidenceListing) -> String {
     format!(
-        "trash: {} backup(s), {} (purged {} after trashing; `graphvault trash`); evidence: {} kept primar{}, {} (`graphvault evidence`)\n",
-        trash.items.len(),
+        "trash: {}, {} (purged {} after trashing; `graphvault trash`); evidence: {} kept primar{}, {} (`graphvault evidence`)\n",
+        crate::present::count_of(trash.items.len(), "backup"),
         human_size(trash.total_size),
         trash.grace,
         evidence.items.len(),
@@ -416,8 +416,8 @@ pub fn trash(l: &TrashListing) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} item(s) in {} ({}); each stays {} before a later save or rotation purges it",
-        l.items.len(),
+        "{} in {} ({}); each stays {} before a later save or rotation purges it",
+        crate::present::count_of(l.items.len(), "item"),
         l.dir.display(),
         human_size(l.total_size),
         l.grace
@@ -495,9 +495,9 @@ pub fn trash_empty(r: &TrashEmptyReport) -> String {
     }
     let _ = writeln!(
         out,
-        "{} {} item(s), {}; {} left in the trash{}",
+        "{} {}, {}; {} left in the trash{}",
         if r.dry_run { "would purge" } else { "purged" },
-        r.purged.len(),
+        crate::present::count_of(r.purged.len(), "item"),
         human_size(r.freed),
         r.kept,
         if r.dry_run {

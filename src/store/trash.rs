@@ -963,7 +963,10 @@ impl Store {
             }
             if !options.dry_run {
                 self.purge_item(&item.id).map_err(|e| {
-                    e.left(format!("{} item(s) purged before the error", purged.len()))
+                    e.left(match purged.len() {
+                        1 => "1 item purged before the error".to_string(),
+                        n => format!("{n} items purged before the error"),
+                    })
                 })?;
             }
             purged.push(PurgedItem {
