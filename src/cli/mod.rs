@@ -856,7 +856,12 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                     allow_unverified: *allow_unverified,
                 },
             )?;
-            Ok(outcome(&report, nodes::partial_restore(&report), exit::OK))
+            let mut out = outcome(&report, nodes::partial_restore(&report), exit::OK);
+            // A partial restore is a save with its own backup: pushed like one.
+            if !*dry_run {
+                remote::auto_push_after_save(store, &mut out);
+            }
+            Ok(out)
         }
         Command::Restore {
             id,

@@ -559,6 +559,15 @@ fn a_failing_auto_push_leaves_the_save_committed_and_the_next_push_retries() {
     assert_eq!(code, 0, "{json}");
     assert_eq!(json["result"]["auto_push"][0]["ok"], true, "{json}");
     assert_eq!(json["result"]["auto_push"][0]["sent"], 1);
+
+    // A partial restore is a save with its own backup: pushed like one.
+    let (code, json) = gv(
+        &root,
+        &["restore", &backup, "--nodes", "N0", "--prefer", "backup"],
+    );
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["auto_push"][0]["ok"], true, "{json}");
+    assert_eq!(json["result"]["auto_push"][0]["sent"], 1, "{json}");
 }
 
 /// A backup large enough for a multipart upload (about 12 MB).
