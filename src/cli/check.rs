@@ -68,10 +68,22 @@ pub fn check(r: &CheckReport) -> String {
     if r.record.health != Health::Locked {
         let _ = writeln!(
             out,
-            "evidence kept {}; bytes scrubbed by all checks {}",
+            "evidence kept {}; trash {}; bytes scrubbed by all checks {}",
             human_size(r.record.evidence_bytes),
+            human_size(r.record.trash_bytes),
             human_size(r.record.scrubbed_bytes_total)
         );
+        for o in &r.record.offsite {
+            let _ = writeln!(
+                out,
+                "off-site {}: {}",
+                o.remote,
+                match o.lag_seconds {
+                    Some(l) => format!("last successful push {} ago", span(l as i64)),
+                    None => "never pushed successfully".to_string(),
+                }
+            );
+        }
     }
     for s in &r.record.stale {
         let _ = writeln!(out, "stale: {s}");
@@ -106,9 +118,17 @@ pub fn status(r: &StatusReport) -> String {
                 rec.health.name(),
                 rec.exit_code
             ));
-            parts.push(match r.offsite_lag_seconds {
-                Some(l) => format!("off-site lag {}", span(l as i64)),
-                None => "off-site: no auto-push remote".to_string(),
+            let never: Vec<&str> = r
+                .offsite
+                .iter()
+                .filter(|o| o.lag_seconds.is_none())
+                .map(|o| o.remote.as_str())
+                .collect();
+            parts.push(match (r.offsite_lag_seconds, never.is_empty()) {
+                _ if r.offsite.is_empty() => "off-site: no auto-push remote".to_string(),
+                (_, false) => format!("off-site: never pushed to {}", never.join(", ")),
+                (Some(l), true) => format!("off-site lag {}", span(l as i64)),
+                (None, true) => "off-site lag unknown".to_string(),
             });
         }
     }

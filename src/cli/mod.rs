@@ -959,6 +959,7 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 max_age: max_age.as_deref().map(max_age_arg).transpose()?,
                 metrics_file: metrics_file.clone(),
                 at: None,
+                offsite: Some(std::sync::Arc::new(crate::remote::push::CheckPush)),
             })?;
             Ok(outcome(&report, check::check(&report), report.exit_code))
         }

@@ -132,8 +132,12 @@ pub fn push(
         .filter_map(|(id, _)| id.parse::<BackupId>().ok())
         .max()
         .map(|id| id.to_string());
+    let at = state::now_text();
+    if ok {
+        st.last_success_at = Some(at.clone());
+    }
     st.last_push = Some(LastPush {
-        at: state::now_text(),
+        at,
         ok,
         sent,
         failed,
@@ -760,6 +764,42 @@ pub fn auto_push(store: &Store) -> Vec<AutoPushOutcome> {
             }
         })
         .collect()
+}
+
+/// The off-site step of `check`: the automatic pushes, each with its
+/// remote's last successful push.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CheckPush;
+
+impl crate::store::check::OffsitePush for CheckPush {
+    fn push(&self, store: &Store) -> Vec<crate::store::check::OffsiteOutcome> {
+        auto_push(store)
+            .into_iter()
+            .map(|o| crate::store::check::OffsiteOutcome {
+                last_success: state::load(store, &o.remote).last_success(),
+                pushed: Some(o.ok),
+                sent: o.sent,
+                error: o.error,
+                remote: o.remote,
+            })
+            .collect()
+    }
+
+    fn last_successes(&self, store: &Store) -> Vec<crate::store::check::OffsiteOutcome> {
+        store
+            .config()
+            .remotes
+            .iter()
+            .filter(|r| r.auto_push)
+            .map(|r| crate::store::check::OffsiteOutcome {
+                remote: r.name.clone(),
+                pushed: None,
+                sent: 0,
+                error: None,
+                last_success: state::load(store, &r.name).last_success(),
+            })
+            .collect()
+    }
 }
 
 /// What one automatic push did.

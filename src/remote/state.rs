@@ -66,6 +66,10 @@ pub struct PendingUpload {
 pub struct RemoteState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_push: Option<LastPush>,
+    /// When a push last succeeded (kept when a later one fails: the
+    /// off-site lag is measured from it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_success_at: Option<String>,
     #[serde(default)]
     pub backups: BTreeMap<String, OffsiteEntry>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -109,6 +113,22 @@ pub fn save(store: &Store, name: &str, state: &RemoteState) -> crate::store::Res
 /// Removes the state of a removed remote (best effort: it is a cache).
 pub fn forget(store: &Store, name: &str) {
     let _ = fs::remove_durable(store.fs(), &path(store, name));
+}
+
+impl RemoteState {
+    /// When a push to this remote last succeeded, if one ever did (a state
+    /// file from before `last_success_at` was kept counts its last push
+    /// when that one succeeded).
+    pub fn last_success(&self) -> Option<chrono::DateTime<chrono::Local>> {
+        let text = self.last_success_at.as_deref().or(self
+            .last_push
+            .as_ref()
+            .filter(|p| p.ok)
+            .map(|p| p.at.as_str()))?;
+        chrono::DateTime::parse_from_rfc3339(text)
+            .ok()
+            .map(|t| t.with_timezone(&chrono::Local))
+    }
 }
 
 /// The current time as kept in state files.

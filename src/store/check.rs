@@ -1,14 +1,22 @@
 //! `check`: the one operation for a timer. In order, each step switchable
 //! in the store's config: verify the primary fully, scrub the backups
-//! ([`super::scrub`]), apply retention, then record the outcome
-//! ([`super::status`]) in `.graphvault/status.json` and, when asked, as a
-//! Prometheus text file.
+//! ([`super::scrub`]), purge the trash items whose grace period is over,
+//! apply retention, push to the remotes that push automatically, then
+//! record the outcome ([`super::status`]) in `.graphvault/status.json` and,
+//! when asked, as a Prometheus text file.
+//!
+//! The purge runs before retention, as in every rotation, so nothing this
+//! check moves to the trash can be purged by it, whatever the grace period.
+//! The push runs after the lock is released (a push reads without it, and a
+//! save must not wait for an upload); the store knows nothing of S3, so the
+//! caller supplies the pushing as an [`OffsitePush`].
 //!
 //! Every step runs whatever the steps before it found, and its failure is
 //! recorded beside, never instead of, what they found: the health is the
 //! most serious of all of it.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use chrono::{DateTime, Local, TimeZone};
@@ -20,9 +28,10 @@ use super::names::BackupId;
 use super::retention;
 use super::scrub::{DEFAULT_SCRUB_DAYS, ScrubOptions, ScrubReport};
 use super::status::{
-    BackupCounts, DEFAULT_MAX_AGE_SECONDS, Findings, Health, NewestValid, PrimaryState,
-    ScrubSummary, StatusRecord,
+    BackupCounts, DEFAULT_MAX_AGE_SECONDS, Findings, Health, NewestValid, OffsiteState,
+    PrimaryState, ScrubSummary, StatusRecord,
 };
+use super::trash::PurgedItem;
 use super::verify::{Depth, FileReport, Status, Target};
 use super::{Store, StoreConfig};
 
@@ -38,6 +47,12 @@ pub struct CheckConfig {
     pub scrub: bool,
     #[serde(default = "yes")]
     pub retention: bool,
+    /// Purge the trash items whose grace period is over.
+    #[serde(default = "yes")]
+    pub purge_trash: bool,
+    /// Push to the remotes that push automatically.
+    #[serde(default = "yes")]
+    pub push: bool,
     /// Every backup is re-hashed at least every this many days.
     #[serde(default = "default_scrub_days")]
     pub scrub_days: u32,
@@ -65,6 +80,8 @@ impl Default for CheckConfig {
             verify_primary: true,
             scrub: true,
             retention: true,
+            purge_trash: true,
+            push: true,
             scrub_days: DEFAULT_SCRUB_DAYS,
             max_age: None,
         }
@@ -92,9 +109,37 @@ impl CheckConfig {
     }
 }
 
+/// The off-site step of a check, supplied by the caller (the CLI passes
+/// [`crate::remote::push::CheckPush`]) so that the store needs no S3 client.
+pub trait OffsitePush: std::fmt::Debug + Send + Sync {
+    /// Pushes to every remote of `store` that pushes automatically and
+    /// returns each outcome with that remote's last successful push. Never
+    /// fails: a failure is an outcome.
+    fn push(&self, store: &Store) -> Vec<OffsiteOutcome>;
+    /// The same remotes' last successful pushes, without pushing (for the
+    /// lag when the push step is off or cannot run).
+    fn last_successes(&self, store: &Store) -> Vec<OffsiteOutcome>;
+}
+
+/// One remote in the check's off-site step.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct OffsiteOutcome {
+    pub remote: String,
+    /// Whether this check's push succeeded; `None` when it did not push.
+    pub pushed: Option<bool>,
+    /// Backups sent by this check's push.
+    pub sent: usize,
+    pub error: Option<String>,
+    /// The last successful push to this remote (this one or earlier).
+    pub last_success: Option<DateTime<Local>>,
+}
+
 /// Options of [`Store::check`]; `None` takes the store's config.
 #[derive(Debug, Clone, Default)]
 pub struct CheckOptions {
+    /// Pushes to the remotes that push automatically. Without it the push
+    /// step is skipped and the off-site lag is unknown.
+    pub offsite: Option<Arc<dyn OffsitePush>>,
     pub scrub_days: Option<u32>,
     /// Re-hash every backup at every level.
     pub full: bool,
@@ -146,6 +191,10 @@ pub struct CheckReport {
     pub primary: Option<FileReport>,
     pub scrub: Option<ScrubReport>,
     pub retention: Option<CheckRetention>,
+    /// What the trash purge removed.
+    pub purged: Option<Vec<PurgedItem>>,
+    /// Each remote that pushes automatically.
+    pub offsite: Vec<OffsiteOutcome>,
     /// What was recorded in `.graphvault/status.json` (and the metrics).
     pub record: StatusRecord,
     pub metrics_file: Option<PathBuf>,
@@ -205,6 +254,8 @@ impl Store {
                     primary: None,
                     scrub: None,
                     retention: None,
+                    purged: None,
+                    offsite: Vec::new(),
                     record,
                     metrics_file: None,
                     elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
@@ -329,6 +380,47 @@ impl Store {
             None
         };
 
+        // Step: purge the trash, before retention moves anything there.
+        let purged = if !cfg.purge_trash {
+            steps.push(skipped("purge_trash", "switched off in the store's config"));
+            None
+        } else if guard.is_none() {
+            steps.push(skipped(
+                "purge_trash",
+                "not run: the write lock could not be taken",
+            ));
+            None
+        } else {
+            let t = Instant::now();
+            match self.purge_expired_trash(now) {
+                Ok(p) => {
+                    let detail = if p.is_empty() {
+                        format!(
+                            "nothing past its grace period ({})",
+                            retention::format_duration(self.trash_grace())
+                        )
+                    } else {
+                        format!(
+                            "{} purged ({} bytes): {}",
+                            p.len(),
+                            p.iter().map(|i| i.size).sum::<u64>(),
+                            p.iter()
+                                .map(|i| i.backup_id.to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    };
+                    steps.push(step("purge_trash", false, detail, t));
+                    Some(p)
+                }
+                Err(e) => {
+                    findings.failures.push(format!("purge trash: {e}"));
+                    steps.push(failed("purge_trash", &e, t));
+                    None
+                }
+            }
+        };
+
         // Step: retention.
         let mut scrub = scrub;
         let retention = if !cfg.retention {
@@ -375,6 +467,60 @@ impl Store {
             s.forget(&r.removed_ids);
         }
 
+        // Step: push to the remotes that push automatically.
+        let auto_push = config.remotes.iter().any(|r| r.auto_push);
+        let offsite = match (&options.offsite, auto_push) {
+            (_, false) => {
+                steps.push(skipped("push", "no remote pushes automatically"));
+                Vec::new()
+            }
+            (None, true) => {
+                steps.push(skipped(
+                    "push",
+                    "no off-site client given to this check: the lag is unknown",
+                ));
+                Vec::new()
+            }
+            (Some(pusher), true) if !cfg.push => {
+                steps.push(skipped("push", "switched off in the store's config"));
+                pusher.last_successes(self)
+            }
+            (Some(pusher), true) => {
+                let t = Instant::now();
+                let outcomes = pusher.push(self);
+                let mut parts = Vec::new();
+                let mut bad = false;
+                for o in &outcomes {
+                    match (o.pushed, &o.error) {
+                        (Some(true), _) => parts.push(format!("{}: {} sent", o.remote, o.sent)),
+                        (_, error) => {
+                            bad = true;
+                            let why = error.clone().unwrap_or_else(|| "failed".to_string());
+                            findings
+                                .failures
+                                .push(format!("push to remote {}: {why}", o.remote));
+                            parts.push(format!("{}: {why}", o.remote));
+                        }
+                    }
+                }
+                steps.push(StepReport {
+                    step: "push",
+                    outcome: if bad {
+                        StepOutcome::Failed
+                    } else {
+                        StepOutcome::Ok
+                    },
+                    detail: parts.join("; "),
+                    elapsed_ms: ms(t),
+                });
+                outcomes
+            }
+        };
+        let last_pushes: Vec<(String, Option<DateTime<Local>>)> = offsite
+            .iter()
+            .map(|o| (o.remote.clone(), o.last_success))
+            .collect();
+
         // Step: record the outcome.
         let newest_valid = scrub.as_ref().and_then(|s| {
             s.newest_valid().map(|(id, time)| NewestValid {
@@ -388,8 +534,10 @@ impl Store {
         });
         // With the scrub off, the check vouches for no backup: stale.
         let newest_time = newest_valid.as_ref().map(|n| n.time);
-        let (health, stale) = super::status::judge(&findings, newest_time, None, max_age, now);
+        let (health, stale) =
+            super::status::judge(&findings, newest_time, &last_pushes, max_age, now);
         let evidence_bytes = self.dir_bytes(&self.evidence_dir());
+        let trash_bytes = self.list_trash().map_or(0, |l| l.total_size);
         let mut record = StatusRecord {
             format: StatusRecord::format(),
             written_by: format!("graphvault {}", env!("CARGO_PKG_VERSION")),
@@ -422,7 +570,20 @@ impl Store {
                 + scrub.as_ref().map_or(0, |s| s.hashed_bytes),
             last_success_at: previous.as_ref().and_then(|p| p.last_success_at),
             evidence_bytes,
-            offsite_lag_seconds: None,
+            trash_bytes,
+            offsite_lag_seconds: super::status::offsite_lag(&last_pushes, now),
+            offsite: offsite
+                .iter()
+                .map(|o| OffsiteState {
+                    remote: o.remote.clone(),
+                    last_success_unix: o.last_success.map(|t| t.timestamp()),
+                    lag_seconds: o
+                        .last_success
+                        .map(|t| (now - t).num_milliseconds() as f64 / 1e3),
+                    push_ok: o.pushed,
+                    error: o.error.clone(),
+                })
+                .collect(),
             integrity: findings.integrity.clone(),
             failures: findings.failures.clone(),
             stale,
@@ -435,6 +596,8 @@ impl Store {
             primary,
             scrub,
             retention,
+            purged,
+            offsite,
             record: record.clone(),
             metrics_file: None,
             elapsed_ms: 0.0,
@@ -496,7 +659,9 @@ impl Store {
             scrubbed_bytes_total: 0,
             last_success_at: None,
             evidence_bytes: 0,
+            trash_bytes: 0,
             offsite_lag_seconds: None,
+            offsite: Vec::new(),
             integrity: Vec::new(),
             failures: Vec::new(),
             stale: Vec::new(),
@@ -547,7 +712,8 @@ impl Store {
         policy: &retention::RetentionPolicy,
         now: DateTime<Local>,
     ) -> Result<CheckRetention> {
-        let r = self.rotate_locked(policy, false, now.naive_local(), None)?;
+        // The check's own step purges the trash (or is switched off).
+        let r = self.rotate_locked_keeping_trash(policy, now.naive_local())?;
         Ok(CheckRetention {
             kept: r.plan.kept,
             removed: r.plan.removed,

@@ -60,6 +60,23 @@ pub struct RotateReport {
     pub elapsed_ms: f64,
 }
 
+/// Who rotates: named in what it trashes, and whether it purges the trash's
+/// expired items first (every rotation does, but `check`'s, whose own step
+/// purges or is switched off).
+struct Caller<'a> {
+    operation: &'a str,
+    purge_trash: bool,
+}
+
+impl<'a> Caller<'a> {
+    fn purging(operation: &'a str) -> Self {
+        Caller {
+            operation,
+            purge_trash: true,
+        }
+    }
+}
+
 impl Store {
     /// Plans (and unless `dry_run`, applies) `policy` to the backups.
     ///
@@ -80,7 +97,7 @@ impl Store {
             super::now().naive_local(),
             None,
             None,
-            "rotate",
+            Caller::purging("rotate"),
         )
     }
 
@@ -104,7 +121,7 @@ impl Store {
             super::now().naive_local(),
             Some(confirmed),
             None,
-            "rotation confirmed in the terminal UI",
+            Caller::purging("rotation confirmed in the terminal UI"),
         )
     }
 
@@ -117,7 +134,36 @@ impl Store {
         now: chrono::NaiveDateTime,
         written: Option<&BackupId>,
     ) -> Result<RotateReport> {
-        self.rotate_with(policy, dry_run, now, None, written, "retention after save")
+        self.rotate_with(
+            policy,
+            dry_run,
+            now,
+            None,
+            written,
+            Caller::purging("retention after save"),
+        )
+    }
+
+    /// Retention in `check`, for the checker that holds the lock: the
+    /// check purges the trash in its own step (before this one, so nothing
+    /// moved here is purged by the same call), or not at all when that
+    /// step is switched off.
+    pub(crate) fn rotate_locked_keeping_trash(
+        &self,
+        policy: &RetentionPolicy,
+        now: chrono::NaiveDateTime,
+    ) -> Result<RotateReport> {
+        self.rotate_with(
+            policy,
+            false,
+            now,
+            None,
+            None,
+            Caller {
+                operation: "retention in check",
+                purge_trash: false,
+            },
+        )
     }
 
     fn rotate_with(
@@ -127,8 +173,9 @@ impl Store {
         now: chrono::NaiveDateTime,
         confirmed: Option<&[BackupId]>,
         written: Option<&BackupId>,
-        operation: &str,
+        caller: Caller<'_>,
     ) -> Result<RotateReport> {
+        let operation = caller.operation;
         let started = Instant::now();
         let (candidates, mut plan, checksums) = self.plan_with_health(policy, now, written)?;
         if let Some(confirmed) = confirmed {
@@ -157,9 +204,11 @@ impl Store {
                 .earliest()
                 .unwrap_or_else(super::now);
             // Purge first: nothing this call moves can be purged by it.
-            purged = self
-                .purge_expired_trash(at)
-                .map_err(|e| e.left("nothing was moved to the trash by this rotation"))?;
+            if caller.purge_trash {
+                purged = self
+                    .purge_expired_trash(at)
+                    .map_err(|e| e.left("nothing was moved to the trash by this rotation"))?;
+            }
             for decision in plan
                 .decisions
                 .iter()

@@ -82,11 +82,11 @@ pub struct Findings {
 pub fn judge(
     findings: &Findings,
     newest_valid: Option<NaiveDateTime>,
-    last_push: Option<Option<DateTime<Local>>>,
+    last_pushes: &[(String, Option<DateTime<Local>>)],
     max_age_seconds: i64,
     now: DateTime<Local>,
 ) -> (Health, Vec<String>) {
-    let stale = stale_reasons(newest_valid, last_push, max_age_seconds, now);
+    let stale = stale_reasons(newest_valid, last_pushes, max_age_seconds, now);
     let health = if !findings.integrity.is_empty() {
         Health::Integrity
     } else if !findings.failures.is_empty() {
@@ -101,11 +101,11 @@ pub fn judge(
     (health, stale)
 }
 
-/// Why the store is stale, if it is. `last_push` is `None` when no remote
-/// pushes automatically, `Some(None)` when one does but never succeeded.
+/// Why the store is stale, if it is. `last_pushes` holds, per remote that
+/// pushes automatically, its last successful push (`None`: never).
 pub fn stale_reasons(
     newest_valid: Option<NaiveDateTime>,
-    last_push: Option<Option<DateTime<Local>>>,
+    last_pushes: &[(String, Option<DateTime<Local>>)],
     max_age_seconds: i64,
     now: DateTime<Local>,
 ) -> Vec<String> {
@@ -124,16 +124,17 @@ pub fn stale_reasons(
             }
         }
     }
-    match last_push {
-        None => {}
-        Some(None) => out.push("no successful push to the off-site remote yet".to_string()),
-        Some(Some(t)) => {
-            let age = (now - t).num_seconds();
-            if age > max_age_seconds {
-                out.push(format!(
-                    "the last successful push is {} old (more than {limit})",
-                    crate::store::retention::format_duration(chrono::Duration::seconds(age))
-                ));
+    for (remote, last) in last_pushes {
+        match last {
+            None => out.push(format!("no successful push to remote {remote} yet")),
+            Some(t) => {
+                let age = (now - *t).num_seconds();
+                if age > max_age_seconds {
+                    out.push(format!(
+                        "the last successful push to remote {remote} is {} old (more than {limit})",
+                        crate::store::retention::format_duration(chrono::Duration::seconds(age))
+                    ));
+                }
             }
         }
     }
@@ -178,6 +179,29 @@ pub struct ScrubSummary {
     pub oldest_hash_unix: Option<i64>,
 }
 
+/// One remote that pushes automatically, as the last check saw it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OffsiteState {
+    pub remote: String,
+    /// The last successful push to it, Unix seconds (`None`: never).
+    pub last_success_unix: Option<i64>,
+    /// Seconds from that push to the check (`None`: never pushed).
+    pub lag_seconds: Option<f64>,
+    /// Whether the check's own push succeeded (`None`: it did not push).
+    pub push_ok: Option<bool>,
+    /// Why the check's push failed.
+    pub error: Option<String>,
+}
+
+impl OffsiteState {
+    /// The last successful push as a local time.
+    pub fn last_success(&self) -> Option<DateTime<Local>> {
+        self.last_success_unix
+            .and_then(|t| DateTime::from_timestamp(t, 0))
+            .map(|t| t.with_timezone(&Local))
+    }
+}
+
 /// `.graphvault/status.json`: the outcome of the last check.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StatusRecord {
@@ -202,9 +226,16 @@ pub struct StatusRecord {
     /// The last check that found everything healthy (this one or earlier).
     pub last_success_at: Option<DateTime<Local>>,
     pub evidence_bytes: u64,
-    /// Seconds since the last successful push, when a remote pushes
-    /// automatically.
+    /// Bytes of the backups waiting in the trash.
+    #[serde(default)]
+    pub trash_bytes: u64,
+    /// Seconds since the last successful push to the remote that lags
+    /// most, when a remote pushes automatically and each has succeeded
+    /// once.
     pub offsite_lag_seconds: Option<f64>,
+    /// Every remote that pushes automatically.
+    #[serde(default)]
+    pub offsite: Vec<OffsiteState>,
     pub integrity: Vec<String>,
     pub failures: Vec<String>,
     pub stale: Vec<String>,
@@ -343,16 +374,64 @@ impl StatusRecord {
             "Size of the replaced primaries kept as evidence.",
             &one(self.evidence_bytes as f64),
         );
-        if let Some(lag) = self.offsite_lag_seconds {
+        family(
+            "graphvault_trash_bytes",
+            "gauge",
+            "Size of the backups waiting in the trash for their grace period to end.",
+            &one(self.trash_bytes as f64),
+        );
+        let per_remote = |value: &dyn Fn(&OffsiteState) -> Option<f64>| -> Vec<(String, f64)> {
+            self.offsite
+                .iter()
+                .filter_map(|o| {
+                    value(o).map(|v| (format!(",remote=\"{}\"", escape_label(&o.remote)), v))
+                })
+                .collect()
+        };
+        let lags = per_remote(&|o| o.lag_seconds);
+        if !lags.is_empty() {
             family(
                 "graphvault_offsite_lag_seconds",
                 "gauge",
-                "Time since the last successful push to an off-site remote.",
-                &one(lag),
+                "Time from the last successful push to an off-site remote to the last check (absent for a remote never pushed to).",
+                &lags,
+            );
+        }
+        let successes = per_remote(&|o| o.last_success_unix.map(|t| t as f64));
+        if !successes.is_empty() {
+            family(
+                "graphvault_offsite_last_success_timestamp_seconds",
+                "gauge",
+                "When the last successful push to an off-site remote ended, Unix time.",
+                &successes,
+            );
+        }
+        let pushes = per_remote(&|o| o.push_ok.map(|ok| f64::from(u8::from(ok))));
+        if !pushes.is_empty() {
+            family(
+                "graphvault_offsite_push_success",
+                "gauge",
+                "1 when the last check's push to an off-site remote succeeded, else 0.",
+                &pushes,
             );
         }
         out
     }
+}
+
+/// The lag of the remote that lags most, in seconds at `now`; `None` when
+/// no remote pushes automatically or one never succeeded (that one is
+/// stale by itself).
+pub fn offsite_lag(
+    last_pushes: &[(String, Option<DateTime<Local>>)],
+    now: DateTime<Local>,
+) -> Option<f64> {
+    let mut worst: Option<f64> = None;
+    for (_, last) in last_pushes {
+        let lag = (now - (*last)?).num_milliseconds() as f64 / 1e3;
+        worst = Some(worst.map_or(lag, |w: f64| w.max(lag)));
+    }
+    worst
 }
 
 /// A sample value as Prometheus writes it.
@@ -392,6 +471,8 @@ pub struct StatusReport {
     pub newest_valid_age_seconds: Option<i64>,
     pub last_check_age_seconds: Option<i64>,
     pub offsite_lag_seconds: Option<f64>,
+    /// Each remote that pushes automatically, its lag measured again.
+    pub offsite: Vec<OffsiteState>,
     /// Why it is stale, when it is.
     pub stale: Vec<String>,
     pub max_age_seconds: i64,
@@ -472,6 +553,7 @@ impl Store {
                 newest_valid_age_seconds: None,
                 last_check_age_seconds: None,
                 offsite_lag_seconds: None,
+                offsite: Vec::new(),
                 max_age_seconds: max_age,
             };
         };
@@ -481,15 +563,17 @@ impl Store {
             locked: r.health == Health::Locked,
         };
         let check_age = (now - r.checked_at).num_seconds();
-        // The lag grows from when it was measured.
-        let lag = r.offsite_lag_seconds.map(|l| l + check_age.max(0) as f64);
-        let last_push = r
-            .offsite_lag_seconds
-            .map(|_| Some(now - chrono::Duration::milliseconds((lag.unwrap_or(0.0) * 1e3) as i64)));
+        // The lag grows from when it was measured: measure it again.
+        let last_pushes: Vec<(String, Option<DateTime<Local>>)> = r
+            .offsite
+            .iter()
+            .map(|o| (o.remote.clone(), o.last_success()))
+            .collect();
+        let lag = offsite_lag(&last_pushes, now);
         let (mut health, mut stale) = judge(
             &findings,
             r.newest_valid_backup.as_ref().map(|n| n.time),
-            last_push,
+            &last_pushes,
             max_age,
             now,
         );
@@ -512,6 +596,16 @@ impl Store {
                 .map(|n| (now.naive_local() - n.time).num_seconds()),
             last_check_age_seconds: Some(check_age),
             offsite_lag_seconds: lag,
+            offsite: r
+                .offsite
+                .iter()
+                .map(|o| OffsiteState {
+                    lag_seconds: o
+                        .last_success()
+                        .map(|t| (now - t).num_milliseconds() as f64 / 1e3),
+                    ..o.clone()
+                })
+                .collect(),
             stale,
             max_age_seconds: max_age,
             record_problem: None,

@@ -20,6 +20,7 @@ use graphvault::store::scrub::{HashReason, ScrubOptions};
 use graphvault::store::status::Health;
 
 use crate::common;
+use crate::s3server::{self, ACCESS_KEY, SECRET_KEY};
 
 /// Runs the binary. Other tests of this process fork children, which hold
 /// a copy of any lock file descriptor until they exec: a short wait rides
@@ -239,7 +240,7 @@ fn a_config_can_switch_steps_off() {
     let (_d, root) = store_with_backups(3, Duration::hours(1));
     fs::write(
         root.join(".graphvault/config.json"),
-        r#"{"check": {"scrub": false, "retention": false}}"#,
+        r#"{"check": {"scrub": false, "retention": false, "purge_trash": false, "push": false}}"#,
     )
     .expect("config");
     let store = open(&root);
@@ -251,7 +252,7 @@ fn a_config_can_switch_steps_off() {
         .filter(|s| s.outcome == graphvault::store::check::StepOutcome::Skipped)
         .map(|s| s.step)
         .collect();
-    assert_eq!(skipped, ["scrub", "retention"]);
+    assert_eq!(skipped, ["scrub", "purge_trash", "retention", "push"]);
     // With no scrub the check vouches for no backup: stale, not healthy.
     assert_eq!(report.health, Health::Stale);
 
@@ -626,4 +627,255 @@ fn an_unreachable_or_failing_ping_changes_nothing_but_is_reported() {
     assert_eq!(doc["ping"][1]["ok"], false);
     assert!(doc["ping"][1]["error"].to_string().contains("500"), "{doc}");
     assert_eq!(seen.lock().expect("log").len(), 2);
+}
+
+/// Runs the binary with S3 credentials (`secret`) and an empty HOME, so
+/// that no real AWS config is read.
+fn gv_s3(store: &Path, secret: &str, args: &[&str]) -> Output {
+    let home = tempfile::tempdir().expect("home");
+    Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(store)
+        .args(["--wait", "5"])
+        .args(args)
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", secret)
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("HOME", home.path())
+        .output()
+        .expect("run graphvault")
+}
+
+fn config_with(root: &Path, edit: impl FnOnce(&mut graphvault::store::StoreConfig)) {
+    let mut store = open(root);
+    let mut config = store.config().clone();
+    edit(&mut config);
+    store.set_config(config).expect("config");
+}
+
+fn auto_push_remote(name: &str, url: &str, endpoint: &str) -> graphvault::remote::RemoteConfig {
+    graphvault::remote::RemoteConfig {
+        name: name.to_string(),
+        url: url.to_string(),
+        endpoint: Some(endpoint.to_string()),
+        region: None,
+        auto_push: true,
+        encryption: None,
+        retention: None,
+    }
+}
+
+/// A port nobody listens on: bind, note, close.
+fn refused_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+#[test]
+fn check_purges_expired_trash_but_never_what_it_trashed_itself() {
+    let (_d, root) = store_with_backups(6, Duration::hours(1));
+    config_with(&root, |c| {
+        c.retention = graphvault::store::retention::RetentionPolicy {
+            keep_last: Some(2),
+            keep_within: None,
+            min_valid: 1,
+            ..graphvault::store::retention::RetentionPolicy::application()
+        };
+        c.trash_grace = Duration::days(1);
+    });
+    let now = Local::now();
+    let at = |days: i64| CheckOptions {
+        at: Some(now + Duration::days(days)),
+        max_age: Some(Duration::days(30)),
+        ..CheckOptions::default()
+    };
+    let store = open(&root);
+    let first = store.check(&at(0)).expect("check");
+    assert_eq!(first.exit_code, 0, "{:?}", first.record.failures);
+    assert_eq!(first.retention.as_ref().map(|r| r.removed), Some(4));
+    assert_eq!(first.purged.as_ref().map(Vec::len), Some(0));
+    let trash = store.list_trash().expect("trash");
+    assert_eq!(trash.items.len(), 4, "what this check trashed stays");
+    assert!(trash.total_size > 0);
+    assert_eq!(first.record.trash_bytes, trash.total_size);
+    let order: Vec<&str> = first.steps.iter().map(|s| s.step).collect();
+    assert_eq!(
+        order,
+        [
+            "verify_primary",
+            "scrub",
+            "purge_trash",
+            "retention",
+            "push",
+            "record"
+        ]
+    );
+
+    // Switched off, a later check purges nothing, and neither does its
+    // retention: the config is not overruled by the rotation.
+    config_with(&root, |c| c.check.purge_trash = false);
+    let store = open(&root);
+    let off = store.check(&at(2)).expect("check");
+    assert!(off.purged.is_none());
+    assert_eq!(store.list_trash().expect("trash").items.len(), 4);
+
+    // On again, past the grace period: purged, and the size says so.
+    config_with(&root, |c| c.check.purge_trash = true);
+    let store = open(&root);
+    let later = store.check(&at(2)).expect("check");
+    assert_eq!(later.exit_code, 0, "{:?}", later.record.failures);
+    assert_eq!(later.purged.as_ref().map(Vec::len), Some(4));
+    assert!(store.list_trash().expect("trash").items.is_empty());
+    assert_eq!(later.record.trash_bytes, 0);
+    let record: serde_json::Value =
+        serde_json::from_slice(&fs::read(root.join(".graphvault/status.json")).expect("status"))
+            .expect("status.json");
+    assert_eq!(record["trash_bytes"], 0);
+}
+
+#[test]
+fn the_offsite_lag_counts_toward_stale_and_is_in_the_metrics() {
+    let (d, root) = store_with_backups(3, Duration::hours(1));
+    let endpoint = format!("http://127.0.0.1:{}", refused_port());
+    config_with(&root, |c| {
+        c.remotes = vec![auto_push_remote("off", "s3://gv-lag/x", &endpoint)];
+        c.check.push = false;
+    });
+    let state = root.join(".graphvault/remotes/off.json");
+    fs::create_dir_all(state.parent().expect("dir")).expect("dir");
+    let pushed_ago = |age: Duration| {
+        let at = (chrono::Utc::now() - age).format("%Y-%m-%dT%H:%M:%SZ");
+        fs::write(&state, format!(r#"{{"last_success_at": "{at}"}}"#)).expect("state");
+    };
+    let metrics = d.path().join("gv.prom");
+    let metrics_arg = metrics.to_str().expect("utf-8").to_string();
+
+    // Pushed three days ago: stale, for that reason, and status agrees.
+    pushed_ago(Duration::days(3));
+    assert_eq!(
+        check_and_status(&root, &["--metrics-file", &metrics_arg]),
+        6
+    );
+    let doc = json(&gv(&root, &["--json", "status"]));
+    assert!(
+        doc["result"]["stale"][0]
+            .as_str()
+            .is_some_and(|s| s.contains("remote off") && s.contains("3d")),
+        "{doc}"
+    );
+    let text = fs::read_to_string(&metrics).expect("metrics");
+    let scrape = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_string())))
+        .expect("Prometheus text parses");
+    let lag = scrape
+        .samples
+        .iter()
+        .find(|s| {
+            s.metric == "graphvault_offsite_lag_seconds"
+                && s.labels.get("remote") == Some("off")
+                && s.labels.get("store") == Some(root.display().to_string().as_str())
+        })
+        .unwrap_or_else(|| panic!("no lag sample in\n{text}"));
+    match lag.value {
+        prometheus_parse::Value::Gauge(v) => {
+            assert!((v - 3.0 * 86_400.0).abs() < 600.0, "{v}")
+        }
+        ref other => panic!("{other:?}"),
+    }
+    assert!(text.contains("graphvault_offsite_last_success_timestamp_seconds{"));
+    assert!(text.contains("graphvault_trash_bytes{"));
+
+    // Pushed an hour ago: healthy, and the line shows the lag.
+    pushed_ago(Duration::hours(1));
+    assert_eq!(check_and_status(&root, &[]), 0);
+    let line = String::from_utf8_lossy(&gv(&root, &["status"]).stdout).to_string();
+    assert!(line.contains("off-site lag 1 h"), "{line}");
+
+    // Never pushed: stale as well.
+    fs::write(&state, "{}").expect("state");
+    assert_eq!(check_and_status(&root, &[]), 6);
+
+    // The push on, to a server that is down: a failed step (5), and a
+    // corrupt backup found earlier still wins (1) with the push failure
+    // beside it.
+    pushed_ago(Duration::hours(1));
+    config_with(&root, |c| c.check.push = true);
+    let out = gv_s3(&root, SECRET_KEY, &["--json", "check"]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(5), "{doc}");
+    let failures = doc["result"]["record"]["failures"].to_string();
+    assert!(failures.contains("push to remote off"), "{failures}");
+    assert_eq!(doc["result"]["offsite"][0]["pushed"], false);
+    // The earlier success still dates the lag.
+    assert!(
+        doc["result"]["record"]["offsite"][0]["lag_seconds"]
+            .as_f64()
+            .is_some()
+    );
+    fs::write(&backup_files(&root)[0], b"not json").expect("corrupt");
+    let out = gv_s3(&root, SECRET_KEY, &["--json", "check"]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(1), "{doc}");
+    assert!(
+        !doc["result"]["record"]["integrity"]
+            .as_array()
+            .expect("list")
+            .is_empty()
+    );
+    assert!(
+        doc["result"]["record"]["failures"]
+            .to_string()
+            .contains("push to remote off"),
+        "{doc}"
+    );
+}
+
+#[test]
+fn check_pushes_to_the_auto_push_remotes_against_a_real_s3_server() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("check"));
+    let (_d, root) = store_with_backups(3, Duration::hours(1));
+    config_with(&root, |c| {
+        c.remotes = vec![auto_push_remote(
+            "off",
+            &format!("s3://{bucket}/c"),
+            &server.endpoint,
+        )];
+    });
+    let out = gv_s3(&root, SECRET_KEY, &["--json", "check"]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["result"]["offsite"][0]["pushed"], true, "{doc}");
+    assert_eq!(doc["result"]["offsite"][0]["sent"], 3, "{doc}");
+    let lag = doc["result"]["record"]["offsite"][0]["lag_seconds"]
+        .as_f64()
+        .expect("lag");
+    assert!((0.0..600.0).contains(&lag), "{lag}");
+    // Nothing new: nothing sent, still fine.
+    let out = gv_s3(&root, SECRET_KEY, &["--json", "check"]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(0), "{doc}");
+    assert_eq!(doc["result"]["offsite"][0]["sent"], 0, "{doc}");
+
+    // Credentials refused: the push fails, the check says so (5), and the
+    // earlier success is kept as the time the lag runs from.
+    let out = gv_s3(&root, "wrong-secret", &["--json", "check"]);
+    let doc = json(&out);
+    assert_eq!(out.status.code(), Some(5), "{doc}");
+    assert!(
+        doc["result"]["record"]["failures"]
+            .to_string()
+            .contains("push to remote off"),
+        "{doc}"
+    );
+    assert!(
+        doc["result"]["record"]["offsite"][0]["last_success_unix"]
+            .as_i64()
+            .is_some(),
+        "{doc}"
+    );
+    assert_eq!(gv(&root, &["status"]).status.code(), Some(5));
 }
