@@ -44,13 +44,15 @@ pub mod exit {
     pub const NOTHING_RECOVERABLE: u8 = 4;
     /// Any other failure (I/O, refused input); the message says what.
     pub const FAILURE: u8 = 5;
-    /// A remote failed: unreachable, credentials refused, no such bucket,
-    /// or a push that left backups unsent. Nothing local was changed.
-    pub const REMOTE: u8 = 6;
-    /// `check`/`status`: nothing wrong found, but the newest valid backup
-    /// (or the last check) is older than `--max-age`. The same number as
-    /// [`REMOTE`]: the two never come from one command.
+    /// `check`/`status`: nothing wrong found, but the newest valid backup,
+    /// a remote's last successful push (or, for `status`, the last check)
+    /// is older than `--max-age`.
     pub const STALE: u8 = 6;
+    /// A remote failed: unreachable, credentials refused, no such bucket,
+    /// or a push that left backups unsent. Nothing local was changed. Its
+    /// own number, not [`STALE`]'s: a script that retries pushes must not
+    /// take a stale store for a remote failure, nor the reverse.
+    pub const REMOTE: u8 = 7;
 }
 
 /// Crash-safe storage, backups, verification and recovery for a knowledge
@@ -977,5 +979,35 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             kind: "usage",
             message: "demo is handled by the binary".to_string(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exit;
+    use crate::store::status::Health;
+
+    #[test]
+    fn every_exit_code_means_one_thing() {
+        let codes = [
+            exit::OK,
+            exit::INTEGRITY,
+            exit::USAGE,
+            exit::LOCKED,
+            exit::NOTHING_RECOVERABLE,
+            exit::FAILURE,
+            exit::STALE,
+            exit::REMOTE,
+        ];
+        let mut sorted = codes.to_vec();
+        sorted.sort_unstable();
+        sorted.dedup();
+        assert_eq!(sorted.len(), codes.len(), "two meanings share a code");
+        // The store's health maps onto the same numbers.
+        assert_eq!(Health::Healthy.exit_code(), exit::OK);
+        assert_eq!(Health::Integrity.exit_code(), exit::INTEGRITY);
+        assert_eq!(Health::Locked.exit_code(), exit::LOCKED);
+        assert_eq!(Health::Failed.exit_code(), exit::FAILURE);
+        assert_eq!(Health::Stale.exit_code(), exit::STALE);
     }
 }

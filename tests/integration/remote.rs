@@ -360,7 +360,7 @@ fn connection_failures_are_clear_and_change_nothing_local() {
     let before = store_tree(&root);
 
     let (code, json, _) = gv_with(&root, (ACCESS_KEY, "not-the-secret"), &["push", "off"]);
-    assert_eq!(code, 6, "{json}");
+    assert_eq!(code, 7, "{json}");
     assert_eq!(json["error"]["kind"], "remote_auth");
     assert!(
         !json.to_string().contains("not-the-secret"),
@@ -368,7 +368,7 @@ fn connection_failures_are_clear_and_change_nothing_local() {
     );
 
     let (code, json) = gv(&root, &["push", "down"]);
-    assert_eq!(code, 6, "{json}");
+    assert_eq!(code, 7, "{json}");
     assert_eq!(json["error"]["kind"], "remote_unreachable");
     assert!(
         json["error"]["message"]
@@ -379,7 +379,7 @@ fn connection_failures_are_clear_and_change_nothing_local() {
     );
 
     let (code, json) = gv(&root, &["push", "nobucket"]);
-    assert_eq!(code, 6, "{json}");
+    assert_eq!(code, 7, "{json}");
     assert_eq!(json["error"]["kind"], "remote_no_bucket");
     assert!(
         json["error"]["message"]
@@ -390,7 +390,7 @@ fn connection_failures_are_clear_and_change_nothing_local() {
 
     for args in [["remote", "ls", "down"], ["remote", "verify", "down"]] {
         let (code, json) = gv(&root, &args);
-        assert_eq!(code, 6, "{args:?}: {json}");
+        assert_eq!(code, 7, "{args:?}: {json}");
     }
     assert_eq!(store_tree(&root), before, "nothing local may change");
     // The failure is remembered for the next push and the UI.
