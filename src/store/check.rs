@@ -536,7 +536,10 @@ impl Store {
         let newest_time = newest_valid.as_ref().map(|n| n.time);
         let (health, stale) =
             super::status::judge(&findings, newest_time, &last_pushes, max_age, now);
-        let evidence_bytes = self.dir_bytes(&self.evidence_dir());
+        // As the evidence listing counts it (and the UI shows it).
+        let evidence_bytes = self
+            .list_evidence(None)
+            .map_or_else(|_| self.dir_bytes(&self.evidence_dir()), |l| l.total_size);
         let trash_bytes = self.list_trash().map_or(0, |l| l.total_size);
         let mut record = StatusRecord {
             format: StatusRecord::format(),

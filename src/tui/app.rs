@@ -22,7 +22,7 @@ use crate::store::verify::{Depth, FileReport, Status, Target};
 
 use super::action::Action;
 use super::error::UiError;
-use super::health::{self, Check, DiskSpace, HealthInput};
+use super::health::{self, Check, DiskSpace, HealthInput, Watch};
 use super::keymap::{self, Context};
 use super::popups::{
     DetailsPopup, DiffPopup, Effects, Env, ErrorPopup, EvidencePopup, HelpPopup, NodesPopup, Popup,
@@ -68,6 +68,9 @@ pub struct StoreView {
     pub primary: Option<FileReport>,
     pub lock: Option<LockState>,
     pub disk: Option<DiskSpace>,
+    /// The last unattended check, the trash and the evidence (`None`
+    /// until the first probe).
+    pub watch: Option<Watch>,
     /// Off-site status of the backups (empty without remotes).
     pub offsite: crate::remote::state::OffsiteSummary,
 }
@@ -264,6 +267,26 @@ impl App {
             failed: self.table.tally.failed,
             disk: self.store.disk.clone(),
         })
+    }
+
+    /// The last check and the newest valid backup's age, for the header,
+    /// judged as `graphvault status` judges them.
+    pub fn watch_checks(&self) -> Vec<Check> {
+        let newest_valid = self
+            .table
+            .rows
+            .iter()
+            .filter(|r| r.status() == Some(crate::store::verify::Status::Valid))
+            .map(|r| r.info.time)
+            .max();
+        let all_verified =
+            !self.table.rows.is_empty() && self.table.rows.iter().all(|r| r.report.is_some());
+        health::watch_checks(
+            self.store.watch.as_ref().unwrap_or(&Watch::default()),
+            newest_valid,
+            all_verified,
+            self.now,
+        )
     }
 
     fn area(&self) -> Rect {
@@ -572,9 +595,10 @@ impl App {
         match event {
             Event::Listed(state) => self.on_listed(*state),
             Event::PrimaryVerified(report) => self.on_primary(*report),
-            Event::Probed { lock, disk } => {
+            Event::Probed { lock, disk, watch } => {
                 self.store.lock = Some(lock);
                 self.store.disk = Some(disk);
+                self.store.watch = Some(*watch);
             }
             Event::Verified(Ok(report)) => {
                 let (severity, text) = describe_report(&report);

@@ -46,7 +46,7 @@ pub struct MainAreas {
 
 pub fn main_areas(app: &App, area: Rect) -> MainAreas {
     let compact = area.width < COMPACT_WIDTH || area.height < COMPACT_HEIGHT;
-    let header_h = if compact { 2 } else { 5 };
+    let header_h = if compact { 3 } else { 6 };
     let filter_h = u16::from(app.filter_input.is_some());
     let gauge_h = u16::from(app.verify.is_some());
     let log_h = match (compact, area.height) {
@@ -235,14 +235,45 @@ fn primary_spans(app: &App) -> Vec<Span<'static>> {
 }
 
 fn check_spans(app: &App, problems_only: bool) -> Vec<Span<'static>> {
+    check_list_spans(
+        app,
+        &app.health(),
+        problems_only,
+        "✓ all checks pass".to_string(),
+    )
+}
+
+/// A small window's checks: the problems, in their short words.
+fn compact_check_spans(app: &App) -> Vec<Span<'static>> {
+    let checks: Vec<super::health::Check> = app
+        .health()
+        .into_iter()
+        .map(|c| super::health::Check {
+            text: c.short.clone(),
+            ..c
+        })
+        .collect();
+    check_list_spans(app, &checks, true, "✓ all checks pass".to_string())
+        .into_iter()
+        .filter(|s| !s.content.contains("more pass"))
+        .collect()
+}
+
+/// Each check as its symbol and text, coloured by its state; with
+/// `problems_only`, the passing ones are only counted.
+fn check_list_spans(
+    app: &App,
+    checks: &[super::health::Check],
+    problems_only: bool,
+    all_pass: String,
+) -> Vec<Span<'static>> {
     let t = app.theme;
-    let checks = app.health();
     let shown: Vec<_> = checks
         .iter()
         .filter(|c| !problems_only || c.state != CheckState::Ok)
         .collect();
     if shown.is_empty() {
-        return vec![Span::styled("✓ all checks pass", t.good())];
+        return vec![Span::styled(all_pass, t.good())];
     }
     let passed = checks.len() - shown.len();
     let mut spans = Vec::new();
@@ -253,6 +284,7 @@ fn check_spans(app: &App, problems_only: bool) -> Vec<Span<'static>> {
         let (symbol, style) = match c.state {
             CheckState::Ok => ("✓", t.good()),
             CheckState::Problem => ("✗", t.bad()),
+            CheckState::Warn => ("!", t.warn()),
             CheckState::Unknown => ("?", t.warn()),
         };
         spans.push(Span::styled(format!("{symbol} {}", c.text), style));
@@ -272,8 +304,12 @@ fn render_header(app: &App, area: Rect, compact: bool, buf: &mut Buffer) {
         ""
     };
     if compact {
-        let [top, bottom] =
-            Layout::vertical([Constraint::Length(1), Constraint::Length(1)]).areas(area);
+        let [top, bottom, watch] = Layout::vertical([
+            Constraint::Length(1),
+            Constraint::Length(1),
+            Constraint::Length(1),
+        ])
+        .areas(area);
         let lock = lock_span(app);
         let room = usize::from(area.width).saturating_sub(lock.width() + sandbox.len() + 13);
         let line = Line::from(vec![
@@ -286,9 +322,16 @@ fn render_header(app: &App, area: Rect, compact: bool, buf: &mut Buffer) {
         Paragraph::new(line).render(top, buf);
         let mut spans = primary_spans(app);
         spans.truncate(2);
-        spans.push(Span::raw(format!(" · {} backups  ", app.table.rows.len())));
-        spans.extend(check_spans(app, true));
+        spans.push(Span::raw("  "));
+        spans.extend(compact_check_spans(app));
         Paragraph::new(Line::from(spans)).render(bottom, buf);
+        let sizes = format!("  {}", sizes_text(app));
+        let mut spans = watch_spans(
+            app,
+            usize::from(area.width).saturating_sub(Line::from(sizes.as_str()).width()),
+        );
+        spans.push(Span::styled(sizes, t.dim()));
+        Paragraph::new(Line::from(spans)).render(watch, buf);
         return;
     }
     let title_room = usize::from(area.width).saturating_sub(40);
@@ -300,9 +343,8 @@ fn render_header(app: &App, area: Rect, compact: bool, buf: &mut Buffer) {
             Span::styled(sandbox.trim_start(), t.accent()),
             Span::raw(if sandbox.is_empty() { "" } else { " " }),
         ]))
-        .title_top(
-            Line::from(vec![Span::raw(" "), lock_span(app), Span::raw(" ")]).right_aligned(),
-        );
+        .title_top(Line::from(vec![Span::raw(" "), lock_span(app), Span::raw(" ")]).right_aligned())
+        .title_bottom(Line::styled(format!(" {} ", sizes_text(app)), t.dim()).right_aligned());
     let inner = block.inner(area);
     block.render(area, buf);
     let tally = app.table.tally;
@@ -337,12 +379,71 @@ fn render_header(app: &App, area: Rect, compact: bool, buf: &mut Buffer) {
     } else {
         checks.extend(all);
     }
+    let mut status = vec![Span::styled("status  ", t.bold())];
+    status.extend(watch_spans(app, usize::from(inner.width).saturating_sub(8)));
     let lines = vec![
         Line::from(primary_spans(app)),
         Line::from(backups),
         Line::from(checks),
+        Line::from(status),
     ];
     Paragraph::new(lines).render(inner, buf);
+}
+
+/// The last check and the newest valid backup's age; the passing ones make
+/// way for the others when `room` is short.
+fn watch_spans(app: &App, room: usize) -> Vec<Span<'static>> {
+    let checks = app.watch_checks();
+    // All well: the last check's age alone says it.
+    let all_well = match app
+        .store
+        .watch
+        .as_ref()
+        .and_then(|w| w.status.as_ref()?.record.as_ref())
+    {
+        Some(r) => format!(
+            "✓ checked {}",
+            crate::present::age(r.checked_at.naive_local(), app.now)
+        ),
+        None => "✓ recent".to_string(),
+    };
+    let without_count = |spans: Vec<Span<'static>>| -> Vec<Span<'static>> {
+        spans
+            .into_iter()
+            .filter(|s| !s.content.contains("more pass"))
+            .collect()
+    };
+    let fits = |spans: &[Span<'static>]| Line::from(spans.to_vec()).width() <= room;
+    // Everything in full; else the warnings in full; else in short words.
+    let all = check_list_spans(app, &checks, false, String::new());
+    if fits(&all) {
+        return all;
+    }
+    let problems = without_count(check_list_spans(app, &checks, true, all_well.clone()));
+    if fits(&problems) {
+        return problems;
+    }
+    let shorts: Vec<super::health::Check> = checks
+        .into_iter()
+        .map(|c| super::health::Check {
+            text: c.short.clone(),
+            ..c
+        })
+        .collect();
+    without_count(check_list_spans(app, &shorts, true, all_well))
+}
+
+/// What the trash and the evidence hold, in bytes.
+fn sizes_text(app: &App) -> String {
+    let size = |v: Option<u64>| v.map_or_else(|| "?".to_string(), human_size);
+    match &app.store.watch {
+        None => "trash … · evidence …".to_string(),
+        Some(w) => format!(
+            "trash {} · evidence {}",
+            size(w.trash_bytes),
+            size(w.evidence_bytes)
+        ),
+    }
 }
 
 /// Which optional columns the table shows at a given width.

@@ -50,7 +50,7 @@ pub mod fixtures {
     use crate::store::recover::{Lost, RecoveryPlan, RecoveryReport, Source};
     use crate::store::restore::RestoreReport;
     use crate::store::verify::{Depth, FileReport, Level, LevelResult, Outcome, Status, Target};
-    use crate::tui::health::DiskSpace;
+    use crate::tui::health::{DiskSpace, Watch};
     use crate::tui::worker::StoreState;
 
     pub const STORE: &str = "/srv/graph/storage";
@@ -263,7 +263,22 @@ pub mod fixtures {
     pub fn disk() -> DiskSpace {
         DiskSpace::Known {
             available: 42 << 30,
-            total: 100 << 30,
+            margin: 2,
+        }
+    }
+
+    /// A healthy check two hours before [`now`], with the trash and the
+    /// evidence of the trash tests' listings (4 x 98,400 and 3 x 121,300
+    /// bytes).
+    pub fn watch() -> Watch {
+        Watch {
+            status: Some(crate::tui::health::tests::record(
+                crate::store::status::Health::Healthy,
+                time("2025-10-20 10:00:00"),
+                Some(time("2025-10-20 10:00:00")),
+            )),
+            trash_bytes: Some(393_600),
+            evidence_bytes: Some(363_900),
         }
     }
 
@@ -417,6 +432,7 @@ fn loaded(size: (u16, u16), n: usize) -> (App, Rx) {
     app.update(Action::Worker(Event::Probed {
         lock: LockState::Free,
         disk: fixtures::disk(),
+        watch: Box::new(fixtures::watch()),
     }));
     app.update(Action::Worker(Event::PrimaryVerified(Box::new(
         fixtures::report(Target::Primary, Status::Valid),
@@ -1002,6 +1018,7 @@ fn ticks_move_the_clock_and_probe_now_and_then() {
             holder: "pid 4242 since 2025-10-20 11:59:00".into(),
         },
         disk: fixtures::disk(),
+        watch: Box::new(fixtures::watch()),
     }));
     assert!(matches!(app.store.lock, Some(LockState::Held { .. })));
 }
@@ -1836,4 +1853,63 @@ fn the_off_site_column_shows_each_backups_state_on_the_remotes() {
         .map(|c| c.symbol())
         .collect();
     assert!(!text.contains("OFF-SITE"));
+}
+
+/// The screen's text, one string per row.
+fn screen_text(app: &App) -> Vec<String> {
+    let backend = screen(app);
+    let buf = backend.buffer();
+    (0..buf.area.height)
+        .map(|y| {
+            (0..buf.area.width)
+                .map(|x| buf[(x, y)].symbol().to_string())
+                .collect::<String>()
+        })
+        .collect()
+}
+
+#[test]
+fn the_header_warns_of_a_stale_check_and_a_disk_near_the_margin_at_every_size() {
+    use crate::store::status::Health;
+    for size in [BIG, (80, 24), SMALL] {
+        let (mut app, _rx) = verified(size, 12);
+        // Checked three days ago: past status's 2-day threshold.
+        app.update(Action::Worker(Event::Probed {
+            lock: LockState::Free,
+            // A save of the 118.5 KiB primary needs 474 KiB: 600 KiB is
+            // enough, but less than twice that.
+            disk: crate::tui::health::DiskSpace::Known {
+                available: 600 << 10,
+                margin: 2,
+            },
+            watch: Box::new(crate::tui::health::Watch {
+                status: Some(crate::tui::health::tests::record(
+                    Health::Integrity,
+                    fixtures::time("2025-10-17 12:00:00"),
+                    Some(fixtures::time("2025-10-17 12:00:00")),
+                )),
+                trash_bytes: Some(2 << 20),
+                evidence_bytes: Some(0),
+            }),
+        }));
+        let text = screen_text(&app).join("\n");
+        let expected: &[&str] = if size == SMALL {
+            &[
+                "! checked 3 d ago: integrity",
+                "! disk 600.0 KiB near margin",
+                "trash 2.0 MiB · evidence 0 B",
+            ]
+        } else {
+            &[
+                "! last check 3 d ago: integrity (older than 2d)",
+                "! free disk 600.0 KiB: near the margin",
+                "trash 2.0 MiB · evidence 0 B",
+            ]
+        };
+        for e in expected {
+            assert!(text.contains(e), "{size:?}: no {e:?} in\n{text}");
+        }
+        // The newest backup the UI verified is recent: no warning for it.
+        assert!(!text.contains("! newest valid"), "{size:?}:\n{text}");
+    }
 }

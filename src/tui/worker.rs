@@ -31,7 +31,7 @@ use crate::store::verify::{Depth, FileReport, Target, VerifyAllOptions};
 use crate::store::{LockState, Store};
 
 use super::error::UiError;
-use super::health::{DiskSpace, free_disk};
+use super::health::{DiskSpace, Watch};
 
 /// What the UI asks the worker to do.
 #[derive(Debug, Clone)]
@@ -217,6 +217,8 @@ pub enum Event {
     Probed {
         lock: LockState,
         disk: DiskSpace,
+        /// The last check's record, the trash and the evidence.
+        watch: Box<Watch>,
     },
     Verified(Result<Box<FileReport>, UiError>),
     VerifyProgress {
@@ -367,7 +369,8 @@ impl Worker {
             Command::Refresh => self.refresh(),
             Command::Probe => self.send(Event::Probed {
                 lock: self.store.lock_state(),
-                disk: free_disk(&existing_ancestor(self.store.root())),
+                disk: DiskSpace::of(&self.store),
+                watch: Box::new(Watch::of(&self.store)),
             }),
             Command::Verify(target) => {
                 let result = self
@@ -621,7 +624,8 @@ impl Worker {
         self.send(Event::Listed(Box::new(state)));
         self.send(Event::Probed {
             lock: store.lock_state(),
-            disk: free_disk(&existing_ancestor(store.root())),
+            disk: DiskSpace::of(store),
+            watch: Box::new(Watch::of(store)),
         });
         if exists {
             match store.verify(&Target::Primary, Depth::Full) {
@@ -841,17 +845,4 @@ fn detect(store: &Store, compare_newest: bool) -> Result<Detection, UiError> {
         None
     };
     Ok(Detection { report, reference })
-}
-
-/// The store directory, or its nearest existing parent (for `df`).
-fn existing_ancestor(path: &Path) -> PathBuf {
-    let mut p = path.to_path_buf();
-    loop {
-        if p.exists() {
-            return p;
-        }
-        if !p.pop() || p.as_os_str().is_empty() {
-            return PathBuf::from(".");
-        }
-    }
 }
