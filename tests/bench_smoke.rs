@@ -44,6 +44,7 @@ fn tiny_benchmark_measures_every_operation() -> anyhow::Result<()> {
         "load with recovery (4th backup)",
         "verify all 4 backups (checksum)",
         "check, 4 backups unchanged",
+        "CLI: check, 4 backups unchanged",
         "list 200 backups",
         "show: node list of a backup",
         "history: 4 backups, no index yet",
