@@ -387,6 +387,9 @@ fn trash_note(r: &RotateReport) -> String {
             human_size(r.purged.iter().map(|p| p.size).sum())
         );
     }
+    if let Some(held) = &r.purge_note {
+        let _ = write!(note, "; {held}");
+    }
     note
 }
 
@@ -506,6 +509,9 @@ pub fn trash_empty(r: &TrashEmptyReport) -> String {
             ""
         }
     );
+    if let Some(note) = &r.clock_note {
+        let _ = writeln!(out, "{note}");
+    }
     out
 }
 

@@ -392,9 +392,14 @@ impl Store {
             None
         } else {
             let t = Instant::now();
-            match self.purge_expired_trash(now) {
-                Ok(p) => {
-                    let detail = if p.is_empty() {
+            // The store's history vouches for an expiry, never the clock alone.
+            let history = self
+                .list_backups()
+                .ok()
+                .and_then(|l| l.backups.iter().map(|b| b.id.time()).max());
+            match self.purge_expired_trash(now, history) {
+                Ok((p, held)) => {
+                    let mut detail = if p.is_empty() {
                         format!(
                             "nothing past its grace period ({})",
                             retention::format_duration(self.trash_grace())
@@ -410,6 +415,9 @@ impl Store {
                                 .join(", ")
                         )
                     };
+                    if let Some(held) = held {
+                        detail.push_str(&format!("; {held}"));
+                    }
                     steps.push(step("purge_trash", false, detail, t));
                     Some(p)
                 }

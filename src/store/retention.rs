@@ -741,6 +741,12 @@ struct ClockJudgement {
 /// (clock corrections and DST steps are smaller).
 const CLOCK_TOLERANCE_MINUTES: i64 = 5;
 
+/// How far two clocks may disagree and still be taken as one (see
+/// [`CLOCK_TOLERANCE_MINUTES`]); the trash's purge uses it too.
+pub(crate) fn clock_tolerance() -> Duration {
+    Duration::minutes(CLOCK_TOLERANCE_MINUTES)
+}
+
 fn judge_clock(
     order: &[&Candidate],
     now: NaiveDateTime,

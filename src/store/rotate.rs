@@ -57,6 +57,9 @@ pub struct RotateReport {
     pub purged: Vec<PurgedItem>,
     /// How long what was trashed stays before a later call may purge it.
     pub trash_grace: String,
+    /// Why trash items past their grace by the clock were not purged (the
+    /// store's own history does not confirm it), when some were not.
+    pub purge_note: Option<String>,
     pub elapsed_ms: f64,
 }
 
@@ -197,6 +200,7 @@ impl Store {
         let mut removed_files = Vec::new();
         let mut trashed = Vec::new();
         let mut purged = Vec::new();
+        let mut purge_note = None;
         if !dry_run {
             // The trash's clock is the rotation's: tests and demo
             // histories pass their own `now`, and a purge must agree.
@@ -205,8 +209,15 @@ impl Store {
                 .unwrap_or_else(super::now);
             // Purge first: nothing this call moves can be purged by it.
             if caller.purge_trash {
-                purged = self
-                    .purge_expired_trash(at)
+                // The store's history: the newest backup not made by this
+                // call, whose date an earlier call's clock gave.
+                let history = candidates
+                    .iter()
+                    .filter(|c| !c.just_made)
+                    .map(|c| c.id.time())
+                    .max();
+                (purged, purge_note) = self
+                    .purge_expired_trash(at, history)
                     .map_err(|e| e.left("nothing was moved to the trash by this rotation"))?;
             }
             for decision in plan
@@ -267,6 +278,7 @@ impl Store {
             trashed,
             purged,
             trash_grace: super::retention::format_duration(self.trash_grace()),
+            purge_note,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
     }

@@ -319,6 +319,9 @@ pub struct TrashEmptyReport {
     /// Items left in the trash.
     pub kept: usize,
     pub freed: u64,
+    /// Why items old enough by the clock alone were kept (a clock far
+    /// ahead purges nothing), when some were.
+    pub clock_note: Option<String>,
 }
 
 /// One item brought back by [`Store::trash_restore`].
@@ -391,6 +394,27 @@ struct Found {
 
 fn local_offset(t: DateTime<Local>) -> DateTime<FixedOffset> {
     t.fixed_offset()
+}
+
+/// Why items the clock calls expired stay in the trash.
+fn held_note(n: usize, history: Option<chrono::NaiveDateTime>) -> String {
+    let items = if n == 1 {
+        "1 trash item is".to_string()
+    } else {
+        format!("{n} trash items are")
+    };
+    let since = match history {
+        Some(h) => format!(
+            "the newest backup made before now is dated {}",
+            h.format("%Y-%m-%d %H:%M:%S")
+        ),
+        None => "there is no backup made before now".to_string(),
+    };
+    format!(
+        "{items} past the grace period by the clock, but {since}, before they expire: kept, \
+         since a clock far ahead must purge nothing; a later save or rotation purges them once a \
+         backup dated after their expiry exists (`trash empty --apply` purges now)"
+    )
 }
 
 impl Store {
@@ -893,21 +917,42 @@ impl Store {
         Ok(())
     }
 
-    /// Purges every item of the trash whose grace period is over at `now`
-    /// (and that was not trashed in the future). The caller holds the lock;
-    /// a rotation calls this before it moves anything, so nothing it
-    /// trashes is purged in the same call.
-    pub(crate) fn purge_expired_trash(&self, now: DateTime<Local>) -> Result<Vec<PurgedItem>> {
+    /// Purges every item of the trash whose grace period is over, both by
+    /// the clock (`now`) and by the store's own history (`history`: the
+    /// newest backup made before this call). A clock far ahead says every
+    /// item has expired; the backups made since the items were trashed say
+    /// how much time really passed, and nothing is purged on the clock's
+    /// word alone (issue 8's rule for retention, applied to the trash).
+    /// The caller holds the lock; a rotation calls this before it moves
+    /// anything, so nothing it trashes is purged in the same call.
+    ///
+    /// Returns what was purged and, when the clock alone called items
+    /// expired, a note saying how many were kept and why.
+    pub(crate) fn purge_expired_trash(
+        &self,
+        now: DateTime<Local>,
+        history: Option<chrono::NaiveDateTime>,
+    ) -> Result<(Vec<PurgedItem>, Option<String>)> {
         let now = local_offset(now);
         let listing = self.list_trash()?;
+        let confirmed = |x: DateTime<FixedOffset>| {
+            history.is_some_and(|h| {
+                x.with_timezone(&Local).naive_local() <= h + super::retention::clock_tolerance()
+            })
+        };
         let mut purged = Vec::new();
+        let mut held = Vec::new();
         for item in listing.items {
-            let expired = item.state == ItemState::Trashed
+            let by_clock = item.state == ItemState::Trashed
                 && item
                     .trashed_at
                     .zip(item.expires_at)
                     .is_some_and(|(t, x)| t <= now && x <= now);
-            if !expired {
+            if !by_clock {
+                continue;
+            }
+            if !item.expires_at.is_some_and(confirmed) {
+                held.push(item.id);
                 continue;
             }
             self.purge_item(&item.id).map_err(|e| {
@@ -932,7 +977,14 @@ impl Store {
                 expires_at: item.expires_at,
             });
         }
-        Ok(purged)
+        let note = (!held.is_empty()).then(|| {
+            tracing::warn!(
+                held = held.len(),
+                "trash items expired by the clock only: kept"
+            );
+            held_note(held.len(), history)
+        });
+        Ok((purged, note))
     }
 
     /// Purges items from the trash on request: all of them, or those
@@ -949,12 +1001,31 @@ impl Store {
         };
         let now = super::now().fixed_offset();
         let listing = self.list_trash()?;
+        // As for the automatic purge: an age is believed when the store's
+        // newest backup agrees with the clock, never on the clock alone.
+        let history = self
+            .list_backups()?
+            .backups
+            .iter()
+            .map(|b| b.id.time())
+            .max();
         let total = listing.items.len();
         let mut purged = Vec::new();
+        let mut held = 0;
         for item in listing.items {
             let old_enough = match (options.older_than, item.trashed_at) {
                 (None, _) => true,
-                (Some(age), Some(t)) => t <= now && now - t >= age,
+                (Some(age), Some(t)) => {
+                    let by_clock = t <= now && now - t >= age;
+                    let by_history = history.is_some_and(|h| {
+                        (t + age).with_timezone(&Local).naive_local()
+                            <= h + super::retention::clock_tolerance()
+                    });
+                    if by_clock && !by_history && item.state == ItemState::Trashed {
+                        held += 1;
+                    }
+                    by_clock && by_history
+                }
                 (Some(_), None) => false,
             };
             // Only what graphvault put there and can name is purged.
@@ -979,6 +1050,7 @@ impl Store {
         }
         Ok(TrashEmptyReport {
             dry_run: options.dry_run,
+            clock_note: (held > 0).then(|| held_note(held, history)),
             older_than: options.older_than.map(format_duration),
             freed: purged.iter().map(|p| p.size).sum(),
             kept: total - purged.len(),

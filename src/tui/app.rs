@@ -875,6 +875,10 @@ pub fn rotation_text(r: &crate::store::rotate::RotateReport) -> (Severity, Strin
             human_size(r.purged.iter().map(|p| p.size).sum())
         ));
     }
+    if let Some(note) = &r.purge_note {
+        text.push_str(&format!("; {note}"));
+        return (Severity::Warn, text);
+    }
     (Severity::Good, text)
 }
 

@@ -338,6 +338,73 @@ fn a_purge_removes_only_expired_items_and_never_in_the_call_that_trashed_them() 
 }
 
 #[test]
+fn a_clock_far_ahead_purges_nothing_from_the_trash() {
+    // Three backups go to the trash on 2025-10-10 with the default grace
+    // (14 days); the next call's clock reads a year later.
+    let s = store_with_saves(4);
+    set_config(&s, keep_last(1), chrono::Duration::days(14));
+    let store = s.open();
+    save_at(&store, local(2025, 10, 10, 12), "a", true);
+    let trashed = store.list_trash().expect("trash").items.len();
+    assert_eq!(trashed, 4, "four backups went to the trash");
+
+    // The daily check's retention, no save, the clock a year fast.
+    store
+        .check(&graphvault::store::check::CheckOptions {
+            at: Some(local(2026, 10, 10, 12)),
+            ..Default::default()
+        })
+        .expect("check");
+    assert_eq!(
+        store.list_trash().expect("trash").items.len(),
+        trashed,
+        "a rotation purged on the clock's word"
+    );
+
+    // A save with the clock a year fast: its own backup is the only thing
+    // that says time has passed, and it says so by the same clock.
+    let r = store
+        .save_with(
+            &graph(3, "ahead"),
+            &SaveOptions {
+                rotate: true,
+                at: Some(local(2026, 10, 10, 13)),
+            },
+        )
+        .expect("save");
+    let rot = r.rotation.expect("rotation");
+    assert!(
+        rot.purged.is_empty(),
+        "purged on the clock's word: {:?}",
+        rot.purged
+    );
+    let note = rot.purge_note.as_deref().unwrap_or_default();
+    assert!(note.contains("4 trash items"), "{note}");
+    assert_eq!(store.list_trash().expect("trash").items.len(), trashed + 1);
+
+    // Once a backup made by an earlier call is dated past an item's
+    // expiry (time did pass, by the store's own history), and the clock
+    // agrees, that item is purged, and only the expired ones.
+    let s2 = store_with_saves(4);
+    set_config(&s2, keep_last(1), chrono::Duration::days(14));
+    let store = s2.open();
+    save_at(&store, local(2025, 10, 10, 12), "a", true);
+    save_at(&store, local(2025, 10, 30, 12), "b", false);
+    let r = store
+        .save_with(
+            &graph(3, "c"),
+            &SaveOptions {
+                rotate: true,
+                at: Some(local(2025, 10, 31, 12)),
+            },
+        )
+        .expect("save");
+    let rot = r.rotation.expect("rotation");
+    assert_eq!(rot.purged.len(), 4, "{:?}", rot.purge_note);
+    assert!(rot.purge_note.is_none(), "{:?}", rot.purge_note);
+}
+
+#[test]
 fn trash_empty_is_a_dry_run_unless_applied_and_honours_older_than() {
     let s = store_with_saves(3);
     let store = s.open();

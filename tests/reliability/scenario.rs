@@ -71,8 +71,9 @@ pub enum Scenario {
     /// the trash).
     SaveRotate,
     /// Save with backup and retention over a store whose trash holds two
-    /// items past their grace period: the rotation purges them, then moves
-    /// one backup to the trash.
+    /// items past their grace period (by the clock and by a backup made
+    /// after it ended): the rotation purges them, then moves backups to
+    /// the trash.
     SaveRotatePurge,
     /// Restore the oldest backup over a good primary.
     Restore,
@@ -137,6 +138,9 @@ impl Scenario {
                     "the base rotation did not trash two backups".to_string(),
                 ));
             }
+            // A backup of day 6 is the store's own word that their grace
+            // is over (a purge never believes the clock alone).
+            store.save_with(&graph(6, "base4"), &no_rotate(6))?;
         }
         if self == Scenario::Recover {
             let path = store.primary_path();
@@ -305,7 +309,7 @@ impl Expect {
         // never enumerated.
         let (want_removed, want_purged) = match scenario {
             Scenario::SaveRotate => (2, 0),
-            Scenario::SaveRotatePurge => (1, 2),
+            Scenario::SaveRotatePurge => (2, 2),
             _ => (0, 0),
         };
         assert_eq!(

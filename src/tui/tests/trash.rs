@@ -392,6 +392,7 @@ fn rotate_report(trashed: usize, purged: usize) -> RotateReport {
             })
             .collect(),
         trash_grace: "2w".into(),
+        purge_note: None,
         elapsed_ms: 30.0,
     }
 }
