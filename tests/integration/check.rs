@@ -723,18 +723,39 @@ fn check_purges_expired_trash_but_never_what_it_trashed_itself() {
     assert!(off.purged.is_none());
     assert_eq!(store.list_trash().expect("trash").items.len(), 4);
 
-    // On again, past the grace period: purged, and the size says so.
+    // On again, past the grace period by the clock alone: no backup made
+    // since says time passed, so nothing is purged on the clock's word.
     config_with(&root, |c| c.check.purge_trash = true);
     let store = open(&root);
+    let held = store.check(&at(2)).expect("check");
+    assert_eq!(held.purged.as_ref().map(Vec::len), Some(0));
+    assert_eq!(store.list_trash().expect("trash").items.len(), 4);
+
+    // A backup made after their grace ended vouches for the clock: purged,
+    // and the size says so (only what this check trashed is left).
+    store
+        .save_with(
+            &graph(5, "later"),
+            &SaveOptions {
+                rotate: false,
+                at: Some(now + Duration::days(2) - Duration::hours(1)),
+            },
+        )
+        .expect("save");
     let later = store.check(&at(2)).expect("check");
     assert_eq!(later.exit_code, 0, "{:?}", later.record.failures);
     assert_eq!(later.purged.as_ref().map(Vec::len), Some(4));
-    assert!(store.list_trash().expect("trash").items.is_empty());
-    assert_eq!(later.record.trash_bytes, 0);
+    let left = store.list_trash().expect("trash");
+    assert_eq!(
+        left.items.len(),
+        later.retention.as_ref().map(|r| r.removed).unwrap_or(0),
+        "only what this check trashed is left"
+    );
+    assert_eq!(later.record.trash_bytes, left.total_size);
     let record: serde_json::Value =
         serde_json::from_slice(&fs::read(root.join(".graphvault/status.json")).expect("status"))
             .expect("status.json");
-    assert_eq!(record["trash_bytes"], 0);
+    assert_eq!(record["trash_bytes"], left.total_size);
 }
 
 #[test]
