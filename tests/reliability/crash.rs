@@ -249,3 +249,146 @@ fn a_real_process_aborted_at_every_step_of_restore() {
 fn a_real_process_aborted_at_every_step_of_recovery() {
     real_suite(Scenario::Recover);
 }
+
+/// A store on the simulated disk whose trash holds two backups (days 1 and
+/// 2, moved there by day 4's retention), and the data bytes of each.
+fn trash_restore_base() -> (SimFs, BTreeMap<String, Vec<u8>>) {
+    use graphvault::store::StoreConfig;
+    use graphvault::store::retention::RetentionPolicy;
+    use graphvault::store::save::SaveOptions;
+    let disk = SimFs::new();
+    let root = Path::new(SIM_ROOT);
+    disk.create_dir_all(root).expect("sim root");
+    let mut store = Store::open_with(root, Arc::new(disk.clone())).expect("open");
+    store
+        .set_config(StoreConfig {
+            retention: RetentionPolicy {
+                keep_last: Some(2),
+                keep_within: None,
+                min_valid: 1,
+                ..RetentionPolicy::default()
+            },
+            ..StoreConfig::default()
+        })
+        .expect("config");
+    for day in 1..=4 {
+        store
+            .save_with(
+                &crate::scenario::graph(3 + day as usize, &format!("t{day}")),
+                &SaveOptions {
+                    rotate: day == 4,
+                    at: Some(crate::scenario::at(day, 12)),
+                },
+            )
+            .expect("save");
+    }
+    let items = crate::scenario::trash_items(&store).expect("trash");
+    assert_eq!(items.len(), 2, "the base rotation trashed two backups");
+    disk.settle();
+    let bytes = items.into_iter().map(|(id, (_, b))| (id, b)).collect();
+    (disk, bytes)
+}
+
+/// After a locked reopen: each trashed backup is whole in `backups/` (its
+/// bytes, and it verifies) or whole in the trash, never in neither, never
+/// in both; then `trash restore` of what is left brings every one back.
+fn check_trash_restore(fs: Arc<dyn Fs>, want: &BTreeMap<String, Vec<u8>>) -> Result<usize, String> {
+    use graphvault::store::verify::{Depth, Status, Target};
+    let store = Store::open_with(Path::new(SIM_ROOT), fs).map_err(|e| format!("open: {e}"))?;
+    drop(store.lock().map_err(|e| format!("locked reopen: {e}"))?);
+    let trash = crate::scenario::trash_items(&store)?;
+    let mut back = 0;
+    for (id, bytes) in want {
+        let backup: graphvault::store::names::BackupId =
+            id.parse().map_err(|e| format!("{id}: {e}"))?;
+        let data = store.backups_dir().join(backup.data_file_name());
+        let in_backups = crate::scenario::read(store.fs(), &data);
+        let in_trash = trash.values().filter(|(b, _)| *b == backup).count();
+        match (&in_backups, in_trash) {
+            (Some(b), 0) => {
+                if b != bytes {
+                    return Err(format!("{id} is back with other bytes"));
+                }
+                let r = store
+                    .verify(&Target::Backup(backup.clone()), Depth::Full)
+                    .map_err(|e| format!("verify {id}: {e}"))?;
+                if r.status != Status::Valid {
+                    return Err(format!("{id} is back but {}", r.summary()));
+                }
+                back += 1;
+            }
+            (None, 1) => {}
+            (Some(_), _) => return Err(format!("{id} is both in backups/ and in the trash")),
+            (None, 0) => return Err(format!("{id} is in neither backups/ nor the trash")),
+            (None, n) => return Err(format!("{id} is in the trash {n} times")),
+        }
+    }
+    let left: Vec<String> = trash.keys().cloned().collect();
+    if !left.is_empty() {
+        store
+            .trash_restore(&left)
+            .map_err(|e| format!("restoring the rest: {e}"))?;
+    }
+    if !store
+        .list_trash()
+        .map_err(|e| format!("list trash: {e}"))?
+        .items
+        .is_empty()
+    {
+        return Err("the trash is not empty after restoring the rest".into());
+    }
+    Ok(back)
+}
+
+#[test]
+fn power_loss_at_every_step_of_trash_restore() {
+    let (base, want) = trash_restore_base();
+    let ids: Vec<String> = want.keys().cloned().collect();
+    let root = Path::new(SIM_ROOT);
+    let log = Arc::new(StepLog::default());
+    let store = Store::open_with(
+        root,
+        Arc::new(HookFs::new(Arc::new(base.fork()), log.clone())),
+    )
+    .expect("open");
+    store.trash_restore(&ids).expect("uninterrupted restore");
+    let steps = log.steps();
+    let mut checks = 0;
+    let mut back: BTreeMap<usize, usize> = BTreeMap::new();
+    let mut failures = Vec::new();
+    for k in 1..=steps + 1 {
+        let disk = base.fork();
+        let crash = Arc::new(CrashBefore::new(k, disk.clone()));
+        let store = Store::open_with(
+            root,
+            Arc::new(HookFs::new(Arc::new(disk.clone()), crash.clone())),
+        )
+        .expect("open");
+        let result = store.trash_restore(&ids);
+        drop(store);
+        let (image, point) = match crash.captured() {
+            Some(c) => c,
+            None => {
+                if let Err(e) = result {
+                    failures.push(format!("the run past its last step failed: {e}"));
+                }
+                (disk.fork(), "after the last step".to_string())
+            }
+        };
+        for loss in all_losses() {
+            checks += 1;
+            match check_trash_restore(Arc::new(image.crash(loss)), &want) {
+                Ok(n) => *back.entry(n).or_default() += 1,
+                Err(e) => failures.push(format!("crash before step {k} ({point}), {loss:?}: {e}")),
+            }
+        }
+    }
+    println!(
+        "simulated crash: trash restore {steps:>3} steps, {checks:>4} crash states checked, backups back at reopen {back:?}, violations {}",
+        failures.len()
+    );
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(steps >= 10, "suspiciously few steps: {steps}");
+    // Crashes before, in the middle of and after the restore all occurred.
+    assert!(back.contains_key(&0) && back.contains_key(&2), "{back:?}");
+}
