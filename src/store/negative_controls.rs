@@ -11,6 +11,7 @@ thread_local! {
     static DROP_RETENTION_GUARDS: Cell<bool> = const { Cell::new(false) };
     static DELETE_INSTEAD_OF_TRASH: Cell<bool> = const { Cell::new(false) };
     static SKIP_TRASH_SYNC: Cell<bool> = const { Cell::new(false) };
+    static SKIP_RESTORE_SYNC: Cell<bool> = const { Cell::new(false) };
     static TRUST_ANY_MEMO_ENTRY: Cell<bool> = const { Cell::new(false) };
     static TRUST_NODE_INDEX: Cell<bool> = const { Cell::new(false) };
     static SCRUB_IGNORES_STAT: Cell<bool> = const { Cell::new(false) };
@@ -92,4 +93,12 @@ pub fn set_skip_trash_sync(on: bool) {
 }
 pub(crate) fn skip_trash_sync() -> bool {
     SKIP_TRASH_SYNC.with(Cell::get)
+}
+/// Makes a restore from the trash skip the fsync of `backups/` between
+/// linking the files back and removing them from the trash, on this thread.
+pub fn set_skip_restore_sync(on: bool) {
+    SKIP_RESTORE_SYNC.with(|c| c.set(on));
+}
+pub(crate) fn skip_restore_sync() -> bool {
+    SKIP_RESTORE_SYNC.with(Cell::get)
 }

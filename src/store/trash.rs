@@ -1257,6 +1257,10 @@ impl Store {
             }
             files.push(to);
         }
+        #[cfg(feature = "negative-controls")]
+        if super::negative_controls::skip_restore_sync() {
+            linked = false;
+        }
         if linked {
             self.fs
                 .sync_dir(&backups)

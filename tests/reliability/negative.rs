@@ -8,13 +8,13 @@
 mod weakened {
     use graphvault::store::negative_controls::{
         set_delete_instead_of_trash, set_drop_retention_guards, set_skip_checksum, set_skip_fsync,
-        set_skip_trash_sync,
+        set_skip_restore_sync, set_skip_trash_sync,
     };
     use proptest::test_runner::TestCaseError;
 
     use crate::concurrency::probe_rounds;
     use crate::corruption::bit_flip_matrix;
-    use crate::crash::crash_every_step_sim;
+    use crate::crash::{crash_every_step_of_trash_restore, crash_every_step_sim};
     use crate::retention::{CASES, Case, Kind, cases, check_rotation, runner};
     use crate::scenario::Scenario;
     use crate::simfs::Loss;
@@ -179,6 +179,24 @@ mod weakened {
                 .iter()
                 .any(|f| f.contains("in neither") || f.contains("not whole")),
             "the power-loss suite did not notice a missing trash fsync: {:#?}",
+            tally.failures
+        );
+    }
+
+    #[test]
+    fn negative_control_without_the_restore_fsync_power_loss_loses_a_backup() {
+        let _weak = weaken(set_skip_restore_sync);
+        let tally = crash_every_step_of_trash_restore(&[Loss::Power(0)]);
+        println!(
+            "negative control, trash restore fsync skipped: {} of {} crash states violated",
+            tally.failures.len(),
+            tally.checks
+        );
+        // The trash's copy is removed before the links back are durable:
+        // a power cut loses the backup from both places.
+        assert!(
+            tally.failures.iter().any(|f| f.contains("in neither")),
+            "the power-loss suite did not notice a missing restore fsync: {:#?}",
             tally.failures
         );
     }
