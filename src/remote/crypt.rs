@@ -25,7 +25,9 @@ pub fn parse_recipient(text: &str) -> Result<age::x25519::Recipient> {
 
 /// Reads an age identity file (`AGE-SECRET-KEY-1...` lines).
 fn read_identity_file(path: &Path) -> Result<age::IdentityFile<age::NoCallbacks>> {
-    let text = std::fs::read(path).map_err(|e| {
+    // An identity is a few lines; a FIFO or an endless file must not hang
+    // or exhaust memory.
+    let text = crate::store::fs::read_bounded(path, 64 * 1024).map_err(|e| {
         RemoteError::Crypto(format!("read age identity file {}: {e}", path.display()))
     })?;
     age::IdentityFile::from_buffer(&text[..]).map_err(|e| {

@@ -69,8 +69,8 @@ impl Key {
                 reason: "a key file must be a regular file of at most 64 KiB".into(),
             });
         }
-        let bytes =
-            std::fs::read(&canonical).map_err(|e| StoreError::io("read key file", path, e))?;
+        let bytes = super::fs::read_bounded(&canonical, 64 * 1024)
+            .map_err(|e| StoreError::io("read key file", path, e))?;
         let trimmed = bytes.trim_ascii().to_vec();
         if trimmed.len() < MIN_KEY_LEN {
             return Err(StoreError::Refused {

@@ -44,6 +44,7 @@ impl Store {
                     // Verification failed before parsing, or the graph is
                     // inconsistent: parse anyway so a damaged file can be
                     // compared, as long as it is JSON of the right shape.
+                    self.refuse_sparse(&inspection.report.path)?;
                     let bytes = super::fs::read_file(
                         &*self.fs,
                         &inspection.report.path,

@@ -425,6 +425,40 @@ impl Fs for RealFs {
     }
 }
 
+/// Reads a small file named by the user (a key, an identity), following
+/// symlinks, refusing more than `max` bytes by what is actually read, not
+/// by the size the file reports: `/proc/self/pagemap` reports 0 and never
+/// ends. Reads in chunks (some special files refuse short reads), so at
+/// most one chunk past `max` is ever held.
+///
+/// # Errors
+/// The file cannot be read, or yields more than `max` bytes
+/// (`InvalidData`, saying so).
+pub fn read_bounded(path: &Path, max: usize) -> io::Result<Vec<u8>> {
+    // Checked before opening: opening a FIFO waits for a writer.
+    if !fs::metadata(path)?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "is not a regular file",
+        ));
+    }
+    let mut file = File::open(path)?;
+    let mut out = Vec::new();
+    let mut chunk = vec![0u8; 64 << 10];
+    while out.len() <= max {
+        match file.read(&mut chunk) {
+            Ok(0) => return Ok(out),
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("yields more than {max} bytes (whatever size it reports); read stopped there"),
+    ))
+}
+
 /// A file graphvault writes in place (the lock, the UI's log) must be a
 /// regular file with one link: through a hard link or a device node
 /// planted there, a write would reach outside the store.

@@ -609,6 +609,9 @@ impl Store {
         expected: Option<&str>,
         outcome: IndexOutcome,
     ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
+        if let Some(reason) = self.sparse_reason(data) {
+            return Err(IndexFailure::Unreadable(reason));
+        }
         let bytes = match fs::read_file(&*self.fs, data, super::MAX_GRAPH_LEN) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

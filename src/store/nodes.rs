@@ -40,6 +40,32 @@ pub struct ShowReport {
 }
 
 impl Store {
+    /// Why a file with a hole is never read whole: the hole reads as zero
+    /// bytes, which no graph's JSON holds (the verifier's rule). `None`
+    /// when it has none, or one that does not read as zero.
+    pub(crate) fn sparse_reason(&self, path: &std::path::Path) -> Option<String> {
+        let hole = self.fs.first_hole(path)?;
+        self.fs
+            .read_at(path, hole, 1, super::MAX_GRAPH_LEN)
+            .is_ok_and(|b| b == [0])
+            .then(|| {
+                format!(
+                    "sparse file: a hole at byte {hole} reads as zero bytes, which a graph's JSON never holds (not read)"
+                )
+            })
+    }
+
+    /// Refuses to read a sparse file whole (see [`Store::sparse_reason`]).
+    pub(crate) fn refuse_sparse(&self, path: &std::path::Path) -> Result<()> {
+        match self.sparse_reason(path) {
+            Some(reason) => Err(StoreError::Refused {
+                path: path.to_path_buf(),
+                reason,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Reads a graph of the store for looking at it: verified at full depth, and
     /// parsed even when verification fails, as long as it is a graph.
     ///
@@ -54,6 +80,7 @@ impl Store {
             Some(g) => g,
             None => {
                 let path = inspection.report.path.clone();
+                self.refuse_sparse(&path)?;
                 let bytes = super::fs::read_file(&*self.fs, &path, super::MAX_GRAPH_LEN)
                     .map_err(|e| StoreError::io("read graph", &path, e))?;
                 KnowledgeGraph::from_vec(bytes)

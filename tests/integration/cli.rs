@@ -209,6 +209,11 @@ fn save_refuses_what_is_not_a_regular_file_and_dry_runs_save_no_policy() {
             "{endless}: {err}"
         );
     }
+    // The same for a key file: its 64 KiB cap holds by what is read.
+    let out = gv(&s.root(), &["--key-file", "/proc/self/pagemap", "verify"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("yields more than 65536 bytes"), "{err}");
     assert_eq!(
         fs::read(s.root().join("graph.json")).expect("primary"),
         primary_before

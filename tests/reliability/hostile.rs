@@ -560,6 +560,28 @@ fn sparse_backups_are_judged_without_being_read_and_kept() {
             assert!(why.contains("checksum mismatch"), "{id}: {why}");
         }
     }
+    // Looking inside refuses the sparse file by the same rule rather than
+    // reading a gigabyte of zeros; history skips it and reads the rest.
+    if holes {
+        let sparse = Target::Backup(unsized_.parse().expect("id"));
+        let refusal = |e: StoreError| {
+            let text = e.to_string();
+            assert!(text.contains("sparse file"), "{text}");
+        };
+        refusal(
+            store
+                .show(&sparse, &Default::default())
+                .expect_err("show read a sparse backup"),
+        );
+        refusal(
+            store
+                .diff(&sparse, &Target::Primary)
+                .expect_err("diff read a sparse backup"),
+        );
+        store
+            .history("N0", Default::default())
+            .expect("history beside a sparse backup");
+    }
     // A save with the store's retention keeps what it judged corrupt.
     store
         .save_with(
