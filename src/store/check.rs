@@ -588,9 +588,7 @@ impl Store {
                 .map(|o| OffsiteState {
                     remote: o.remote.clone(),
                     last_success_unix: o.last_success.map(|t| t.timestamp()),
-                    lag_seconds: o
-                        .last_success
-                        .map(|t| (now - t).num_milliseconds() as f64 / 1e3),
+                    lag_seconds: o.last_success.map(|t| super::status::lag_seconds(now, t)),
                     push_ok: o.pushed,
                     error: o.error.clone(),
                 })

@@ -428,10 +428,18 @@ pub fn offsite_lag(
 ) -> Option<f64> {
     let mut worst: Option<f64> = None;
     for (_, last) in last_pushes {
-        let lag = (now - (*last)?).num_milliseconds() as f64 / 1e3;
+        let lag = lag_seconds(now, (*last)?);
         worst = Some(worst.map_or(lag, |w: f64| w.max(lag)));
     }
     worst
+}
+
+/// Seconds from a remote's last successful push to `now`. A push that
+/// finished after `now` (a check dates its record from its start, and the
+/// push is one of its last steps) leaves the remote current: the lag is 0,
+/// never negative.
+pub(crate) fn lag_seconds(now: DateTime<Local>, last_success: DateTime<Local>) -> f64 {
+    ((now - last_success).num_milliseconds() as f64 / 1e3).max(0.0)
 }
 
 /// A sample value as Prometheus writes it.
@@ -600,9 +608,7 @@ impl Store {
                 .offsite
                 .iter()
                 .map(|o| OffsiteState {
-                    lag_seconds: o
-                        .last_success()
-                        .map(|t| (now - t).num_milliseconds() as f64 / 1e3),
+                    lag_seconds: o.last_success().map(|t| lag_seconds(now, t)),
                     ..o.clone()
                 })
                 .collect(),
