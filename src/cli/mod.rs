@@ -264,6 +264,10 @@ pub enum TrashAction {
         /// Trash ids, from `graphvault trash`.
         #[arg(required = true)]
         ids: Vec<String>,
+        /// Verify the items where they lie and show where they would go;
+        /// move nothing.
+        #[arg(long)]
+        dry_run: bool,
     },
     /// Purge items from the trash for good (dry run unless --apply).
     Empty {
@@ -688,7 +692,26 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             Ok(outcome(&listing, render::trash(&listing), exit::OK))
         }
         Command::Trash {
-            action: Some(TrashAction::Restore { ids }),
+            action: Some(TrashAction::Restore { ids, dry_run: true }),
+        } => {
+            let plan = store.trash_restore_plan(ids)?;
+            let code = if plan
+                .items
+                .iter()
+                .all(|i| i.status == crate::store::verify::Status::Valid)
+            {
+                exit::OK
+            } else {
+                exit::INTEGRITY
+            };
+            Ok(outcome(&plan, render::trash_restore_plan(&plan), code))
+        }
+        Command::Trash {
+            action:
+                Some(TrashAction::Restore {
+                    ids,
+                    dry_run: false,
+                }),
         } => {
             let report = store.trash_restore(ids)?;
             let code = if report

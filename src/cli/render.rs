@@ -13,7 +13,7 @@ use crate::store::restore::RestoreReport;
 use crate::store::retention::Action;
 use crate::store::rotate::RotateReport;
 use crate::store::save::{SaveReport, SnapshotReport};
-use crate::store::trash::{TrashEmptyReport, TrashListing, TrashRestoreReport};
+use crate::store::trash::{TrashEmptyReport, TrashListing, TrashRestorePlan, TrashRestoreReport};
 use crate::store::verify::{FileReport, Outcome, Status, VerifyAllReport};
 
 /// Column alignment.
@@ -481,6 +481,38 @@ pub fn trash_restore(r: &TrashRestoreReport) -> String {
             }
         );
     }
+    out
+}
+
+pub fn trash_restore_plan(p: &TrashRestorePlan) -> String {
+    let mut out = String::new();
+    for i in &p.items {
+        let counts = match (i.node_count, i.edge_count) {
+            (Some(n), Some(e)) => format!(
+                ", {}, {}",
+                crate::present::count_of(n, "node"),
+                crate::present::count_of(e, "edge")
+            ),
+            _ => String::new(),
+        };
+        let _ = writeln!(
+            out,
+            "{} {} would go back to backups/ as {} ({}{counts}; {})",
+            status_symbol(i.status),
+            i.id,
+            i.backup_id,
+            human_size(i.size),
+            match &i.reason {
+                Some(why) => format!("{}: {why}", i.status.name()),
+                None => i.status.name().to_string(),
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "dry run: nothing was written; run it without --dry-run to bring {} back",
+        if p.items.len() == 1 { "it" } else { "them" }
+    );
     out
 }
 

@@ -709,6 +709,23 @@ fn trash_and_evidence_from_the_command_line() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("dry run"));
     assert_eq!(snapshot_tree(&root), before);
 
+    // A dry run verifies the item where it lies and moves nothing.
+    let before = snapshot_tree(&root);
+    let out = gv(&root, &["trash", "restore", "--dry-run", &id]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("would go back to backups/ as graph_") && text.contains("valid"),
+        "{text}"
+    );
+    assert!(text.contains("dry run: nothing was written"), "{text}");
+    let doc = json(&gv(
+        &root,
+        &["--json", "trash", "restore", &id, "--dry-run"],
+    ));
+    assert_eq!(doc["result"]["items"][0]["status"], "valid", "{doc}");
+    assert_eq!(snapshot_tree(&root), before, "a dry run moves nothing");
+
     let doc = json(&gv(&root, &["--json", "trash", "restore", &id]));
     assert_eq!(doc["ok"], true, "{doc}");
     assert_eq!(doc["result"]["restored"][0]["status"], "valid");
