@@ -21,6 +21,8 @@ pub enum Context {
     Details,
     Diff,
     Restore,
+    /// A restore that has finished, failed or been refused: only a way out.
+    RestoreOutcome,
     Rotate,
     /// The node browser.
     Nodes,
@@ -51,6 +53,7 @@ impl Context {
             Context::Details => "details",
             Context::Diff => "diff",
             Context::Restore => "restore plan",
+            Context::RestoreOutcome => "restore result",
             Context::Rotate => "rotate form",
             Context::Nodes => "node browser",
             Context::NodeSearch => "node search",
@@ -284,6 +287,7 @@ pub fn help_sections(current: Context) -> Vec<(Context, Vec<&'static Binding>)> 
         Context::Details,
         Context::Diff,
         Context::Restore,
+        Context::RestoreOutcome,
         Context::Nodes,
         Context::NodeSearch,
         Context::History,
@@ -377,6 +381,7 @@ mod tests {
             Context::Details,
             Context::Diff,
             Context::Restore,
+            Context::RestoreOutcome,
             Context::Rotate,
             Context::Confirm,
             Context::Trash,

@@ -96,6 +96,10 @@ pub static KEYS: &[Binding] = &[
     bind!(Restore, [ch('a')], AllowUnverified, "plan again accepting a backup without a meta"),
     bind!(Restore, [code(KeyCode::Up), ch('k')], Up, "scroll up"),
     bind!(Restore, [code(KeyCode::Down), ch('j')], Down, "scroll down"),
+    bind!(RestoreOutcome, [code(KeyCode::Enter), code(KeyCode::Esc), ch('q')], Close, "close", "close"),
+    bind!(RestoreOutcome, [ch('a')], AllowUnverified, "after a refusal for a missing meta: plan again accepting it"),
+    bind!(RestoreOutcome, [code(KeyCode::Up), ch('k')], Up, "scroll up"),
+    bind!(RestoreOutcome, [code(KeyCode::Down), ch('j')], Down, "scroll down"),
 ];
 
 impl RestorePopup {
@@ -197,7 +201,12 @@ impl RestorePopup {
 
 impl PopupView for RestorePopup {
     fn context(&self) -> Context {
-        Context::Restore
+        match self.state {
+            RestoreState::Done(_) | RestoreState::Failed(_) | RestoreState::Refused(_) => {
+                Context::RestoreOutcome
+            }
+            _ => Context::Restore,
+        }
     }
 
     fn update(&mut self, action: Action, _env: &Env, fx: &mut Effects) {

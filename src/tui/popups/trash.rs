@@ -254,7 +254,18 @@ fn render_items(app: &App, listing: &TrashListing, selected: usize, area: Rect, 
     }
     header.push(Cell::from("EXPIRES"));
     widths.push(Constraint::Length(11));
-    header.push(Cell::from("MOVED BY"));
+    // What is left for the last column after the highlight symbol, the
+    // fixed columns and the spaces between them: a narrow window gets the
+    // short header rather than a cut one ("MOVED B").
+    let fixed: u16 = widths
+        .iter()
+        .map(|c| match c {
+            Constraint::Length(n) => n + 1,
+            _ => 1,
+        })
+        .sum();
+    let left = area.width.saturating_sub(2 + fixed);
+    header.push(Cell::from(if left >= 8 { "MOVED BY" } else { "BY" }));
     widths.push(Constraint::Min(4));
     let table = Table::new(rows, widths)
         .header(Row::new(header).style(t.bold()))

@@ -237,6 +237,13 @@ fn t_opens_the_trash_and_a_restore_goes_through_plan_and_confirm() {
     assert!(
         matches!(&app.popup, Some(Popup::Restore(p)) if matches!(p.state, RestoreState::Done(_)))
     );
+    // Done, its footer offers a way out, not another restore.
+    assert_eq!(app.context(), Context::RestoreOutcome);
+    let footer: Vec<_> = crate::tui::keymap::hints(app.context())
+        .into_iter()
+        .map(|(_, word)| word)
+        .collect();
+    assert_eq!(footer, ["close"]);
     assert!(
         app.log
             .iter()
