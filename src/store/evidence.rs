@@ -320,6 +320,9 @@ impl Store {
             size.saturating_mul(2),
             "nothing was written: graph.json, its meta, the backups and the evidence are unchanged",
         )?;
+        // Before the backup of the evidence is written: a restore that the
+        // primary refuses must leave nothing behind.
+        self.refuse_symlinked_primary("before-restore")?;
         let at = super::now();
         let meta = self.sign(Meta::for_data(
             verify::sha256_hex(&bytes),

@@ -105,6 +105,14 @@ pub trait Fs: Send + Sync + fmt::Debug {
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<DirEntryInfo>>;
     /// Describes one path without following a symlink.
     fn entry(&self, path: &Path) -> io::Result<DirEntryInfo>;
+    /// Where a symlink points, as written in it (for messages only: it is
+    /// never followed). Filesystems without symlinks say `Unsupported`.
+    fn read_link(&self, _path: &Path) -> io::Result<PathBuf> {
+        Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            "no symlinks here",
+        ))
+    }
     /// Takes an exclusive advisory lock on `path` (created if missing, never
     /// replaced) and records `holder` in it.
     fn try_lock(
@@ -236,6 +244,10 @@ impl Fs for RealFs {
 
     fn hard_link(&self, from: &Path, to: &Path) -> io::Result<()> {
         fs::hard_link(from, to)
+    }
+
+    fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
+        fs::read_link(path)
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {

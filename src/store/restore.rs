@@ -254,6 +254,35 @@ impl Store {
             .map(|b| b.id.clone())
     }
 
+    /// Refuses to replace a `graph.json` that is a symbolic link: the
+    /// file it points to is not graphvault's to keep or to replace (it is
+    /// never followed), and replacing the link would silently detach the
+    /// application from the file it may still be writing. Every write that
+    /// replaces the primary keeps it first, so this one check covers save,
+    /// restore, recovery and the restore of evidence. `why` is the evidence
+    /// reason (`before-save`), which names the operation.
+    pub(crate) fn refuse_symlinked_primary(&self, why: &str) -> Result<()> {
+        let primary = self.primary_path();
+        if !matches!(self.fs.entry(&primary), Ok(e) if e.kind == fs::EntryKind::Symlink) {
+            return Ok(());
+        }
+        let to = self.fs.read_link(&primary).map_or_else(
+            |e| format!("a target that cannot be read ({e})"),
+            |t| t.display().to_string(),
+        );
+        let op = why.strip_prefix("before-").unwrap_or(why).replace('-', " ");
+        Err(StoreError::Refused {
+            path: primary,
+            reason: format!(
+                "{op} refused: graph.json is a symbolic link to {to}, and graphvault neither \
+                 follows nor replaces a link (the file it points to would silently stop being the \
+                 graph); nothing was changed: the link, the file it points to, graph.json.meta and \
+                 the backups are as they were. To go on, replace the link with a copy of the file \
+                 it points to (or move the link away), then run this again"
+            ),
+        })
+    }
+
     /// Copies the current primary and its meta (whatever state they are in)
     /// into `.graphvault/evidence/` before they are replaced. `bytes` are the
     /// primary's bytes when they could be read already.
@@ -263,6 +292,7 @@ impl Store {
         at: chrono::DateTime<chrono::Local>,
         why: &str,
     ) -> Result<Vec<PathBuf>> {
+        self.refuse_symlinked_primary(why)?;
         let dir = self.evidence_dir();
         self.fs
             .create_dir_all(&dir)

@@ -236,3 +236,60 @@ fn save_refuses_what_is_not_a_regular_file_and_dry_runs_save_no_policy() {
     assert!(String::from_utf8_lossy(&out.stdout).contains("policy not saved"));
     assert!(!s.root().join(".graphvault/config.json").exists());
 }
+
+/// A `graph.json` that is a symbolic link is refused by every write that
+/// would replace it (save, restore, recover, the restore of evidence), with
+/// the link's target named and nothing changed: before, each replaced the
+/// link, kept nothing of the file it pointed to, and recover said "lost:
+/// unknown".
+#[test]
+fn a_symlinked_primary_is_refused_by_every_write_that_would_replace_it() {
+    let s = common::app_store();
+    let outside = s.dir.path().join("outside.json");
+    fs::copy(s.primary(), &outside).expect("copy out");
+    let input = s.dir.path().join("input.json");
+    fs::write(&input, common::app_graph(3, 2, false, "in")).expect("input");
+    // A valid backup to restore and recover from.
+    let id = s.add_backup(
+        "20251004_100000",
+        &common::app_graph(4, 2, false, "e"),
+        common::MetaName::Meta,
+    );
+    // Evidence to restore: a restore keeps the primary it replaces.
+    let first = s
+        .open()
+        .restore(
+            &id.parse().expect("id"),
+            graphvault::store::restore::RestoreOptions::default(),
+        )
+        .expect("restore");
+    assert!(!first.evidence.is_empty());
+    let evidence = s.open().list_evidence(None).expect("evidence").items[0]
+        .id
+        .to_string();
+    fs::remove_file(s.primary()).expect("rm primary");
+    std::os::unix::fs::symlink(&outside, s.primary()).expect("symlink");
+    let outside_before = fs::read(&outside).expect("outside");
+    let before = common::snapshot_tree(&s.root());
+    let input_arg = input.to_string_lossy().into_owned();
+    for args in [
+        vec!["save", "--from", input_arg.as_str()],
+        vec!["restore", id.as_str()],
+        vec!["recover"],
+        vec!["evidence", "restore", evidence.as_str()],
+    ] {
+        let out = gv(&s.root(), &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {err}");
+        assert!(
+            err.contains("graph.json is a symbolic link to")
+                && err.contains(&outside.display().to_string())
+                && err.contains("nothing was changed")
+                && err.contains("replace the link"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(fs::read_link(s.primary()).expect("still a link"), outside);
+        assert_eq!(fs::read(&outside).expect("outside"), outside_before);
+        assert_eq!(common::snapshot_tree(&s.root()), before, "{args:?}");
+    }
+}
