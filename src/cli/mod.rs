@@ -290,7 +290,9 @@ pub enum EvidenceAction {
         /// Show what would change; write nothing.
         #[arg(long)]
         dry_run: bool,
-        /// Accept evidence that has no meta (nothing to check its bytes against).
+        /// Accept evidence that has no meta, or whose kept meta does not
+        /// describe it (nothing to check its bytes against), when it parses
+        /// and is consistent.
         #[arg(long)]
         allow_unverified: bool,
     },

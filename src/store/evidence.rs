@@ -247,8 +247,9 @@ impl Store {
     }
 
     /// Puts kept evidence back as the primary through the normal restore:
-    /// verified against its kept meta (refused unless valid, or unverified
-    /// with `allow_unverified`), saved as a new backup with its bytes
+    /// verified against its kept meta (refused unless valid, or, with
+    /// `allow_unverified`, unverified or disagreeing with its kept meta
+    /// while parsing as a consistent graph), saved as a new backup with its bytes
     /// unchanged, and that backup restored, so the primary it replaces is
     /// kept as evidence in turn. With `dry_run`, only the plan and the
     /// diff; nothing is written.
@@ -276,7 +277,37 @@ impl Store {
         } else {
             Some(self.lock()?)
         };
-        let inspection = self.inspect_evidence(&id, Depth::Full, true);
+        let mut inspection = self.inspect_evidence(&id, Depth::Full, true);
+        // The meta kept with a primary is whatever stood beside it, and the
+        // application rewrites graph.json without touching its meta: a kept
+        // primary that disagrees with its meta may be the only copy of the
+        // newest work. Asked to accept what cannot be checked, judge its
+        // bytes on their own (parse and consistency), as for no meta at all.
+        if options.allow_unverified
+            && inspection.report.status == Status::Corrupt
+            && inspection.report.failed_level == Some(verify::Level::Checksum)
+        {
+            let disagreement = inspection.report.summary();
+            let alone = MetaSource {
+                paths: Vec::new(),
+                pending: None,
+                key: self.key.clone(),
+            };
+            inspection = verify::inspect(
+                self,
+                Target::Primary,
+                &self.evidence_dir().join(id.data_name()),
+                &alone,
+                Depth::Full,
+                true,
+            );
+            if inspection.report.status == Status::Unverified {
+                inspection.report.reason = Some(format!(
+                    "the meta kept with it does not describe it ({disagreement}), so nothing \
+                     checks its bytes; it parses and is consistent"
+                ));
+            }
+        }
         item.status = Some(inspection.report.status);
         item.status_reason = inspection.report.reason.clone();
         item.node_count = inspection.report.node_count;
@@ -285,10 +316,17 @@ impl Store {
             || (options.allow_unverified && inspection.report.status == Status::Unverified);
         let (Some(graph), Some(bytes), true) = (inspection.graph, inspection.bytes, acceptable)
         else {
+            let hint = if inspection.report.failed_level == Some(verify::Level::Checksum) {
+                "; if it is newer work beside a stale meta (the application rewrites graph.json \
+                 without its meta), accept it as unverified to restore it: its bytes are then \
+                 judged on their own"
+            } else {
+                ""
+            };
             return Err(StoreError::VerifyFailed {
                 path: inspection.report.path.clone(),
                 reason: format!(
-                    "restore of evidence {id} refused, the primary is unchanged: {}",
+                    "restore of evidence {id} refused, the primary is unchanged: {}{hint}",
                     inspection.report.summary()
                 ),
             });

@@ -293,3 +293,52 @@ fn a_symlinked_primary_is_refused_by_every_write_that_would_replace_it() {
         assert_eq!(common::snapshot_tree(&s.root()), before, "{args:?}");
     }
 }
+
+/// A primary the application rewrote beside its old meta, kept by a save,
+/// disagrees with the meta kept with it. `evidence restore --allow-unverified`
+/// puts it back (before, it was refused whatever the flag, and the only copy
+/// of that work could not be restored); without the flag the refusal says
+/// how it can be accepted.
+#[test]
+fn evidence_beside_a_stale_meta_is_restored_when_accepted_unverified() {
+    let s = common::app_store();
+    // The application writes a new graph and leaves the old meta.
+    let newer = common::app_graph(6, 2, false, "newer work");
+    fs::write(s.primary(), &newer).expect("rewrite");
+    let input = s.dir.path().join("input.json");
+    fs::write(&input, common::app_graph(3, 2, false, "in")).expect("input");
+    let out = gv(
+        &s.root(),
+        &["save", "--from", input.to_str().expect("utf-8")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let items = s.open().list_evidence(None).expect("evidence").items;
+    assert_eq!(items.len(), 1);
+    let id = items[0].id.to_string();
+
+    let out = gv(&s.root(), &["evidence", "restore", &id]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("accept it as unverified"), "{err}");
+    assert_ne!(fs::read(s.primary()).expect("primary"), newer.as_bytes());
+
+    let out = gv(
+        &s.root(),
+        &["evidence", "restore", &id, "--allow-unverified"],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert_eq!(fs::read(s.primary()).expect("primary"), newer.as_bytes());
+    // The primary it replaced (the save's) is kept in turn, and the
+    // restored one verifies against the meta the restore wrote.
+    assert_eq!(
+        s.open().list_evidence(None).expect("evidence").items.len(),
+        2
+    );
+    assert_eq!(gv(&s.root(), &["verify"]).status.code(), Some(0));
+}
