@@ -55,7 +55,7 @@ pub fn build_demo_store(root: &Path) -> Result<DemoReport> {
         // Something is there that cannot be listed: never write into it.
         Err(e) => return Err(StoreError::io("list the demo directory", root, e)),
     };
-    if non_empty && !existing.is_sandbox() {
+    if non_empty && !existing.has_sandbox_marker() {
         return Err(StoreError::Refused {
             path: root.to_path_buf(),
             reason: "is not empty and not a graphvault sandbox; the demo never writes over real data (pick another --dir)".into(),

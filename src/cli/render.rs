@@ -810,5 +810,12 @@ pub fn corrupt(r: &CorruptionReport) -> String {
     if let Some(n) = &r.note {
         let _ = writeln!(out, "{n}");
     }
+    for p in &r.evidence {
+        let _ = writeln!(
+            out,
+            "kept the primary first (no backup held its bytes) at {}",
+            p.display()
+        );
+    }
     out
 }

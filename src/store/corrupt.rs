@@ -132,6 +132,9 @@ pub struct CorruptionReport {
     pub detectable: bool,
     /// For undetectable damage: why, honestly.
     pub note: Option<String>,
+    /// Where the primary was kept before it was damaged, when no backup
+    /// held its bytes (a sandbox may hold work that exists nowhere else).
+    pub evidence: Vec<PathBuf>,
 }
 
 const TAMPER_NOTE: &str = "A plain SHA-256 beside the data only detects accidents: whoever can edit graph.json can recompute the checksum in graph.json.meta, and verification then passes. Detecting tampering needs a keyed MAC (HMAC) with the key kept outside the storage directory, and even that cannot stop deletion or a rollback to an older authentic backup.";
@@ -154,12 +157,18 @@ impl Store {
     /// [`StoreError::NotSandbox`] for any store not marked as a sandbox; the
     /// lock held elsewhere; no primary to damage; or an I/O error.
     pub fn corrupt(&self, kind: CorruptionKind) -> Result<CorruptionReport> {
-        if !self.is_sandbox() {
+        if let Some(reason) = self.sandbox_problem() {
             return Err(StoreError::NotSandbox {
                 store: self.root.clone(),
+                reason,
             });
         }
         let _guard = self.lock()?;
+        // Every kind destroys bytes: keep them first unless a backup holds
+        // them, as a save does before it replaces graph.json.
+        let evidence = self
+            .keep_primary_unless_backed_up(None, super::now(), "before-corrupt", None)
+            .map_err(|e| e.left("nothing was damaged: graph.json and its meta are unchanged"))?;
         let path = self.primary_path();
         let meta_path = self.primary_meta_path();
         let read_primary = || {
@@ -298,6 +307,7 @@ impl Store {
             expected_level: self.expected_level(kind),
             detectable: self.expected_level(kind).is_some(),
             note,
+            evidence,
         })
     }
 

@@ -86,8 +86,10 @@ pub enum StoreError {
     InvalidPolicy(String),
 
     /// The corruption simulator only works on sandbox stores.
-    #[error("{store} is not a sandbox store: corruption simulation refused, nothing was changed")]
-    NotSandbox { store: PathBuf },
+    #[error(
+        "{store} is not a sandbox store ({reason}): corruption simulation refused, nothing was changed"
+    )]
+    NotSandbox { store: PathBuf, reason: String },
 
     /// A node id that the graph looked at does not have.
     #[error("no node {node:?} in {target}")]

@@ -57,6 +57,9 @@ impl EvidenceId {
             "before-save" => {
                 "a primary that a save replaced (no backup held its bytes)".to_string()
             }
+            "before-corrupt" => {
+                "a primary the corruption simulator damaged (no backup held its bytes)".to_string()
+            }
             other => format!("kept {}", other.replace('-', " ")),
         }
     }

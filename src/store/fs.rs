@@ -105,6 +105,12 @@ pub trait Fs: Send + Sync + fmt::Debug {
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<DirEntryInfo>>;
     /// Describes one path without following a symlink.
     fn entry(&self, path: &Path) -> io::Result<DirEntryInfo>;
+    /// The absolute path of `path` with every symlink of its parents
+    /// resolved (names a store in its sandbox marker). Filesystems without
+    /// symlinks give the path as it is.
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        Ok(path.to_path_buf())
+    }
     /// Where a symlink points, as written in it (for messages only: it is
     /// never followed). Filesystems without symlinks say `Unsupported`.
     fn read_link(&self, _path: &Path) -> io::Result<PathBuf> {
@@ -248,6 +254,10 @@ impl Fs for RealFs {
 
     fn read_link(&self, path: &Path) -> io::Result<PathBuf> {
         fs::read_link(path)
+    }
+
+    fn canonicalize(&self, path: &Path) -> io::Result<PathBuf> {
+        fs::canonicalize(path)
     }
 
     fn remove_file(&self, path: &Path) -> io::Result<()> {

@@ -73,6 +73,9 @@ pub const BACKUPS_DIR: &str = "backups";
 /// graphvault's own directory inside the store.
 pub const STATE_DIR: &str = ".graphvault";
 
+/// The line of `.graphvault/sandbox` that names the store it marks.
+const SANDBOX_ROOT_LINE: &str = "store: ";
+
 /// Largest graph file graphvault reads (the application claims ~100 MB graphs).
 pub const MAX_GRAPH_LEN: u64 = 4 << 30;
 
@@ -369,21 +372,74 @@ impl Store {
     }
 
     /// Whether this store is marked as a sandbox or demo store (the only kind
-    /// the corruption simulator touches).
+    /// the corruption simulator touches): see [`Store::sandbox_problem`].
     pub fn is_sandbox(&self) -> bool {
+        self.sandbox_problem().is_none()
+    }
+
+    /// Why this store is not a sandbox, or `None` when it is: its marker
+    /// must be a regular file that names this very store (its canonical
+    /// path), so a marker copied into a real store marks nothing.
+    pub fn sandbox_problem(&self) -> Option<String> {
+        let marker = self.sandbox_marker_path();
+        let text = match fs::read_file(&*self.fs, &marker, 64 << 10) {
+            Ok(b) => String::from_utf8_lossy(&b).into_owned(),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Some(format!("it has no sandbox marker {}", marker.display()));
+            }
+            Err(e) => return Some(format!("its sandbox marker {}: {e}", marker.display())),
+        };
+        let here = match self.fs.canonicalize(&self.root) {
+            Ok(p) => p,
+            Err(e) => return Some(format!("its path cannot be resolved: {e}")),
+        };
+        let named = text
+            .lines()
+            .find_map(|l| l.strip_prefix(SANDBOX_ROOT_LINE))
+            .map(PathBuf::from);
+        match named {
+            Some(p) if p == here => None,
+            Some(p) => Some(format!(
+                "its sandbox marker {} was made for {}, not for this store ({}): a marker copied \
+                 from another store does not make this one a sandbox",
+                marker.display(),
+                p.display(),
+                here.display()
+            )),
+            None => Some(format!(
+                "its sandbox marker {} names no store (a marker graphvault writes names the store \
+                 it was made for; rebuild the demo to get one)",
+                marker.display()
+            )),
+        }
+    }
+
+    /// Whether a sandbox marker file is there at all, whatever it names:
+    /// the demo rebuilds over an earlier demo on it (and then only from
+    /// the list of the files that demo wrote).
+    pub(crate) fn has_sandbox_marker(&self) -> bool {
         matches!(self.fs.entry(&self.sandbox_marker_path()), Ok(e) if e.kind == EntryKind::File)
     }
 
-    /// Marks this store as a sandbox (creating the directory if needed).
+    /// Marks this store as a sandbox (creating the directory if needed),
+    /// naming its canonical path in the marker.
     ///
     /// # Errors
-    /// I/O errors creating the marker.
+    /// I/O errors creating the marker or resolving the store's path.
     pub fn mark_sandbox(&self, why: &str) -> Result<()> {
         self.ensure_dirs()?;
+        let here = self
+            .fs
+            .canonicalize(&self.root)
+            .map_err(|e| StoreError::io("resolve the store's path", &self.root, e))?;
         fs::write_atomic(
             &*self.fs,
             &self.sandbox_marker_path(),
-            format!("graphvault sandbox store: {why}\n").as_bytes(),
+            format!(
+                "graphvault sandbox store: {why}\n{SANDBOX_ROOT_LINE}{}\n",
+                here.display()
+            )
+            .as_bytes(),
             fs::Publish::Replace,
         )
     }

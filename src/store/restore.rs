@@ -213,6 +213,24 @@ impl Store {
         let Some(incoming) = incoming else {
             return self.keep_evidence(bytes, at, why);
         };
+        self.keep_primary_unless_backed_up(bytes, at, why, Some(incoming))
+    }
+
+    /// Keeps the primary in `.graphvault/evidence/` unless a backup holds
+    /// exactly its bytes (or they are `incoming`, what is about to be
+    /// written): the rule of [`Store::keep_primary_before_replacing`] for a
+    /// save, and for the corruption simulator, which writes no bytes a
+    /// backup could hold.
+    ///
+    /// # Errors
+    /// As [`Store::keep_primary_before_replacing`].
+    pub(crate) fn keep_primary_unless_backed_up(
+        &self,
+        bytes: Option<&[u8]>,
+        at: chrono::DateTime<chrono::Local>,
+        why: &str,
+        incoming: Option<&str>,
+    ) -> Result<Vec<PathBuf>> {
         let primary = self.primary_path();
         let (sha, size) = match super::verify::hash_file(&*self.fs, &primary, super::MAX_GRAPH_LEN)
         {
@@ -225,7 +243,7 @@ impl Store {
             }
             Err(e) => return Err(StoreError::io("read graph.json to keep it", primary, e)),
         };
-        if sha == incoming || self.backup_holding(&sha, size).is_some() {
+        if incoming == Some(sha.as_str()) || self.backup_holding(&sha, size).is_some() {
             return Ok(Vec::new());
         }
         self.keep_evidence(bytes, at, why)

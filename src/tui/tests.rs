@@ -396,6 +396,7 @@ pub mod fixtures {
                 CorruptionKind::DeleteMeta => Some("Without a meta there is no checksum to compare: the graph is reported unverified, and kept as long as it parses.".into()),
                 _ => None,
             },
+            evidence: Vec::new(),
         }
     }
 }
