@@ -29,14 +29,15 @@
 //! id is written back with `\u00e9`: same JSON, not the same bytes.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::collections::hash_map::RandomState;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::hash::{BuildHasher, BuildHasherDefault, Hasher};
 use std::io;
 use std::sync::OnceLock;
 
 use chrono::Timelike as _;
+use hashbrown::{HashTable, hash_table};
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Unexpected, Visitor};
 use serde_json::value::RawValue;
 
@@ -1492,12 +1493,27 @@ impl KnowledgeGraph {
             (duplicate_keys, mismatched, minimal, dangling)
         };
         let edge_pass = || {
-            let mut seen_edges: HashSet<&str> = HashSet::with_capacity(self.edges.len());
+            // Positions of the first edge with each id, found by the id's
+            // text: a quarter of the memory of a set of `&str`.
+            let id_of = |j: &u32| self.edges[*j as usize].id();
+            let mut seen_edges: HashTable<u32> = HashTable::with_capacity(self.edges.len());
             let mut duplicate_edges = Vec::new();
             let mut bad_strength = Vec::new();
-            for edge in &self.edges {
-                if !seen_edges.insert(edge.id()) && !duplicate_edges.contains(&edge.id()) {
-                    duplicate_edges.push(edge.id());
+            for (i, edge) in self.edges.iter().enumerate() {
+                let id = edge.id();
+                match seen_edges.entry(
+                    self.lookup.key(id),
+                    |j| id_of(j) == id,
+                    |j| self.lookup.key(id_of(j)),
+                ) {
+                    hash_table::Entry::Occupied(_) => {
+                        if !duplicate_edges.contains(&id) {
+                            duplicate_edges.push(id);
+                        }
+                    }
+                    hash_table::Entry::Vacant(slot) => {
+                        slot.insert(offset(i));
+                    }
                 }
                 // `null` is what the application writes for an edge it gave no
                 // strength: a warning (below), not a fault.
@@ -1514,7 +1530,12 @@ impl KnowledgeGraph {
                 for (list, direction) in
                     [(&node.connections_in, "in"), (&node.connections_out, "out")]
                 {
-                    for id in list.iter().filter(|id| !seen_edges.contains(id)) {
+                    let known = |id: &&str| {
+                        seen_edges
+                            .find(self.lookup.key(id), |j| id_of(j) == *id)
+                            .is_some()
+                    };
+                    for id in list.iter().filter(|id| !known(id)) {
                         dangling_connections.push(format!("{}: {direction} {id}", node.key()));
                     }
                 }
@@ -2673,6 +2694,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use serde_json::json;
+    use std::collections::HashSet;
 
     // Fixtures below were written by CPython 3.11's `json.dumps(graph, indent=2)`.
     /// A version 2 file: NaN/Infinity/-Infinity, escaped non-ASCII and an astral

@@ -839,6 +839,10 @@ pub(crate) fn inspect(
             return out;
         }
     };
+    // Only a caller that keeps the graph needs the bytes beside it; the
+    // others let them go before the consistency check builds its indexes,
+    // so a verify holds the file and the graph at once only while parsing.
+    let bytes = keep.then_some(bytes);
     ladder.report.node_count = Some(graph.node_count());
     ladder.report.edge_count = Some(graph.edge_count());
     let stats = graph.stats();
@@ -875,7 +879,7 @@ pub(crate) fn inspect(
     out.report.reason = meta_problem;
     if keep {
         out.graph = Some(graph);
-        out.bytes = Some(bytes);
+        out.bytes = bytes;
     }
     out
 }
