@@ -198,6 +198,11 @@ impl Store {
         .min(sources.len().max(1));
         let next = AtomicUsize::new(0);
         let looked: Mutex<Vec<Option<Looked>>> = Mutex::new(vec![None; sources.len()]);
+        // Backups of the same content share one index: a checksum already
+        // taken by a worker waits for it rather than being built twice at
+        // once (twice the memory, for nothing), then reads the cache.
+        let claimed: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
+        let deferred: Mutex<Vec<usize>> = Mutex::new(Vec::new());
         #[cfg(feature = "negative-controls")]
         let trusted = super::negative_controls::trust_node_index();
         std::thread::scope(|s| {
@@ -208,6 +213,15 @@ impl Store {
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(source) = sources.get(i) else { break };
+                        if let Some(checksum) = &source.checksum
+                            && let Ok(mut taken) = claimed.lock()
+                            && !taken.insert(checksum.clone())
+                        {
+                            if let Ok(mut later) = deferred.lock() {
+                                later.push(i);
+                            }
+                            continue;
+                        }
                         let result = self.look_up(source, key);
                         if let Ok(mut all) = looked.lock() {
                             all[i] = Some(result);
@@ -216,6 +230,12 @@ impl Store {
                 });
             }
         });
+        for i in deferred.into_inner().unwrap_or_default() {
+            let result = self.look_up(&sources[i], key);
+            if let Ok(mut all) = looked.lock() {
+                all[i] = Some(result);
+            }
+        }
         let looked = looked.into_inner().unwrap_or_default();
 
         let mut keep: HashSet<String> = HashSet::new();

@@ -204,7 +204,19 @@ fn span_of(bytes: &[u8], range: std::ops::Range<usize>) -> SpanRef {
 /// The bytes are not a graph (the message says why).
 pub fn build(bytes: &[u8], checksum: &str) -> Result<Vec<u8>, String> {
     let spans = scan_spans(bytes).map_err(|e| format!("not a valid graph: {e}"))?;
-    let mut records: Vec<NodeRecord> = Vec::with_capacity(spans.nodes.len());
+    // Records borrow their keys from the scan and name their edges by
+    // position in it: an edge is held once, not copied to each endpoint.
+    struct Building<'a> {
+        key: &'a str,
+        node: Option<SpanRef>,
+        edges: Vec<u32>,
+    }
+    let edge_spans: Vec<SpanRef> = spans
+        .edges
+        .iter()
+        .map(|e| span_of(bytes, e.range.clone()))
+        .collect();
+    let mut records: Vec<Building> = Vec::with_capacity(spans.nodes.len());
     let mut position: HashMap<&str, usize> = HashMap::with_capacity(spans.nodes.len());
     for node in &spans.nodes {
         let span = span_of(bytes, node.range.clone());
@@ -213,21 +225,15 @@ pub fn build(bytes: &[u8], checksum: &str) -> Result<Vec<u8>, String> {
             Some(&i) => records[i].node = Some(span),
             None => {
                 position.insert(&node.key, records.len());
-                records.push(NodeRecord {
-                    key: node.key.clone(),
+                records.push(Building {
+                    key: &node.key,
                     node: Some(span),
                     edges: Vec::new(),
                 });
             }
         }
     }
-    for edge in &spans.edges {
-        let indexed = IndexedEdge {
-            id: edge.id.clone(),
-            from: edge.from.clone(),
-            to: edge.to.clone(),
-            span: span_of(bytes, edge.range.clone()),
-        };
+    for (j, edge) in spans.edges.iter().enumerate() {
         let ends: &[&str] = if edge.from == edge.to {
             &[edge.from.as_str()]
         } else {
@@ -238,21 +244,22 @@ pub fn build(bytes: &[u8], checksum: &str) -> Result<Vec<u8>, String> {
                 Some(&i) => i,
                 None => {
                     position.insert(end, records.len());
-                    records.push(NodeRecord {
-                        key: (*end).to_owned(),
+                    records.push(Building {
+                        key: end,
                         node: None,
                         edges: Vec::new(),
                     });
                     records.len() - 1
                 }
             };
-            records[i].edges.push(indexed.clone());
+            // Positions fit: a file under 4 GiB holds fewer edges.
+            records[i].edges.push(j as u32);
         }
     }
     drop(position);
-    let mut keyed: Vec<(u64, NodeRecord)> =
-        records.into_iter().map(|r| (id_hash(&r.key), r)).collect();
-    keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key.cmp(&b.1.key)));
+    let mut keyed: Vec<(u64, Building)> =
+        records.into_iter().map(|r| (id_hash(r.key), r)).collect();
+    keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key.cmp(b.1.key)));
 
     let mut directory = Vec::with_capacity(keyed.len() * DIR_ENTRY_LEN);
     let mut body = Vec::with_capacity(bytes.len() / 8);
@@ -260,7 +267,7 @@ pub fn build(bytes: &[u8], checksum: &str) -> Result<Vec<u8>, String> {
         directory.extend_from_slice(&hash.to_le_bytes());
         directory.extend_from_slice(&(body.len() as u64).to_le_bytes());
         let start = body.len();
-        put_str(&mut body, &r.key);
+        put_str(&mut body, r.key);
         match &r.node {
             Some(span) => {
                 body.push(1);
@@ -279,11 +286,12 @@ pub fn build(bytes: &[u8], checksum: &str) -> Result<Vec<u8>, String> {
             }
         }
         body.extend_from_slice(&(r.edges.len() as u32).to_le_bytes());
-        for e in &r.edges {
+        for &j in &r.edges {
+            let e = &spans.edges[j as usize];
             put_str(&mut body, &e.id);
             put_str(&mut body, &e.from);
             put_str(&mut body, &e.to);
-            put_span(&mut body, &e.span);
+            put_span(&mut body, &edge_spans[j as usize]);
         }
         let d = digest16(&body[start..]);
         body.extend_from_slice(&d);
