@@ -362,18 +362,85 @@ impl Store {
         progress: &(dyn Fn(VerifyProgress) + Sync),
     ) -> Result<PlanWork> {
         let started = Instant::now();
-        let primary = self.inspect_target(&Target::Primary, Depth::Full, true);
-        let usable = primary.report.status.is_usable() && primary.graph.is_some();
+        // The primary's bytes first (one hash). Bytes that already fail are
+        // parsed anyway, for the stale-meta judgement and what was lost, but
+        // on another core while the backups are searched rather than in
+        // front of the search: recovery costs the longer of the two.
+        let early = self.inspect_target(&Target::Primary, Depth::Checksum, false);
+        let damaged = matches!(early.report.status, Status::Corrupt | Status::Missing);
+        let mut search = RecoveryPlan {
+            primary: early.report,
+            primary_usable: false,
+            primary_failure: None,
+            candidates: Vec::new(),
+            recommended: None,
+            warnings: Vec::new(),
+            unverified_fallbacks: Vec::new(),
+            complete: false,
+            cancelled: false,
+            elapsed_ms: 0.0,
+        };
+        let usable_of = |p: &Inspection| p.report.status.is_usable() && p.graph.is_some();
+        let (primary, stale, searched) = std::thread::scope(|s| {
+            if damaged {
+                let inspecting = s.spawn(|| {
+                    let primary = self.inspect_target(&Target::Primary, Depth::Full, true);
+                    let stale = !usable_of(&primary) && stale_meta_suspect(&primary);
+                    (primary, stale)
+                });
+                let searched =
+                    self.search_backups(options, false, &mut search, cancel, progress, started);
+                let (primary, stale) = inspecting
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (primary, stale, searched)
+            } else {
+                let primary = self.inspect_target(&Target::Primary, Depth::Full, true);
+                let usable = usable_of(&primary);
+                // Whether a damaged primary is newer data beside a stale
+                // meta takes a consistency check of its whole graph: beside
+                // the search too.
+                let (stale, searched) = std::thread::scope(|s| {
+                    let stale = s.spawn(|| !usable && stale_meta_suspect(&primary));
+                    let searched = self.search_backups(
+                        options,
+                        usable,
+                        &mut search,
+                        cancel,
+                        progress,
+                        started,
+                    );
+                    (stale.join().unwrap_or(false), searched)
+                });
+                (primary, stale, searched)
+            }
+        });
+        let usable = usable_of(&primary);
+        // Bytes that changed between the two looks (a writer, in a dry run
+        // without the lock) and now pass: the search was for nothing.
+        let (candidates, recommended, unverified, complete, cancelled, searched) =
+            if usable && damaged {
+                (Vec::new(), None, Vec::new(), false, false, Ok(None))
+            } else {
+                (
+                    search.candidates,
+                    search.recommended,
+                    search.unverified_fallbacks,
+                    search.complete,
+                    search.cancelled,
+                    searched,
+                )
+            };
         let mut plan = RecoveryPlan {
             primary: primary.report.clone(),
             primary_usable: usable,
             primary_failure: (!usable).then(|| primary.report.summary()),
-            candidates: Vec::new(),
-            recommended: None,
+            candidates,
+            recommended,
             warnings: file_warnings(&primary.report).collect(),
-            unverified_fallbacks: Vec::new(),
-            complete: false,
-            cancelled: false,
+            unverified_fallbacks: unverified,
+            complete,
+            cancelled,
             elapsed_ms: 0.0,
         };
         if usable && primary.report.status == Status::Unverified {
@@ -384,15 +451,6 @@ impl Store {
                 },
             );
         }
-        // Whether the damaged primary is newer data beside a stale meta
-        // takes a consistency check of its whole graph: it runs on another
-        // core while the backups are searched, not in front of them.
-        let (stale, searched) = std::thread::scope(|s| {
-            let stale = s.spawn(|| !usable && stale_meta_suspect(&primary));
-            let searched =
-                self.search_backups(options, usable, &mut plan, cancel, progress, started);
-            (stale.join().unwrap_or(false), searched)
-        });
         let recommended = searched?;
         if stale {
             plan.warnings
