@@ -376,7 +376,9 @@ impl From<StoreError> for Failure {
             StoreError::NoStore { .. } => (exit::FAILURE, "no_store"),
             StoreError::InvalidBackupId { .. } => (exit::USAGE, "invalid_backup_id"),
             StoreError::InvalidPolicy(_) => (exit::USAGE, "invalid_policy"),
-            StoreError::NoSuchBackup { .. } => (exit::FAILURE, "no_such_backup"),
+            // The id names no backup: the command asked for nothing there,
+            // like a malformed id; nothing in the store is wrong.
+            StoreError::NoSuchBackup { .. } => (exit::USAGE, "no_such_backup"),
             StoreError::NothingRecoverable { .. } => {
                 (exit::NOTHING_RECOVERABLE, "nothing_recoverable")
             }
@@ -961,7 +963,14 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
         }
         Command::History { node } => {
             let report = store.history(node, HistoryOptions::default())?;
-            Ok(outcome(&report, nodes::history(&report), exit::OK))
+            // As verify: a missing or unreadable graph is an integrity
+            // problem, though the history of the others is shown.
+            let code = if report.has_problems() {
+                exit::INTEGRITY
+            } else {
+                exit::OK
+            };
+            Ok(outcome(&report, nodes::history(&report), code))
         }
         Command::Diff { old, new } => {
             let report = store.diff(old, new)?;

@@ -125,7 +125,8 @@ impl From<RemoteError> for Failure {
             RemoteError::Server { .. } => (exit::REMOTE, "remote"),
             RemoteError::Config(_) => (exit::USAGE, "invalid_remote"),
             RemoteError::NoSuchRemote { .. } => (exit::FAILURE, "no_such_remote"),
-            RemoteError::NoSuchBackup { .. } => (exit::FAILURE, "no_such_backup"),
+            // As for a local backup: an id that names nothing is a usage error.
+            RemoteError::NoSuchBackup { .. } => (exit::USAGE, "no_such_backup"),
             RemoteError::Crypto(_) => (exit::FAILURE, "crypto"),
             RemoteError::WrongKey(_) => (exit::FAILURE, "wrong_key"),
             RemoteError::VerifyFailed { .. } => (exit::INTEGRITY, "verification_failed"),

@@ -44,7 +44,10 @@ pub enum NodeState {
     Removed,
     /// Not here and not in the older graph either.
     Absent,
-    /// The file could not be read (missing, corrupt, not a graph).
+    /// The data file is not there (for the primary: the history is the
+    /// backups').
+    Missing,
+    /// The file could not be read (corrupt, not a graph).
     Unreadable,
 }
 
@@ -56,8 +59,15 @@ impl NodeState {
             NodeState::Unchanged => "unchanged",
             NodeState::Removed => "removed",
             NodeState::Absent => "absent",
+            NodeState::Missing => "missing",
             NodeState::Unreadable => "unreadable",
         }
+    }
+
+    /// Whether the graph file was not there or could not be read: an
+    /// integrity problem, whatever the other graphs say.
+    pub fn is_problem(self) -> bool {
+        matches!(self, NodeState::Missing | NodeState::Unreadable)
     }
 }
 
@@ -124,12 +134,19 @@ struct Source {
 }
 
 /// One graph looked at: the record for the node, or why it could not be.
-type Looked = std::result::Result<(Option<NodeRecord>, IndexOutcome, String), String>;
+type Looked = std::result::Result<(Option<NodeRecord>, IndexOutcome, String), IndexFailure>;
 
 fn modified_of(text: &str) -> Option<String> {
     let entries = crate::graph::pyjson::object_entries(text).ok()??;
     let (_, range) = entries.iter().rev().find(|(k, _)| k == "modified")?;
     crate::graph::pyjson::string_value(text.get(range.clone())?).map(|s| s.into_owned())
+}
+
+impl HistoryReport {
+    /// Whether a graph file was missing or could not be read.
+    pub fn has_problems(&self) -> bool {
+        self.entries.iter().any(|e| e.state.is_problem())
+    }
 }
 
 impl Store {
@@ -169,15 +186,16 @@ impl Store {
                 Some(o) => self.build_node_index(&source.data, source.checksum.as_deref(), o),
             }
         };
-        let (index, outcome) = open(None).map_err(|e| e.to_string())?;
+        let (index, outcome) = open(None)?;
         match index.record(&*self.fs, key) {
             Ok(record) => Ok((record, outcome, index.checksum.clone())),
             Err(why) => {
                 // A cached index that fails inside is rebuilt from the file.
                 tracing::warn!(data = %source.data.display(), why = %why, "node index damaged; rebuilding");
-                let (index, outcome) =
-                    open(Some(IndexOutcome::Rebuilt { why })).map_err(|e| e.to_string())?;
-                let record = index.record(&*self.fs, key)?;
+                let (index, outcome) = open(Some(IndexOutcome::Rebuilt { why }))?;
+                let record = index
+                    .record(&*self.fs, key)
+                    .map_err(IndexFailure::Unreadable)?;
                 Ok((record, outcome, index.checksum.clone()))
             }
         }
@@ -258,8 +276,19 @@ impl Store {
             };
             let (record, outcome, checksum) = match looked.get(i).cloned().flatten() {
                 Some(Ok(found)) => found,
+                Some(Err(IndexFailure::Missing)) => {
+                    entry.state = NodeState::Missing;
+                    entry.reason = Some(match source.target {
+                        Target::Primary => {
+                            "graph.json is missing: this history is the backups'".to_string()
+                        }
+                        Target::Backup(_) => IndexFailure::Missing.to_string(),
+                    });
+                    entries.push(entry);
+                    continue;
+                }
                 Some(Err(why)) => {
-                    entry.reason = Some(why);
+                    entry.reason = Some(why.to_string());
                     entries.push(entry);
                     continue;
                 }

@@ -9,6 +9,49 @@ use serde::{Deserialize, Serialize};
 /// `saved_by` of metas graphvault writes.
 pub const SAVED_BY: &str = concat!("graphvault ", env!("CARGO_PKG_VERSION"));
 
+/// Why a meta's bytes say two things (a top-level key twice), if they do:
+/// no reader can take such a meta at one of its words.
+pub(crate) fn ambiguity(bytes: &[u8]) -> Option<String> {
+    duplicate_key(bytes).map(|key| {
+        format!(
+            "ambiguous meta: key {key:?} appears more than once (the application would take the \
+             last value, another reader the first)"
+        )
+    })
+}
+
+/// The first top-level key of a JSON object that appears more than once.
+fn duplicate_key(bytes: &[u8]) -> Option<String> {
+    struct FirstDuplicate(Option<String>);
+    impl<'de> Deserialize<'de> for FirstDuplicate {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct Visit;
+            impl<'de> serde::de::Visitor<'de> for Visit {
+                type Value = FirstDuplicate;
+                fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                    f.write_str("a JSON object")
+                }
+                fn visit_map<A: serde::de::MapAccess<'de>>(
+                    self,
+                    mut map: A,
+                ) -> Result<FirstDuplicate, A::Error> {
+                    let mut seen = std::collections::HashSet::new();
+                    let mut first = None;
+                    while let Some(key) = map.next_key::<String>()? {
+                        map.next_value::<serde::de::IgnoredAny>()?;
+                        if first.is_none() && !seen.insert(key.clone()) {
+                            first = Some(key);
+                        }
+                    }
+                    Ok(FirstDuplicate(first))
+                }
+            }
+            d.deserialize_map(Visit)
+        }
+    }
+    serde_json::from_slice::<FirstDuplicate>(bytes).ok()?.0
+}
+
 /// Largest meta file read; real ones are ~250 bytes.
 pub const MAX_META_LEN: u64 = 1 << 20;
 
@@ -89,7 +132,13 @@ impl Meta {
     /// # Errors
     /// The JSON error (with line and column) when the bytes are not a JSON
     /// object of the expected field types.
+    /// A key that appears twice makes the meta ambiguous, never one of
+    /// its values picked: Python's `json` (the application) takes the last,
+    /// and a reader that took another would judge a different checksum.
     pub fn from_slice(bytes: &[u8]) -> Result<Meta, serde_json::Error> {
+        if let Some(why) = ambiguity(bytes) {
+            return Err(serde::de::Error::custom(why));
+        }
         serde_json::from_slice(bytes)
     }
 
@@ -144,6 +193,25 @@ mod tests {
         let again = Meta::from_slice(&meta.to_vec()).expect("reparse");
         assert_eq!(again, meta);
         assert!(again.extra.contains_key("future_field"));
+    }
+
+    #[test]
+    fn a_key_twice_makes_the_meta_ambiguous_never_one_value_picked() {
+        let sha = "a".repeat(64);
+        let other = "0".repeat(64);
+        let text =
+            format!("{{\"checksum\": \"{sha}\", \"node_count\": 1, \"checksum\": \"{other}\"}}");
+        assert!(ambiguity(text.as_bytes()).is_some());
+        let err = Meta::from_slice(text.as_bytes()).expect_err("ambiguous");
+        assert!(err.to_string().contains("\"checksum\""), "{err}");
+        // An unknown key twice is as ambiguous.
+        let text = format!("{{\"checksum\": \"{sha}\", \"x\": 1, \"x\": 2}}");
+        let err = Meta::from_slice(text.as_bytes()).expect_err("ambiguous");
+        assert!(err.to_string().contains("\"x\""), "{err}");
+        // Not JSON is not "ambiguous"; nested repeats are the value's own.
+        assert!(ambiguity(b"{").is_none());
+        let text = format!("{{\"checksum\": \"{sha}\", \"x\": {{\"a\": 1}}, \"y\": {{\"a\": 2}}}}");
+        assert!(Meta::from_slice(text.as_bytes()).is_ok());
     }
 
     #[test]

@@ -267,6 +267,9 @@ pub(crate) struct MetaSource {
 pub(crate) struct MetaProblem {
     pub text: String,
     pub unreadable: bool,
+    /// The meta says two things (a key twice, or two metas of one backup
+    /// that disagree): it is corrupt, never taken at one of its words.
+    pub ambiguous: bool,
 }
 
 fn read_meta(
@@ -276,13 +279,20 @@ fn read_meta(
     Option<PathBuf>,
     Option<std::result::Result<Meta, MetaProblem>>,
 ) {
-    for p in paths {
+    for (i, p) in paths.iter().enumerate() {
         match fs::read_file(fs, p, meta::MAX_META_LEN) {
             Ok(bytes) => {
-                let parsed = Meta::from_slice(&bytes).map_err(|e| MetaProblem {
-                    text: format!("meta is not valid JSON: {e}"),
-                    unreadable: false,
-                });
+                let ambiguous = meta::ambiguity(&bytes);
+                let parsed = Meta::from_slice(&bytes)
+                    .map_err(|e| MetaProblem {
+                        text: match &ambiguous {
+                            Some(why) => format!("meta is corrupt: {why}"),
+                            None => format!("meta is not valid JSON: {e}"),
+                        },
+                        unreadable: false,
+                        ambiguous: ambiguous.is_some(),
+                    })
+                    .and_then(|m| disagreeing_meta(fs, p, &m, &paths[i + 1..]).map(|()| m));
                 return (Some(p.clone()), Some(parsed));
             }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
@@ -295,12 +305,60 @@ fn read_meta(
                     Some(Err(MetaProblem {
                         text: format!("cannot read meta: {e}"),
                         unreadable: true,
+                        ambiguous: false,
                     })),
                 );
             }
         }
     }
     (None, None)
+}
+
+/// A backup's meta may be under two names (the application's `.meta` and
+/// the `.json.meta` its own tool looked for). When another one is there and
+/// says something else (another checksum, or a key twice), the two are
+/// ambiguous: which one describes the data is not for graphvault to guess.
+/// One that cannot be read or is not JSON says nothing, and is ignored.
+fn disagreeing_meta(
+    fs: &dyn Fs,
+    first_path: &Path,
+    first: &Meta,
+    others: &[PathBuf],
+) -> std::result::Result<(), MetaProblem> {
+    let name = |p: &Path| {
+        p.file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    };
+    for other in others {
+        let Ok(bytes) = fs::read_file(fs, other, meta::MAX_META_LEN) else {
+            continue;
+        };
+        if let Some(why) = meta::ambiguity(&bytes) {
+            return Err(MetaProblem {
+                text: format!("meta is corrupt: {}: {why}", name(other)),
+                unreadable: false,
+                ambiguous: true,
+            });
+        }
+        let why = match Meta::from_slice(&bytes) {
+            Ok(m) if m.checksum == first.checksum => continue,
+            Ok(m) => format!(
+                "{} says checksum {:?}, {} says {:?}",
+                name(first_path),
+                first.checksum.as_deref().unwrap_or("none"),
+                name(other),
+                m.checksum.as_deref().unwrap_or("none")
+            ),
+            Err(_) => continue,
+        };
+        return Err(MetaProblem {
+            text: format!("meta is corrupt: two metas of this file disagree ({why})"),
+            unreadable: false,
+            ambiguous: true,
+        });
+    }
+    Ok(())
 }
 
 /// The rungs climbed so far for one file; ends in a [`FileReport`].
@@ -369,6 +427,7 @@ fn read_usable_meta(
     let judged = |text: String| MetaProblem {
         text,
         unreadable: false,
+        ambiguous: false,
     };
     let meta = match read {
         None => Err(judged(
@@ -652,6 +711,12 @@ pub(crate) fn inspect(
             );
             ladder.report.meta_path = Some(p.clone());
             Some(pm.clone())
+        }
+        // A meta that says two things is corrupt: taking one of its words
+        // would judge against a checksum the application may not read.
+        (Err(problem), None) if problem.ambiguous => {
+            out.report = ladder.fail(Level::Meta, Status::Corrupt, problem.text);
+            return out;
         }
         (Err(problem), None) => {
             ladder.record(Level::Meta, Outcome::Warn, problem.text.clone());

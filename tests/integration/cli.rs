@@ -342,3 +342,56 @@ fn evidence_beside_a_stale_meta_is_restored_when_accepted_unverified() {
     );
     assert_eq!(gv(&s.root(), &["verify"]).status.code(), Some(0));
 }
+
+/// The exit codes of the README's table, for the cases the outside attack
+/// found undocumented: a well-formed id that names no backup is a usage
+/// error (2, like a malformed id; it was 5), and `history` with the primary
+/// missing still shows the backups but says so and exits 1, as verify does
+/// (it exited 0 with "unreadable").
+#[test]
+fn unknown_ids_and_a_missing_primary_in_history_have_the_documented_codes() {
+    let s = common::app_store();
+    for args in [
+        vec!["restore", "graph_20200101_000000"],
+        vec!["restore", "graph_20200101_000000", "--dry-run"],
+        vec!["verify", "graph_20200101_000000"],
+    ] {
+        let out = gv(&s.root(), &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        assert!(err.contains("no backup graph_20200101_000000"), "{err}");
+    }
+    let doc = json(&gv(
+        &s.root(),
+        &["--json", "restore", "graph_20200101_000000"],
+    ));
+    assert_eq!(
+        (doc["exit_code"].as_u64(), doc["error"]["kind"].as_str()),
+        (Some(2), Some("no_such_backup"))
+    );
+
+    let node = "N0";
+    let out = gv(&s.root(), &["history", node]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    fs::remove_file(s.primary()).expect("rm primary");
+    let out = gv(&s.root(), &["history", node]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("missing") && text.contains("graph.json is missing"),
+        "{text}"
+    );
+    let doc = json(&gv(&s.root(), &["--json", "history", node]));
+    assert_eq!(doc["exit_code"], 1);
+    assert_eq!(doc["result"]["entries"][0]["state"], "missing");
+    // The backups' history is all there.
+    assert!(
+        doc["result"]["present_in"].as_u64().unwrap_or(0) >= 1,
+        "{doc}"
+    );
+}

@@ -248,3 +248,70 @@ fn symlinks_fifos_and_directories_are_refused_not_followed() {
         .expect("verify");
     assert!(r.reason.expect("reason").contains("directory"));
 }
+
+/// A meta with a key twice says two things: Python's `json` (the
+/// application) takes the last value, so no single reading is safe. It is a
+/// corrupt meta naming the key (before, one value was taken and the primary
+/// called "unverified" with exit 0). Two metas of one backup that disagree
+/// are corrupt in the same way.
+#[test]
+fn an_ambiguous_meta_is_corrupt_and_names_the_key() {
+    let s = common::app_store();
+    let bytes = fs::read(s.primary()).expect("primary");
+    let good = common::sha256(&bytes);
+    for (first, last) in [
+        (good.clone(), "0".repeat(64)),
+        ("0".repeat(64), good.clone()),
+    ] {
+        fs::write(
+            s.primary_meta(),
+            format!("{{\n  \"checksum\": \"{first}\",\n  \"checksum\": \"{last}\"\n}}"),
+        )
+        .expect("meta");
+        let (status, level, reason) = primary_status(&s);
+        let reason = reason.unwrap_or_default();
+        assert_eq!(
+            (status, level),
+            (Status::Corrupt, Some(Level::Meta)),
+            "{reason}"
+        );
+        assert!(
+            reason.contains("\"checksum\"") && reason.contains("ambiguous"),
+            "{reason}"
+        );
+    }
+
+    // A backup with both names, saying different checksums.
+    let text = app_graph(3, 2, false, "two metas");
+    let id = s.add_backup("20251005_100000", &text, common::MetaName::Meta);
+    fs::write(
+        s.backups().join(format!("{id}.json.meta")),
+        app_meta(b"something else", None),
+    )
+    .expect("second meta");
+    let r = s
+        .open()
+        .verify(&Target::Backup(id.parse().expect("id")), Depth::Full)
+        .expect("verify");
+    let reason = r.reason.unwrap_or_default();
+    assert_eq!(
+        (r.status, r.failed_level),
+        (Status::Corrupt, Some(Level::Meta)),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("disagree") && reason.contains(".json.meta"),
+        "{reason}"
+    );
+    // The same meta under both names is one meta.
+    fs::write(
+        s.backups().join(format!("{id}.json.meta")),
+        app_meta(text.as_bytes(), None),
+    )
+    .expect("same meta");
+    let r = s
+        .open()
+        .verify(&Target::Backup(id.parse().expect("id")), Depth::Full)
+        .expect("verify");
+    assert_eq!(r.status, Status::Valid, "{:?}", r.reason);
+}

@@ -95,7 +95,7 @@ pub fn timeline_lines(t: Theme, r: &HistoryReport) -> Vec<Line<'static>> {
             NodeState::Unchanged => ("=", t.dim()),
             NodeState::Removed => ("-", t.bad()),
             NodeState::Absent => ("·", t.dim()),
-            NodeState::Unreadable => ("✗", t.bad()),
+            NodeState::Missing | NodeState::Unreadable => ("✗", t.bad()),
         };
         let when = match (&e.target, e.time) {
             (Target::Primary, _) => "primary (now)".to_string(),
@@ -106,7 +106,7 @@ pub fn timeline_lines(t: Theme, r: &HistoryReport) -> Vec<Line<'static>> {
             Span::styled(format!("{mark} {:<10}", e.state.name()), style),
             Span::styled(when, t.bold()),
         ];
-        if e.state != NodeState::Absent && e.state != NodeState::Unreadable {
+        if e.state != NodeState::Absent && !e.state.is_problem() {
             spans.push(Span::styled(format!("  {} edges", e.edge_count), t.dim()));
         }
         lines.push(Line::from(spans));
