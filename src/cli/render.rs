@@ -425,6 +425,13 @@ pub fn trash(l: &TrashListing) -> String {
         human_size(l.total_size),
         l.grace
     );
+    if let Some(problem) = &l.grace_problem {
+        let _ = writeln!(
+            out,
+            "! the grace period above is the default: the store config cannot be used ({problem}); \
+             nothing is purged by expiry until it is fixed"
+        );
+    }
     if l.items.is_empty() {
         return out;
     }

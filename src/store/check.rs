@@ -390,6 +390,20 @@ impl Store {
                 "not run: the write lock could not be taken",
             ));
             None
+        } else if let Some(problem) = self.config_problem() {
+            // The grace period is the config's: the default is a guess, and
+            // nothing is purged for good on a guess (the failure is counted
+            // above, with the config's).
+            steps.push(StepReport {
+                step: "purge_trash",
+                outcome: StepOutcome::Failed,
+                detail: format!(
+                    "not run: the trash's grace period (trash_grace) is not known while the \
+                     store config cannot be used: {problem}"
+                ),
+                elapsed_ms: 0.0,
+            });
+            None
         } else {
             let t = Instant::now();
             // The store's history vouches for an expiry, never the clock alone.

@@ -33,6 +33,13 @@ impl Store {
     /// # Errors
     /// No such backup, or one side cannot be parsed as a graph.
     pub fn diff(&self, old: &Target, new: &Target) -> Result<DiffReport> {
+        // As for show: a directory without a store is most likely a typo
+        // in the store's path, and is said to be.
+        if !self.holds_store() {
+            return Err(StoreError::NoStore {
+                root: self.root.clone(),
+            });
+        }
         let load = |t: &Target| -> Result<(FileReport, KnowledgeGraph, u64)> {
             if let Target::Backup(id) = t {
                 self.require_backup(id)?;

@@ -16,9 +16,10 @@ pub enum StoreError {
         source: io::Error,
     },
 
-    /// A write was asked of a directory that holds no store.
+    /// A write, or a read of a graph (show, diff), was asked of a
+    /// directory that holds no store.
     #[error(
-        "no store in {root}: it holds neither graph.json nor backups/ nor .graphvault/; nothing was written (only a save creates a store)"
+        "no store in {root}: it holds neither graph.json nor backups/ nor .graphvault/; nothing was changed (only a save creates a store)"
     )]
     NoStore { root: PathBuf },
 

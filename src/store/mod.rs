@@ -122,10 +122,10 @@ impl StoreConfig {
         self.retention.validate()?;
         self.check.validate()?;
         if self.trash_grace <= chrono::Duration::zero() {
-            return Err(StoreError::InvalidPolicy(
-                "trash_grace must be longer than zero: a trashed backup must stay for a while"
-                    .to_string(),
-            ));
+            return Err(StoreError::Invalid(format!(
+                "trash_grace {:?} must be longer than zero: a trashed backup must stay for a while",
+                retention::format_duration(self.trash_grace)
+            )));
         }
         Ok(())
     }

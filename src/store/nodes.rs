@@ -72,6 +72,13 @@ impl Store {
     /// # Errors
     /// No such backup, or the file cannot be read or parsed.
     pub(crate) fn read_graph(&self, target: &Target) -> Result<(FileReport, KnowledgeGraph)> {
+        // A typo in --store is the likely cause, not a lost graph: say so
+        // rather than "No such file" for a graph.json no one wrote.
+        if !self.holds_store() {
+            return Err(StoreError::NoStore {
+                root: self.root.clone(),
+            });
+        }
         if let Target::Backup(id) = target {
             self.require_backup(id)?;
         }

@@ -278,6 +278,10 @@ pub struct TrashListing {
     pub total_size: u64,
     /// The store's grace period, as text (`2w`).
     pub grace: String,
+    /// Why the store's grace period is not known (its config cannot be
+    /// used): `grace` and the expiry times are then the default's, and
+    /// nothing is purged by expiry until the config is fixed.
+    pub grace_problem: Option<String>,
 }
 
 /// A backup just moved to the trash.
@@ -375,9 +379,17 @@ pub(crate) mod grace_text {
         s.serialize_str(&super::format_duration(*value))
     }
 
+    /// The error names the setting and its value: a bad grace is not a bad
+    /// retention policy.
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
         let text = String::deserialize(d)?;
-        super::parse_duration(&text).map_err(serde::de::Error::custom)
+        super::parse_duration(&text).map_err(|e| {
+            let why = match e {
+                crate::store::StoreError::InvalidPolicy(why) => why,
+                other => other.to_string(),
+            };
+            serde::de::Error::custom(format!("trash_grace: {why}"))
+        })
     }
 }
 
@@ -556,6 +568,7 @@ impl Store {
             items,
             dir,
             grace: format_duration(self.trash_grace()),
+            grace_problem: self.config_problem.clone(),
         })
     }
 
@@ -933,6 +946,20 @@ impl Store {
         now: DateTime<Local>,
         history: Option<chrono::NaiveDateTime>,
     ) -> Result<(Vec<PurgedItem>, Option<String>)> {
+        // The grace period comes from the store's config: one that cannot
+        // be used leaves only the default's, a guess, and nothing is purged
+        // for good on a guess.
+        if let Some(problem) = &self.config_problem {
+            tracing::warn!(problem = %problem, "trash not purged: the grace period is not known");
+            return Ok((
+                Vec::new(),
+                Some(format!(
+                    "nothing was purged from the trash: its grace period (trash_grace) is not \
+                     known while the store config cannot be used ({problem}); fix the file, or \
+                     purge explicitly"
+                )),
+            ));
+        }
         let now = local_offset(now);
         let listing = self.list_trash()?;
         let confirmed = |x: DateTime<FixedOffset>| {

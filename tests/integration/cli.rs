@@ -179,6 +179,25 @@ fn a_store_path_that_does_not_exist_is_a_clear_error_and_is_not_created() {
         );
     }
     assert!(!missing.exists());
+
+    // A directory that is there but holds no store: the readers of a
+    // graph say so and that nothing was changed (before: "read graph
+    // …/graph.json: No such file or directory").
+    let empty = dir.path().join("empty");
+    fs::create_dir(&empty).expect("empty dir");
+    for args in [
+        &["show", "primary"][..],
+        &["diff", "primary", "graph_20251003_000432"],
+    ] {
+        let out = gv(&empty, args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {err}");
+        assert!(
+            err.contains("no store in") && err.contains("nothing was changed"),
+            "{args:?}: {err}"
+        );
+    }
+    assert_eq!(fs::read_dir(&empty).expect("ls").count(), 0);
 }
 
 #[test]

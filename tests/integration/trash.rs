@@ -777,3 +777,64 @@ fn a_backup_recreated_with_a_trashed_name_and_bytes_is_not_taken_for_a_remnant()
     assert!(data.exists(), "a new backup was removed as a remnant");
     assert_eq!(store.list_trash().expect("trash").items.len(), 1);
 }
+
+/// An invalid `trash_grace` in the store's config is named as such, with
+/// the file and the value (before, it was "invalid retention policy"), and
+/// nothing is purged from the trash on the default grace, which is only a
+/// guess (before, a rotation purged on it).
+#[test]
+fn an_invalid_trash_grace_is_named_and_nothing_is_purged_on_a_guess() {
+    let s = store_with_saves(3);
+    set_config(&s, keep_last(1), chrono::Duration::minutes(1));
+    let store = s.open();
+    save_at(&store, local(2025, 10, 10, 12), "a", true);
+    assert_eq!(store.list_trash().expect("trash").items.len(), 3);
+    // A backup dated well after any grace, so history vouches for expiry.
+    save_at(&store, local(2025, 12, 1, 12), "b", false);
+
+    let config = s.root().join(".graphvault/config.json");
+    let mut doc: serde_json::Value =
+        serde_json::from_slice(&fs::read(&config).expect("config")).expect("json");
+    doc["trash_grace"] = serde_json::Value::from("banana");
+    fs::write(&config, serde_json::to_vec_pretty(&doc).expect("json")).expect("write");
+
+    let store = s.open();
+    let problem = store
+        .config_problem()
+        .expect("a config problem")
+        .to_string();
+    assert!(
+        problem.contains("trash_grace")
+            && problem.contains("\"banana\"")
+            && problem.contains(&config.display().to_string())
+            && !problem.contains("retention policy"),
+        "{problem}"
+    );
+    let r = store
+        .rotate(&keep_last(1), RotateOptions { dry_run: false })
+        .expect("rotate");
+    assert!(
+        r.purged.is_empty(),
+        "purged on a guessed grace: {:?}",
+        r.purged
+    );
+    let note = r.purge_note.unwrap_or_default();
+    assert!(
+        note.contains("trash_grace") && note.contains("nothing was purged"),
+        "{note}"
+    );
+    let trash = store.list_trash().expect("trash");
+    assert!(trash.items.len() >= 3, "{:?}", trash.items);
+    assert!(trash.grace_problem.is_some());
+
+    // check reports the purge as not run, and fails.
+    let before = store.list_trash().expect("trash").items.len();
+    let out = gv(&s.root(), &["check"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(5), "{text}");
+    assert!(
+        text.contains("purge_trash") && text.contains("not run"),
+        "{text}"
+    );
+    assert_eq!(store.list_trash().expect("trash").items.len(), before);
+}

@@ -95,6 +95,7 @@ fn trash_listing() -> TrashListing {
         total_size: items.iter().map(|i| i.size).sum(),
         items,
         grace: "2w".into(),
+        grace_problem: None,
     }
 }
 
