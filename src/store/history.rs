@@ -7,7 +7,7 @@
 //! indexes exist, a few small reads per backup. Only the versions that differ are read
 //! from the graph files, one node's or edge's bytes at a time.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -348,8 +348,16 @@ impl Store {
                 .and_then(|(_, r)| r.as_ref().map(|r| &r.edges))
                 .unwrap_or(&no_edges);
             let edges_here = record.as_ref().map(|r| &r.edges).unwrap_or(&no_edges);
+            // By id, the first of each as a scan would find it: a hub node has
+            // thousands of edges, and comparing lists pairwise costs their product.
+            let mut older_by_id: HashMap<&str, &IndexedEdge> =
+                HashMap::with_capacity(older_edges.len());
+            for o in older_edges {
+                older_by_id.entry(o.id.as_str()).or_insert(o);
+            }
+            let ids_here: HashSet<&str> = edges_here.iter().map(|e| e.id.as_str()).collect();
             for e in edges_here {
-                match older_edges.iter().find(|o| o.id == e.id) {
+                match older_by_id.get(e.id.as_str()).copied() {
                     None => entry.edges.push(EdgeChange {
                         id: e.id.clone(),
                         from: e.from.clone(),
@@ -384,7 +392,7 @@ impl Store {
                 }
             }
             for o in older_edges {
-                if !edges_here.iter().any(|e| e.id == o.id) {
+                if !ids_here.contains(o.id.as_str()) {
                     entry.edges.push(EdgeChange {
                         id: o.id.clone(),
                         from: o.from.clone(),
