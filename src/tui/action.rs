@@ -39,6 +39,9 @@ pub enum Action {
     FocusNext,
     FocusPrev,
     Verify,
+    /// Verifies the selected backup parsing it again, whatever the memo of
+    /// verified content says.
+    VerifyDeep,
     VerifyAll,
     ToggleMark,
     Diff,

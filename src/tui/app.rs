@@ -436,6 +436,12 @@ impl App {
                     self.send(Command::Verify(Target::Backup(id)));
                 }
             }
+            Action::VerifyDeep => {
+                if let Some(id) = self.table.selected_id().cloned() {
+                    self.log_line(Severity::Info, format!("verifying {id}, parsing it again…"));
+                    self.send(Command::VerifyDeep(Target::Backup(id)));
+                }
+            }
             Action::VerifyAll => self.start_verify_all(Depth::Full, true),
             Action::ToggleMark => self.table.toggle_mark(),
             Action::Diff => self.start_diff(),

@@ -200,6 +200,7 @@ static SCREEN_KEYS: &[Binding] = &[
     bind!(Main, [ch('q')], Quit, "quit", "quit"),
     bind!(Main, [ch('?')], Help, "help", "help"),
     bind!(Main, [ch('v')], Verify, "verify the selected backup, every level", "verify"),
+    bind!(Main, [ch('D')], VerifyDeep, "verify the selected backup, parsing it again (never from the memo)"),
     bind!(Main, [ch('V')], VerifyAll, "verify the primary and every backup in the background", "all"),
     bind!(Main, [ch('d')], Diff, "diff the selected backup with the primary, or the two marked", "diff"),
     bind!(Main, [ch('r')], Restore, "restore the selected backup as the primary (plan, then confirm)", "restore"),

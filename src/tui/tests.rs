@@ -669,6 +669,9 @@ fn v_verifies_the_selected_backup_and_the_row_takes_the_result() {
     assert_eq!(app.table.rows[0].status(), Some(Status::Corrupt));
     assert_eq!(app.table.tally.failed, 1);
     assert!(app.log.back().is_some_and(|l| l.text.contains("corrupt")));
+    // D asks for the same verification with the parse done again.
+    press(&mut app, KeyCode::Char('D'));
+    assert!(matches!(&sent(&rx)[..], [Command::VerifyDeep(Target::Backup(t))] if *t == id));
 }
 
 #[test]

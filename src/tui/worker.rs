@@ -42,6 +42,9 @@ pub enum Command {
     Probe,
     /// Verify one file at every level.
     Verify(Target),
+    /// [`Command::Verify`] that parses again even content the memo of
+    /// verified content knows (the CLI's `verify --deep`).
+    VerifyDeep(Target),
     /// Verify the primary and every backup on a thread of its own.
     VerifyAll {
         job: u64,
@@ -375,6 +378,16 @@ impl Worker {
             Command::Verify(target) => {
                 let result = self
                     .store
+                    .verify(&target, Depth::Full)
+                    .map(Box::new)
+                    .map_err(UiError::from);
+                self.send(Event::Verified(result));
+            }
+            Command::VerifyDeep(target) => {
+                let result = self
+                    .store
+                    .clone()
+                    .with_deep(true)
                     .verify(&target, Depth::Full)
                     .map(Box::new)
                     .map_err(UiError::from);
@@ -769,6 +782,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Refresh => "refresh",
         Command::Probe => "probe",
         Command::Verify(_) => "verify",
+        Command::VerifyDeep(_) => "verify (parse again)",
         Command::VerifyAll { .. } => "verify all",
         Command::Diff { .. } => "diff",
         Command::RestorePlan { .. } => "restore plan",
