@@ -350,6 +350,10 @@ impl Store {
             restore: None,
             elapsed_ms: 0.0,
         };
+        // Before the backup of the evidence is written (a restore that the
+        // primary refuses must leave nothing behind), and in a dry run too,
+        // which says what the real run would do.
+        self.refuse_symlinked_primary("before-restore")?;
         if options.dry_run {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             return Ok(report);
@@ -361,9 +365,6 @@ impl Store {
             size.saturating_mul(2),
             "nothing was written: graph.json, its meta, the backups and the evidence are unchanged",
         )?;
-        // Before the backup of the evidence is written: a restore that the
-        // primary refuses must leave nothing behind.
-        self.refuse_symlinked_primary("before-restore")?;
         let at = super::now();
         let meta = self.sign(Meta::for_data(
             verify::sha256_hex(&bytes),

@@ -139,6 +139,9 @@ impl Store {
             after: None,
             elapsed_ms: 0.0,
         };
+        // A dry run says what the real run would do: a symlinked primary is
+        // refused before anything is planned as written.
+        self.refuse_symlinked_primary("before-restore")?;
         if dry_run {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             return Ok(report);

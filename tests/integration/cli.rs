@@ -296,6 +296,10 @@ fn a_symlinked_primary_is_refused_by_every_write_that_would_replace_it() {
         vec!["restore", id.as_str()],
         vec!["recover"],
         vec!["evidence", "restore", evidence.as_str()],
+        // A dry run says what the real run would: refused.
+        vec!["restore", id.as_str(), "--dry-run"],
+        vec!["recover", "--dry-run"],
+        vec!["evidence", "restore", evidence.as_str(), "--dry-run"],
     ] {
         let out = gv(&s.root(), &args);
         let err = String::from_utf8_lossy(&out.stderr);
