@@ -1715,6 +1715,33 @@ fn snapshot_wizard_steps() {
     }
 }
 
+/// A plan longer than the window says so on the border, and scrolling
+/// stops at its last line: Up after many PgDn moves at once.
+#[test]
+fn a_long_wizard_step_shows_that_it_scrolls_and_stops_at_its_end() {
+    let mut app = wizard_at(CorruptionKind::Truncate, Step::Plan);
+    app.size = SMALL;
+    let text = |app: &App| format!("{:?}", screen(app));
+    assert!(text(&app).contains("more below"), "{}", text(&app));
+    for _ in 0..20 {
+        app.update(Action::PageDown);
+        let _ = screen(&app);
+    }
+    let bottom = text(&app);
+    assert!(bottom.contains("more above"), "{bottom}");
+    assert!(
+        bottom.contains("[ Restore ]"),
+        "the buttons are reachable: {bottom}"
+    );
+    let max = app.wizard.as_ref().map(|w| w.scroll);
+    app.update(Action::Up);
+    assert_eq!(
+        app.wizard.as_ref().map(|w| w.scroll),
+        max.map(|m| m.saturating_sub(1)),
+        "one key up leaves the end at once"
+    );
+}
+
 #[test]
 fn snapshot_wizard_endings() {
     let app = wizard_at(CorruptionKind::Tampered, Step::Summary);

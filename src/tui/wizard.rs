@@ -134,6 +134,9 @@ pub struct Wizard {
     /// The "yes" button has focus (the default is no).
     pub focus_yes: bool,
     pub scroll: u16,
+    /// The last line the step's text can scroll to, as last drawn: keys
+    /// stop there rather than scrolling on into nothing.
+    pub scroll_max: std::cell::Cell<u16>,
 }
 
 impl Wizard {
@@ -189,6 +192,7 @@ impl Wizard {
             recovery: None,
             focus_yes: false,
             scroll: 0,
+            scroll_max: std::cell::Cell::new(u16::MAX),
         }
     }
 
@@ -247,7 +251,7 @@ impl Wizard {
             Step::Candidates => {
                 self.selected = (self.selected + 1).min(self.candidates.len().saturating_sub(1))
             }
-            _ => self.scroll = self.scroll.saturating_add(1),
+            _ => self.scroll = self.scroll.saturating_add(1).min(self.scroll_max.get()),
         }
     }
 
@@ -610,11 +614,10 @@ fn render_wizard(app: &App, w: &Wizard, area: Rect, buf: &mut Buffer) {
         Mode::Simulate => " simulate corruption and recover ",
         Mode::Recover => " recover the store ",
     };
-    let block = Block::bordered()
+    let mut block = Block::bordered()
         .border_style(t.popup_border())
         .title(Span::styled(title, t.bold()));
     let inner = block.inner(area);
-    block.render(area, buf);
     let busy_h = u16::from(w.busy.is_some() || w.error.is_some()) * 2;
     let place_h = if inner.height < 20 { 1 } else { 2 };
     let [trail, place, body, status] = Layout::vertical([
@@ -624,22 +627,43 @@ fn render_wizard(app: &App, w: &Wizard, area: Rect, buf: &mut Buffer) {
         Constraint::Length(busy_h),
     ])
     .areas(inner);
+    let lines = match w.step {
+        Step::Choose | Step::Candidates => None,
+        Step::ConfirmDamage => Some(confirm_damage_lines(app, w)),
+        Step::Detect => Some(detect_lines(app, w, body.width)),
+        Step::Plan => Some(plan_lines(app, w)),
+        Step::Verified => Some(verified_lines(app, w, body.width)),
+        Step::Summary => Some(summary_lines(app, w)),
+    };
+    // A step longer than the window says so on the border, and scrolling
+    // stops at its last line instead of paging into blank space.
+    let paragraph = lines.map(|lines| Paragraph::new(lines).wrap(Wrap { trim: false }));
+    let mut scroll = w.scroll;
+    if let Some(paragraph) = &paragraph {
+        let total = u16::try_from(paragraph.line_count(body.width)).unwrap_or(u16::MAX);
+        let last = total.saturating_sub(body.height);
+        w.scroll_max.set(last);
+        scroll = scroll.min(last);
+        if last > 0 {
+            let hint = match (scroll == 0, scroll == last) {
+                (true, _) => " ↓ more below · ↑↓ PgUp PgDn scroll ",
+                (false, true) => " ↑ more above · ↑↓ PgUp PgDn scroll ",
+                (false, false) => " ↑↓ more · PgUp PgDn scroll ",
+            };
+            block = block.title_bottom(Line::styled(hint, t.dim()).right_aligned());
+        }
+    }
+    block.render(area, buf);
     render_trail(t, w, trail, buf);
     render_place(app, w, place, buf);
-    let lines = match w.step {
-        Step::Choose => return render_choose(t, w, body, status, buf),
-        Step::ConfirmDamage => confirm_damage_lines(app, w),
-        Step::Detect => detect_lines(app, w, body.width),
-        Step::Candidates => return render_candidates(app, w, body, status, buf),
-        Step::Plan => plan_lines(app, w),
-        Step::Verified => verified_lines(app, w, body.width),
-        Step::Summary => summary_lines(app, w),
-    };
-    Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
-        .scroll((w.scroll, 0))
-        .render(body, buf);
-    render_status(t, w, status, buf);
+    match paragraph {
+        None if w.step == Step::Choose => render_choose(t, w, body, status, buf),
+        None => render_candidates(app, w, body, status, buf),
+        Some(paragraph) => {
+            paragraph.scroll((scroll, 0)).render(body, buf);
+            render_status(t, w, status, buf);
+        }
+    }
 }
 
 fn render_trail(t: Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
@@ -947,13 +971,43 @@ fn detect_lines(app: &App, w: &Wizard, width: u16) -> Vec<Line<'static>> {
 fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut Buffer) {
     let t = app.theme;
     let recommended = w.recommended();
-    let mut lines = vec![
-        Line::from(
-            "Every backup, newest first, verified at every level. The newest valid one is recommended.",
-        ),
-        Line::from(""),
-    ];
-    let height = usize::from(body.height).saturating_sub(5);
+    // The intro and the hint wrap to the window; the rows get what is left.
+    let intro = vec![Line::from(
+        "Every backup, newest first, verified at every level. The newest valid one is recommended.",
+    )];
+    let hint = match (&w.recovery_plan, recommended) {
+        (Some(_), Some(_)) => vec![Line::styled(
+            "↑↓ choose · Enter plans the restore of the selected backup (you confirm before anything is written)",
+            t.dim(),
+        )],
+        (Some(_), None) => vec![Line::styled(
+            "No backup verifies. Enter: what to do now",
+            t.bad(),
+        )],
+        (None, _) => Vec::new(),
+    };
+    let text_height = |lines: &[Line<'static>]| {
+        let wrapped = Paragraph::new(lines.to_vec()).wrap(Wrap { trim: true });
+        u16::try_from(wrapped.line_count(body.width)).unwrap_or(u16::MAX)
+    };
+    let row_count = u16::try_from(w.candidates.len().max(1)).unwrap_or(u16::MAX);
+    let [intro_area, _, rows_area, _, hint_area, _] = Layout::vertical([
+        Constraint::Length(text_height(&intro)),
+        Constraint::Length(1),
+        Constraint::Max(row_count),
+        Constraint::Length(1),
+        Constraint::Length(text_height(&hint)),
+        Constraint::Fill(1),
+    ])
+    .areas(body);
+    Paragraph::new(intro)
+        .wrap(Wrap { trim: true })
+        .render(intro_area, buf);
+    Paragraph::new(hint)
+        .wrap(Wrap { trim: true })
+        .render(hint_area, buf);
+    let mut lines = Vec::new();
+    let height = usize::from(rows_area.height);
     let first = w.selected.saturating_sub(height.saturating_sub(1));
     let width = usize::from(body.width);
     for (i, c) in w.candidates.iter().enumerate().skip(first).take(height) {
@@ -964,17 +1018,20 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
             }
             crate::store::verify::Target::Primary => ("primary".to_string(), String::new()),
         };
-        let star = if Some(i) == recommended {
-            "★ recommended"
-        } else {
-            ""
+        // A narrow window keeps the star and drops the word.
+        let narrow = width < 66;
+        let star = match (Some(i) == recommended, narrow) {
+            (true, false) => "★ recommended",
+            (true, true) => "★",
+            (false, _) => "",
         };
+        let star_width = if narrow { 2 } else { 14 };
         let reason = c.reason.clone().unwrap_or_default();
         let head = format!(
             "{} {time} {ago:>10}  ",
             if i == w.selected { "▶" } else { " " }
         );
-        let room = width.saturating_sub(head.chars().count() + 15 + 14);
+        let room = width.saturating_sub(head.chars().count() + 15 + star_width);
         let row_style = if i == w.selected {
             t.selected()
         } else {
@@ -987,7 +1044,7 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
                     format!("{} {:<12}", status_symbol(status_), status_word(status_)),
                     t.status(status_),
                 ),
-                Span::styled(format!("{star:<14}"), t.good()),
+                Span::styled(format!("{star:<star_width$}"), t.good()),
                 Span::raw(" "),
                 Span::styled(ellipsize(&reason, room), t.dim()),
             ])
@@ -997,19 +1054,7 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
     if w.candidates.is_empty() && w.busy.is_none() {
         lines.push(Line::styled("this store has no backups", t.bad()));
     }
-    lines.push(Line::from(""));
-    match (&w.recovery_plan, recommended) {
-        (Some(_), Some(_)) => lines.push(Line::styled(
-            "↑↓ choose · Enter plans the restore of the selected backup (you confirm before anything is written)",
-            t.dim(),
-        )),
-        (Some(_), None) => lines.push(Line::styled(
-            "No backup verifies. Enter: what to do now",
-            t.bad(),
-        )),
-        (None, _) => {}
-    }
-    Paragraph::new(lines).render(body, buf);
+    Paragraph::new(lines).render(rows_area, buf);
     render_status(t, w, status, buf);
 }
 
