@@ -699,15 +699,7 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             action: Some(TrashAction::Restore { ids, dry_run: true }),
         } => {
             let plan = store.trash_restore_plan(ids)?;
-            let code = if plan
-                .items
-                .iter()
-                .all(|i| i.status == crate::store::verify::Status::Valid)
-            {
-                exit::OK
-            } else {
-                exit::INTEGRITY
-            };
+            let code = all_valid_code(plan.items.iter().map(|i| i.status));
             Ok(outcome(&plan, render::trash_restore_plan(&plan), code))
         }
         Command::Trash {
@@ -718,15 +710,7 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 }),
         } => {
             let report = store.trash_restore(ids)?;
-            let code = if report
-                .restored
-                .iter()
-                .all(|r| r.status == crate::store::verify::Status::Valid)
-            {
-                exit::OK
-            } else {
-                exit::INTEGRITY
-            };
+            let code = all_valid_code(report.restored.iter().map(|r| r.status));
             Ok(outcome(&report, render::trash_restore(&report), code))
         }
         Command::Trash {
@@ -1013,6 +997,16 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             kind: "usage",
             message: "demo is handled by the binary".to_string(),
         }),
+    }
+}
+
+/// Exit code of a trash restore or its plan: 1 unless every item is (or
+/// would come back) valid.
+fn all_valid_code(mut statuses: impl Iterator<Item = crate::store::verify::Status>) -> u8 {
+    if statuses.all(|s| s == crate::store::verify::Status::Valid) {
+        exit::OK
+    } else {
+        exit::INTEGRITY
     }
 }
 

@@ -201,6 +201,24 @@ pub struct RecoveryPlan {
     pub elapsed_ms: f64,
 }
 
+impl RecoveryPlan {
+    /// A plan for `primary` before any backup was looked at.
+    fn unsearched(primary: FileReport) -> RecoveryPlan {
+        RecoveryPlan {
+            primary,
+            primary_usable: false,
+            primary_failure: None,
+            candidates: Vec::new(),
+            recommended: None,
+            warnings: Vec::new(),
+            unverified_fallbacks: Vec::new(),
+            complete: false,
+            cancelled: false,
+            elapsed_ms: 0.0,
+        }
+    }
+}
+
 /// What recovery found and did: step 2 (and `load_with_recovery`).
 #[derive(Debug, Clone, Serialize)]
 pub struct RecoveryReport {
@@ -368,21 +386,10 @@ impl Store {
         // front of the search: recovery costs the longer of the two.
         let early = self.inspect_target(&Target::Primary, Depth::Checksum, false);
         let damaged = matches!(early.report.status, Status::Corrupt | Status::Missing);
-        let mut search = RecoveryPlan {
-            primary: early.report,
-            primary_usable: false,
-            primary_failure: None,
-            candidates: Vec::new(),
-            recommended: None,
-            warnings: Vec::new(),
-            unverified_fallbacks: Vec::new(),
-            complete: false,
-            cancelled: false,
-            elapsed_ms: 0.0,
-        };
+        let mut search = RecoveryPlan::unsearched(early.report);
         let usable_of = |p: &Inspection| p.report.status.is_usable() && p.graph.is_some();
-        let (primary, stale, searched) = std::thread::scope(|s| {
-            if damaged {
+        let (primary, stale, searched) = if damaged {
+            std::thread::scope(|s| {
                 let inspecting = s.spawn(|| {
                     let primary = self.inspect_target(&Target::Primary, Depth::Full, true);
                     let stale = !usable_of(&primary) && stale_meta_suspect(&primary);
@@ -394,54 +401,36 @@ impl Store {
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
                 (primary, stale, searched)
-            } else {
-                let primary = self.inspect_target(&Target::Primary, Depth::Full, true);
-                let usable = usable_of(&primary);
-                // Whether a damaged primary is newer data beside a stale
-                // meta takes a consistency check of its whole graph: beside
-                // the search too.
-                let (stale, searched) = std::thread::scope(|s| {
-                    let stale = s.spawn(|| !usable && stale_meta_suspect(&primary));
-                    let searched = self.search_backups(
-                        options,
-                        usable,
-                        &mut search,
-                        cancel,
-                        progress,
-                        started,
-                    );
-                    (stale.join().unwrap_or(false), searched)
-                });
-                (primary, stale, searched)
-            }
-        });
+            })
+        } else {
+            let primary = self.inspect_target(&Target::Primary, Depth::Full, true);
+            let usable = usable_of(&primary);
+            // Whether a damaged primary is newer data beside a stale meta
+            // takes a consistency check of its whole graph: beside the
+            // search too.
+            let (stale, searched) = std::thread::scope(|s| {
+                let stale = s.spawn(|| !usable && stale_meta_suspect(&primary));
+                let searched =
+                    self.search_backups(options, usable, &mut search, cancel, progress, started);
+                (stale.join().unwrap_or(false), searched)
+            });
+            (primary, stale, searched)
+        };
         let usable = usable_of(&primary);
         // Bytes that changed between the two looks (a writer, in a dry run
         // without the lock) and now pass: the search was for nothing.
-        let (candidates, recommended, unverified, complete, cancelled, searched) =
-            if usable && damaged {
-                (Vec::new(), None, Vec::new(), false, false, Ok(None))
-            } else {
-                (
-                    search.candidates,
-                    search.recommended,
-                    search.unverified_fallbacks,
-                    search.complete,
-                    search.cancelled,
-                    searched,
-                )
-            };
+        let searched = if usable && damaged {
+            search = RecoveryPlan::unsearched(search.primary);
+            Ok(None)
+        } else {
+            searched
+        };
         let mut plan = RecoveryPlan {
             primary: primary.report.clone(),
             primary_usable: usable,
             primary_failure: (!usable).then(|| primary.report.summary()),
-            candidates,
-            recommended,
             warnings: file_warnings(&primary.report).collect(),
-            unverified_fallbacks: unverified,
-            complete,
-            cancelled,
-            elapsed_ms: 0.0,
+            ..search
         };
         if usable && primary.report.status == Status::Unverified {
             plan.warnings.insert(

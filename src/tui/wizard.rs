@@ -986,26 +986,21 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
         )],
         (None, _) => Vec::new(),
     };
-    let text_height = |lines: &[Line<'static>]| {
-        let wrapped = Paragraph::new(lines.to_vec()).wrap(Wrap { trim: true });
-        u16::try_from(wrapped.line_count(body.width)).unwrap_or(u16::MAX)
-    };
+    let intro = Paragraph::new(intro).wrap(Wrap { trim: true });
+    let hint = Paragraph::new(hint).wrap(Wrap { trim: true });
+    let height_of = |p: &Paragraph| u16::try_from(p.line_count(body.width)).unwrap_or(u16::MAX);
     let row_count = u16::try_from(w.candidates.len().max(1)).unwrap_or(u16::MAX);
     let [intro_area, _, rows_area, _, hint_area, _] = Layout::vertical([
-        Constraint::Length(text_height(&intro)),
+        Constraint::Length(height_of(&intro)),
         Constraint::Length(1),
         Constraint::Max(row_count),
         Constraint::Length(1),
-        Constraint::Length(text_height(&hint)),
+        Constraint::Length(height_of(&hint)),
         Constraint::Fill(1),
     ])
     .areas(body);
-    Paragraph::new(intro)
-        .wrap(Wrap { trim: true })
-        .render(intro_area, buf);
-    Paragraph::new(hint)
-        .wrap(Wrap { trim: true })
-        .render(hint_area, buf);
+    intro.render(intro_area, buf);
+    hint.render(hint_area, buf);
     let mut lines = Vec::new();
     let height = usize::from(rows_area.height);
     let first = w.selected.saturating_sub(height.saturating_sub(1));
