@@ -130,6 +130,20 @@ pub fn status(r: &StatusReport) -> String {
                 (Some(l), true) => format!("off-site lag {}", span(l as i64)),
                 (None, true) => "off-site lag unknown".to_string(),
             });
+            // Times ahead of this clock make every age above meaningless:
+            // say so rather than print "healthy" beside "in 364 d".
+            let ahead = -crate::store::retention::clock_tolerance().num_seconds();
+            if [r.newest_valid_age_seconds, r.last_check_age_seconds]
+                .into_iter()
+                .flatten()
+                .any(|age| age < ahead)
+            {
+                parts.push(
+                    "warning: dated in the future by this clock (it was ahead when they were \
+                     written, or it is behind now); the ages above are not to be trusted"
+                        .to_string(),
+                );
+            }
         }
     }
     let mut line = parts.join(" · ");

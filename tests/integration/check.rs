@@ -854,6 +854,32 @@ fn the_offsite_lag_counts_toward_stale_and_is_in_the_metrics() {
     );
 }
 
+/// Found from outside with faketime: a check run with the clock a year
+/// ahead left a status that, with the clock right again, read "healthy ·
+/// newest valid backup in 364 d · last check in 364 d" and nothing more.
+#[test]
+fn status_says_when_its_times_are_ahead_of_the_clock() {
+    let (_d, root) = store_with_backups(3, Duration::hours(1));
+    let store = open(&root);
+    store
+        .check(&CheckOptions {
+            at: Some(Local::now() + Duration::days(365)),
+            ..CheckOptions::default()
+        })
+        .expect("check a year ahead");
+    let out = gv(&root, &["status"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("in 364 d") && text.contains("dated in the future by this clock"),
+        "{text}"
+    );
+    // With the clock and the times agreeing, no such warning.
+    let (_d, root) = store_with_backups(3, Duration::hours(1));
+    open(&root).check(&CheckOptions::default()).expect("check");
+    let text = String::from_utf8_lossy(&gv(&root, &["status"]).stdout).into_owned();
+    assert!(!text.contains("dated in the future"), "{text}");
+}
+
 #[test]
 fn check_pushes_to_the_auto_push_remotes_against_a_real_s3_server() {
     let server = s3server::shared();
