@@ -146,8 +146,14 @@ pub fn status(r: &StatusReport) -> String {
             }
         }
     }
+    // The stale reason, unless it is what the line already says (a store
+    // with no check recorded gives the same words for both).
+    let stale = r
+        .stale
+        .first()
+        .filter(|s| r.health == Health::Stale && !parts.contains(s));
     let mut line = parts.join(" · ");
-    if let Some(s) = r.stale.first().filter(|_| r.health == Health::Stale) {
+    if let Some(s) = stale {
         let _ = write!(line, " · {s}");
     }
     line.push('\n');

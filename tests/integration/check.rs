@@ -209,10 +209,11 @@ fn each_exit_code_and_status_agrees_with_check() {
     let (_d6, never) = store_with_backups(1, Duration::hours(1));
     let out = gv(&never, &["status"]);
     assert_eq!(out.status.code(), Some(6));
-    assert!(
-        String::from_utf8_lossy(&out.stdout).contains("no check has been recorded"),
-        "{}",
-        String::from_utf8_lossy(&out.stdout)
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        text.matches("no check has been recorded").count(),
+        1,
+        "the reason, once: {text}"
     );
 }
 
