@@ -18,7 +18,14 @@
 //!           records length u64, directory digest [16], header digest [16]
 //! directory entries x (id hash u64, record offset u64), sorted by id hash
 //! records   key, present u8, node hash [16], offset u64, length u64, edge count u32,
-//!           edges x (id, from, to, hash [16], offset u64, length u64), record digest [16]
+//!           edges x (id, direction u8, [other end], hash [16], offset u64, length u32),
+//!           record digest [16]
+//! ```
+//! An edge's direction is 0 when it leaves the node (the other end is its `to`), 1 when
+//! it arrives (the other end is its `from`), 2 for a loop (no other end is written): an
+//! edge is written in full once per endpoint, so the ends that the record's key already
+//! names are left out (a third of a large index).
+//! ```text
 //! ```
 //! Strings are a u32 length and UTF-8 bytes; digests are the first 16 bytes of SHA-256.
 
@@ -35,9 +42,13 @@ use crate::graph::spans::scan_spans;
 
 /// The directory of index files inside `.graphvault/`.
 pub const INDEX_DIR: &str = "node-index";
-const MAGIC: &[u8; 8] = b"GVNIDX01";
+const MAGIC: &[u8; 8] = b"GVNIDX02";
 const HEADER_LEN: usize = 96;
 const DIR_ENTRY_LEN: usize = 16;
+/// A node's span in a record: hash, offset u64, length u64.
+const NODE_SPAN_LEN: usize = 16 + 8 + 8;
+/// An edge's span in a record: hash, offset u64, length u32.
+const EDGE_SPAN_LEN: usize = 16 + 8 + 4;
 /// No real graph has this many nodes; a header claiming more is damaged.
 const MAX_ENTRIES: u64 = 1 << 28;
 
@@ -198,6 +209,14 @@ fn span_of(bytes: &[u8], range: std::ops::Range<usize>) -> SpanRef {
     }
 }
 
+/// An edge's direction at the node whose record holds it, as written in the index.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Direction {
+    Out = 0,
+    In = 1,
+    Loop = 2,
+}
+
 /// Builds the index file of a graph file's `bytes` whose SHA-256 is `checksum`.
 ///
 /// # Errors
@@ -209,7 +228,8 @@ pub fn build(bytes: &[u8], checksum: &str) -> Result<Vec<u8>, String> {
     struct Building<'a> {
         key: &'a str,
         node: Option<SpanRef>,
-        edges: Vec<u32>,
+        /// Each edge's position in the scan, with its direction at this node.
+        edges: Vec<(u32, Direction)>,
     }
     let edge_spans: Vec<SpanRef> = spans
         .edges
@@ -234,12 +254,15 @@ pub fn build(bytes: &[u8], checksum: &str) -> Result<Vec<u8>, String> {
         }
     }
     for (j, edge) in spans.edges.iter().enumerate() {
-        let ends: &[&str] = if edge.from == edge.to {
-            &[edge.from.as_str()]
+        let ends: &[(&str, Direction)] = if edge.from == edge.to {
+            &[(edge.from.as_str(), Direction::Loop)]
         } else {
-            &[edge.from.as_str(), edge.to.as_str()]
+            &[
+                (edge.from.as_str(), Direction::Out),
+                (edge.to.as_str(), Direction::In),
+            ]
         };
-        for end in ends {
+        for &(end, direction) in ends {
             let i = match position.get(end) {
                 Some(&i) => i,
                 None => {
@@ -253,7 +276,7 @@ pub fn build(bytes: &[u8], checksum: &str) -> Result<Vec<u8>, String> {
                 }
             };
             // Positions fit: a file under 4 GiB holds fewer edges.
-            records[i].edges.push(j as u32);
+            records[i].edges.push((j as u32, direction));
         }
     }
     drop(position);
@@ -261,41 +284,65 @@ pub fn build(bytes: &[u8], checksum: &str) -> Result<Vec<u8>, String> {
         records.into_iter().map(|r| (id_hash(r.key), r)).collect();
     keyed.sort_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.key.cmp(b.1.key)));
 
-    let mut directory = Vec::with_capacity(keyed.len() * DIR_ENTRY_LEN);
-    let mut body = Vec::with_capacity(bytes.len() / 8);
-    for (hash, r) in &keyed {
-        directory.extend_from_slice(&hash.to_le_bytes());
-        directory.extend_from_slice(&(body.len() as u64).to_le_bytes());
-        let start = body.len();
-        put_str(&mut body, r.key);
-        match &r.node {
-            Some(span) => {
-                body.push(1);
-                put_span(&mut body, span);
-            }
-            None => {
-                body.push(0);
-                put_span(
-                    &mut body,
-                    &SpanRef {
-                        hash: [0; 16],
-                        offset: 0,
-                        len: 0,
-                    },
-                );
-            }
-        }
-        body.extend_from_slice(&(r.edges.len() as u32).to_le_bytes());
-        for &j in &r.edges {
+    // Sized exactly first, so that the index is written into one buffer that never
+    // moves: at a third of the graph's size, copies and page faults would cost more
+    // than the encoding.
+    let str_len = |s: &str| 4 + s.len();
+    let record_len = |r: &Building| -> usize {
+        let edges: usize = r
+            .edges
+            .iter()
+            .map(|&(j, direction)| {
+                let e = &spans.edges[j as usize];
+                let other = match direction {
+                    Direction::Out => str_len(&e.to),
+                    Direction::In => str_len(&e.from),
+                    Direction::Loop => 0,
+                };
+                str_len(&e.id) + 1 + other + EDGE_SPAN_LEN
+            })
+            .sum();
+        str_len(r.key) + 1 + NODE_SPAN_LEN + 4 + edges + 16
+    };
+    let dir_len = keyed.len() * DIR_ENTRY_LEN;
+    let body_len: usize = keyed.iter().map(|(_, r)| record_len(r)).sum();
+    let mut out = Vec::with_capacity(HEADER_LEN + dir_len + body_len);
+    out.resize(HEADER_LEN + dir_len, 0);
+    let body_start = out.len();
+    for (k, (hash, r)) in keyed.iter().enumerate() {
+        let start = out.len();
+        let at = HEADER_LEN + k * DIR_ENTRY_LEN;
+        out[at..at + 8].copy_from_slice(&hash.to_le_bytes());
+        out[at + 8..at + 16].copy_from_slice(&((start - body_start) as u64).to_le_bytes());
+        put_str(&mut out, r.key);
+        let absent = SpanRef {
+            hash: [0; 16],
+            offset: 0,
+            len: 0,
+        };
+        out.push(u8::from(r.node.is_some()));
+        put_span(&mut out, r.node.as_ref().unwrap_or(&absent));
+        out.extend_from_slice(&(r.edges.len() as u32).to_le_bytes());
+        for &(j, direction) in &r.edges {
             let e = &spans.edges[j as usize];
-            put_str(&mut body, &e.id);
-            put_str(&mut body, &e.from);
-            put_str(&mut body, &e.to);
-            put_span(&mut body, &edge_spans[j as usize]);
+            put_str(&mut out, &e.id);
+            out.push(direction as u8);
+            match direction {
+                Direction::Out => put_str(&mut out, &e.to),
+                Direction::In => put_str(&mut out, &e.from),
+                Direction::Loop => {}
+            }
+            let span = &edge_spans[j as usize];
+            out.extend_from_slice(&span.hash);
+            out.extend_from_slice(&span.offset.to_le_bytes());
+            let len = u32::try_from(span.len)
+                .map_err(|_| format!("edge {} is larger than an index can say", e.id))?;
+            out.extend_from_slice(&len.to_le_bytes());
         }
-        let d = digest16(&body[start..]);
-        body.extend_from_slice(&d);
+        let d = digest16(&out[start..]);
+        out.extend_from_slice(&d);
     }
+    debug_assert_eq!(out.len(), HEADER_LEN + dir_len + body_len);
     let mut checksum_bin = [0u8; 32];
     for (i, b) in checksum_bin.iter_mut().enumerate() {
         *b = checksum
@@ -303,17 +350,17 @@ pub fn build(bytes: &[u8], checksum: &str) -> Result<Vec<u8>, String> {
             .and_then(|h| u8::from_str_radix(h, 16).ok())
             .unwrap_or(0);
     }
-    let mut out = Vec::with_capacity(HEADER_LEN + directory.len() + body.len());
-    out.extend_from_slice(MAGIC);
-    out.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
-    out.extend_from_slice(&checksum_bin);
-    out.extend_from_slice(&(keyed.len() as u64).to_le_bytes());
-    out.extend_from_slice(&(body.len() as u64).to_le_bytes());
-    out.extend_from_slice(&digest16(&directory));
-    let header_digest = digest16(&out);
-    out.extend_from_slice(&header_digest);
-    out.extend_from_slice(&directory);
-    out.extend_from_slice(&body);
+    let dir_digest = digest16(&out[HEADER_LEN..body_start]);
+    let mut header = Vec::with_capacity(HEADER_LEN);
+    header.extend_from_slice(MAGIC);
+    header.extend_from_slice(&(bytes.len() as u64).to_le_bytes());
+    header.extend_from_slice(&checksum_bin);
+    header.extend_from_slice(&(keyed.len() as u64).to_le_bytes());
+    header.extend_from_slice(&(body_len as u64).to_le_bytes());
+    header.extend_from_slice(&dir_digest);
+    let header_digest = digest16(&header);
+    header.extend_from_slice(&header_digest);
+    out[..HEADER_LEN].copy_from_slice(&header);
     Ok(out)
 }
 
@@ -482,12 +529,19 @@ fn decode_record(bytes: &[u8]) -> Result<NodeRecord, String> {
     let n = r.u32().ok_or_else(damaged)?;
     let mut edges = Vec::new();
     for _ in 0..n {
-        edges.push(IndexedEdge {
-            id: r.string().ok_or_else(damaged)?,
-            from: r.string().ok_or_else(damaged)?,
-            to: r.string().ok_or_else(damaged)?,
-            span: r.span().ok_or_else(damaged)?,
-        });
+        let id = r.string().ok_or_else(damaged)?;
+        let (from, to) = match r.u8().ok_or_else(damaged)? {
+            0 => (key.clone(), r.string().ok_or_else(damaged)?),
+            1 => (r.string().ok_or_else(damaged)?, key.clone()),
+            2 => (key.clone(), key.clone()),
+            _ => return Err(damaged()),
+        };
+        let span = SpanRef {
+            hash: r.digest().ok_or_else(damaged)?,
+            offset: r.u64().ok_or_else(damaged)?,
+            len: u64::from(r.u32().ok_or_else(damaged)?),
+        };
+        edges.push(IndexedEdge { id, from, to, span });
     }
     Ok(NodeRecord {
         key,
@@ -620,17 +674,38 @@ impl Store {
         if let Some(reason) = self.sparse_reason(data) {
             return Err(IndexFailure::Unreadable(reason));
         }
-        let bytes = match fs::read_file(&*self.fs, data, super::MAX_GRAPH_LEN) {
-            Ok(b) => b,
+        // Each thread keeps its read buffer from one build to the next (a history
+        // builds many): its pages are faulted in once, not once per file.
+        thread_local! {
+            static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        BUFFER.with(|buffer| {
+            let Ok(mut bytes) = buffer.try_borrow_mut() else {
+                return self.build_node_index_of(data, expected, outcome, &mut Vec::new());
+            };
+            self.build_node_index_of(data, expected, outcome, &mut bytes)
+        })
+    }
+
+    fn build_node_index_of(
+        &self,
+        data: &Path,
+        expected: Option<&str>,
+        outcome: IndexOutcome,
+        bytes: &mut Vec<u8>,
+    ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
+        match fs::read_file_into(&*self.fs, data, super::MAX_GRAPH_LEN, bytes) {
+            Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(IndexFailure::Missing);
             }
             Err(e) => return Err(IndexFailure::Unreadable(format!("cannot read: {e}"))),
-        };
+        }
+        let bytes: &[u8] = bytes;
         // The checksum and the scan are independent: one core each.
         let (actual, built) = std::thread::scope(|s| {
-            let hashing = s.spawn(|| super::digest::sha256_hex(&bytes));
-            let scanned = build(&bytes, "");
+            let hashing = s.spawn(|| super::digest::sha256_hex(bytes));
+            let scanned = build(bytes, "");
             let actual = hashing
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
