@@ -53,6 +53,10 @@ pub struct CheckConfig {
     /// Push to the remotes that push automatically.
     #[serde(default = "yes")]
     pub push: bool,
+    /// Build the node index of each graph that has none, so that `history` reads
+    /// indexes instead of scanning whole files.
+    #[serde(default = "yes")]
+    pub index_nodes: bool,
     /// Every backup is re-hashed at least every this many days.
     #[serde(default = "default_scrub_days")]
     pub scrub_days: u32,
@@ -82,6 +86,7 @@ impl Default for CheckConfig {
             retention: true,
             purge_trash: true,
             push: true,
+            index_nodes: true,
             scrub_days: DEFAULT_SCRUB_DAYS,
             max_age: None,
         }
@@ -487,6 +492,28 @@ impl Store {
         drop(guard);
         if let (Some(s), Some(r)) = (scrub.as_mut(), &retention) {
             s.forget(&r.removed_ids);
+        }
+
+        // Step: index the graphs that have no node index yet (after retention,
+        // so that nothing it moved to the trash is read). A cache: what fails
+        // here is reported, and judged by the verify and scrub steps, not here.
+        if cfg.index_nodes {
+            let t = Instant::now();
+            match self.index_missing(0) {
+                Ok(r) => {
+                    let mut detail = format!("{} indexed, {} already indexed", r.built, r.already);
+                    for (name, why) in &r.failed {
+                        detail.push_str(&format!("; {name} not indexed: {why}"));
+                    }
+                    steps.push(step("index_nodes", false, detail, t));
+                }
+                Err(e) => {
+                    findings.failures.push(format!("index nodes: {e}"));
+                    steps.push(failed("index_nodes", &e, t));
+                }
+            }
+        } else {
+            steps.push(skipped("index_nodes", "switched off in the store's config"));
         }
 
         // Step: push to the remotes that push automatically.

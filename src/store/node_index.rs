@@ -106,6 +106,18 @@ pub enum IndexOutcome {
     Rebuilt { why: String },
 }
 
+/// What [`Store::index_missing`] did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct IndexingReport {
+    /// Graphs indexed by this call.
+    pub built: usize,
+    /// Graphs whose index was there already (or shares its content with one).
+    pub already: usize,
+    /// Graphs that could not be indexed, and why (a file that fails its checksum is
+    /// the scrub's finding; here it is only not indexed).
+    pub failed: Vec<(String, String)>,
+}
+
 /// Why a graph file could not be indexed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum IndexFailure {
@@ -597,6 +609,17 @@ impl Store {
         NodeIndex::open(&header, &directory, Bytes::File(path), checksum, size).map_err(Some)
     }
 
+    /// Whether a cached index's header (digest checked) names this checksum and size:
+    /// enough to know it need not be built (its directory and records are checked
+    /// when they are read, and rebuilt then if damaged).
+    fn cached_index_names(&self, checksum: &str, size: u64) -> bool {
+        self.fs
+            .read_at(&self.node_index_path(checksum), 0, HEADER_LEN, u64::MAX)
+            .ok()
+            .and_then(|header| parse_header(&header).ok())
+            .is_some_and(|h| h.checksum == checksum && h.data_size == size)
+    }
+
     fn write_cached_index(&self, checksum: &str, built: &[u8]) {
         let dir = self.node_index_dir();
         // Only inside a store (a primary or backups/ there), and never through a
@@ -726,6 +749,79 @@ impl Store {
         let index = NodeIndex::from_built(built, &actual, bytes.len() as u64)
             .map_err(IndexFailure::Unreadable)?;
         Ok((index, outcome))
+    }
+
+    /// Builds the node index of every graph (the primary and each backup) that has no
+    /// usable one yet, on `threads` workers (0: one per core), so that a later `history`
+    /// reads indexes instead of scanning files. Backups never change, so each is built
+    /// once. Reads only, writes caches; needs no lock.
+    ///
+    /// # Errors
+    /// Listing `backups/` failed.
+    pub fn index_missing(&self, threads: usize) -> super::Result<IndexingReport> {
+        let mut sources: Vec<(String, PathBuf, Option<String>)> = Vec::new();
+        let primary_checksum = fs::read_file(
+            &*self.fs,
+            &self.primary_meta_path(),
+            super::meta::MAX_META_LEN,
+        )
+        .ok()
+        .and_then(|b| super::meta::Meta::from_slice(&b).ok())
+        .and_then(|m| m.sha256().map(str::to_owned));
+        if self.fs.entry(&self.primary_path()).is_ok() {
+            sources.push(("primary".into(), self.primary_path(), primary_checksum));
+        }
+        for b in self.list_backups()?.backups {
+            sources.push((b.id.to_string(), b.data_path.clone(), b.checksum.clone()));
+        }
+        let mut report = IndexingReport::default();
+        // Only what has no usable index is read; one build per content.
+        let mut claimed: HashSet<String> = HashSet::new();
+        let mut todo = Vec::new();
+        for (name, data, checksum) in sources {
+            let size = match self.fs.entry(&data) {
+                Ok(e) if e.kind == EntryKind::File => e.len,
+                _ => continue,
+            };
+            match &checksum {
+                Some(sum) if self.cached_index_names(sum, size) => report.already += 1,
+                Some(sum) if !claimed.insert(sum.clone()) => report.already += 1,
+                _ => todo.push((name, data, checksum)),
+            }
+        }
+        let threads = match threads {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
+            n => n,
+        }
+        .min(todo.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let outcomes = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((name, data, checksum)) = todo.get(i) else {
+                            break;
+                        };
+                        let result = self
+                            .build_node_index(data, checksum.as_deref(), IndexOutcome::Built)
+                            .map(|_| ());
+                        if let Ok(mut all) = outcomes.lock() {
+                            all.push((name.clone(), result));
+                        }
+                    }
+                });
+            }
+        });
+        for (name, result) in outcomes.into_inner().unwrap_or_default() {
+            match result {
+                Ok(()) => report.built += 1,
+                Err(why) => report.failed.push((name, why.to_string())),
+            }
+        }
+        report.failed.sort();
+        Ok(report)
     }
 
     /// Removes the cached indexes of checksums not in `keep` (graphs that are gone).

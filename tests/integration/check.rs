@@ -711,6 +711,7 @@ fn check_purges_expired_trash_but_never_what_it_trashed_itself() {
             "scrub",
             "purge_trash",
             "retention",
+            "index_nodes",
             "push",
             "record"
         ]
@@ -926,4 +927,54 @@ fn check_pushes_to_the_auto_push_remotes_against_a_real_s3_server() {
         "{doc}"
     );
     assert_eq!(gv(&root, &["status"]).status.code(), Some(5));
+}
+
+#[test]
+fn check_indexes_each_graph_once_so_that_history_scans_no_file() {
+    use graphvault::store::history::HistoryOptions;
+    let (_dir, root) = store_with_backups(4, Duration::hours(1));
+    // One backup fails its checksum: it is the scrub's finding, and not indexed.
+    let damaged = backup_files(&root)[1].clone();
+    let mut bytes = fs::read(&damaged).expect("read");
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x01;
+    fs::write(&damaged, &bytes).expect("write");
+
+    let store = open(&root);
+    let first = store
+        .check(&CheckOptions {
+            full: true,
+            ..CheckOptions::default()
+        })
+        .expect("check");
+    let step = first
+        .steps
+        .iter()
+        .find(|s| s.step == "index_nodes")
+        .expect("an index step");
+    // The primary has the newest backup's content: one index serves both.
+    assert!(
+        step.detail.starts_with("3 indexed, 1 already indexed"),
+        "{}",
+        step.detail
+    );
+    assert!(step.detail.contains("checksum mismatch"), "{}", step.detail);
+
+    let history = store
+        .history("N1", HistoryOptions::default())
+        .expect("history");
+    assert_eq!(history.index_built, 0, "{history:?}");
+    assert_eq!(history.index_hits, history.entries.len() - 1, "{history:?}");
+
+    let again = store.check(&CheckOptions::default()).expect("check");
+    let step = again
+        .steps
+        .iter()
+        .find(|s| s.step == "index_nodes")
+        .expect("an index step");
+    assert!(
+        step.detail.starts_with("0 indexed, 4 already indexed"),
+        "{}",
+        step.detail
+    );
 }
