@@ -563,7 +563,7 @@ fn skip_whitespace(bytes: &[u8], mut i: usize) -> usize {
 fn string_end(bytes: &[u8], start: usize) -> usize {
     let mut i = start + 1;
     while i < bytes.len() {
-        match bytes[i..].iter().position(|&b| b == b'"' || b == b'\\') {
+        match memchr::memchr2(b'"', b'\\', &bytes[i..]) {
             None => return bytes.len(),
             Some(p) => {
                 i += p;
@@ -674,16 +674,21 @@ pub fn find_non_finite(json: &[u8]) -> Vec<NonFinite> {
     let mut found = Vec::new();
     let mut i = 0;
     while i < json.len() {
-        let Some(p) = json[i..]
-            .iter()
-            .position(|&b| matches!(b, b'"' | b'N' | b'I' | b'-'))
-        else {
+        // Every token starts with `N` or `I` or is `-I`: look for those letters and
+        // quotes only (vector search), and step back to a `-` before an `I`.
+        let Some(p) = memchr::memchr3(b'"', b'N', b'I', &json[i..]) else {
             break;
         };
         i += p;
         if json[i] == b'"' {
             i = string_end(json, i);
             continue;
+        }
+        // Past what does not start a token: the letter found, even when the
+        // search stepped back to the `-` before it.
+        let mut miss = i + 1;
+        if json[i] == b'I' && i > 0 && json[i - 1] == b'-' {
+            i -= 1;
         }
         let kind = [
             NonFiniteKind::NaN,
@@ -705,12 +710,11 @@ pub fn find_non_finite(json: &[u8]) -> Vec<NonFinite> {
                     .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b',' | b']' | b'}'));
                 if before_ok && after_ok {
                     found.push(NonFinite { offset: i, kind });
-                    i = end;
-                } else {
-                    i += 1;
+                    miss = end;
                 }
+                i = miss;
             }
-            None => i += 1,
+            None => i = miss,
         }
     }
     found
@@ -1144,6 +1148,39 @@ mod tests {
         );
         assert!(relayout("{\"a\": }", 0).is_err());
         assert_eq!(relayout(" 12 ", 0).expect("valid"), "12");
+    }
+
+    proptest::proptest! {
+        /// The vector search finds exactly what a byte-by-byte walk finds.
+        #[test]
+        fn finds_what_a_byte_walk_finds(text in "(NaN|-Infinity|Infinity|-I|\"|\\\\|,| |\\[|:|\\]|a|-|I|N|0){0,24}") {
+            fn walk(json: &[u8]) -> Vec<NonFinite> {
+                let mut found = Vec::new();
+                let mut i = 0;
+                while i < json.len() {
+                    if json[i] == b'"' {
+                        i = string_end(json, i);
+                        continue;
+                    }
+                    let kind = [NonFiniteKind::NaN, NonFiniteKind::Infinity, NonFiniteKind::NegInfinity]
+                        .into_iter()
+                        .find(|k| json[i..].starts_with(k.token().as_bytes()));
+                    if let Some(kind) = kind {
+                        let end = i + kind.token().len();
+                        let before = i == 0 || matches!(json[i - 1], b' ' | b'\t' | b'\n' | b'\r' | b'[' | b':' | b',');
+                        let after = json.get(end).is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b',' | b']' | b'}'));
+                        if before && after {
+                            found.push(NonFinite { offset: i, kind });
+                            i = end;
+                            continue;
+                        }
+                    }
+                    i += 1;
+                }
+                found
+            }
+            proptest::prop_assert_eq!(find_non_finite(text.as_bytes()), walk(text.as_bytes()));
+        }
     }
 
     #[test]

@@ -914,22 +914,37 @@ pub(crate) fn inspect(
     ladder.report.node_types = stats.node_types;
     ladder.report.edge_types = stats.edge_types;
 
-    // Level: consistency.
-    let consistency = graph.check_consistency();
-    let mut problems = consistency.problems;
-    let warning_count = consistency.warnings.len();
-    // What the bytes alone proved goes to the memo (the meta's counts are
-    // compared again on every use): only for content whose checksum level
-    // passed, so the memo holds the store's files, not every stray.
-    if problems.is_empty() && out.meta.is_some() {
-        store.memo_record(MemoEntry::new(
-            &actual,
-            ladder.report.size.unwrap_or(0),
-            &graph,
-            consistency.warnings.clone(),
-        ));
-    }
-    ladder.warnings.extend(consistency.warnings);
+    // Level: consistency. A caller that keeps the graph had it parsed, but
+    // content the memo proved consistent is not checked again (the check
+    // costs a fifth of a load): these bytes hash to what it proved.
+    let proven = keep
+        .then(|| store.memo_lookup(&actual, ladder.report.size.unwrap_or(0)))
+        .flatten()
+        .filter(|e| e.sha256 == actual);
+    let (mut problems, warnings) = match proven {
+        Some(entry) => {
+            ladder.report.memo_verified_at = Some(entry.verified_at.clone());
+            (Vec::new(), entry.warnings)
+        }
+        None => {
+            let consistency = graph.check_consistency();
+            // What the bytes alone proved goes to the memo (the meta's counts
+            // are compared again on every use): only for content whose
+            // checksum level passed, so the memo holds the store's files, not
+            // every stray.
+            if consistency.problems.is_empty() && out.meta.is_some() {
+                store.memo_record(MemoEntry::new(
+                    &actual,
+                    ladder.report.size.unwrap_or(0),
+                    &graph,
+                    consistency.warnings.clone(),
+                ));
+            }
+            (consistency.problems, consistency.warnings)
+        }
+    };
+    let warning_count = warnings.len();
+    ladder.warnings.extend(warnings);
     compare_counts(
         meta_value.as_ref(),
         graph.node_count(),

@@ -413,3 +413,45 @@ fn save_from_a_file_stores_its_bytes_as_they_are_and_records_them() {
         (deep.node_count, deep.edge_count, &deep.warnings)
     );
 }
+
+#[test]
+fn a_kept_graph_of_proven_content_skips_the_consistency_check_and_other_content_does_not() {
+    use graphvault::store::nodes::ShowOptions;
+    let s = saved_store(5);
+    let shown = s
+        .open()
+        .show(&Target::Primary, &ShowOptions::default())
+        .expect("show");
+    assert_eq!(shown.file.status, Status::Valid);
+    assert!(shown.file.memo_verified_at.is_some(), "{:?}", shown.file);
+    assert_eq!(shown.nodes.len(), 5);
+
+    // A dangling edge in valid JSON, its meta matching, and the good
+    // content's memo entry planted under its name: the check still runs.
+    let good = fs::read(s.primary()).expect("read");
+    let dangling =
+        common::app_graph(5, 2, false, "memo").replace("\"to\": \"N2\"", "\"to\": \"GHOST\"");
+    assert_ne!(dangling.as_bytes(), &good[..], "the fixture changed");
+    s.write_primary(&dangling, true);
+    plant_entry(&s, &good, dangling.as_bytes(), false);
+    let shown = s
+        .open()
+        .show(&Target::Primary, &ShowOptions::default())
+        .expect("show lists what parses");
+    assert_eq!(
+        (shown.file.status, shown.file.failed_level),
+        (Status::Corrupt, Some(Level::Consistency)),
+        "{:?}",
+        shown.file
+    );
+    assert!(
+        shown
+            .file
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("GHOST")),
+        "{:?}",
+        shown.file
+    );
+    assert_eq!(shown.file.memo_verified_at, None);
+}
