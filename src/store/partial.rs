@@ -167,6 +167,7 @@ impl Store {
                 },
                 &format!("partial restore of {id}"),
                 started,
+                true,
             )
             .map_err(|e| {
                 e.left(format!(

@@ -141,6 +141,9 @@ struct Prepared<'a> {
     /// a consistent graph).
     consistency: Option<crate::graph::Consistency>,
     at: chrono::DateTime<chrono::Local>,
+    /// The caller kept the primary in evidence already (a partial restore
+    /// keeps what it replaces, as every restore does): not kept twice.
+    primary_kept: bool,
 }
 
 /// A graph file read for saving as it is: its bytes, their SHA-256, the
@@ -214,7 +217,7 @@ impl Store {
     pub fn save_with(&self, graph: &KnowledgeGraph, options: &SaveOptions) -> Result<SaveReport> {
         let started = Instant::now();
         let _guard = self.lock_creating()?;
-        self.save_locked(graph, options, "save", started)
+        self.save_locked(graph, options, "save", started, false)
     }
 
     /// The save itself, for a caller that holds the lock; `source` is recorded
@@ -225,6 +228,7 @@ impl Store {
         options: &SaveOptions,
         source: &str,
         started: Instant,
+        primary_kept: bool,
     ) -> Result<SaveReport> {
         let at = options.at.unwrap_or_else(super::now);
         // The memo records what a save writes only for a consistent graph;
@@ -239,6 +243,7 @@ impl Store {
             checksum,
             consistency,
             at,
+            primary_kept,
         };
         self.save_prepared(graph, prepared, options, source, started)
     }
@@ -259,6 +264,7 @@ impl Store {
             checksum: input.checksum.clone(),
             consistency: Some(input.consistency.clone()),
             at: options.at.unwrap_or_else(super::now),
+            primary_kept: false,
         };
         self.save_prepared(&input.graph, prepared, options, "save", started)
     }
@@ -277,6 +283,7 @@ impl Store {
             checksum,
             consistency,
             at,
+            primary_kept,
         } = prepared;
         // Save exactly what verify accepts (the same check), before anything
         // is written: recovery would throw the new save away later.
@@ -308,9 +315,12 @@ impl Store {
         )?;
         // The bytes in graph.json may exist nowhere else (the application
         // or a person wrote them, whatever the meta says): keep them first.
-        let evidence = self
-            .keep_primary_before_replacing(None, at, "before-save", Some(&checksum))
-            .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
+        let evidence = if primary_kept {
+            Vec::new()
+        } else {
+            self.keep_primary_before_replacing(None, at, "before-save", Some(&checksum))
+                .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?
+        };
         if !evidence.is_empty() {
             tracing::warn!(kept = ?evidence, "no backup held the primary's bytes: kept them before saving over it");
         }

@@ -352,6 +352,16 @@ fn a_deleted_subgraph_comes_back_without_losing_newer_work() {
     let save = r.save.as_ref().expect("saved");
     assert!(s.backups().join(save.backup_id.data_file_name()).exists());
     assert_eq!(fs::read(&r.evidence[0]).expect("evidence"), before_bytes);
+    // No backup held the replaced primary: kept once, by the restore, not
+    // again by its save.
+    assert!(save.evidence.is_empty(), "{:?}", save.evidence);
+    let kept: Vec<_> = fs::read_dir(s.root().join(".graphvault/evidence"))
+        .expect("evidence dir")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with("graph.json"))
+        .collect();
+    assert_eq!(kept.len(), 1, "{kept:?}");
     assert_eq!(r.after.as_ref().map(|a| a.status), Some(Status::Valid));
     assert_eq!(
         store
