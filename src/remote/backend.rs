@@ -13,7 +13,7 @@ use object_store::aws::{AmazonS3, AmazonS3Builder, S3ConditionalPut};
 use object_store::client::{
     HttpClient, HttpConnector, HttpRequest, HttpRequestBody, ReqwestConnector,
 };
-use object_store::multipart::{MultipartStore, PartId};
+use object_store::multipart::MultipartStore;
 use object_store::path::Path as ObjectPath;
 use object_store::signer::{SignedUrlOptions, Signer};
 use object_store::{
@@ -75,8 +75,11 @@ pub trait ObjectBackend: Send + Sync + std::fmt::Debug {
         index: usize,
         bytes: Vec<u8>,
     ) -> Result<String>;
-    /// Completes an upload from its part ids, in order.
-    fn multipart_complete(&self, key: &str, upload: &str, parts: Vec<String>) -> Result<()>;
+    /// Completes an upload from its part ids, in order, create-only
+    /// (`If-None-Match: *` on CompleteMultipartUpload): when an object is
+    /// already at `key`, nothing is written and the upload stays open.
+    fn multipart_complete(&self, key: &str, upload: &str, parts: Vec<String>)
+    -> Result<PutOutcome>;
     /// Discards an upload.
     fn multipart_abort(&self, key: &str, upload: &str) -> Result<()>;
     /// The whole object, refusing one over `max_len` bytes.
@@ -228,6 +231,17 @@ impl S3Backend {
         key: &str,
         options: SignedUrlOptions,
     ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>)> {
+        self.raw_with_body(method, key, options, Vec::new())
+    }
+
+    /// As [`S3Backend::raw`], sending `body`.
+    fn raw_with_body(
+        &self,
+        method: http::Method,
+        key: &str,
+        options: SignedUrlOptions,
+        body: Vec<u8>,
+    ) -> Result<(http::StatusCode, http::HeaderMap, Vec<u8>)> {
         let path = ObjectPath::from(key);
         let headers = options.signed_headers.clone();
         self.runtime.block_on(async {
@@ -236,7 +250,7 @@ impl S3Backend {
                 .signed_url_opts(method.clone(), &path, Duration::from_secs(300), &options)
                 .await
                 .map_err(|e| self.map_err("sign a request", key, e))?;
-            let mut request = HttpRequest::new(HttpRequestBody::empty());
+            let mut request = HttpRequest::new(HttpRequestBody::from(body));
             *request.method_mut() = method;
             *request.uri_mut() = url.as_str().parse().map_err(|e| RemoteError::Server {
                 op: "sign a request",
@@ -426,17 +440,62 @@ impl ObjectBackend for S3Backend {
             .map_err(|e| self.map_err("upload a part", key, e))
     }
 
-    fn multipart_complete(&self, key: &str, upload: &str, parts: Vec<String>) -> Result<()> {
-        let path = ObjectPath::from(key);
-        let upload = upload.to_string();
-        let parts = parts
-            .into_iter()
-            .map(|content_id| PartId { content_id })
-            .collect();
-        self.runtime
-            .block_on(self.store.complete_multipart(&path, &upload, parts))
-            .map(|_| ())
-            .map_err(|e| self.map_err("complete a multipart upload", key, e))
+    fn multipart_complete(
+        &self,
+        key: &str,
+        upload: &str,
+        parts: Vec<String>,
+    ) -> Result<PutOutcome> {
+        // object_store 0.14's `MultipartStore::complete_multipart` always
+        // overwrites (it sends no `If-None-Match`; only its internal
+        // copy-if-not-exists path completes create-only). The completion is
+        // therefore sent here, signed like every other request, with
+        // `If-None-Match: *`: AWS S3 and SeaweedFS answer 412 when an object
+        // is already there and leave it untouched.
+        const OP: &str = "complete a multipart upload";
+        let body = complete_xml(&parts);
+        let options = SignedUrlOptions::new()
+            .with_query([("uploadId", upload)])
+            .with_signed_header(
+                http::header::IF_NONE_MATCH,
+                http::HeaderValue::from_static("*"),
+            )
+            .with_signed_header(
+                http::header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/xml"),
+            );
+        let (status, _, reply) =
+            self.raw_with_body(http::Method::POST, key, options, body.into_bytes())?;
+        let text = String::from_utf8_lossy(&reply);
+        // S3 may answer 200 and put the error in the body.
+        let code = xml_value(&text, "Code");
+        match (status.as_u16(), code.as_deref()) {
+            (200, None) if text.contains("CompleteMultipartUploadResult") => {
+                Ok(PutOutcome::Created)
+            }
+            (412, _) | (_, Some("PreconditionFailed")) => Ok(PutOutcome::AlreadyExists),
+            (401 | 403, _) | (_, Some("AccessDenied" | "InvalidAccessKeyId")) => {
+                Err(RemoteError::Auth {
+                    op: OP,
+                    remote: self.remote.clone(),
+                    detail: format!("HTTP {status} {}", code.unwrap_or_default()),
+                })
+            }
+            (_, Some("NoSuchBucket")) => Err(RemoteError::NoSuchBucket {
+                op: OP,
+                remote: self.remote.clone(),
+                bucket: self.bucket.clone(),
+            }),
+            _ => Err(RemoteError::Server {
+                op: OP,
+                remote: self.remote.clone(),
+                key: key.to_string(),
+                detail: format!(
+                    "HTTP {status}: {}",
+                    code.unwrap_or_else(|| text.chars().take(300).collect())
+                ),
+            }),
+        }
     }
 
     fn multipart_abort(&self, key: &str, upload: &str) -> Result<()> {
@@ -539,6 +598,49 @@ impl ObjectBackend for S3Backend {
     }
 }
 
+/// The body of a CompleteMultipartUpload: each part's ETag and SHA-256 as
+/// `put_part` returned them (object_store encodes both in the part id as
+/// `<PartMetadata><e_tag>..</e_tag><checksum_sha256>..</checksum_sha256>`;
+/// a bare ETag from older versions is taken as it is).
+fn complete_xml(parts: &[String]) -> String {
+    let mut xml = String::from("<CompleteMultipartUpload>");
+    for (i, id) in parts.iter().enumerate() {
+        let (etag, sha) = match xml_value(id, "e_tag") {
+            Some(etag) => (xml_unescape(&etag), xml_value(id, "checksum_sha256")),
+            None => (id.clone(), None),
+        };
+        xml.push_str("<Part><PartNumber>");
+        xml.push_str(&(i + 1).to_string());
+        xml.push_str("</PartNumber><ETag>");
+        xml.push_str(&xml_escape(&etag));
+        xml.push_str("</ETag>");
+        if let Some(sha) = sha {
+            xml.push_str("<ChecksumSHA256>");
+            xml.push_str(&xml_escape(&xml_unescape(&sha)));
+            xml.push_str("</ChecksumSHA256>");
+        }
+        xml.push_str("</Part>");
+    }
+    xml.push_str("</CompleteMultipartUpload>");
+    xml
+}
+
+fn xml_escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn xml_unescape(text: &str) -> String {
+    text.replace("&quot;", "\"")
+        .replace("&#34;", "\"")
+        .replace("&apos;", "'")
+        .replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&amp;", "&")
+}
+
 /// The text of the first `<tag>...</tag>` in a small XML reply.
 fn xml_value(xml: &str, tag: &str) -> Option<String> {
     let open = format!("<{tag}>");
@@ -550,12 +652,27 @@ fn xml_value(xml: &str, tag: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::xml_value;
+    use super::{complete_xml, xml_value};
 
     #[test]
     fn reads_a_tag() {
         let xml = "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>";
         assert_eq!(xml_value(xml, "Status").as_deref(), Some("Enabled"));
         assert_eq!(xml_value("<V></V>", "Status"), None);
+    }
+
+    #[test]
+    fn completion_names_each_part_with_its_etag_and_checksum() {
+        let parts = vec![
+            "<PartMetadata><e_tag>&quot;abc&quot;</e_tag><checksum_sha256>q+/=</checksum_sha256></PartMetadata>".to_string(),
+            "\"def\"".to_string(),
+        ];
+        assert_eq!(
+            complete_xml(&parts),
+            "<CompleteMultipartUpload>\
+             <Part><PartNumber>1</PartNumber><ETag>&quot;abc&quot;</ETag><ChecksumSHA256>q+/=</ChecksumSHA256></Part>\
+             <Part><PartNumber>2</PartNumber><ETag>&quot;def&quot;</ETag></Part>\
+             </CompleteMultipartUpload>"
+        );
     }
 }

@@ -18,6 +18,9 @@
 //! ```
 //! Every put is create-only (`If-None-Match: *`) and carries its SHA-256, so
 //! the server rejects a body damaged in transit and nothing is overwritten.
+//! Multipart uploads complete create-only as well (`If-None-Match: *` on
+//! CompleteMultipartUpload, sent by [`backend`] itself because
+//! object_store's completion always overwrites).
 //! The manifest is written only after the data object is complete and its
 //! server checksum read back, so an interrupted push never lists a backup:
 //! at worst it leaves an unreferenced data object (reused by the next push)

@@ -5,12 +5,12 @@
 //! otherwise upload it (one create-only put with its SHA-256, or a
 //! multipart upload in fixed-size parts with one part in memory at a
 //! time), read the server's checksum back, and only then write the
-//! manifest that makes it visible. A multipart upload of plain data that
-//! is interrupted is resumed by the next push from the parts already sent.
+//! manifest that makes it visible. An interrupted multipart upload is
+//! resumed by the next push from the parts already sent; encrypted data
+//! is staged as ciphertext on local disk first so that the parts sent
+//! before and after are of the same age stream.
 
-use std::cell::RefCell;
 use std::io::{Read, Write};
-use std::rc::Rc;
 use std::time::Instant;
 
 use serde::Serialize;
@@ -324,7 +324,14 @@ fn push_one(
     let size = info.size.unwrap_or(0);
 
     let stored = if data_objects.contains_key(&key) {
-        reuse(remote, store, info, &rel, &key, manifests, options)?
+        let pending = st.upload.as_ref().filter(|u| u.key == key);
+        let stored = reuse(remote, store, info, &rel, &key, manifests, options, pending)?;
+        // An upload of this key left pending (its completion went through
+        // but the answer was lost) has nothing left to do.
+        if let Some(u) = st.upload.take_if(|u| u.key == key) {
+            abandon(store, remote, &u);
+        }
+        stored
     } else if size >= options.multipart_threshold {
         let resuming = st.upload.as_ref().is_some_and(|u| u.key == key);
         match upload_multipart(store, remote, options, info, &key, st, prog, progress) {
@@ -334,7 +341,7 @@ fn push_one(
             Err(e) if resuming && !is_fatal(&e) => {
                 tracing::warn!(error = %e, "resuming the multipart upload failed; starting it again");
                 if let Some(u) = st.upload.take() {
-                    let _ = remote.backend().multipart_abort(&u.key, &u.upload_id);
+                    abandon(store, remote, &u);
                 }
                 upload_multipart(store, remote, options, info, &key, st, prog, progress)?
             }
@@ -372,7 +379,10 @@ fn push_one(
 }
 
 /// Data already on the remote under this checksum: reuse it when a
-/// manifest vouches for it, or when it can be shown to hold these bytes.
+/// manifest vouches for it, or when it can be shown to hold these bytes
+/// (the server's checksum is the one of this machine's pending upload of
+/// it, or of the local bytes, or it decrypts to them).
+#[allow(clippy::too_many_arguments)]
 fn reuse(
     remote: &Remote,
     store: &Store,
@@ -381,8 +391,29 @@ fn reuse(
     key: &str,
     manifests: &[Manifest],
     options: &PushOptions,
+    pending: Option<&PendingUpload>,
 ) -> Result<Stored> {
     let server = remote.backend().server_checksum(key)?;
+    if let Some(p) = pending.filter(|p| p.checksum == info.checksum.clone().unwrap_or_default()) {
+        let digests: Option<Vec<[u8; 32]>> = p.part_sha256.iter().map(|h| unhex32(h)).collect();
+        if let Some(digests) = digests.filter(|d| !d.is_empty()) {
+            let expected = super::s3_composite_checksum(&digests);
+            if server.as_deref() == Some(expected.as_str()) {
+                let size = remote
+                    .backend()
+                    .head(key)?
+                    .map(|o| o.size)
+                    .unwrap_or_default();
+                return Ok(Stored {
+                    size,
+                    checksum: expected,
+                    part_size: Some(p.part_size),
+                    bytes_sent: 0,
+                    how: "resumed",
+                });
+            }
+        }
+    }
     if let Some(m) = manifests.iter().find(|m| m.data_key == rel) {
         if server.as_deref() == Some(m.stored_checksum.as_str()) {
             return Ok(Stored {
@@ -519,20 +550,116 @@ fn upload_single(store: &Store, remote: &Remote, info: &BackupInfo, key: &str) -
     })
 }
 
-/// Collects the encryptor's output so it can be cut into parts.
-#[derive(Clone, Default)]
-struct Sink(Rc<RefCell<Vec<u8>>>);
+/// Writes through to `inner` and hashes what it wrote.
+struct HashingWriter<W> {
+    inner: W,
+    hash: sha2::Sha256,
+}
 
-impl Write for Sink {
+impl<W: Write> Write for HashingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.borrow_mut().extend_from_slice(buf);
-        Ok(buf.len())
+        let n = self.inner.write(buf)?;
+        self.hash.update(&buf[..n]);
+        Ok(n)
     }
     fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
+        self.inner.flush()
     }
 }
 
+/// Encrypts the backup into the remote's staged ciphertext file (written
+/// atomically and synced), checking the plain bytes against the meta on
+/// the way. Returns the ciphertext's SHA-256 (hex).
+fn stage_ciphertext(store: &Store, remote: &Remote, info: &BackupInfo) -> Result<String> {
+    let keys = remote
+        .keys()
+        .ok_or_else(|| RemoteError::Crypto("no encryption key loaded".to_string()))?;
+    let staged = state::staged_path(store, &remote.config.name);
+    let dir = crate::store::fs::parent_dir(&staged).to_path_buf();
+    store.check_own_dir(&store.state_dir())?;
+    if store.fs().entry(&dir).is_err() {
+        store
+            .fs()
+            .create_dir_all(&dir)
+            .map_err(|e| crate::store::StoreError::io("create directory", &dir, e))?;
+    }
+    let crate::store::fs::ReadFile { mut reader, .. } = store
+        .fs()
+        .open_read(&info.data_path, crate::store::MAX_GRAPH_LEN)
+        .map_err(|e| crate::store::StoreError::io("open backup", &info.data_path, e))?;
+    let mut plain_hash = sha2::Sha256::new();
+    let mut cipher_hash = None;
+    let mut crypto_error = None;
+    let written = crate::store::fs::write_atomic_with(
+        store.fs(),
+        &staged,
+        crate::store::fs::Publish::Replace,
+        |out| {
+            let mut hashing = HashingWriter {
+                inner: out,
+                hash: sha2::Sha256::new(),
+            };
+            let mut enc = match keys.encryptor(&mut hashing) {
+                Ok(enc) => enc,
+                Err(e) => {
+                    crypto_error = Some(e);
+                    return Err(std::io::Error::other("age encryption could not start"));
+                }
+            };
+            let mut buf = vec![0u8; 256 << 10];
+            loop {
+                let n = reader.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                plain_hash.update(&buf[..n]);
+                enc.write_all(&buf[..n])?;
+            }
+            enc.finish()?;
+            cipher_hash = Some(crate::store::verify::hex(&hashing.hash.finalize()));
+            Ok(())
+        },
+    );
+    if let Some(e) = crypto_error {
+        return Err(e);
+    }
+    written?;
+    let actual = crate::store::verify::hex(&plain_hash.finalize());
+    if Some(actual.as_str()) != info.checksum.as_deref() {
+        state::remove_staged(store, &remote.config.name);
+        return Err(local_corrupt(info, &actual));
+    }
+    cipher_hash.ok_or_else(|| RemoteError::Crypto("age encryption did not finish".to_string()))
+}
+
+/// Keeps an upload's progress so the next push resumes it.
+fn keep_pending(store: &Store, remote: &Remote, st: &mut RemoteState, upload: &PendingUpload) {
+    st.upload = Some(upload.clone());
+    if let Err(e) = state::save(store, &remote.config.name, st) {
+        tracing::warn!(error = %e, "could not record the multipart upload's progress");
+    }
+}
+
+/// Abandons a pending upload: aborted on the server (best effort: the
+/// server may have forgotten it) and its staged ciphertext removed.
+fn abandon(store: &Store, remote: &Remote, upload: &PendingUpload) {
+    let _ = remote
+        .backend()
+        .multipart_abort(&upload.key, &upload.upload_id);
+    if upload.staged_sha256.is_some() {
+        state::remove_staged(store, &remote.config.name);
+    }
+}
+
+/// Uploads one backup in parts of `part_size`, one part in memory at a
+/// time, resuming the pending upload of the same bytes if there is one.
+///
+/// Plain data is read from the backup file; encrypted data from a staged
+/// ciphertext file written first (see [`PendingUpload`]), so both resume
+/// from the first part the server lacks. The completion is create-only:
+/// if an object appeared at `key` meanwhile it is never replaced, and it
+/// counts as this upload only when the server's checksum for it is the
+/// one these parts make.
 #[allow(clippy::too_many_arguments)]
 fn upload_multipart(
     store: &Store,
@@ -549,156 +676,181 @@ fn upload_multipart(
     let checksum = info.checksum.clone().unwrap_or_default();
     let encrypt = remote.encrypts();
 
-    // Resume a plain upload of these same bytes in parts of this size;
-    // anything else left over is abandoned (aborted, best effort).
-    let mut pending = match st.upload.take() {
+    // Resume an upload of these same bytes in parts of this size; anything
+    // else left over is abandoned.
+    let pending = match st.upload.take() {
         Some(p)
-            if !encrypt && p.key == key && p.checksum == checksum && p.part_size == part_size =>
+            if p.key == key
+                && p.checksum == checksum
+                && p.part_size == part_size
+                && p.staged_sha256.is_some() == encrypt =>
         {
             Some(p)
         }
         Some(p) => {
-            let _ = remote.backend().multipart_abort(&p.key, &p.upload_id);
+            abandon(store, remote, &p);
             None
         }
         None => None,
     };
     let resumed = pending.as_ref().is_some_and(|p| !p.parts.is_empty());
-    let mut upload = match pending.take() {
+    let mut upload = match pending {
         Some(p) => p,
-        None => PendingUpload {
-            key: key.to_string(),
-            upload_id: remote.backend().multipart_begin(key)?,
-            checksum: checksum.clone(),
-            part_size,
-            parts: Vec::new(),
-            part_sha256: Vec::new(),
-        },
+        None => {
+            let staged_sha256 = if encrypt {
+                Some(stage_ciphertext(store, remote, info)?)
+            } else {
+                None
+            };
+            let upload = PendingUpload {
+                key: key.to_string(),
+                upload_id: remote.backend().multipart_begin(key)?,
+                checksum: checksum.clone(),
+                part_size,
+                parts: Vec::new(),
+                part_sha256: Vec::new(),
+                staged_sha256,
+            };
+            keep_pending(store, remote, st, &upload);
+            upload
+        }
     };
 
-    let crate::store::fs::ReadFile { mut reader, .. } = store
-        .fs()
-        .open_read(&info.data_path, crate::store::MAX_GRAPH_LEN)
-        .map_err(|e| crate::store::StoreError::io("open backup", &info.data_path, e))?;
-    let mut plain_hash = sha2::Sha256::new();
-    let sink = Sink::default();
-    let mut encryptor = if encrypt {
-        match remote.keys() {
-            Some(k) => Some(k.encryptor(sink.clone())?),
-            None => return Err(RemoteError::Crypto("no encryption key loaded".to_string())),
-        }
+    let source = if encrypt {
+        state::staged_path(store, &remote.config.name)
     } else {
-        None
+        info.data_path.clone()
     };
-    let mut buf = vec![0u8; 256 << 10];
+    let opened = store
+        .fs()
+        .open_read(&source, crate::store::MAX_GRAPH_LEN * 2)
+        .map_err(|e| crate::store::StoreError::io("open backup", &source, e));
+    let crate::store::fs::ReadFile { mut reader, .. } = match opened {
+        Ok(r) => r,
+        Err(e) => {
+            // A staged file gone missing: start afresh next push.
+            abandon(store, remote, &upload);
+            st.upload = None;
+            return Err(e.into());
+        }
+    };
+    // The hash of everything read: the plain JSON (checked against the
+    // meta) or the staged ciphertext (checked against what was staged).
+    let mut source_hash = sha2::Sha256::new();
+    let mut part = vec![0u8; part_len];
     let mut index = 0usize;
     let mut stored_size = 0u64;
     let mut sent = 0u64;
     let mut digests: Vec<[u8; 32]> = Vec::new();
-    let mut eof = false;
-    while !eof {
-        // Fill the sink up to one part: memory stays at one part (plus
-        // the read buffer), whatever the backup's size.
-        while sink.0.borrow().len() < part_len && !eof {
+    loop {
+        let mut filled = 0usize;
+        while filled < part_len {
             let n = reader
-                .read(&mut buf)
-                .map_err(|e| crate::store::StoreError::io("read backup", &info.data_path, e))?;
+                .read(&mut part[filled..])
+                .map_err(|e| crate::store::StoreError::io("read backup", &source, e))?;
             if n == 0 {
-                eof = true;
-                if let Some(enc) = encryptor.take() {
-                    enc.finish()
-                        .map_err(|e| RemoteError::Crypto(format!("age encryption: {e}")))?;
-                }
                 break;
             }
-            plain_hash.update(&buf[..n]);
-            match encryptor.as_mut() {
-                Some(enc) => enc
-                    .write_all(&buf[..n])
-                    .map_err(|e| RemoteError::Crypto(format!("age encryption: {e}")))?,
-                None => sink.0.borrow_mut().extend_from_slice(&buf[..n]),
-            }
+            filled += n;
         }
-        loop {
-            let ready = {
-                let b = sink.0.borrow();
-                b.len() >= part_len || (eof && !b.is_empty())
-            };
-            if !ready {
-                break;
+        if filled == 0 {
+            break;
+        }
+        let bytes = &part[..filled];
+        source_hash.update(bytes);
+        let digest: [u8; 32] = sha2::Sha256::digest(bytes).into();
+        stored_size += filled as u64;
+        if index < upload.parts.len() {
+            // Sent by an earlier push: only check it is the same part.
+            if upload.part_sha256.get(index).map(String::as_str) != Some(hex32(&digest).as_str()) {
+                abandon(store, remote, &upload);
+                st.upload = None;
+                return Err(RemoteError::Server {
+                    op: "resume a multipart upload",
+                    remote: remote.config.name.clone(),
+                    key: key.to_string(),
+                    detail: format!(
+                        "part {index} differs from the one sent before; the upload was abandoned and starts again next push"
+                    ),
+                });
             }
-            let part: Vec<u8> = {
-                let mut b = sink.0.borrow_mut();
-                let take = b.len().min(part_len);
-                b.drain(..take).collect()
-            };
-            let digest: [u8; 32] = sha2::Sha256::digest(&part).into();
-            stored_size += part.len() as u64;
-            if index < upload.parts.len() {
-                // Sent by an earlier push: only check it is the same part.
-                if upload.part_sha256.get(index).map(String::as_str)
-                    != Some(hex32(&digest).as_str())
-                {
-                    let _ = remote
-                        .backend()
-                        .multipart_abort(&upload.key, &upload.upload_id);
-                    return Err(RemoteError::Server {
-                        op: "resume a multipart upload",
-                        remote: remote.config.name.clone(),
-                        key: key.to_string(),
-                        detail: format!(
-                            "part {index} differs from the one sent before; the upload was abandoned and starts again next push"
-                        ),
-                    });
-                }
-            } else {
-                let len = part.len() as u64;
-                let id = match remote
+        } else {
+            let id =
+                match remote
                     .backend()
-                    .multipart_part(key, &upload.upload_id, index, part)
+                    .multipart_part(key, &upload.upload_id, index, bytes.to_vec())
                 {
                     Ok(id) => id,
                     Err(e) => {
-                        // Keep what was sent for the next push to resume.
-                        if !encrypt {
-                            st.upload = Some(upload.clone());
-                            let _ = state::save(store, &remote.config.name, st);
-                        }
+                        // What was sent stays recorded for the next push.
+                        keep_pending(store, remote, st, &upload);
                         return Err(e);
                     }
                 };
-                upload.parts.push(id);
-                upload.part_sha256.push(hex32(&digest));
-                sent += len;
-                if !encrypt {
-                    st.upload = Some(upload.clone());
-                    let _ = state::save(store, &remote.config.name, st);
-                }
-            }
-            digests.push(digest);
-            index += 1;
-            prog.parts_done = index;
-            progress(prog);
+            upload.parts.push(id);
+            upload.part_sha256.push(hex32(&digest));
+            sent += filled as u64;
+            keep_pending(store, remote, st, &upload);
+        }
+        digests.push(digest);
+        index += 1;
+        prog.parts_done = index;
+        progress(prog);
+        if filled < part_len {
+            break;
         }
     }
-    let actual = crate::store::verify::hex(&plain_hash.finalize());
-    if actual != checksum {
-        let _ = remote.backend().multipart_abort(key, &upload.upload_id);
+    drop(part);
+    let actual = crate::store::verify::hex(&source_hash.finalize());
+    let expected_source = if encrypt {
+        upload.staged_sha256.clone().unwrap_or_default()
+    } else {
+        checksum.clone()
+    };
+    if actual != expected_source {
+        abandon(store, remote, &upload);
         st.upload = None;
+        if encrypt {
+            return Err(RemoteError::Crypto(format!(
+                "the staged ciphertext {} changed since it was written (SHA-256 {actual}, expected {expected_source}); nothing was completed, the next push encrypts the backup again",
+                source.display()
+            )));
+        }
         return Err(local_corrupt(info, &actual));
     }
     let expected = super::s3_composite_checksum(&digests);
-    if let Err(e) =
-        remote
+    let outcome =
+        match remote
             .backend()
             .multipart_complete(key, &upload.upload_id, upload.parts.clone())
-    {
-        if !encrypt {
-            st.upload = Some(upload);
+        {
+            Ok(o) => o,
+            Err(e) => {
+                keep_pending(store, remote, st, &upload);
+                return Err(e);
+            }
+        };
+    if outcome == PutOutcome::AlreadyExists {
+        // Something is at the key: nothing was replaced. It is this very
+        // content only if the server's checksum is the one of these parts
+        // (an earlier completion whose answer was lost).
+        let server = remote.backend().server_checksum(key)?;
+        abandon(store, remote, &upload);
+        st.upload = None;
+        if server.as_deref() != Some(expected.as_str()) {
+            return Err(RemoteError::Server {
+                op: "complete a multipart upload",
+                remote: remote.config.name.clone(),
+                key: key.to_string(),
+                detail: "another object appeared at this key during the upload; it was not overwritten, and the next push checks whether it holds this backup".to_string(),
+            });
         }
-        return Err(e);
+    } else {
+        st.upload = None;
+        if encrypt {
+            state::remove_staged(store, &remote.config.name);
+        }
     }
-    st.upload = None;
     confirm_server_checksum(remote, key, &expected)?;
     Ok(Stored {
         size: stored_size,
@@ -711,6 +863,19 @@ fn upload_multipart(
 
 fn hex32(d: &[u8; 32]) -> String {
     crate::store::verify::hex(d)
+}
+
+fn unhex32(text: &str) -> Option<[u8; 32]> {
+    let bytes = text.as_bytes();
+    if bytes.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, pair) in bytes.chunks(2).enumerate() {
+        let s = std::str::from_utf8(pair).ok()?;
+        out[i] = u8::from_str_radix(s, 16).ok()?;
+    }
+    Some(out)
 }
 
 /// Pushes to every remote of the store that has `auto_push`, after a save

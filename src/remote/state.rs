@@ -47,8 +47,11 @@ pub struct LastPush {
     pub newest: Option<String>,
 }
 
-/// A multipart upload that can be resumed (plain data only: an encrypted
-/// stream is never the same twice, so it starts again).
+/// A multipart upload that the next push resumes. Plain data is sent
+/// straight from the backup file. Encrypted data is first written whole to
+/// a staged ciphertext file beside this state ([`staged_path`]): an age
+/// stream is never the same twice (its file key and nonce are random), so
+/// resuming needs the very ciphertext whose first parts were sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PendingUpload {
     pub key: String,
@@ -59,6 +62,10 @@ pub struct PendingUpload {
     pub parts: Vec<String>,
     /// SHA-256 (hex) of each uploaded part, for the composite checksum.
     pub part_sha256: Vec<String>,
+    /// SHA-256 (hex) of the whole staged ciphertext, when the upload sends
+    /// one: a staged file that no longer hashes to it is never sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub staged_sha256: Option<String>,
 }
 
 /// Everything kept for one remote.
@@ -110,8 +117,26 @@ pub fn save(store: &Store, name: &str, state: &RemoteState) -> crate::store::Res
     fs::write_atomic(store.fs(), &file, &bytes, Publish::Replace)
 }
 
+/// Where the ciphertext of an encrypted multipart upload to remote `name`
+/// is staged while it is sent (one at a time per remote).
+pub fn staged_path(store: &Store, name: &str) -> PathBuf {
+    store
+        .state_dir()
+        .join("remotes")
+        .join(format!("{name}.staged.age"))
+}
+
+/// Removes the staged ciphertext of remote `name`, if any (best effort).
+pub fn remove_staged(store: &Store, name: &str) {
+    let file = staged_path(store, name);
+    if store.fs().entry(&file).is_ok() {
+        let _ = fs::remove_durable(store.fs(), &file);
+    }
+}
+
 /// Removes the state of a removed remote (best effort: it is a cache).
 pub fn forget(store: &Store, name: &str) {
+    remove_staged(store, name);
     let _ = fs::remove_durable(store.fs(), &path(store, name));
 }
 

@@ -582,14 +582,35 @@ fn big_store() -> common::AppStore {
     s
 }
 
-#[test]
-fn a_server_killed_mid_multipart_lists_nothing_partial_and_the_next_push_resumes() {
+/// Every object under `prefix` in `bucket`, straight from the server.
+fn raw_keys(server: &Server, bucket: &str, prefix: &str) -> Vec<String> {
+    use graphvault::remote::ObjectBackend;
+    server
+        .backend(bucket)
+        .list(prefix)
+        .expect("raw list")
+        .into_iter()
+        .map(|o| o.key)
+        .collect()
+}
+
+/// Kills the server after the first part of a multipart upload, checks
+/// nothing partial is listed (as a backup, or as an object), restarts it,
+/// and checks the next push resumes: only the missing parts go up, and
+/// what is on the remote verifies deeply.
+fn killed_mid_multipart_then_resumed(encrypted: bool) {
     // Its own server: this test kills it.
     let mut server = Server::start();
     let bucket = server.bucket("gv-kill");
     let s = big_store();
+    let keys = tempfile::tempdir().expect("keys");
     let store = graphvault::store::Store::open(s.root()).expect("store");
-    let config: RemoteConfig = server.config("off", &bucket, "k");
+    let mut config: RemoteConfig = server.config("off", &bucket, "k");
+    if encrypted {
+        config.encryption = Some(graphvault::remote::Encryption::KeyFile {
+            path: key_file(keys.path(), "graph.key"),
+        });
+    }
     let remote = Remote::open_with_credentials(&config, Some(s3server::credentials()), None)
         .expect("remote");
     let options = PushOptions {
@@ -610,6 +631,12 @@ fn a_server_killed_mid_multipart_lists_nothing_partial_and_the_next_push_resumes
         matches!(err, graphvault::remote::RemoteError::Unreachable { .. }),
         "{err}"
     );
+    let staged = s.root().join(".graphvault/remotes/off.staged.age");
+    assert_eq!(
+        staged.is_file(),
+        encrypted,
+        "an encrypted upload keeps its ciphertext staged for the resume"
+    );
 
     server.restart();
     let remote = Remote::open_with_credentials(&config, Some(s3server::credentials()), None)
@@ -619,6 +646,11 @@ fn a_server_killed_mid_multipart_lists_nothing_partial_and_the_next_push_resumes
         listing.backups.is_empty(),
         "nothing partial is listed: {listing:?}"
     );
+    assert_eq!(
+        raw_keys(&server, &bucket, "k"),
+        Vec::<String>::new(),
+        "no object, not even a data object, exists before the upload completes"
+    );
 
     let report = graphvault::remote::push::push(&store, &remote, &options, &|_| {}).expect("push");
     assert_eq!(report.sent.len(), 1, "{report:?}");
@@ -627,9 +659,20 @@ fn a_server_killed_mid_multipart_lists_nothing_partial_and_the_next_push_resumes
         .expect("size")
         .len();
     assert!(size > 12 << 20, "three parts: {size}");
+    let stored: Vec<_> = {
+        use graphvault::remote::ObjectBackend;
+        server.backend(&bucket).list("k/data/").expect("list")
+    };
+    assert_eq!(stored.len(), 1, "{stored:?}");
+    assert_eq!(
+        report.bytes_sent,
+        stored[0].size - (5 << 20),
+        "only the parts not sent before go up (stored {} bytes): {report:?}",
+        stored[0].size
+    );
     assert!(
-        report.bytes_sent <= size - (5 << 20),
-        "only the parts not sent before go up: {report:?}"
+        !staged.exists(),
+        "the staged ciphertext is gone once complete"
     );
     let verify = graphvault::remote::inspect::verify(
         &remote,
@@ -641,7 +684,133 @@ fn a_server_killed_mid_multipart_lists_nothing_partial_and_the_next_push_resumes
     )
     .expect("verify");
     assert_eq!(verify.valid, 1, "{verify:?}");
+    let state = graphvault::remote::state::load(&store, "off");
+    assert!(state.upload.is_none(), "no upload left pending: {state:?}");
     server.kill();
+}
+
+#[test]
+fn a_server_killed_mid_multipart_lists_nothing_partial_and_the_next_push_resumes() {
+    killed_mid_multipart_then_resumed(false);
+}
+
+#[test]
+fn an_encrypted_multipart_upload_killed_midway_resumes_from_its_staged_ciphertext() {
+    killed_mid_multipart_then_resumed(true);
+}
+
+#[test]
+fn a_multipart_completion_never_replaces_an_object_that_appeared_meanwhile() {
+    use graphvault::remote::ObjectBackend;
+    use graphvault::remote::backend::PutOutcome;
+    use object_store::multipart::MultipartStore;
+
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("race"));
+    let backend = server.backend(&bucket);
+    let part = vec![7u8; 1 << 20];
+
+    // Another writer creates the key between the first part and the end.
+    let upload = backend.multipart_begin("race/a").expect("begin");
+    let id = backend
+        .multipart_part("race/a", &upload, 0, part.clone())
+        .expect("part");
+    assert_eq!(
+        backend
+            .put_create("race/a", b"theirs".to_vec())
+            .expect("put"),
+        PutOutcome::Created
+    );
+    assert_eq!(
+        backend
+            .multipart_complete("race/a", &upload, vec![id])
+            .expect("complete"),
+        PutOutcome::AlreadyExists
+    );
+    assert_eq!(
+        backend.get("race/a", 1 << 30).expect("get"),
+        b"theirs",
+        "the object that was there first is untouched"
+    );
+    backend.multipart_abort("race/a", &upload).expect("abort");
+
+    // On a free key it completes, with the parts' composite checksum.
+    let upload = backend.multipart_begin("race/b").expect("begin");
+    let id = backend
+        .multipart_part("race/b", &upload, 0, part.clone())
+        .expect("part");
+    assert_eq!(
+        backend
+            .multipart_complete("race/b", &upload, vec![id])
+            .expect("complete"),
+        PutOutcome::Created
+    );
+    assert_eq!(backend.get("race/b", 1 << 30).expect("get"), part);
+    let checksum = backend.server_checksum("race/b").expect("checksum");
+    assert!(
+        checksum.as_deref().is_some_and(|c| c.ends_with("-1")),
+        "{checksum:?}"
+    );
+
+    // Negative control: object_store's own completion, which sends no
+    // If-None-Match, replaces the object; the check above would catch it.
+    let raw = raw_store(server, &bucket);
+    let path = object_store::path::Path::from("race/a");
+    block_on(async {
+        let id = raw.create_multipart(&path).await?;
+        let p = raw.put_part(&path, &id, 0, part.clone().into()).await?;
+        raw.complete_multipart(&path, &id, vec![p]).await
+    })
+    .expect("overwriting completion");
+    assert_eq!(backend.get("race/a", 1 << 30).expect("get"), part);
+}
+
+#[test]
+fn a_push_whose_data_key_is_taken_mid_upload_overwrites_nothing_and_lists_nothing() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("taken"));
+    let s = big_store();
+    let store = graphvault::store::Store::open(s.root()).expect("store");
+    let config: RemoteConfig = server.config("off", &bucket, "t");
+    let remote = Remote::open_with_credentials(&config, Some(s3server::credentials()), None)
+        .expect("remote");
+    let options = PushOptions {
+        part_size: 5 << 20,
+        multipart_threshold: 6 << 20,
+    };
+    let bytes = std::fs::read(s.backups().join("graph_20251005_120000.json")).expect("backup");
+    let data_key = format!("t/data/{}.json", sha256(&bytes));
+    let raw = raw_store(server, &bucket);
+    let taken = std::cell::Cell::new(false);
+    let take_the_key = |p: &PushProgress| {
+        if p.parts_done == 1 && !taken.get() {
+            taken.set(true);
+            block_on(raw.put(
+                &object_store::path::Path::from(data_key.as_str()),
+                b"someone else's".to_vec().into(),
+            ))
+            .expect("put");
+        }
+    };
+    let report =
+        graphvault::remote::push::push(&store, &remote, &options, &take_the_key).expect("push");
+    assert!(taken.get());
+    assert!(report.sent.is_empty(), "{report:?}");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(
+        report.failed[0].reason.contains("not overwritten"),
+        "{report:?}"
+    );
+    let got = block_on(async {
+        raw.get(&object_store::path::Path::from(data_key.as_str()))
+            .await?
+            .bytes()
+            .await
+    })
+    .expect("get");
+    assert_eq!(&got[..], b"someone else's", "the object is untouched");
+    let listing = graphvault::remote::inspect::list(&remote).expect("list");
+    assert!(listing.backups.is_empty(), "nothing listed: {listing:?}");
 }
 
 /// Figures for docs/PERFORMANCE.md, not a timed test (nothing asserted on
