@@ -54,6 +54,11 @@ pub enum Action {
     /// The evidence view (kept primaries).
     OpenEvidence,
     Snapshot,
+    /// The off-site panel: each remote, its last push and lag.
+    OpenRemotes,
+    /// Push to the remotes now (every remote from the main screen, the
+    /// selected one from the off-site panel).
+    Push,
     /// Open the node browser (of the selected backup; of a diff's changed nodes).
     Browse,
     /// The selected node's history across the store.

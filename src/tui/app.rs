@@ -26,7 +26,7 @@ use super::health::{self, Check, DiskSpace, HealthInput, Watch};
 use super::keymap::{self, Context};
 use super::popups::{
     DetailsPopup, DiffPopup, Effects, Env, ErrorPopup, EvidencePopup, HelpPopup, NodesPopup, Popup,
-    RestorePopup, RotateForm, TrashPopup,
+    RemotesPopup, RestorePopup, RotateForm, TrashPopup, push_text,
 };
 use super::render;
 use super::table::BackupTable;
@@ -460,6 +460,8 @@ impl App {
             }
             Action::OpenTrash => self.open(|_, fx| Popup::Trash(TrashPopup::open(fx))),
             Action::OpenEvidence => self.open(|_, fx| Popup::Evidence(EvidencePopup::open(fx))),
+            Action::OpenRemotes => self.open(|_, fx| Popup::Remotes(RemotesPopup::open(false, fx))),
+            Action::Push => self.open(|_, fx| Popup::Remotes(RemotesPopup::open(true, fx))),
             Action::Snapshot => {
                 self.log_line(Severity::Info, "taking a snapshot of the primary…".into());
                 self.send(Command::Snapshot);
@@ -739,7 +741,44 @@ impl App {
                 Err(e) => self.show_error("snapshot refused", e),
             },
             Event::Wizard(event) => self.on_wizard_event(event),
+            Event::OffsiteRead(summary) => self.store.offsite = *summary,
+            Event::Pushed { remote, result } => {
+                match result {
+                    Ok(report) => {
+                        let (severity, text) = push_text(&report);
+                        self.log_line(severity, text);
+                    }
+                    Err(e) if remote.is_empty() => {
+                        self.log_line(Severity::Error, format!("push failed: {e}"));
+                    }
+                    Err(e) => {
+                        self.log_line(Severity::Error, format!("push to {remote} failed: {e}"));
+                    }
+                }
+                self.send(Command::ReadOffsite);
+            }
+            Event::AutoPushed(outcomes) => {
+                for o in outcomes {
+                    if o.ok {
+                        self.log_line(
+                            Severity::Good,
+                            format!("auto-push to {}: {} sent", o.remote, o.sent),
+                        );
+                    } else {
+                        self.log_line(
+                            Severity::Warn,
+                            format!(
+                                "auto-push to {} failed: {}; the save is committed, and the next push retries",
+                                o.remote,
+                                o.error.as_deref().unwrap_or("unknown error")
+                            ),
+                        );
+                    }
+                }
+                self.send(Command::ReadOffsite);
+            }
             // The popup in front took these.
+            Event::RemotesListed(_) | Event::PushProgress { .. } | Event::PushesDone => {}
             Event::Diffed(_)
             | Event::RestorePlanned { .. }
             | Event::RetentionPlanned { .. }

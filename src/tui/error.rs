@@ -88,6 +88,26 @@ impl From<StoreError> for UiError {
     }
 }
 
+impl From<crate::remote::RemoteError> for UiError {
+    fn from(e: crate::remote::RemoteError) -> UiError {
+        use crate::remote::RemoteError as R;
+        let kind = match &e {
+            R::Store(inner) => kind_of(inner),
+            R::Auth { .. } => ErrorKind::PermissionDenied,
+            R::Unreachable { .. } | R::Server { .. } => ErrorKind::Io,
+            R::NoSuchBucket { .. } | R::NoSuchRemote { .. } | R::NoSuchBackup { .. } => {
+                ErrorKind::NotFound
+            }
+            R::VerifyFailed { .. } | R::NothingRecoverable { .. } => ErrorKind::Integrity,
+            R::Config(_) | R::Crypto(_) | R::WrongKey(_) => ErrorKind::Refused,
+        };
+        UiError {
+            kind,
+            message: e.to_string(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

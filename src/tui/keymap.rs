@@ -36,6 +36,8 @@ pub enum Context {
     Trash,
     /// The primaries kept before they were replaced.
     Evidence,
+    /// The off-site panel: the remotes, their last push and lag.
+    Remotes,
     /// Confirming a rotation's moves to the trash.
     Confirm,
     Error,
@@ -61,6 +63,7 @@ impl Context {
             Context::NodeRestore => "restore nodes",
             Context::Trash => "trash",
             Context::Evidence => "evidence (kept primaries)",
+            Context::Remotes => "off-site panel",
             Context::Confirm => "confirmation",
             Context::Error => "error",
             Context::Wizard => "corruption / recovery wizard",
@@ -214,6 +217,8 @@ static SCREEN_KEYS: &[Binding] = &[
     bind!(Main, [ch('p')], PrimaryDetails, "details of the primary graph.json"),
     bind!(Main, [ch('t')], OpenTrash, "the trash: what retention moved out of backups/, and bring it back", "trash"),
     bind!(Main, [ch('e')], OpenEvidence, "the evidence: every primary graphvault replaced, and put one back (undo a restore)", "evidence"),
+    bind!(Main, [ch('o')], OpenRemotes, "the off-site panel: each remote's endpoint, bucket, last push and lag", "off-site"),
+    bind!(Main, [ch('P')], Push, "push every remote now (in the background; the off-site panel shows how far)"),
     bind!(Main, [code(KeyCode::Esc), ch('c')], Cancel, "cancel verify all; clear the filter"),
     bind!(Main, [code(KeyCode::F(5)), ctrl('r')], Refresh, "re-read the store"),
     bind!(Main, [code(KeyCode::Up), ch('k')], Up, "select the newer backup"),
@@ -297,6 +302,7 @@ pub fn help_sections(current: Context) -> Vec<(Context, Vec<&'static Binding>)> 
         Context::Confirm,
         Context::Trash,
         Context::Evidence,
+        Context::Remotes,
         Context::Wizard,
         Context::NoStore,
         Context::Help,
@@ -387,6 +393,7 @@ mod tests {
             Context::Confirm,
             Context::Trash,
             Context::Evidence,
+            Context::Remotes,
             Context::Error,
             Context::Wizard,
         ] {

@@ -27,6 +27,9 @@ mod nodes;
 /// activity line.
 mod trash;
 
+/// The off-site panel, the push key and the automatic pushes after saves.
+mod remotes;
+
 use super::action::Action;
 use super::app::App;
 use super::error::UiError;

@@ -109,6 +109,36 @@ pub enum Command {
         allow_unverified: bool,
     },
     Wizard(WizardCommand),
+    /// The store's remotes as the off-site panel shows them (no network).
+    ListRemotes,
+    /// Each backup's off-site status again, for the table's column.
+    ReadOffsite,
+    /// Pushes to remote `Some(name)`, or to every remote, on a thread of
+    /// its own (pushes run one at a time).
+    Push(Option<String>),
+}
+
+/// One remote as the off-site panel shows it: its settings and what this
+/// machine knows of it, without asking the server.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RemoteView {
+    pub name: String,
+    pub url: String,
+    pub bucket: String,
+    pub prefix: String,
+    pub endpoint: Option<String>,
+    pub region: Option<String>,
+    pub auto_push: bool,
+    pub encrypted: bool,
+    pub last_push: Option<crate::remote::state::LastPush>,
+    /// When the last push ended, local time.
+    pub last_push_at: Option<NaiveDateTime>,
+    /// When a push last succeeded (the off-site lag runs from it).
+    pub last_success: Option<NaiveDateTime>,
+    /// Local backups this machine does not know to be on the remote.
+    pub pending: usize,
+    /// An interrupted multipart upload waits for the next push.
+    pub upload_waiting: bool,
 }
 
 /// What the node browser shows: a graph, and the one it is compared with.
@@ -272,6 +302,23 @@ pub enum Event {
     },
     EvidenceRestored(Result<Box<EvidenceRestoreReport>, UiError>),
     Wizard(WizardEvent),
+    RemotesListed(Result<Vec<RemoteView>, UiError>),
+    OffsiteRead(Box<crate::remote::state::OffsiteSummary>),
+    /// How far a push is.
+    PushProgress {
+        remote: String,
+        progress: crate::remote::push::PushProgress,
+    },
+    /// One remote's push ended.
+    Pushed {
+        remote: String,
+        result: Result<Box<crate::remote::push::PushReport>, UiError>,
+    },
+    /// Every push asked for has ended.
+    PushesDone,
+    /// The automatic pushes after a save or restore made from the UI (the
+    /// save is committed whatever they report).
+    AutoPushed(Vec<crate::remote::push::AutoPushOutcome>),
     /// Something failed outside any one operation's report.
     Failed(UiError),
 }
@@ -312,6 +359,7 @@ pub fn spawn(
                 events,
                 wizard: None,
                 jobs: Vec::new(),
+                pushing: Arc::new(std::sync::Mutex::new(())),
             };
             worker.run(&commands);
             for job in worker.jobs.drain(..) {
@@ -326,6 +374,9 @@ struct Worker {
     /// The store the wizard works on, once it has begun.
     wizard: Option<Store>,
     jobs: Vec<JoinHandle<()>>,
+    /// Held by the push running now: pushes (asked for, or automatic after
+    /// a save) run one after the other, never two on one remote's state.
+    pushing: Arc<std::sync::Mutex<()>>,
 }
 
 impl Worker {
@@ -448,8 +499,12 @@ impl Worker {
                 allow_unverified,
             } => {
                 let result = self.restore(&id, allow_unverified, false);
+                let saved = result.is_ok();
                 self.send(Event::Restored(result));
                 self.refresh();
+                if saved {
+                    self.auto_push(&self.store.clone());
+                }
             }
             Command::RetentionPlan {
                 seq,
@@ -471,8 +526,12 @@ impl Worker {
             }
             Command::Snapshot => {
                 let result = self.store.snapshot().map(Box::new).map_err(UiError::from);
+                let saved = result.is_ok();
                 self.send(Event::SnapshotTaken(result));
                 self.refresh();
+                if saved {
+                    self.auto_push(&self.store.clone());
+                }
             }
             Command::OpenNodes { target, compare } => {
                 let read = |t: &Target| self.store.read_graph(t).map_err(UiError::from);
@@ -504,9 +563,13 @@ impl Worker {
                     .restore_nodes(&id, &options)
                     .map(Box::new)
                     .map_err(UiError::from);
+                let saved = !dry_run && result.is_ok();
                 self.send(Event::NodesRestored { dry_run, result });
                 if !dry_run {
                     self.refresh();
+                }
+                if saved {
+                    self.auto_push(&self.store.clone());
                 }
             }
             Command::ListTrash => {
@@ -537,8 +600,12 @@ impl Worker {
                     .trash_restore(&[id.to_string()])
                     .map(Box::new)
                     .map_err(UiError::from);
+                let saved = result.is_ok();
                 self.send(Event::TrashRestored(result));
                 self.refresh();
+                if saved {
+                    self.auto_push(&self.store.clone());
+                }
             }
             Command::EvidenceRestorePlan {
                 id,
@@ -556,10 +623,111 @@ impl Worker {
                 allow_unverified,
             } => {
                 let result = self.restore_evidence(&id, allow_unverified, false);
+                let saved = result.is_ok();
                 self.send(Event::EvidenceRestored(result));
                 self.refresh();
+                if saved {
+                    self.auto_push(&self.store.clone());
+                }
             }
             Command::Wizard(step) => self.wizard_step(step),
+            Command::ListRemotes => {
+                let result = remote_views(&self.store);
+                self.send(Event::RemotesListed(result));
+            }
+            Command::ReadOffsite => self.send(Event::OffsiteRead(Box::new(
+                crate::remote::state::summary(&self.store),
+            ))),
+            Command::Push(name) => self.push(name),
+        }
+    }
+
+    /// Pushes on a thread of its own through the remote library (the CLI's
+    /// `push`), reporting progress and each remote's outcome.
+    fn push(&mut self, name: Option<String>) {
+        let remotes: Vec<crate::remote::RemoteConfig> = self
+            .store
+            .config()
+            .remotes
+            .iter()
+            .filter(|r| name.as_ref().is_none_or(|n| *n == r.name))
+            .cloned()
+            .collect();
+        if remotes.is_empty() {
+            let message = match name {
+                Some(n) => format!("no remote named {n:?} in this store"),
+                None => "this store has no remote; add one with graphvault remote add".to_string(),
+            };
+            self.send(Event::Pushed {
+                remote: String::new(),
+                result: Err(UiError {
+                    kind: super::error::ErrorKind::NotFound,
+                    message,
+                }),
+            });
+            self.send(Event::PushesDone);
+            return;
+        }
+        let store = self.store.clone();
+        let events = self.events.clone();
+        let lock = self.pushing.clone();
+        let started = self.spawn_job("graphvault-push", move || {
+            let _one_at_a_time = lock.lock().unwrap_or_else(|e| e.into_inner());
+            for config in remotes {
+                let remote = config.name.clone();
+                let result = crate::remote::Remote::open(&config, None)
+                    .and_then(|r| {
+                        crate::remote::push::push(
+                            &store,
+                            &r,
+                            &crate::remote::push::PushOptions::default(),
+                            &|p| {
+                                let _ = events.send(Event::PushProgress {
+                                    remote: remote.clone(),
+                                    progress: p.clone(),
+                                });
+                            },
+                        )
+                    })
+                    .map(Box::new)
+                    .map_err(UiError::from);
+                let _ = events.send(Event::Pushed { remote, result });
+            }
+            let _ = events.send(Event::PushesDone);
+        });
+        if let Err(e) = started {
+            self.send(Event::Pushed {
+                remote: String::new(),
+                result: Err(e),
+            });
+            self.send(Event::PushesDone);
+        }
+    }
+
+    /// After a save or restore from the UI committed: the automatic pushes,
+    /// as the CLI runs them after its saves (the same library call), on a
+    /// thread of their own. They never undo or fail the save.
+    fn auto_push(&mut self, store: &Store) {
+        if !store.config().remotes.iter().any(|r| r.auto_push) {
+            return;
+        }
+        let store = store.clone();
+        let events = self.events.clone();
+        let lock = self.pushing.clone();
+        let started = self.spawn_job("graphvault-auto-push", move || {
+            let _one_at_a_time = lock.lock().unwrap_or_else(|e| e.into_inner());
+            let outcomes = crate::remote::push::auto_push(&store);
+            let _ = events.send(Event::AutoPushed(outcomes));
+        });
+        if let Err(e) = started {
+            self.send(Event::AutoPushed(vec![
+                crate::remote::push::AutoPushOutcome {
+                    remote: "every auto-push remote".to_string(),
+                    ok: false,
+                    sent: 0,
+                    error: Some(e.to_string()),
+                },
+            ]));
         }
     }
 
@@ -768,9 +936,15 @@ impl Worker {
                         Ok(Recovery { report, after })
                     })
                     .map_err(UiError::from);
+                let saved = result.is_ok();
                 self.send(Event::Wizard(WizardEvent::Restored(result.map(Box::new))));
                 if same_store {
                     self.refresh();
+                }
+                // A sandbox copy has no remotes of its own to push to; the
+                // user's store pushes what the wizard restored into it.
+                if saved && same_store {
+                    self.auto_push(&store);
                 }
             }
         }
@@ -800,7 +974,58 @@ fn command_name(c: &Command) -> &'static str {
         Command::EvidenceRestorePlan { .. } => "evidence restore plan",
         Command::EvidenceRestore { .. } => "evidence restore",
         Command::Wizard(_) => "wizard step",
+        Command::ListRemotes => "list remotes",
+        Command::ReadOffsite => "read off-site state",
+        Command::Push(_) => "push",
     }
+}
+
+/// The store's remotes with what this machine knows of each (no network).
+fn remote_views(store: &Store) -> Result<Vec<RemoteView>, UiError> {
+    let listing = store.list_backups().map_err(UiError::from)?;
+    let views = store
+        .config()
+        .remotes
+        .iter()
+        .map(|config| {
+            let state = crate::remote::state::load(store, &config.name);
+            let (bucket, prefix) = config
+                .parsed_url()
+                .map(|u| (u.bucket, u.prefix))
+                .unwrap_or_default();
+            let pending = listing
+                .backups
+                .iter()
+                .filter(|b| b.checksum.is_some() && b.meta_path.is_some())
+                .filter(|b| {
+                    state
+                        .backups
+                        .get(&b.id.to_string())
+                        .is_none_or(|e| e.status == crate::remote::state::OffsiteStatus::Failed)
+                })
+                .count();
+            RemoteView {
+                name: config.name.clone(),
+                url: config.url.clone(),
+                bucket,
+                prefix,
+                endpoint: config.endpoint.clone(),
+                region: config.region.clone(),
+                auto_push: config.auto_push,
+                encrypted: config.encryption.is_some(),
+                last_success: state.last_success().map(|t| t.naive_local()),
+                last_push_at: state.last_push.as_ref().and_then(|l| {
+                    chrono::DateTime::parse_from_rfc3339(&l.at)
+                        .ok()
+                        .map(|t| t.with_timezone(&chrono::Local).naive_local())
+                }),
+                last_push: state.last_push.clone(),
+                pending,
+                upload_waiting: state.upload.is_some(),
+            }
+        })
+        .collect();
+    Ok(views)
 }
 
 /// Verifies every backup (and the primary) through the store, reporting

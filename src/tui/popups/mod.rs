@@ -20,6 +20,7 @@ mod help;
 mod history;
 mod node_restore;
 mod nodes;
+mod remotes;
 mod restore;
 mod rotate;
 mod trash;
@@ -36,11 +37,13 @@ pub use error::ErrorPopup;
 pub use evidence::EvidencePopup;
 pub use help::HelpPopup;
 pub use nodes::NodesPopup;
+pub use remotes::{RemotesPopup, push_text};
 pub use restore::{RestorePopup, restore_plan_lines};
 pub use rotate::RotateForm;
 pub use trash::TrashPopup;
 #[cfg(test)]
 pub use {
+    remotes::PushState,
     restore::{RestoreSource, RestoreState},
     rotate::{NOT_VERIFIED_YET, candidates},
 };
@@ -102,6 +105,7 @@ pub enum Popup {
     Nodes(Box<NodesPopup>),
     Trash(TrashPopup),
     Evidence(EvidencePopup),
+    Remotes(RemotesPopup),
     Error(ErrorPopup),
 }
 
@@ -117,6 +121,7 @@ macro_rules! each_popup {
             Popup::Nodes($p) => $body,
             Popup::Trash($p) => $body,
             Popup::Evidence($p) => $body,
+            Popup::Remotes($p) => $body,
             Popup::Error($p) => $body,
         }
     };
@@ -134,6 +139,7 @@ pub static KEYS: &[&[Binding]] = &[
     node_restore::KEYS,
     trash::KEYS,
     evidence::KEYS,
+    remotes::KEYS,
     error::KEYS,
 ];
 
