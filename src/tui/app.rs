@@ -528,8 +528,9 @@ impl App {
             return;
         }
         if self.primary_broken() {
-            let (wizard, commands) =
+            let (mut wizard, commands) =
                 Wizard::recover(self.store.is_sandbox, self.store.primary.clone());
+            wizard.has_remotes = !self.store.offsite.remotes.is_empty();
             self.log_line(
                 Severity::Warn,
                 "recovery wizard: the primary is broken".into(),

@@ -27,8 +27,10 @@ use super::popups::{Effects, HelpPopup, Popup, diff_lines, ladder_lines, restore
 use super::render::{buttons, ellipsize, eta_text};
 use super::theme::{Theme, status_symbol, status_word};
 use super::worker::{
-    Command, Detection, Progress, Recovery, WizardCommand, WizardEvent, WizardStore,
+    Command, Detection, Progress, Recovery, RemoteRecovery, WizardCommand, WizardEvent, WizardStore,
 };
+use crate::remote::fetch::RemoteRecoveryReport;
+use crate::remote::inspect::RemoteCheck;
 
 #[rustfmt::skip]
 pub static KEYS: &[Binding] = &[
@@ -137,6 +139,34 @@ pub struct Wizard {
     /// The last line the step's text can scroll to, as last drawn: keys
     /// stop there rather than scrolling on into nothing.
     pub scroll_max: std::cell::Cell<u16>,
+    /// The store has remotes: when no local backup verifies, their
+    /// backups are offered instead.
+    pub has_remotes: bool,
+    /// The remotes' backups, once asked for (no local one verified).
+    pub remote: Option<RemoteStage>,
+}
+
+/// Recovery from the remotes: their candidates, the chosen one's dry run
+/// and the recovery, through the same plan / confirm / re-verify steps.
+#[derive(Debug, Clone, Default)]
+pub struct RemoteStage {
+    /// `(remote, check)`, each remote's backups newest first, checked on
+    /// the server (manifest, object, the server's SHA-256).
+    pub candidates: Vec<(String, RemoteCheck)>,
+    /// Remotes that could not be asked, and why.
+    pub failures: Vec<(String, String)>,
+    /// The chosen candidate downloaded and verified deeply, nothing written.
+    pub plan: Option<RemoteRecoveryReport>,
+    pub recovery: Option<RemoteRecovery>,
+}
+
+impl RemoteStage {
+    /// Position of the newest candidate the server vouches for.
+    pub fn recommended(&self) -> Option<usize> {
+        self.candidates
+            .iter()
+            .position(|(_, c)| c.status == Status::Valid)
+    }
 }
 
 impl Wizard {
@@ -193,7 +223,21 @@ impl Wizard {
             focus_yes: false,
             scroll: 0,
             scroll_max: std::cell::Cell::new(u16::MAX),
+            has_remotes: false,
+            remote: None,
         }
+    }
+
+    /// The candidates step lists the remotes' backups.
+    pub fn on_remote(&self) -> bool {
+        self.remote
+            .as_ref()
+            .is_some_and(|r| !r.candidates.is_empty())
+    }
+
+    /// The selected remote candidate: its remote and check.
+    pub fn selected_remote(&self) -> Option<&(String, RemoteCheck)> {
+        self.remote.as_ref()?.candidates.get(self.selected)
     }
 
     /// The store's recommendation (the newest candidate that verifies),
@@ -249,7 +293,11 @@ impl Wizard {
                 self.kind_index = (self.kind_index + 1).min(CorruptionKind::ALL.len() - 1)
             }
             Step::Candidates => {
-                self.selected = (self.selected + 1).min(self.candidates.len().saturating_sub(1))
+                let n = match &self.remote {
+                    Some(r) if !r.candidates.is_empty() => r.candidates.len(),
+                    _ => self.candidates.len(),
+                };
+                self.selected = (self.selected + 1).min(n.saturating_sub(1))
             }
             _ => self.scroll = self.scroll.saturating_add(1).min(self.scroll_max.get()),
         }
@@ -316,6 +364,46 @@ impl Wizard {
                 self.go(Step::Candidates);
                 self.start_candidates()
             }
+            Step::Candidates if self.on_remote() => {
+                if answer == Some(false) {
+                    return Vec::new();
+                }
+                let Some((remote, check)) = self.selected_remote().cloned() else {
+                    return Vec::new();
+                };
+                if check.status != Status::Valid {
+                    if self
+                        .remote
+                        .as_ref()
+                        .and_then(RemoteStage::recommended)
+                        .is_none()
+                    {
+                        self.go(Step::Summary);
+                        return Vec::new();
+                    }
+                    self.error = Some(format!(
+                        "{} on {remote} cannot be recovered: {}. Choose one the server vouches for (✓).",
+                        check.id,
+                        check
+                            .reason
+                            .clone()
+                            .unwrap_or_else(|| "it failed verification".into())
+                    ));
+                    return Vec::new();
+                }
+                self.go(Step::Plan);
+                if let Some(r) = &mut self.remote {
+                    r.plan = None;
+                }
+                self.busy = Some(format!(
+                    "downloading {} from {remote} and verifying it at every level…",
+                    check.id
+                ));
+                vec![WizardCommand::RemotePlan {
+                    remote,
+                    id: check.id,
+                }]
+            }
             Step::Candidates => {
                 if answer == Some(false) {
                     return Vec::new();
@@ -364,6 +452,25 @@ impl Wizard {
                     id,
                     allow_unverified,
                 }]
+            }
+            Step::Plan if self.on_remote() => {
+                if !yes {
+                    self.go(Step::Candidates);
+                    return Vec::new();
+                }
+                let Some(plan) = self.remote.as_ref().and_then(|r| r.plan.as_ref()) else {
+                    return Vec::new();
+                };
+                let Some(id) = plan
+                    .remote_id
+                    .clone()
+                    .filter(|_| plan.source == crate::remote::fetch::FetchSource::Remote)
+                else {
+                    return Vec::new();
+                };
+                let remote = plan.remote.clone();
+                self.busy = Some(format!("recovering {id} from {remote}…"));
+                vec![WizardCommand::RemoteRestore { remote, id }]
             }
             Step::Plan => {
                 if !yes {
@@ -444,6 +551,12 @@ impl Wizard {
                         self.candidates = plan.candidates.clone();
                         self.recovery_plan = Some(*plan);
                         self.selected = self.recommended().unwrap_or(0);
+                        if self.recommended().is_none() && self.has_remotes {
+                            self.busy = Some(
+                                "no local backup verifies: asking the remotes for theirs…".into(),
+                            );
+                            return vec![WizardCommand::RemoteCandidates];
+                        }
                     }
                     Ok(_) => {
                         self.error =
@@ -466,6 +579,47 @@ impl Wizard {
                 self.busy = None;
                 self.recovery = Some(*recovery);
                 self.go(Step::Verified);
+                Vec::new()
+            }
+            WizardEvent::RemoteCandidates(found) => {
+                self.busy = None;
+                let mut stage = RemoteStage::default();
+                for (remote, result) in found {
+                    match result {
+                        Ok(report) => stage
+                            .candidates
+                            .extend(report.backups.into_iter().map(|c| (remote.clone(), c))),
+                        Err(e) => stage.failures.push((remote, e.message)),
+                    }
+                }
+                self.selected = stage.recommended().unwrap_or(0);
+                self.remote = Some(stage);
+                Vec::new()
+            }
+            WizardEvent::RemotePlanned { id, result } => {
+                self.busy = None;
+                match result {
+                    Ok(plan) if plan.remote_id.as_deref() == Some(id.as_str()) => {
+                        if let Some(r) = &mut self.remote {
+                            r.plan = Some(*plan);
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => self.error = Some(e.message),
+                }
+                Vec::new()
+            }
+            WizardEvent::RemoteRestored(Ok(recovery)) => {
+                self.busy = None;
+                if let Some(r) = &mut self.remote {
+                    r.recovery = Some(*recovery);
+                }
+                self.go(Step::Verified);
+                Vec::new()
+            }
+            WizardEvent::RemoteRestored(Err(e)) => {
+                self.busy = None;
+                self.error = Some(e.message);
                 Vec::new()
             }
             WizardEvent::Began(Err(e))
@@ -558,6 +712,41 @@ impl Wizard {
                 format!("simulated {}: {}", r.kind.name(), r.action),
             )),
             WizardEvent::Detected(Ok(d)) => lines.push(describe_report(&d.report)),
+            WizardEvent::RemoteCandidates(found) => {
+                for (remote, result) in found {
+                    match result {
+                        Ok(r) => lines.push((
+                            Severity::Info,
+                            format!(
+                                "remote {remote}: {} backups, {} pass the server's checks",
+                                r.backups.len(),
+                                r.valid
+                            ),
+                        )),
+                        Err(e) => lines.push((
+                            Severity::Error,
+                            format!("remote {remote} could not be asked: {e}"),
+                        )),
+                    }
+                }
+            }
+            WizardEvent::RemoteRestored(Ok(r)) => lines.push((
+                Severity::Good,
+                format!(
+                    "recovered from remote {}: backup {} installed as {} and restored; the primary is now {}",
+                    r.report.remote,
+                    r.report.remote_id.as_deref().unwrap_or("?"),
+                    r.report
+                        .installed_as
+                        .as_ref()
+                        .map(ToString::to_string)
+                        .unwrap_or_default(),
+                    r.after.status.name()
+                ),
+            )),
+            WizardEvent::RemoteRestored(Err(e)) => {
+                lines.push((Severity::Error, format!("wizard: {e}")))
+            }
             WizardEvent::Restored(Ok(r)) => lines.push((
                 Severity::Good,
                 format!(
@@ -631,7 +820,9 @@ fn render_wizard(app: &App, w: &Wizard, area: Rect, buf: &mut Buffer) {
         Step::Choose | Step::Candidates => None,
         Step::ConfirmDamage => Some(confirm_damage_lines(app, w)),
         Step::Detect => Some(detect_lines(app, w, body.width)),
+        Step::Plan if w.on_remote() => Some(remote_plan_lines(app, w)),
         Step::Plan => Some(plan_lines(app, w)),
+        Step::Verified if w.on_remote() => Some(remote_verified_lines(app, w, body.width)),
         Step::Verified => Some(verified_lines(app, w, body.width)),
         Step::Summary => Some(summary_lines(app, w)),
     };
@@ -658,6 +849,7 @@ fn render_wizard(app: &App, w: &Wizard, area: Rect, buf: &mut Buffer) {
     render_place(app, w, place, buf);
     match paragraph {
         None if w.step == Step::Choose => render_choose(t, w, body, status, buf),
+        None if w.on_remote() => render_remote_candidates(app, w, body, status, buf),
         None => render_candidates(app, w, body, status, buf),
         Some(paragraph) => {
             paragraph.scroll((scroll, 0)).render(body, buf);
@@ -1053,6 +1245,186 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
     render_status(t, w, status, buf);
 }
 
+/// The remotes' backups when no local one verifies: each with its remote,
+/// time, size and the server's verdict, the newest sound one recommended.
+fn render_remote_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let Some(stage) = &w.remote else { return };
+    let recommended = stage.recommended();
+    let mut intro = vec![Line::styled(
+        "No local backup verifies. The remotes' backups, newest first, checked on the server (manifest, object, SHA-256):",
+        t.warn(),
+    )];
+    for (remote, why) in &stage.failures {
+        intro.push(Line::styled(
+            format!("remote {remote} could not be asked: {why}"),
+            t.bad(),
+        ));
+    }
+    let hint = vec![Line::styled(
+        if recommended.is_some() {
+            "↑↓ choose · Enter downloads the selected backup and plans its recovery (you confirm before anything is written)"
+        } else {
+            "No remote backup passes the server's checks either. Enter: what to do now"
+        },
+        if recommended.is_some() {
+            t.dim()
+        } else {
+            t.bad()
+        },
+    )];
+    let intro = Paragraph::new(intro).wrap(Wrap { trim: true });
+    let hint = Paragraph::new(hint).wrap(Wrap { trim: true });
+    let height_of = |p: &Paragraph| u16::try_from(p.line_count(body.width)).unwrap_or(u16::MAX);
+    let row_count = u16::try_from(stage.candidates.len().max(1)).unwrap_or(u16::MAX);
+    let [intro_area, _, rows_area, _, hint_area, _] = Layout::vertical([
+        Constraint::Length(height_of(&intro)),
+        Constraint::Length(1),
+        Constraint::Max(row_count),
+        Constraint::Length(1),
+        Constraint::Length(height_of(&hint)),
+        Constraint::Fill(1),
+    ])
+    .areas(body);
+    intro.render(intro_area, buf);
+    hint.render(hint_area, buf);
+    let height = usize::from(rows_area.height);
+    let first = w.selected.saturating_sub(height.saturating_sub(1));
+    let width = usize::from(body.width);
+    let narrow = width < 66;
+    let mut lines = Vec::new();
+    for (i, (remote, c)) in stage.candidates.iter().enumerate().skip(first).take(height) {
+        let s = Some(c.status);
+        let time =
+            c.id.parse::<BackupId>()
+                .map(|id| (local_time(id.time()), age(id.time(), app.now)))
+                .unwrap_or_else(|_| (c.id.clone(), String::new()));
+        let star = match (Some(i) == recommended, narrow) {
+            (true, false) => "★ recommended",
+            (true, true) => "★",
+            (false, _) => "",
+        };
+        let star_width = if narrow { 2 } else { 14 };
+        let head = format!(
+            "{} {} {:>10}  {:<8} ",
+            if i == w.selected { "▶" } else { " " },
+            time.0,
+            time.1,
+            ellipsize(remote, 8)
+        );
+        let room = width.saturating_sub(head.chars().count() + 15 + star_width);
+        let row_style = if i == w.selected {
+            t.selected()
+        } else {
+            ratatui::style::Style::new()
+        };
+        lines.push(
+            Line::from(vec![
+                Span::raw(head),
+                Span::styled(
+                    format!("{} {:<12}", status_symbol(s), status_word(s)),
+                    t.status(s),
+                ),
+                Span::styled(format!("{star:<star_width$}"), t.good()),
+                Span::raw(" "),
+                Span::styled(
+                    ellipsize(&c.reason.clone().unwrap_or_default(), room),
+                    t.dim(),
+                ),
+            ])
+            .style(row_style),
+        );
+    }
+    Paragraph::new(lines).render(rows_area, buf);
+    render_status(t, w, status, buf);
+}
+
+/// The chosen remote backup, downloaded and verified, and what recovering
+/// it would do.
+fn remote_plan_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
+    let t = app.theme;
+    let Some(plan) = w.remote.as_ref().and_then(|r| r.plan.as_ref()) else {
+        return vec![Line::styled(
+            "downloading and verifying the remote backup…",
+            t.dim(),
+        )];
+    };
+    let id = plan.remote_id.clone().unwrap_or_default();
+    let mut lines = vec![
+        Line::styled(
+            format!(
+                "Recovering {id} from remote {} ({}) gives this primary (a dry run: nothing written yet):",
+                plan.remote, plan.url
+            ),
+            t.bold(),
+        ),
+        Line::from(""),
+    ];
+    for c in &plan.candidates {
+        for l in &c.levels {
+            let s = match l.outcome {
+                crate::store::verify::Outcome::Pass => t.good(),
+                crate::store::verify::Outcome::Fail => t.bad(),
+                _ => t.dim(),
+            };
+            lines.push(Line::from(vec![
+                Span::styled(format!("  {:<16}", l.level), s),
+                Span::raw(l.detail.clone()),
+            ]));
+        }
+        if let Some(local) = &c.local {
+            lines.push(Line::from(format!(
+                "  the downloaded graph: {} · {} nodes, {} edges",
+                local.status.name(),
+                local
+                    .node_count
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "?".into()),
+                local
+                    .edge_count
+                    .map(|n| n.to_string())
+                    .unwrap_or_else(|| "?".into()),
+            )));
+        }
+    }
+    lines.push(Line::from(""));
+    lines.push(Line::from(format!(
+        "It is installed as local backup {id} (or the next free id: no local file is ever overwritten), then restored as the primary through the normal restore, which verifies it again and keeps the damaged primary in .graphvault/evidence/."
+    )));
+    lines.push(Line::from(""));
+    lines.push(buttons(t, "No", "Recover", w.focus_yes));
+    lines
+}
+
+fn remote_verified_lines(app: &App, w: &Wizard, width: u16) -> Vec<Line<'static>> {
+    let t = app.theme;
+    let Some(rec) = w.remote.as_ref().and_then(|r| r.recovery.as_ref()) else {
+        return Vec::new();
+    };
+    let installed = rec
+        .report
+        .installed_as
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("restored ", t.good()),
+            Span::styled(installed.clone(), t.bold()),
+            Span::raw(format!(
+                " (fetched from remote {}) as the primary",
+                rec.report.remote
+            )),
+        ]),
+        Line::from(""),
+        Line::styled("re-verified the new primary:", t.bold()),
+    ];
+    lines.extend(ladder_lines(t, &rec.after, app.now, width));
+    lines.push(Line::from(""));
+    lines.push(Line::styled("Enter: summary", t.dim()));
+    lines
+}
+
 fn plan_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
     let t = app.theme;
     let Some((plan, restore)) = w.plan.as_ref().and_then(|p| Some((p, p.restore.as_ref()?))) else {
@@ -1108,7 +1480,45 @@ fn verified_lines(app: &App, w: &Wizard, width: u16) -> Vec<Line<'static>> {
 fn summary_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
     let t = app.theme;
     let mut lines = Vec::new();
-    if let Some(rec) = &w.recovery {
+    if let Some(rec) = w.remote.as_ref().and_then(|r| r.recovery.as_ref()) {
+        let s = Some(rec.after.status);
+        lines.push(Line::from(vec![
+            Span::styled("Recovered from the remote. ", t.good()),
+            Span::raw(format!(
+                "The primary is now the graph of remote backup {} from {}, installed as local backup {} ",
+                rec.report.remote_id.as_deref().unwrap_or("?"),
+                rec.report.remote,
+                rec.report
+                    .installed_as
+                    .as_ref()
+                    .map(ToString::to_string)
+                    .unwrap_or_default()
+            )),
+            Span::styled(
+                format!("({} {})", status_symbol(s), status_word(s)),
+                t.status(s),
+            ),
+            Span::raw("."),
+        ]));
+        lines.push(Line::from(""));
+        let evidence = rec
+            .report
+            .restore
+            .as_ref()
+            .map(|r| r.evidence.clone())
+            .unwrap_or_default();
+        if evidence.is_empty() {
+            lines.push(Line::styled(
+                "The damaged primary was not kept: there was no file left to keep.",
+                t.bold(),
+            ));
+        } else {
+            lines.push(Line::from(vec![
+                Span::styled("The damaged files were kept in ", t.bold()),
+                Span::raw(evidence_text(&evidence)),
+            ]));
+        }
+    } else if let Some(rec) = &w.recovery {
         let s = Some(rec.after.status);
         lines.push(Line::from(vec![
             Span::styled("Recovered. ", t.good()),
@@ -1193,6 +1603,18 @@ fn summary_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
                     "Nothing recoverable: no backup verifies.",
                     t.bad(),
                 ));
+                if let Some(stage) = &w.remote {
+                    lines.push(Line::from(format!(
+                        "No remote backup passes the server's checks either ({} checked).",
+                        stage.candidates.len()
+                    )));
+                    for (remote, why) in &stage.failures {
+                        lines.push(Line::styled(
+                            format!("remote {remote} could not be asked: {why}"),
+                            t.bad(),
+                        ));
+                    }
+                }
                 lines.push(Line::from(
                     "Nothing was written or deleted; the damaged primary is where it was.",
                 ));

@@ -178,7 +178,36 @@ pub enum WizardCommand {
         id: BackupId,
         allow_unverified: bool,
     },
+    /// No local backup verifies: every remote's backups, checked on the
+    /// server (manifest, object, the server's SHA-256), newest first.
+    RemoteCandidates,
+    /// A dry run of recovering remote backup `id`: downloaded, decrypted
+    /// and verified at every level, nothing written.
+    RemotePlan {
+        remote: String,
+        id: String,
+    },
+    /// Recovering remote backup `id`: installed as a local backup and
+    /// restored as the primary (the damaged one kept), then re-verified.
+    RemoteRestore {
+        remote: String,
+        id: String,
+    },
     End,
+}
+
+/// One remote's backups as the wizard's candidates, or why the remote
+/// could not be asked.
+pub type RemoteCandidates = (
+    String,
+    Result<crate::remote::inspect::RemoteVerifyReport, UiError>,
+);
+
+/// A recovery from a remote, and the new primary verified again.
+#[derive(Debug, Clone)]
+pub struct RemoteRecovery {
+    pub report: crate::remote::fetch::RemoteRecoveryReport,
+    pub after: FileReport,
 }
 
 /// What the header and table need from one look at the store.
@@ -339,6 +368,12 @@ pub enum WizardEvent {
         result: Result<Box<RecoveryReport>, UiError>,
     },
     Restored(Result<Box<Recovery>, UiError>),
+    RemoteCandidates(Vec<RemoteCandidates>),
+    RemotePlanned {
+        id: String,
+        result: Result<Box<crate::remote::fetch::RemoteRecoveryReport>, UiError>,
+    },
+    RemoteRestored(Result<Box<RemoteRecovery>, UiError>),
 }
 
 /// Starts the worker. It ends when the command channel closes, after
@@ -947,6 +982,55 @@ impl Worker {
                     self.auto_push(&store);
                 }
             }
+            WizardCommand::RemoteCandidates => {
+                let events = self.events.clone();
+                let started = self.spawn_job("graphvault-remote-candidates", move || {
+                    let found = store
+                        .config()
+                        .remotes
+                        .iter()
+                        .map(|config| {
+                            let result = crate::remote::Remote::open(config, None)
+                                .and_then(|remote| {
+                                    crate::remote::inspect::verify(
+                                        &remote,
+                                        &crate::remote::inspect::RemoteVerifyOptions::default(),
+                                        Some(&store),
+                                    )
+                                })
+                                .map_err(UiError::from);
+                            (config.name.clone(), result)
+                        })
+                        .collect();
+                    let _ = events.send(Event::Wizard(WizardEvent::RemoteCandidates(found)));
+                });
+                if let Err(e) = started {
+                    self.send(Event::Wizard(WizardEvent::RemoteCandidates(vec![(
+                        String::new(),
+                        Err(e),
+                    )])));
+                }
+            }
+            WizardCommand::RemotePlan { remote, id } => {
+                let result = remote_fetch(&store, &remote, &id, true).map(Box::new);
+                self.send(Event::Wizard(WizardEvent::RemotePlanned { id, result }));
+            }
+            WizardCommand::RemoteRestore { remote, id } => {
+                let result = remote_fetch(&store, &remote, &id, false).and_then(|report| {
+                    let after = store
+                        .verify(&Target::Primary, Depth::Full)
+                        .map_err(UiError::from)?;
+                    Ok(Box::new(RemoteRecovery { report, after }))
+                });
+                let saved = result.is_ok();
+                self.send(Event::Wizard(WizardEvent::RemoteRestored(result)));
+                if same_store {
+                    self.refresh();
+                }
+                if saved && same_store {
+                    self.auto_push(&store);
+                }
+            }
         }
     }
 }
@@ -978,6 +1062,34 @@ fn command_name(c: &Command) -> &'static str {
         Command::ReadOffsite => "read off-site state",
         Command::Push(_) => "push",
     }
+}
+
+/// Remote backup `id` of the store's remote `name` fetched through the
+/// remote library (the CLI's `remote restore`): with `dry_run`, downloaded
+/// and verified only.
+fn remote_fetch(
+    store: &Store,
+    name: &str,
+    id: &str,
+    dry_run: bool,
+) -> Result<crate::remote::fetch::RemoteRecoveryReport, UiError> {
+    let config = store
+        .config()
+        .remotes
+        .iter()
+        .find(|r| r.name == name)
+        .cloned()
+        .ok_or_else(|| UiError {
+            kind: super::error::ErrorKind::NotFound,
+            message: format!("no remote named {name:?} in this store"),
+        })?;
+    let remote = crate::remote::Remote::open(&config, None)?;
+    Ok(crate::remote::fetch::restore(
+        store,
+        &remote,
+        id,
+        crate::remote::fetch::FetchOptions { dry_run },
+    )?)
 }
 
 /// The store's remotes with what this machine knows of each (no network).

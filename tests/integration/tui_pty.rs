@@ -380,7 +380,17 @@ impl Demo {
         cmd.env("TERM", "xterm-256color");
         cmd.env("NO_COLOR", "1");
         cmd.env_remove("GRAPHVAULT_STORE");
-        let child = KillOnDrop(pty.slave.spawn_command(cmd).expect("start graphvault demo"));
+        Demo::spawn(pty, cmd, cols, rows)
+    }
+
+    /// `cmd` in the pseudo-terminal `pty` of `cols` x `rows`.
+    fn spawn(
+        pty: portable_pty::PtyPair,
+        cmd: CommandBuilder,
+        cols: NonZeroU16,
+        rows: NonZeroU16,
+    ) -> Demo {
+        let child = KillOnDrop(pty.slave.spawn_command(cmd).expect("start graphvault"));
         drop(pty.slave);
         let mut reader = pty.master.try_clone_reader().expect("pty reader");
         let keys = pty.master.take_writer().expect("pty writer");
@@ -560,4 +570,125 @@ fn demo_rotation_goes_to_the_trash_and_both_views_undo_through_plan_and_confirm(
         .verify(&Target::Primary, Depth::Full)
         .expect("verify the primary");
     assert_eq!(primary.status, Status::Valid, "{}", primary.summary());
+}
+
+/// The UI on a store with a remote on a real S3 server (SeaweedFS, as the
+/// remote tests use), with the server's credentials and an empty HOME.
+fn ui_with_remote(root: &std::path::Path, home: &std::path::Path) -> Demo {
+    let pty = native_pty_system()
+        .openpty(PtySize {
+            rows: ROWS.get(),
+            cols: COLS.get(),
+            pixel_width: 0,
+            pixel_height: 0,
+        })
+        .expect("open a pseudo-terminal");
+    let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_graphvault"));
+    cmd.arg("--store");
+    cmd.arg(root);
+    cmd.cwd(home);
+    cmd.env("TERM", "xterm-256color");
+    cmd.env("NO_COLOR", "1");
+    cmd.env("HOME", home);
+    cmd.env("AWS_ACCESS_KEY_ID", crate::s3server::ACCESS_KEY);
+    cmd.env("AWS_SECRET_ACCESS_KEY", crate::s3server::SECRET_KEY);
+    cmd.env_remove("AWS_SESSION_TOKEN");
+    cmd.env_remove("AWS_PROFILE");
+    cmd.env_remove("GRAPHVAULT_STORE");
+    Demo::spawn(pty, cmd, COLS, ROWS)
+}
+
+/// With a remote: the off-site column goes from pending to verified after
+/// the push key, the panel shows the push; then with the primary and every
+/// local backup damaged, the recovery wizard offers the remote's backups
+/// and recovers the newest one through plan, confirm and re-verify. On
+/// disk afterwards: the primary is byte for byte the backup pushed, and it
+/// verifies.
+#[test]
+fn the_off_site_column_the_push_key_and_the_wizards_remote_candidates() {
+    let server = crate::s3server::shared();
+    let bucket = server.bucket(&crate::s3server::unique_bucket("pty"));
+    let s = crate::common::app_store();
+    let root = s.root();
+    let home = tempfile::tempdir().expect("home");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(&root)
+        .args(["remote", "add", "off", &format!("s3://{bucket}/pty")])
+        .args(["--endpoint", &server.endpoint, "--region", "us-east-1"])
+        .env("HOME", home.path())
+        .output()
+        .expect("remote add");
+    assert!(out.status.success(), "remote add: {out:?}");
+    // The newest backup with a meta: what the remote will offer first.
+    let newest = "graph_20251003_100000";
+    let pushed = std::fs::read(s.backups().join(format!("{newest}.json"))).expect("backup");
+
+    let mut ui = ui_with_remote(&root, home.path());
+    ui.screen.wait_for(
+        &["verify all done", "OFF-SITE", "· pending"],
+        "the main screen with the off-site column, nothing pushed yet",
+    );
+    assert!(
+        !ui.screen.text().contains("✓ verified"),
+        "{}",
+        ui.screen.text()
+    );
+    ui.press("P");
+    ui.screen.wait_for(
+        &["off-site: 1 remote", "push to off: 3 sent"],
+        "the push's outcome in the panel",
+    );
+    ui.screen
+        .wait_for(&[": ok, 3 sent"], "the panel read again: last push ok");
+    ui.press("\x1b");
+    ui.screen
+        .wait_for(&["✓ verified"], "the column after the push, read again");
+    let text = ui.screen.text();
+    assert!(
+        text.matches("✓ verified").count() >= 3,
+        "the three backups with a meta are verified off-site:\n{text}"
+    );
+    ui.quit();
+
+    // The disk is damaged: the primary and every local backup.
+    std::fs::write(s.primary(), b"{\"nodes\": {").expect("damage the primary");
+    for entry in std::fs::read_dir(s.backups()).expect("backups") {
+        let path = entry.expect("entry").path();
+        if path.extension().is_some_and(|e| e == "json") {
+            std::fs::write(&path, b"{\"nodes\": {}, \"edges\": {}} damaged").expect("damage");
+        }
+    }
+    let mut ui = ui_with_remote(&root, home.path());
+    ui.screen
+        .wait_for(&["recover the store", "detect"], "the recovery wizard");
+    ui.press("\r");
+    ui.screen.wait_for(
+        &["No local backup verifies", "★ recommended", "off"],
+        "the remote's candidates",
+    );
+    ui.press("\r");
+    ui.screen.wait_for(
+        &["(a dry run:", "Recover"],
+        "the plan of the remote recovery",
+    );
+    ui.press("y");
+    ui.screen
+        .wait_for(&["re-verified the new primary"], "the re-verification");
+    ui.press("\r");
+    ui.screen
+        .wait_for(&["Recovered from the remote"], "the summary");
+    ui.press("\x1b");
+    ui.screen
+        .wait_for(&["backups", "q quit"], "the main screen");
+    ui.quit();
+
+    assert_eq!(
+        std::fs::read(s.primary()).expect("primary"),
+        pushed,
+        "the primary is the backup pushed, byte for byte"
+    );
+    let store = Store::open(&root).expect("store");
+    let report = store.verify(&Target::Primary, Depth::Full).expect("verify");
+    assert_eq!(report.status, Status::Valid, "{report:?}");
 }

@@ -380,3 +380,244 @@ fn a_snapshot_in_the_ui_auto_pushes_and_a_failed_push_keeps_the_snapshot() {
         "the failure is recorded for the next push: {state:?}"
     );
 }
+
+// ------------------------------------------------ the wizard's remote step
+
+fn remote_check(
+    id: &str,
+    status: crate::store::verify::Status,
+    reason: Option<&str>,
+    deep: bool,
+) -> crate::remote::inspect::RemoteCheck {
+    use crate::remote::inspect::{RemoteCheck, RemoteLevel};
+    use crate::store::verify::Outcome;
+    let mut levels = vec![
+        RemoteLevel {
+            level: "manifest",
+            outcome: Outcome::Pass,
+            detail: "format 1, 121300 bytes".into(),
+        },
+        RemoteLevel {
+            level: "server_checksum",
+            outcome: if reason.is_some() {
+                Outcome::Fail
+            } else {
+                Outcome::Pass
+            },
+            detail: reason
+                .unwrap_or("the server's SHA-256 is the one pushed")
+                .into(),
+        },
+    ];
+    if deep {
+        levels.push(RemoteLevel {
+            level: "download",
+            outcome: Outcome::Pass,
+            detail: "121300 bytes, SHA-256 matches the meta".into(),
+        });
+        levels.push(RemoteLevel {
+            level: "ladder",
+            outcome: Outcome::Pass,
+            detail: "every level passes".into(),
+        });
+    }
+    RemoteCheck {
+        id: id.into(),
+        status,
+        failed_level: reason.map(|_| "server_checksum"),
+        reason: reason.map(Into::into),
+        levels,
+        local: None,
+        deep,
+    }
+}
+
+/// A broken primary, no local backup that verifies, and a remote: the
+/// wizard asks the remotes, offers their backups, plans the chosen one (a
+/// dry run), recovers it after a yes, and shows the re-verified primary.
+#[test]
+fn with_no_valid_local_backup_the_wizard_offers_the_remotes_candidates() {
+    use crate::remote::fetch::{FetchSource, RemoteRecoveryReport};
+    use crate::remote::inspect::RemoteVerifyReport;
+    use crate::store::verify::{Status, Target};
+    use crate::tui::wizard::Step;
+    use crate::tui::worker::{RemoteRecovery, WizardCommand, WizardEvent};
+
+    let (mut app, rx) = super::fresh(BIG);
+    let mut state = fixtures::store_state(3);
+    state.offsite.remotes = vec!["offsite".into()];
+    app.update(Action::Worker(Event::Listed(Box::new(state))));
+    app.update(Action::Worker(Event::PrimaryVerified(Box::new(
+        fixtures::report(Target::Primary, Status::Corrupt),
+    ))));
+    assert!(app.wizard.as_ref().is_some_and(|w| w.has_remotes));
+    let wizard = |app: &mut App, e: WizardEvent| app.update(Action::Worker(Event::Wizard(e)));
+    wizard(
+        &mut app,
+        WizardEvent::Began(Ok(crate::tui::worker::WizardStore {
+            root: fixtures::STORE.into(),
+            copied: false,
+            files_copied: 0,
+        })),
+    );
+    press(&mut app, KeyCode::Enter);
+    let ids: Vec<_> = app.table.rows.iter().map(|r| r.info.id.clone()).collect();
+    for (i, id) in ids.iter().enumerate() {
+        wizard(
+            &mut app,
+            WizardEvent::Candidate {
+                progress: super::progress(i + 1, 3),
+                report: Box::new(fixtures::report_for(id, Status::Corrupt)),
+            },
+        );
+    }
+    sent(&rx);
+    let candidates = app
+        .wizard
+        .as_ref()
+        .map(|w| w.candidates.clone())
+        .unwrap_or_default();
+    wizard(
+        &mut app,
+        WizardEvent::CandidatesDone(Ok(Box::new(fixtures::recovery_plan(candidates, false)))),
+    );
+    assert!(
+        matches!(
+            &sent(&rx)[..],
+            [Command::Wizard(WizardCommand::RemoteCandidates)]
+        ),
+        "no local backup verifies: the remotes are asked"
+    );
+
+    let newest = "graph_20251020_100000";
+    let older = "graph_20251016_030300";
+    wizard(
+        &mut app,
+        WizardEvent::RemoteCandidates(vec![
+            (
+                "offsite".into(),
+                Ok(RemoteVerifyReport {
+                    remote: "offsite".into(),
+                    url: "s3://graph-backups/laptop".into(),
+                    deep: false,
+                    backups: vec![
+                        remote_check(
+                            newest,
+                            Status::Corrupt,
+                            Some("the server reports another SHA-256"),
+                            false,
+                        ),
+                        remote_check(older, Status::Valid, None, false),
+                    ],
+                    valid: 1,
+                    corrupt: 1,
+                    missing: 0,
+                    elapsed_ms: 12.0,
+                }),
+            ),
+            (
+                "nas".into(),
+                Err(crate::tui::error::UiError {
+                    kind: crate::tui::error::ErrorKind::Io,
+                    message: "the server could not be reached: connection refused".into(),
+                }),
+            ),
+        ]),
+    );
+    let w = app.wizard.as_ref().expect("wizard");
+    assert_eq!(w.step, Step::Candidates);
+    assert!(w.on_remote());
+    assert_eq!(
+        w.selected, 1,
+        "the newest sound remote backup is preselected"
+    );
+    let text = super::screen_text(&app).join("\n");
+    for expected in [
+        "No local backup verifies",
+        "remote nas could not be asked",
+        "★ recommended",
+        "the server reports another SHA-256",
+    ] {
+        assert!(text.contains(expected), "no {expected:?} in\n{text}");
+    }
+    assert_snapshot!("wizard_remote_candidates", screen(&app));
+
+    // The damaged one is refused; the sound one is planned.
+    press(&mut app, KeyCode::Up);
+    press(&mut app, KeyCode::Enter);
+    assert!(app.wizard.as_ref().is_some_and(|w| w.error.is_some()));
+    assert!(sent(&rx).is_empty());
+    press(&mut app, KeyCode::Down);
+    press(&mut app, KeyCode::Enter);
+    let commands = sent(&rx);
+    assert!(
+        matches!(&commands[..], [Command::Wizard(WizardCommand::RemotePlan { remote, id })] if remote == "offsite" && id == older),
+        "{commands:?}"
+    );
+    let plan = RemoteRecoveryReport {
+        remote: "offsite".into(),
+        url: "s3://graph-backups/laptop".into(),
+        source: FetchSource::Remote,
+        dry_run: true,
+        primary: None,
+        remote_id: Some(older.into()),
+        installed_as: None,
+        candidates: vec![remote_check(older, Status::Valid, None, true)],
+        restore: None,
+        elapsed_ms: 40.0,
+    };
+    wizard(
+        &mut app,
+        WizardEvent::RemotePlanned {
+            id: older.into(),
+            result: Ok(Box::new(plan.clone())),
+        },
+    );
+    assert_eq!(app.wizard.as_ref().map(|w| w.step), Some(Step::Plan));
+    let text = super::screen_text(&app).join("\n");
+    assert!(text.contains("(a dry run:"), "{text}");
+    assert_snapshot!("wizard_remote_plan", screen(&app));
+    // The default is No: Enter goes back; y recovers.
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.wizard.as_ref().map(|w| w.step), Some(Step::Candidates));
+    assert!(sent(&rx).is_empty());
+    press(&mut app, KeyCode::Enter);
+    sent(&rx);
+    wizard(
+        &mut app,
+        WizardEvent::RemotePlanned {
+            id: older.into(),
+            result: Ok(Box::new(plan.clone())),
+        },
+    );
+    press(&mut app, KeyCode::Char('y'));
+    let commands = sent(&rx);
+    assert!(
+        matches!(&commands[..], [Command::Wizard(WizardCommand::RemoteRestore { remote, id })] if remote == "offsite" && id == older),
+        "{commands:?}"
+    );
+    let installed: crate::store::names::BackupId = older.parse().expect("id");
+    let mut done = plan;
+    done.dry_run = false;
+    done.installed_as = Some(installed.clone());
+    done.restore = Some(fixtures::restore_report(&installed, Status::Corrupt, false));
+    wizard(
+        &mut app,
+        WizardEvent::RemoteRestored(Ok(Box::new(RemoteRecovery {
+            report: done,
+            after: fixtures::report(Target::Primary, Status::Valid),
+        }))),
+    );
+    assert_eq!(app.wizard.as_ref().map(|w| w.step), Some(Step::Verified));
+    let text = super::screen_text(&app).join("\n");
+    assert!(text.contains("re-verified the new primary"), "{text}");
+    press(&mut app, KeyCode::Enter);
+    let text = super::screen_text(&app).join("\n");
+    assert!(text.contains("Recovered from the remote"), "{text}");
+    assert!(
+        app.log
+            .iter()
+            .any(|l| l.text.contains("recovered from remote offsite")),
+        "the log says where the primary came from"
+    );
+}
