@@ -820,7 +820,7 @@ fn render_wizard(app: &App, w: &Wizard, area: Rect, buf: &mut Buffer) {
         Step::Choose | Step::Candidates => None,
         Step::ConfirmDamage => Some(confirm_damage_lines(app, w)),
         Step::Detect => Some(detect_lines(app, w, body.width)),
-        Step::Plan if w.on_remote() => Some(remote_plan_lines(app, w)),
+        Step::Plan if w.on_remote() => Some(remote_plan_lines(app, w, body.width)),
         Step::Plan => Some(plan_lines(app, w)),
         Step::Verified if w.on_remote() => Some(remote_verified_lines(app, w, body.width)),
         Step::Verified => Some(verified_lines(app, w, body.width)),
@@ -1255,9 +1255,14 @@ fn render_remote_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf
         "No local backup verifies. The remotes' backups, newest first, checked on the server (manifest, object, SHA-256):",
         t.warn(),
     )];
+    // One line per remote that failed: the rows need the room (the whole
+    // reason is in the activity log).
     for (remote, why) in &stage.failures {
         intro.push(Line::styled(
-            format!("remote {remote} could not be asked: {why}"),
+            ellipsize(
+                &format!("remote {remote} could not be asked: {why}"),
+                usize::from(body.width),
+            ),
             t.bad(),
         ));
     }
@@ -1341,7 +1346,7 @@ fn render_remote_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf
 
 /// The chosen remote backup, downloaded and verified, and what recovering
 /// it would do.
-fn remote_plan_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
+fn remote_plan_lines(app: &App, w: &Wizard, width: u16) -> Vec<Line<'static>> {
     let t = app.theme;
     let Some(plan) = w.remote.as_ref().and_then(|r| r.plan.as_ref()) else {
         return vec![Line::styled(
@@ -1367,9 +1372,12 @@ fn remote_plan_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
                 crate::store::verify::Outcome::Fail => t.bad(),
                 _ => t.dim(),
             };
+            // Object keys are long: the start of one says little, its end
+            // (the checksum) is what tells objects apart.
+            let room = usize::from(width).saturating_sub(19);
             lines.push(Line::from(vec![
                 Span::styled(format!("  {:<16}", l.level), s),
-                Span::raw(l.detail.clone()),
+                Span::raw(super::render::ellipsize_left(&l.detail, room)),
             ]));
         }
         if let Some(local) = &c.local {

@@ -27,6 +27,8 @@ pub static KEYS: &[Binding] = &[
     bind!(Remotes, [code(KeyCode::Esc), ch('q'), ch('o')], Close, "close the off-site panel", "close"),
     bind!(Remotes, [code(KeyCode::Up), ch('k')], Up, "select the previous remote"),
     bind!(Remotes, [code(KeyCode::Down), ch('j')], Down, "select the next remote", "select"),
+    bind!(Remotes, [code(KeyCode::PageUp)], PageUp, "scroll up"),
+    bind!(Remotes, [code(KeyCode::PageDown)], PageDown, "scroll down"),
     bind!(Remotes, [code(KeyCode::F(5)), ctrl('r')], Refresh, "read the remotes' state again"),
 ];
 
@@ -51,6 +53,9 @@ pub struct RemotesPopup {
     /// The pushes of this panel, latest last (one line each once done).
     pub pushes: Vec<PushState>,
     pub scroll: u16,
+    /// The first line of the selected remote, as last drawn: the view
+    /// follows the selection.
+    pub selected_line: std::cell::Cell<usize>,
 }
 
 impl RemotesPopup {
@@ -73,6 +78,7 @@ impl RemotesPopup {
                 Vec::new()
             },
             scroll: 0,
+            selected_line: std::cell::Cell::new(0),
         }
     }
 
@@ -101,9 +107,11 @@ impl PopupView for RemotesPopup {
         match action {
             Action::Up if self.views().len() > 1 => {
                 self.selected = self.selected.saturating_sub(1);
+                self.scroll = 0;
             }
             Action::Down if self.views().len() > 1 => {
                 self.selected = (self.selected + 1).min(last);
+                self.scroll = 0;
             }
             Action::Refresh => fx.send(Command::ListRemotes),
             Action::Push => {
@@ -187,7 +195,15 @@ impl PopupView for RemotesPopup {
         let height = super::wrapped_height(&lines, inner_width)
             .saturating_add(2)
             .min(area.height.saturating_sub(2));
-        render_text_popup(t, area, &title, lines, self.scroll, (width, height), buf);
+        // The selected remote's block starts in view (after ↑↓; PgUp and
+        // PgDn scroll from there).
+        let start = self.selected_line.get().min(lines.len());
+        let above = super::wrapped_height(&lines[..start], inner_width).saturating_sub(1);
+        let visible = height.saturating_sub(2);
+        let total = super::wrapped_height(&lines, inner_width);
+        let follow = above.min(total.saturating_sub(visible));
+        let scroll = follow.saturating_add(self.scroll);
+        render_text_popup(t, area, &title, lines, scroll, (width, height), buf);
     }
 }
 
@@ -218,6 +234,9 @@ pub fn panel_lines(
             for (i, r) in v.iter().enumerate() {
                 if i > 0 {
                     lines.push(Line::from(""));
+                }
+                if i == p.selected {
+                    p.selected_line.set(lines.len());
                 }
                 remote_lines(&mut lines, r, i == p.selected, t, now, width);
             }
@@ -257,7 +276,7 @@ fn remote_lines(
         head.push(Span::styled(format!("  {}", flags.join(" · ")), t.dim()));
     }
     lines.push(Line::from(head));
-    let value_width = width.saturating_sub(13).max(10);
+    let value_width = width.saturating_sub(14).max(10);
     let endpoint = match (&r.endpoint, &r.region) {
         (Some(e), Some(reg)) => format!("{e} ({reg})"),
         (Some(e), None) => e.clone(),
@@ -296,8 +315,15 @@ fn remote_lines(
             }
         }
     };
+    // Two lines at most: the whole error is in the push's own line and
+    // the activity log.
+    let last =
+        crate::tui::render::ellipsize(&last, value_width.saturating_mul(2).saturating_sub(4));
     wrapped_field(lines, t, "last push", &last, last_style, value_width);
     let since = match r.last_success {
+        Some(at) if (now - at).num_seconds() < 5 => {
+            "the last successful push ended just now".to_string()
+        }
         Some(at) => format!("{} since the last successful push", age_span(at, now)),
         None => "no push has succeeded yet".to_string(),
     };
