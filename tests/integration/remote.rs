@@ -910,3 +910,304 @@ fn figures_push_and_recovery_of_a_77_mb_graph_against_raw_transfers() {
         recover_s / raw_down_s
     );
 }
+
+/// A request to the test server signed with its credentials, for what
+/// graphvault itself never does (turning versioning on, creating a bucket
+/// with object lock, listing object versions): `(status, body)`.
+fn signed(
+    server: &Server,
+    bucket: &str,
+    method: http::Method,
+    query: &[(&str, &str)],
+    headers: &[(&'static str, &str)],
+    body: &str,
+) -> (u16, String) {
+    use object_store::client::{HttpConnector, HttpRequest, HttpRequestBody, ReqwestConnector};
+    use object_store::signer::{SignedUrlOptions, Signer};
+    let store = raw_store(server, bucket);
+    let mut options = SignedUrlOptions::new().with_query(query.iter().copied());
+    for (name, value) in headers {
+        options = options.with_signed_header(
+            http::HeaderName::from_static(name),
+            http::HeaderValue::from_str(value).expect("header value"),
+        );
+    }
+    let client = ReqwestConnector::default()
+        .connect(&object_store::ClientOptions::new().with_allow_http(true))
+        .expect("http client");
+    block_on(async {
+        let url = store
+            .signed_url_opts(
+                method.clone(),
+                &object_store::path::Path::from(""),
+                std::time::Duration::from_secs(300),
+                &options,
+            )
+            .await
+            .expect("sign");
+        let mut request = HttpRequest::new(HttpRequestBody::from(body.as_bytes().to_vec()));
+        *request.method_mut() = method;
+        *request.uri_mut() = url.as_str().parse().expect("uri");
+        for (name, value) in headers {
+            request.headers_mut().insert(
+                http::HeaderName::from_static(name),
+                http::HeaderValue::from_str(value).expect("header value"),
+            );
+        }
+        let response = client.execute(request).await.expect("request");
+        let status = response.status().as_u16();
+        let body = response.into_body().bytes().await.expect("body");
+        (status, String::from_utf8_lossy(&body).into_owned())
+    })
+}
+
+/// A store with five backups with metas, a day apart.
+fn five_backups() -> common::AppStore {
+    let s = common::empty_store();
+    std::fs::create_dir_all(s.backups()).expect("backups");
+    for (i, ts) in [
+        "20251001_100000",
+        "20251002_100000",
+        "20251003_100000",
+        "20251004_100000",
+        "20251005_100000",
+    ]
+    .iter()
+    .enumerate()
+    {
+        s.add_backup(ts, &app_graph(3 + i, 2, false, ts), MetaName::Meta);
+    }
+    s
+}
+
+#[test]
+fn remote_rotate_is_a_dry_run_by_default_keeps_the_newest_valid_and_the_floor() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("rotate"));
+    let s = five_backups();
+    let root = s.root();
+    add_remote(&root, server, "off", &format!("s3://{bucket}/r"), &[]);
+    let (code, json) = gv(&root, &["push", "off"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(remote_ids(&root, "off").len(), 5);
+    // The newest remote backup is damaged through the S3 API.
+    let newest = std::fs::read(s.backups().join("graph_20251005_100000.json")).expect("backup");
+    let raw = raw_store(server, &bucket);
+    block_on(raw.put(
+        &object_store::path::Path::from(format!("r/data/{}.json", sha256(&newest))),
+        b"{}".to_vec().into(),
+    ))
+    .expect("damage");
+
+    let policy = ["--keep-last", "1", "--min-valid", "2"];
+    let mut args = vec!["remote", "rotate", "off"];
+    args.extend(policy);
+    let (code, json) = gv(&root, &args);
+    assert_eq!(code, 0, "{json}");
+    let r = &json["result"];
+    assert_eq!(r["dry_run"], true, "a dry run unless --apply: {r}");
+    assert_eq!(r["removed"], serde_json::json!([]), "{r}");
+    assert_eq!(
+        remote_ids(&root, "off").len(),
+        5,
+        "nothing removed by a dry run"
+    );
+    let decisions = r["plan"]["decisions"].as_array().expect("decisions");
+    let decision = |id: &str| {
+        decisions
+            .iter()
+            .find(|d| d["id"] == id)
+            .unwrap_or_else(|| panic!("no decision for {id}: {r}"))
+    };
+    let reasons = |id: &str| decision(id)["reasons"].to_string();
+    // The damaged one is kept aside, not counted, never removed.
+    assert_eq!(decision("graph_20251005_100000")["action"], "keep");
+    assert!(reasons("graph_20251005_100000").contains("corrupt"), "{r}");
+    // The newest valid one is always kept; the floor keeps a second.
+    assert_eq!(decision("graph_20251004_100000")["action"], "keep");
+    assert!(
+        reasons("graph_20251004_100000").contains("newest valid backup (always kept)"),
+        "{r}"
+    );
+    assert_eq!(decision("graph_20251003_100000")["action"], "keep");
+    assert!(
+        reasons("graph_20251003_100000").contains("floor: keeps at least 2 valid backups"),
+        "{r}"
+    );
+    for id in ["graph_20251002_100000", "graph_20251001_100000"] {
+        assert_eq!(decision(id)["action"], "remove", "{r}");
+        assert!(
+            decision(id)["reasons"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty()),
+            "every decision has its reasons: {r}"
+        );
+    }
+
+    args.push("--apply");
+    let (code, json) = gv(&root, &args);
+    assert_eq!(code, 0, "{json}");
+    let mut removed: Vec<String> = json["result"]["removed"]
+        .as_array()
+        .expect("removed")
+        .iter()
+        .map(|v| v.as_str().expect("id").to_string())
+        .collect();
+    removed.sort();
+    assert_eq!(
+        removed,
+        vec!["graph_20251001_100000", "graph_20251002_100000"]
+    );
+    assert_eq!(
+        remote_ids(&root, "off"),
+        vec![
+            "graph_20251005_100000",
+            "graph_20251004_100000",
+            "graph_20251003_100000"
+        ]
+    );
+    assert_eq!(
+        raw_keys(server, &bucket, "r/data/").len(),
+        3,
+        "the removed backups' data objects are gone too"
+    );
+    // Local backups are the local policy's business: untouched.
+    assert_eq!(std::fs::read_dir(s.backups()).expect("backups").count(), 10);
+}
+
+#[test]
+fn a_versioned_bucket_is_named_by_remote_ls_and_its_old_versions_are_left_alone() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("versions"));
+    let (status, body) = signed(
+        server,
+        &bucket,
+        http::Method::PUT,
+        &[("versioning", "")],
+        &[],
+        r#"<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>"#,
+    );
+    assert_eq!(status, 200, "turn versioning on: {body}");
+    let s = five_backups();
+    let root = s.root();
+    add_remote(&root, server, "off", &format!("s3://{bucket}/v"), &[]);
+    let (code, json) = gv(&root, &["push", "off"]);
+    assert_eq!(code, 0, "{json}");
+
+    let (code, json) = gv(&root, &["remote", "ls", "off"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        json["result"]["protection"]["versioning"], "Enabled",
+        "{json}"
+    );
+    let out = Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(&root)
+        .args(["remote", "ls", "off"])
+        .env("AWS_ACCESS_KEY_ID", ACCESS_KEY)
+        .env("AWS_SECRET_ACCESS_KEY", SECRET_KEY)
+        .env("HOME", root.join("no-home"))
+        .output()
+        .expect("remote ls");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("versioning enabled: deleted or replaced objects stay as old versions"),
+        "{text}"
+    );
+
+    let (code, json) = gv(
+        &root,
+        &[
+            "remote",
+            "rotate",
+            "off",
+            "--keep-last",
+            "1",
+            "--min-valid",
+            "1",
+            "--apply",
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    let r = &json["result"];
+    assert_eq!(r["removed"].as_array().map(Vec::len), Some(4), "{r}");
+    assert_eq!(r["refused"], serde_json::json!([]), "{r}");
+    assert!(
+        r["notes"].to_string().contains("the bucket keeps versions"),
+        "rotate says what versioning does with its deletes: {r}"
+    );
+    assert_eq!(remote_ids(&root, "off"), vec!["graph_20251005_100000"]);
+    // Never fights versioning: every removed manifest is still there as an
+    // old version (graphvault deletes no version; the bucket's lifecycle
+    // rules decide).
+    let (status, versions) = signed(
+        server,
+        &bucket,
+        http::Method::GET,
+        &[("versions", "")],
+        &[],
+        "",
+    );
+    assert_eq!(status, 200, "{versions}");
+    for id in [
+        "graph_20251001_100000",
+        "graph_20251002_100000",
+        "graph_20251003_100000",
+        "graph_20251004_100000",
+    ] {
+        let key = format!("v/backups/{id}.manifest.json");
+        assert!(
+            versions.contains(&format!("<Key>{key}</Key>")),
+            "{key} kept as an old version:\n{versions}"
+        );
+    }
+    assert!(
+        versions.contains("<DeleteMarker>"),
+        "the deletes are delete markers:\n{versions}"
+    );
+}
+
+#[test]
+fn a_bucket_with_object_lock_is_named_by_remote_ls_and_rotate() {
+    let server = s3server::shared();
+    let bucket = s3server::unique_bucket("locked");
+    let (status, body) = signed(
+        server,
+        &bucket,
+        http::Method::PUT,
+        &[],
+        &[("x-amz-bucket-object-lock-enabled", "true")],
+        "",
+    );
+    assert_eq!(status, 200, "create a bucket with object lock: {body}");
+    let s = five_backups();
+    let root = s.root();
+    add_remote(&root, server, "off", &format!("s3://{bucket}/l"), &[]);
+    let (code, json) = gv(&root, &["push", "off"]);
+    assert_eq!(code, 0, "{json}");
+    let (code, json) = gv(&root, &["remote", "ls", "off"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["protection"]["object_lock"], true, "{json}");
+    let (code, json) = gv(
+        &root,
+        &[
+            "remote",
+            "rotate",
+            "off",
+            "--keep-last",
+            "1",
+            "--min-valid",
+            "1",
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    assert!(
+        json["result"]["notes"].to_string().contains("object lock"),
+        "{json}"
+    );
+    assert_eq!(
+        remote_ids(&root, "off").len(),
+        5,
+        "a dry run removes nothing"
+    );
+}
