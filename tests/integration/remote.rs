@@ -1211,3 +1211,179 @@ fn a_bucket_with_object_lock_is_named_by_remote_ls_and_rotate() {
         "a dry run removes nothing"
     );
 }
+
+/// Runs `cmd`, failing (never skipping) with what it printed.
+fn run_tool(cmd: &mut Command, what: &str) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: could not run: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed ({}): {}{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Installs a tool once per target directory, under a lock shared by the
+/// test binaries: `install` runs only when `bin` is not there yet.
+fn tool(bin: PathBuf, lock: &str, install: impl FnOnce()) -> PathBuf {
+    let target = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .to_path_buf();
+    if bin.is_file() {
+        return bin;
+    }
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(target.join(lock))
+        .expect("lock file");
+    // Blocks while another test binary installs.
+    file.lock().unwrap_or_else(|e| panic!("lock {lock}: {e}"));
+    if !bin.is_file() {
+        install();
+    }
+    assert!(bin.is_file(), "{} was not installed", bin.display());
+    bin
+}
+
+/// `rage`, the age format's Rust command-line tool, with the same flags as
+/// Go's `age` (`-d -i KEY -o OUT FILE`), built from crates.io into the
+/// target directory on first use (cargo is all it needs).
+fn rage() -> PathBuf {
+    let root = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+        .parent()
+        .expect("target dir")
+        .join("age-tools");
+    let bin = root.join("bin").join("rage");
+    let target_dir = root.join("build");
+    tool(bin, "age-tools.lock", || {
+        run_tool(
+            Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+                .args([
+                    "install",
+                    "--locked",
+                    "--quiet",
+                    "rage",
+                    "--version",
+                    "0.12.1",
+                ])
+                .arg("--root")
+                .arg(&root)
+                .arg("--target-dir")
+                .arg(&target_dir),
+            "cargo install rage",
+        );
+    })
+}
+
+/// `pyage`, an age implementation of its own in Python (PyPI `age`), in
+/// the virtualenv the S3 server comes from: a second, independent reader
+/// of the format.
+fn pyage() -> PathBuf {
+    let weed = s3server::weed();
+    let bin_dir = weed.parent().expect("venv bin").to_path_buf();
+    tool(bin_dir.join("pyage"), "age-tools-py.lock", || {
+        run_tool(
+            Command::new(bin_dir.join("pip")).args([
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "age==0.5.1",
+            ]),
+            "pip install age",
+        );
+    })
+}
+
+/// The runbook's way without graphvault: fetch the data object with any
+/// S3 tool, decrypt it with an age tool and the key file, and check the
+/// result against the meta's checksum.
+#[test]
+fn a_pushed_encrypted_backup_decrypts_with_the_age_command_line_tools() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("agecli"));
+    let keys = tempfile::tempdir().expect("keys");
+    let key = key_file(keys.path(), "graph.key");
+    let s = app_store();
+    let root = s.root();
+    add_remote(
+        &root,
+        server,
+        "off",
+        &format!("s3://{bucket}/enc"),
+        &["--encrypt-key-file", key.to_str().expect("path")],
+    );
+    let (code, json) = gv(&root, &["push", "off"]);
+    assert_eq!(code, 0, "{json}");
+    let (code, json) = gv(&root, &["remote", "ls", "off"]);
+    assert_eq!(code, 0, "{json}");
+    let newest = &json["result"]["backups"][0];
+    assert_eq!(newest["id"], "graph_20251003_100000", "{json}");
+    let data_key = newest["data_key"].as_str().expect("data_key");
+    let checksum = newest["checksum"].as_str().expect("checksum");
+    let plain = std::fs::read(s.backups().join("graph_20251003_100000.json")).expect("backup");
+    assert_eq!(checksum, sha256(&plain));
+
+    let raw = raw_store(server, &bucket);
+    let cipher = block_on(async {
+        raw.get(&object_store::path::Path::from(format!("enc/{data_key}")))
+            .await?
+            .bytes()
+            .await
+    })
+    .expect("fetch the object");
+    assert!(cipher.starts_with(b"age-encryption.org/v1\n"));
+    let work = tempfile::tempdir().expect("work");
+    let file = work.path().join(data_key.rsplit('/').next().expect("name"));
+    std::fs::write(&file, &cipher).expect("write the object");
+
+    // As the runbook says, with rage's flags (the same as age's).
+    let out = work.path().join("graph.json");
+    run_tool(
+        Command::new(rage())
+            .arg("-d")
+            .arg("-i")
+            .arg(&key)
+            .arg("-o")
+            .arg(&out)
+            .arg(&file),
+        "rage -d",
+    );
+    let decrypted = std::fs::read(&out).expect("decrypted");
+    assert_eq!(decrypted, plain, "rage gives the backup's bytes");
+    assert_eq!(sha256(&decrypted), checksum, "sha256sum matches the meta");
+
+    // An independent implementation reads it too.
+    let out2 = work.path().join("graph-pyage.json");
+    run_tool(
+        Command::new(pyage())
+            .arg("decrypt")
+            .arg("-i")
+            .arg(&file)
+            .arg("-o")
+            .arg(&out2)
+            .arg(&key)
+            .env("HOME", work.path()),
+        "pyage decrypt",
+    );
+    assert_eq!(std::fs::read(&out2).expect("decrypted"), plain);
+
+    // Negative control: another key does not decrypt it.
+    let other = key_file(keys.path(), "other.key");
+    let refused = Command::new(rage())
+        .arg("-d")
+        .arg("-i")
+        .arg(&other)
+        .arg("-o")
+        .arg(work.path().join("no.json"))
+        .arg(&file)
+        .output()
+        .expect("run rage");
+    assert!(!refused.status.success(), "a wrong key must be refused");
+}
