@@ -702,9 +702,18 @@ fn upload_multipart(
             } else {
                 None
             };
+            let upload_id = match remote.backend().multipart_begin(key) {
+                Ok(id) => id,
+                Err(e) => {
+                    if encrypt {
+                        state::remove_staged(store, &remote.config.name);
+                    }
+                    return Err(e);
+                }
+            };
             let upload = PendingUpload {
                 key: key.to_string(),
-                upload_id: remote.backend().multipart_begin(key)?,
+                upload_id,
                 checksum: checksum.clone(),
                 part_size,
                 parts: Vec::new(),
