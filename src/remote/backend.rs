@@ -454,16 +454,22 @@ impl ObjectBackend for S3Backend {
         // is already there and leave it untouched.
         const OP: &str = "complete a multipart upload";
         let body = complete_xml(&parts);
-        let options = SignedUrlOptions::new()
+        let mut options = SignedUrlOptions::new()
             .with_query([("uploadId", upload)])
-            .with_signed_header(
-                http::header::IF_NONE_MATCH,
-                http::HeaderValue::from_static("*"),
-            )
             .with_signed_header(
                 http::header::CONTENT_TYPE,
                 http::HeaderValue::from_static("application/xml"),
             );
+        #[cfg(feature = "negative-controls")]
+        let create_only = !crate::store::negative_controls::complete_overwrites();
+        #[cfg(not(feature = "negative-controls"))]
+        let create_only = true;
+        if create_only {
+            options = options.with_signed_header(
+                http::header::IF_NONE_MATCH,
+                http::HeaderValue::from_static("*"),
+            );
+        }
         let (status, _, reply) =
             self.raw_with_body(http::Method::POST, key, options, body.into_bytes())?;
         let text = String::from_utf8_lossy(&reply);

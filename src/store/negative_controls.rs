@@ -15,6 +15,16 @@ thread_local! {
     static TRUST_ANY_MEMO_ENTRY: Cell<bool> = const { Cell::new(false) };
     static TRUST_NODE_INDEX: Cell<bool> = const { Cell::new(false) };
     static SCRUB_IGNORES_STAT: Cell<bool> = const { Cell::new(false) };
+    static COMPLETE_OVERWRITES: Cell<bool> = const { Cell::new(false) };
+}
+/// Makes a remote's multipart completion leave out `If-None-Match`, as
+/// object_store's own completion does, on this thread: an object that
+/// appeared at the key meanwhile is then replaced.
+pub fn set_complete_overwrites(on: bool) {
+    COMPLETE_OVERWRITES.with(|c| c.set(on));
+}
+pub(crate) fn complete_overwrites() -> bool {
+    COMPLETE_OVERWRITES.with(Cell::get)
 }
 /// Makes the memo trust any well-formed entry under a checksum's name,
 /// whatever content it names, its size or its HMAC, on this thread.

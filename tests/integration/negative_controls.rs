@@ -214,4 +214,50 @@ mod weakened {
             "ignoring the stat, the change waits for its turn"
         );
     }
+
+    /// The remote's multipart completion is create-only; sent without
+    /// `If-None-Match` (as object_store's own completion is), an object
+    /// that appeared at the key during the upload is replaced, which
+    /// `remote::a_multipart_completion_never_replaces_...` would catch.
+    #[test]
+    fn a_completion_without_if_none_match_replaces_an_object_that_appeared() {
+        use graphvault::remote::ObjectBackend;
+        use graphvault::remote::backend::PutOutcome;
+        use graphvault::store::negative_controls::set_complete_overwrites;
+
+        use crate::s3server;
+
+        let server = s3server::shared();
+        let bucket = server.bucket(&s3server::unique_bucket("negcomplete"));
+        let backend = server.backend(&bucket);
+        let part = vec![9u8; 1 << 20];
+        let race = |key: &str, weaken: bool| {
+            let upload = backend.multipart_begin(key).expect("begin");
+            let id = backend
+                .multipart_part(key, &upload, 0, part.clone())
+                .expect("part");
+            backend
+                .put_create(key, b"theirs".to_vec())
+                .expect("another writer");
+            set_complete_overwrites(weaken);
+            let outcome = backend.multipart_complete(key, &upload, vec![id]);
+            set_complete_overwrites(false);
+            let outcome = outcome.expect("complete");
+            let now = backend.get(key, 1 << 30).expect("get");
+            if outcome == PutOutcome::AlreadyExists {
+                let _ = backend.multipart_abort(key, &upload);
+            }
+            (outcome, now == b"theirs")
+        };
+        assert_eq!(
+            race("neg/a", false),
+            (PutOutcome::AlreadyExists, true),
+            "create-only: the first object stays"
+        );
+        assert_eq!(
+            race("neg/b", true),
+            (PutOutcome::Created, false),
+            "weakened: the first object is replaced"
+        );
+    }
 }
