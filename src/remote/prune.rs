@@ -5,9 +5,11 @@
 //!
 //! Removing a backup deletes its manifest first (it is then no longer
 //! listed) and then its data object when no other manifest names it. A
-//! bucket with versioning keeps what is deleted as old versions; one with
-//! object lock refuses deletes of locked objects. graphvault never fights
-//! either: a refused delete is reported and the backup stays listed.
+//! bucket with versioning keeps what is deleted as old versions behind a
+//! delete marker; object lock (which S3 only allows with versioning)
+//! keeps each locked version until its retention ends. graphvault never
+//! fights either: it deletes no version, and a delete the server refuses
+//! is reported and the backup stays listed.
 
 use std::time::Instant;
 
@@ -84,7 +86,7 @@ pub fn rotate(
         notes.push("the bucket keeps versions: removed backups stay as old versions until the bucket's lifecycle rules expire them".to_string());
     }
     if protection.object_lock {
-        notes.push("the bucket has object lock: deletes of locked objects are refused by the server and reported".to_string());
+        notes.push("the bucket has object lock: a removal only adds a delete marker, and each locked version stays until its retention ends (graphvault never deletes a version); a delete the server refuses is reported and the backup stays listed".to_string());
     }
     let mut report = RemoteRotateReport {
         remote: remote.config.name.clone(),

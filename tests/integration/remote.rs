@@ -1190,7 +1190,7 @@ fn a_versioned_bucket_is_named_by_remote_ls_and_its_old_versions_are_left_alone(
 }
 
 #[test]
-fn a_bucket_with_object_lock_is_named_by_remote_ls_and_rotate() {
+fn a_bucket_with_object_lock_is_named_and_its_locked_versions_stay() {
     let server = s3server::shared();
     let bucket = s3server::unique_bucket("locked");
     let (status, body) = signed(
@@ -1202,6 +1202,17 @@ fn a_bucket_with_object_lock_is_named_by_remote_ls_and_rotate() {
         "",
     );
     assert_eq!(status, 200, "create a bucket with object lock: {body}");
+    // Every new object locked for a day, in compliance mode (nobody may
+    // delete a locked version before then).
+    let (status, body) = signed(
+        server,
+        &bucket,
+        http::Method::PUT,
+        &[("object-lock", "")],
+        &[],
+        r#"<ObjectLockConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><ObjectLockEnabled>Enabled</ObjectLockEnabled><Rule><DefaultRetention><Mode>COMPLIANCE</Mode><Days>1</Days></DefaultRetention></Rule></ObjectLockConfiguration>"#,
+    );
+    assert_eq!(status, 200, "default retention: {body}");
     let s = five_backups();
     let root = s.root();
     add_remote(&root, server, "off", &format!("s3://{bucket}/l"), &[]);
@@ -1232,6 +1243,44 @@ fn a_bucket_with_object_lock_is_named_by_remote_ls_and_rotate() {
         5,
         "a dry run removes nothing"
     );
+    // Applied: the removals are delete markers (what S3 allows on a locked
+    // bucket); graphvault asks for nothing more, and every locked version
+    // is still there.
+    let (code, json) = gv(
+        &root,
+        &[
+            "remote",
+            "rotate",
+            "off",
+            "--keep-last",
+            "1",
+            "--min-valid",
+            "1",
+            "--apply",
+        ],
+    );
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        json["result"]["removed"].as_array().map(Vec::len),
+        Some(4),
+        "{json}"
+    );
+    assert_eq!(remote_ids(&root, "off"), vec!["graph_20251005_100000"]);
+    let (status, versions) = signed(
+        server,
+        &bucket,
+        http::Method::GET,
+        &[("versions", "")],
+        &[],
+        "",
+    );
+    assert_eq!(status, 200, "{versions}");
+    assert_eq!(
+        versions.matches("<Version>").count(),
+        10,
+        "five manifests and five data objects, each version kept:\n{versions}"
+    );
+    assert_eq!(versions.matches("<DeleteMarker>").count(), 8, "{versions}");
 }
 
 /// Runs `cmd`, failing (never skipping) with what it printed.
