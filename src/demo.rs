@@ -48,6 +48,20 @@ pub struct DemoReport {
 /// # Errors
 /// `root` holds something that is not a sandbox store, or an I/O error.
 pub fn build_demo_store(root: &Path) -> Result<DemoReport> {
+    build_demo_store_keyed(root, None)
+}
+
+/// [`build_demo_store`] with every meta it writes signed by `key` (the
+/// HMAC of `--key-file`), so the demo shows tamper evidence: a `tampered`
+/// primary is then caught at the checksum level. The two legacy metas stay
+/// unsigned, as the application writes them ("not authenticated").
+///
+/// # Errors
+/// As [`build_demo_store`].
+pub fn build_demo_store_keyed(
+    root: &Path,
+    key: Option<crate::store::auth::Key>,
+) -> Result<DemoReport> {
     let existing = Store::open(root)?;
     let non_empty = match std::fs::read_dir(root) {
         Ok(mut d) => d.next().is_some(),
@@ -65,7 +79,10 @@ pub fn build_demo_store(root: &Path) -> Result<DemoReport> {
         // An earlier demo: start over, removing only what it wrote.
         remove_earlier_demo(root)?;
     }
-    let store = Store::open(root)?;
+    let store = match key {
+        Some(key) => Store::open(root)?.with_key(key),
+        None => Store::open(root)?,
+    };
     store.mark_sandbox("demo store built by `graphvault demo`")?;
     let now = Local::now().with_nanosecond(0).unwrap_or_else(Local::now);
     let start = now - Duration::days(40);

@@ -46,7 +46,7 @@ fn main() -> ExitCode {
             if *no_ui {
                 init_logging(cli.verbose);
             }
-            ExitCode::from(run_demo(dir.as_deref(), *no_ui))
+            ExitCode::from(run_demo(dir.as_deref(), *no_ui, cli.key_file.as_deref()))
         }
         Some(command) => {
             init_logging(cli.verbose);
@@ -78,23 +78,40 @@ pub fn run_ui(store: &Path, note: Option<String>, key_file: Option<&Path>) -> u8
 }
 
 /// Builds the demo sandbox and opens the UI on it (or just prints where it
-/// is with `no_ui`).
-pub fn run_demo(dir: Option<&Path>, no_ui: bool) -> u8 {
+/// is with `no_ui`). With `key_file`, the demo's metas are signed with that
+/// key and the UI checks them with it.
+pub fn run_demo(dir: Option<&Path>, no_ui: bool, key_file: Option<&Path>) -> u8 {
     let root = match dir {
         Some(d) => d.to_path_buf(),
         None => std::env::temp_dir().join(format!("graphvault-demo-{}", std::process::id())),
     };
-    let report = match graphvault::demo::build_demo_store(&root) {
+    let key = match key_file
+        .map(|k| graphvault::store::auth::Key::from_file(k, &root))
+        .transpose()
+    {
+        Ok(k) => k,
+        Err(e) => {
+            eprintln!("graphvault demo: {e}; nothing was built");
+            return exit::FAILURE;
+        }
+    };
+    let keyed = key.is_some();
+    let report = match graphvault::demo::build_demo_store_keyed(&root, key) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("graphvault demo: {e}");
             return exit::FAILURE;
         }
     };
+    let signed = if keyed {
+        "; metas signed with the key"
+    } else {
+        ""
+    };
     let summary = format!(
-        "demo sandbox store: {} ({} backups; primary {} nodes, {} edges)",
+        "demo sandbox store: {} ({}; primary {} nodes, {} edges{signed})",
         display(&report.root),
-        report.backups,
+        graphvault::present::count_of(report.backups, "backup"),
         report.node_count,
         report.edge_count
     );
@@ -102,12 +119,43 @@ pub fn run_demo(dir: Option<&Path>, no_ui: bool) -> u8 {
         println!("{summary}");
         return exit::OK;
     }
-    let code = run_ui(&root, Some(summary.clone()), None);
+    let code = run_ui(&root, Some(summary), key_file);
+    // Counted again: a restore, a rotation or a snapshot in the UI changed
+    // what the summary said when the demo was built.
+    let now = sandbox_now(&root);
+    let again = match key_file {
+        Some(k) => format!(
+            "graphvault --key-file {} --store {}",
+            display(k),
+            display(&root)
+        ),
+        None => format!("graphvault --store {}", display(&root)),
+    };
     println!(
-        "{summary}\nexplore it again with: graphvault --store {}",
+        "demo sandbox store: {} ({now})\nexplore it again with: {again}",
         display(&root)
     );
     code
+}
+
+/// What the sandbox holds now, in one phrase, for the exit message.
+fn sandbox_now(root: &Path) -> String {
+    use graphvault::store::verify::{Depth, Target};
+    let Ok(store) = graphvault::store::Store::open(root) else {
+        return "cannot be read now".to_string();
+    };
+    let backups = match store.list_backups() {
+        Ok(l) => graphvault::present::count_of(l.backups.len(), "backup"),
+        Err(_) => "backups cannot be listed".to_string(),
+    };
+    let primary = match store.verify(&Target::Primary, Depth::Full) {
+        Ok(r) => match (r.node_count, r.edge_count) {
+            (Some(n), Some(e)) => format!("primary {n} nodes, {e} edges, {}", r.status.name()),
+            _ => format!("primary {}", r.summary()),
+        },
+        Err(e) => format!("primary: {e}"),
+    };
+    format!("{backups}; {primary}")
 }
 
 fn display(p: &Path) -> String {

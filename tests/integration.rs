@@ -45,6 +45,8 @@ mod save;
 mod trash;
 #[path = "integration/tui_pty.rs"]
 mod tui_pty;
+#[path = "integration/tui_worker.rs"]
+mod tui_worker;
 #[path = "integration/verify.rs"]
 mod verify;
 #[path = "integration/wizard_vs_cli.rs"]

@@ -5,12 +5,13 @@
 mod check;
 mod nodes;
 pub mod ping;
+mod progress;
 mod remote;
 mod render;
 
 pub use remote::{EndpointArgs, FromRemoteArgs, IdentityArgs, RemoteCommand};
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 
@@ -383,6 +384,7 @@ impl From<StoreError> for Failure {
                 (exit::NOTHING_RECOVERABLE, "nothing_recoverable")
             }
             StoreError::VerifyFailed { .. }
+            | StoreError::RestoreRefused { .. }
             | StoreError::ChecksumMismatch { .. }
             | StoreError::BackupUnverified { .. } => (exit::INTEGRITY, "verification_failed"),
             StoreError::NotSandbox { .. } => (exit::FAILURE, "not_sandbox"),
@@ -394,6 +396,7 @@ impl From<StoreError> for Failure {
             StoreError::NoSuchNode { .. } => (exit::FAILURE, "no_such_node"),
             StoreError::Conflict { .. } => (exit::FAILURE, "conflict"),
             StoreError::Interrupted { .. } => (exit::FAILURE, "interrupted"),
+            StoreError::Cancelled { .. } => (exit::FAILURE, "cancelled"),
             StoreError::NoSpace { .. } => (exit::FAILURE, "no_space"),
         };
         // The store names no commands or flags; the command line says
@@ -759,7 +762,7 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             let depth = if *quick { Depth::Checksum } else { Depth::Full };
             let store = &store.clone().with_deep(*deep);
             if *all {
-                let show = std::io::stderr().is_terminal() && !cli.json;
+                let bar = progress::Progress::new("verifying files", cli.json);
                 let report = store.verify_all(
                     VerifyAllOptions {
                         depth,
@@ -767,21 +770,9 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                         threads: 0,
                     },
                     &AtomicBool::new(false),
-                    &|p| {
-                        if show {
-                            eprint!(
-                                "\rverifying {}/{} files, {} of {}   ",
-                                p.done,
-                                p.total,
-                                crate::present::human_size(p.bytes_done),
-                                crate::present::human_size(p.bytes_total)
-                            );
-                        }
-                    },
+                    &|p| bar.verify(&p),
                 )?;
-                if show {
-                    eprint!("\r{:60}\r", "");
-                }
+                bar.finish();
                 let code = if report.has_problems() {
                     exit::INTEGRITY
                 } else {
@@ -921,7 +912,12 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
             if let Some(name) = &from.from_remote {
                 return remote::recover(store, from, name, *dry_run);
             }
-            let (_, report) = store.load_with_recovery(RecoverOptions { dry_run: *dry_run })?;
+            let bar = progress::Progress::new("checking backups", cli.json);
+            let (_, report) = store
+                .load_with_recovery_reporting(RecoverOptions { dry_run: *dry_run }, &|p| {
+                    bar.verify(&p)
+                })?;
+            bar.finish();
             let code = if report.recovered() {
                 exit::OK
             } else {

@@ -3,7 +3,6 @@
 //! [`crate::remote`] and renders its report as text or JSON.
 
 use std::fmt::Write as _;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
@@ -397,32 +396,17 @@ pub(super) fn push(store: &Store, json: bool, name: Option<&str>) -> Result<Outc
             ),
         });
     }
-    let show = std::io::stderr().is_terminal() && !json;
+    let bar = super::progress::Progress::new("pushing backups", json);
     let progress = |p: &PushProgress| {
-        if show {
-            eprint!(
-                "\rpushing {}/{} backups, {} of {}{}   ",
-                p.backups_done,
-                p.backups_total,
-                human_size(p.bytes_done),
-                human_size(p.bytes_total),
-                if p.parts_done > 0 {
-                    format!(" (part {})", p.parts_done)
-                } else {
-                    String::new()
-                }
-            );
-        }
+        bar.update(p.backups_done, p.backups_total, p.bytes_done, p.bytes_total);
     };
     let mut reports: Vec<PushReport> = Vec::new();
     for n in &names {
         let remote = open(store, n, None)?;
         let report = crate::remote::push::push(store, &remote, &PushOptions::default(), &progress);
-        if show {
-            eprint!("\r{:70}\r", "");
-        }
         reports.push(report?);
     }
+    bar.finish();
     let code = if reports.iter().all(PushReport::ok) {
         exit::OK
     } else {
@@ -554,8 +538,8 @@ fn render_listing(l: &RemoteListing) -> String {
     }
     let _ = writeln!(
         out,
-        "{} backups, {} stored",
-        l.backups.len(),
+        "{}, {} stored",
+        crate::present::count_of(l.backups.len(), "backup"),
         human_size(l.total_stored)
     );
     for (id, why) in &l.unreadable {

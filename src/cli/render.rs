@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use crate::present::{age, human_size, local_time, now_local, short_checksum};
+use crate::present::{age, count_of, human_size, local_time, now_local, short_checksum};
 use crate::store::Store;
 use crate::store::corrupt::CorruptionReport;
 use crate::store::diff::DiffReport;
@@ -80,8 +80,8 @@ pub fn listing(store: &Store, listing: &BackupListing) -> String {
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{} backups in {} ({} total)",
-        listing.backups.len(),
+        "{} in {} ({} total)",
+        count_of(listing.backups.len(), "backup"),
         listing.dir.display(),
         human_size(listing.total_size)
     );
@@ -286,6 +286,31 @@ fn diff_lines(out: &mut String, d: &crate::graph::GraphDiff) {
     }
 }
 
+/// What replacing the primary changes (its diff, or why there is none)
+/// and, for a plan, what is kept of it: as the store's report says.
+fn replacing(
+    out: &mut String,
+    which: &str,
+    diff: Option<&crate::graph::GraphDiff>,
+    no_diff: Option<&str>,
+    keeps: &crate::store::restore::KeptPrimary,
+    dry_run: bool,
+) {
+    match diff {
+        Some(d) => {
+            let _ = writeln!(out, "changes from the {which} primary:");
+            diff_lines(out, d);
+        }
+        None => {
+            let why = no_diff.unwrap_or("the primary could not be compared");
+            let _ = writeln!(out, "no diff: {why}");
+        }
+    }
+    if dry_run {
+        let _ = writeln!(out, "{}", keeps.describe(true));
+    }
+}
+
 pub fn restore(r: &RestoreReport) -> String {
     let mut out = String::new();
     let verb = if r.dry_run {
@@ -299,15 +324,14 @@ pub fn restore(r: &RestoreReport) -> String {
         r.backup_id, r.node_count, r.edge_count, r.checksum
     );
     let _ = writeln!(out, "previous primary: {}", r.previous_primary.summary());
-    match &r.diff {
-        Some(d) => {
-            let _ = writeln!(out, "changes from the previous primary:");
-            diff_lines(&mut out, d);
-        }
-        None => {
-            let _ = writeln!(out, "the previous primary could not be parsed: no diff");
-        }
-    }
+    replacing(
+        &mut out,
+        "previous",
+        r.diff.as_ref(),
+        r.no_diff.as_deref(),
+        &r.keeps,
+        r.dry_run,
+    );
     for e in &r.evidence {
         let _ = writeln!(out, "kept the previous file as {}", e.display());
     }
@@ -614,15 +638,14 @@ pub fn evidence_restore(r: &EvidenceRestoreReport) -> String {
         r.evidence.id, r.evidence.reason, r.node_count, r.edge_count
     );
     let _ = writeln!(out, "current primary: {}", r.previous_primary.summary());
-    match &r.diff {
-        Some(d) => {
-            let _ = writeln!(out, "changes from the current primary:");
-            diff_lines(&mut out, d);
-        }
-        None => {
-            let _ = writeln!(out, "the current primary could not be parsed: no diff");
-        }
-    }
+    replacing(
+        &mut out,
+        "current",
+        r.diff.as_ref(),
+        r.no_diff.as_deref(),
+        &r.keeps,
+        r.dry_run,
+    );
     if let (Some(id), Some(restore)) = (&r.backup_id, &r.restore) {
         let _ = writeln!(out, "saved the evidence as backup {id}, then restored it");
         for e in &restore.evidence {

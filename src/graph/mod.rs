@@ -1559,31 +1559,54 @@ impl KnowledgeGraph {
         };
 
         let mut report = Consistency::default();
-        push_listed(&mut report.problems, "duplicate node keys", &duplicate_keys);
         push_listed(
             &mut report.problems,
-            "nodes whose id differs from their key",
+            ["duplicate node key", "duplicate node keys"],
+            &duplicate_keys,
+        );
+        push_listed(
+            &mut report.problems,
+            [
+                "node whose id differs from its key",
+                "nodes whose id differs from their key",
+            ],
             &mismatched,
         );
-        push_listed(&mut report.problems, "duplicate edge ids", &duplicate_edges);
         push_listed(
             &mut report.problems,
-            "dangling edges (endpoint is not a node)",
+            ["duplicate edge id", "duplicate edge ids"],
+            &duplicate_edges,
+        );
+        push_listed(
+            &mut report.problems,
+            [
+                "dangling edge (endpoint is not a node)",
+                "dangling edges (endpoint is not a node)",
+            ],
             &dangling,
         );
         push_listed(
             &mut report.problems,
-            "edges whose strength is not a number",
+            [
+                "edge whose strength is not a number",
+                "edges whose strength is not a number",
+            ],
             &bad_strength,
         );
         push_listed(
             &mut report.warnings,
-            "connection ids that name no edge",
+            [
+                "connection id that names no edge",
+                "connection ids that name no edge",
+            ],
             &dangling_connections,
         );
         push_listed(
             &mut report.warnings,
-            "nodes with nothing but an id",
+            [
+                "node with nothing but an id",
+                "nodes with nothing but an id",
+            ],
             &minimal,
         );
         let missing_strength: Vec<&str> = self
@@ -1594,7 +1617,10 @@ impl KnowledgeGraph {
             .collect();
         push_listed(
             &mut report.warnings,
-            "edges without a strength (absent or null)",
+            [
+                "edge without a strength (absent or null)",
+                "edges without a strength (absent or null)",
+            ],
             &missing_strength,
         );
         report
@@ -1916,10 +1942,12 @@ pub const MAX_LISTED: usize = 20;
 /// Below this many edges the consistency check is a few milliseconds: not worth a thread.
 const PARALLEL_CHECK_MIN_EDGES: usize = 20_000;
 
-fn push_listed<T: fmt::Display>(messages: &mut Vec<String>, what: &str, items: &[T]) {
+/// `what` is the singular and the plural: "1 dangling edge", "2 dangling edges".
+fn push_listed<T: fmt::Display>(messages: &mut Vec<String>, what: [&str; 2], items: &[T]) {
     if items.is_empty() {
         return;
     }
+    let what = if items.len() == 1 { what[0] } else { what[1] };
     let mut message = format!("{} {what}: ", items.len());
     for (i, item) in items.iter().take(MAX_LISTED).enumerate() {
         if i > 0 {
@@ -3603,8 +3631,8 @@ mod tests {
         assert_eq!(
             report.warnings,
             vec![
-                "1 connection ids that name no edge: GOOGL: in edge_deadbeef".to_owned(),
-                "1 nodes with nothing but an id: MSFT".to_owned(),
+                "1 connection id that names no edge: GOOGL: in edge_deadbeef".to_owned(),
+                "1 node with nothing but an id: MSFT".to_owned(),
             ]
         );
 
@@ -3626,18 +3654,18 @@ mod tests {
         assert_eq!(
             report.problems,
             vec![
-                "1 duplicate node keys: a".to_owned(),
-                "1 nodes whose id differs from their key: \"b\" has id \"c\"".to_owned(),
-                "1 duplicate edge ids: e1".to_owned(),
+                "1 duplicate node key: a".to_owned(),
+                "1 node whose id differs from its key: \"b\" has id \"c\"".to_owned(),
+                "1 duplicate edge id: e1".to_owned(),
                 "2 dangling edges (endpoint is not a node): e1 -> zz, e2 -> qq".to_owned(),
-                "1 edges whose strength is not a number: e1".to_owned(),
+                "1 edge whose strength is not a number: e1".to_owned(),
             ]
         );
         // `null` is what the application writes for no strength: a warning.
         assert_eq!(
             report.warnings,
             vec![
-                "1 nodes with nothing but an id: a".to_owned(),
+                "1 node with nothing but an id: a".to_owned(),
                 "2 edges without a strength (absent or null): e3, e4".to_owned(),
             ]
         );

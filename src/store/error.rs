@@ -53,6 +53,27 @@ pub enum StoreError {
     #[error("{path} failed verification: {reason}")]
     VerifyFailed { path: PathBuf, reason: String },
 
+    /// A restore refused because the backup failed verification: the
+    /// verification that refused it comes with it, so a front end can show
+    /// that status on the backup's row without verifying it again.
+    #[error(
+        "{} failed verification: restore of {id} refused, the primary is unchanged: {}",
+        report.path.display(),
+        report.summary()
+    )]
+    RestoreRefused {
+        id: super::names::BackupId,
+        report: Box<super::verify::FileReport>,
+    },
+
+    /// A long operation stopped between two files because it was asked to.
+    #[error("{op} cancelled: {state}")]
+    Cancelled {
+        op: &'static str,
+        /// What is on disk now (what it did before it stopped).
+        state: String,
+    },
+
     /// A restore refused because the backup has no meta to check its bytes
     /// against, though it parses and is consistent. The caller may accept
     /// it explicitly (`RestoreOptions::allow_unverified`).

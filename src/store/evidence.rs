@@ -152,6 +152,10 @@ pub struct EvidenceRestoreReport {
     pub previous_primary: FileReport,
     /// From the primary now to the evidence, when the primary parses.
     pub diff: Option<GraphDiff>,
+    /// Why there is no diff, when there is none.
+    pub no_diff: Option<String>,
+    /// What happens to the primary being replaced.
+    pub keeps: super::restore::KeptPrimary,
     pub node_count: usize,
     pub edge_count: usize,
     /// The backup the evidence was saved as before it was restored.
@@ -335,15 +339,14 @@ impl Store {
             });
         };
         let previous = self.inspect_target(&Target::Primary, Depth::Full, true);
-        let diff = previous
-            .graph
-            .as_ref()
-            .map(|old| super::diff::diff_graphs(old, &graph));
+        let (diff, no_diff) = self.diff_from_primary(&previous, &graph);
         let mut report = EvidenceRestoreReport {
             evidence: item,
             dry_run: options.dry_run,
             previous_primary: previous.report,
             diff,
+            no_diff,
+            keeps: self.kept_primary(),
             node_count: graph.node_count(),
             edge_count: graph.edge_count(),
             backup_id: None,

@@ -162,6 +162,14 @@ pub struct WriteGuard {
     _handle: Box<dyn LockHandle>,
 }
 
+/// What [`Store::change_stamp`] saw: per path, its length, mtime, ctime
+/// and inode, or why it could not be read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangeStamp(Vec<StampEntry>);
+
+type StampEntry =
+    std::result::Result<(u64, Option<i64>, Option<i64>, Option<u64>), std::io::ErrorKind>;
+
 impl Store {
     /// Opens the store at `root` on the real filesystem. The directory need
     /// not exist yet (the first save creates it).
@@ -324,6 +332,31 @@ impl Store {
     /// Whether the directory exists at all.
     pub fn exists(&self) -> bool {
         matches!(self.fs.entry(&self.root), Ok(e) if e.kind == EntryKind::Dir)
+    }
+
+    /// A cheap look at what any writer of the store changes: one stat each
+    /// of the directory, `graph.json`, its meta and pending meta, and
+    /// `backups/` (whose mtime moves when a backup is added or removed).
+    /// Two equal stamps mean nothing was saved, restored, rotated or
+    /// damaged in between as far as a stat can tell; a front end compares
+    /// them every few seconds to notice another process's writes.
+    pub fn change_stamp(&self) -> ChangeStamp {
+        let paths = [
+            self.root.clone(),
+            self.primary_path(),
+            self.primary_meta_path(),
+            self.pending_meta_path(),
+            self.backups_dir(),
+        ];
+        ChangeStamp(
+            paths
+                .iter()
+                .map(|p| match self.fs.file_stat(p) {
+                    Ok(st) => Ok((st.len, st.mtime_ns, st.ctime_ns, st.ino)),
+                    Err(e) => Err(e.kind()),
+                })
+                .collect(),
+        )
     }
 
     /// Whether the directory holds a store: the application's files

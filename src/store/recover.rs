@@ -713,6 +713,19 @@ impl Store {
         &self,
         options: RecoverOptions,
     ) -> Result<(Option<KnowledgeGraph>, RecoveryReport)> {
+        self.load_with_recovery_reporting(options, &|_| {})
+    }
+
+    /// [`Store::load_with_recovery`], calling `progress` after each backup
+    /// the search verifies (a command line's progress bar).
+    ///
+    /// # Errors
+    /// As [`Store::load_with_recovery`].
+    pub fn load_with_recovery_reporting(
+        &self,
+        options: RecoverOptions,
+        progress: &(dyn Fn(VerifyProgress) + Sync),
+    ) -> Result<(Option<KnowledgeGraph>, RecoveryReport)> {
         let started = Instant::now();
         let _guard = if options.dry_run {
             None
@@ -720,7 +733,7 @@ impl Store {
             Some(self.lock()?)
         };
         let never = AtomicBool::new(false);
-        let mut work = self.plan_work(PlanOptions::default(), &never, &|_| {})?;
+        let mut work = self.plan_work(PlanOptions::default(), &never, progress)?;
         let mut report = RecoveryReport::from_plan(work.plan.clone(), options.dry_run);
         if work.plan.primary_usable {
             let graph = work.primary.graph.take();

@@ -36,6 +36,11 @@ pub struct RestoreReport {
     /// Differences from the previous primary to the backup, when the
     /// previous primary could be parsed.
     pub diff: Option<GraphDiff>,
+    /// Why there is no diff, when there is none (no graph.json, it cannot
+    /// be read, it does not parse), in words for both front ends.
+    pub no_diff: Option<String>,
+    /// What happens to the primary being replaced (the plan's promise).
+    pub keeps: KeptPrimary,
     /// Where the previous primary (and its meta) were kept.
     pub evidence: Vec<PathBuf>,
     pub node_count: usize,
@@ -44,6 +49,39 @@ pub struct RestoreReport {
     /// Re-verification of the new primary after the restore.
     pub after: Option<FileReport>,
     pub elapsed_ms: f64,
+}
+
+/// What a restore does with the `graph.json` it replaces, decided before
+/// anything is written, so a plan never promises to keep a file that is
+/// not there.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum KeptPrimary {
+    /// There is no graph.json: nothing is replaced, and nothing kept.
+    NoPrimary,
+    /// graph.json (and its meta, when there is one) are kept in `dir`.
+    Evidence { dir: PathBuf, with_meta: bool },
+}
+
+impl KeptPrimary {
+    /// One line for a plan or a result.
+    pub fn describe(&self, dry_run: bool) -> String {
+        match (self, dry_run) {
+            (KeptPrimary::NoPrimary, _) => {
+                "there is no graph.json to keep: the restore writes a new one".to_string()
+            }
+            (KeptPrimary::Evidence { dir, with_meta }, true) => format!(
+                "the current graph.json{} will be kept in {}/",
+                if *with_meta { " and its meta" } else { "" },
+                dir.display()
+            ),
+            (KeptPrimary::Evidence { dir, with_meta }, false) => format!(
+                "the replaced graph.json{} was kept in {}/",
+                if *with_meta { " and its meta" } else { "" },
+                dir.display()
+            ),
+        }
+    }
 }
 
 /// Why a restore of `id` is refused, given its verification: typed, so a
@@ -56,12 +94,9 @@ pub(crate) fn refusal(id: &BackupId, report: &FileReport) -> StoreError {
             reason: report.reason.clone().unwrap_or_default(),
         }
     } else {
-        StoreError::VerifyFailed {
-            path: report.path.clone(),
-            reason: format!(
-                "restore of {id} refused, the primary is unchanged: {}",
-                report.summary()
-            ),
+        StoreError::RestoreRefused {
+            id: id.clone(),
+            report: Box::new(report.clone()),
         }
     }
 }
@@ -121,10 +156,8 @@ impl Store {
     ) -> Result<RestoreReport> {
         let previous =
             previous.unwrap_or_else(|| self.inspect_target(&Target::Primary, Depth::Full, true));
-        let diff = previous
-            .graph
-            .as_ref()
-            .map(|old| super::diff::diff_graphs(old, graph));
+        let (diff, no_diff) = self.diff_from_primary(&previous, graph);
+        let keeps = self.kept_primary();
         let checksum = backup.actual_checksum.clone().unwrap_or_default();
         let mut report = RestoreReport {
             backup_id: id.clone(),
@@ -135,6 +168,8 @@ impl Store {
             backup,
             previous_primary: previous.report.clone(),
             diff,
+            no_diff,
+            keeps,
             evidence: Vec::new(),
             after: None,
             elapsed_ms: 0.0,
@@ -191,6 +226,52 @@ impl Store {
         report.after = Some(after);
         report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(report)
+    }
+
+    /// The diff from the primary as `previous` found it to `incoming`, or
+    /// why there is none. A primary that failed its checksum (or its
+    /// consistency check) may still parse: then there is a diff, and never
+    /// a claim that it "cannot be parsed".
+    pub(crate) fn diff_from_primary(
+        &self,
+        previous: &Inspection,
+        incoming: &KnowledgeGraph,
+    ) -> (Option<GraphDiff>, Option<String>) {
+        if let Some(old) = &previous.graph {
+            return (Some(super::diff::diff_graphs(old, incoming)), None);
+        }
+        let path = self.primary_path();
+        let bytes = match &previous.bytes {
+            Some(b) => std::borrow::Cow::Borrowed(b.as_slice()),
+            None => match fs::read_file(&*self.fs, &path, super::MAX_GRAPH_LEN) {
+                Ok(b) => std::borrow::Cow::Owned(b),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return (None, Some("there is no graph.json to compare with".into()));
+                }
+                Err(e) => {
+                    return (None, Some(format!("graph.json cannot be read: {e}")));
+                }
+            },
+        };
+        match KnowledgeGraph::from_slice(&bytes) {
+            Ok(old) => (Some(super::diff::diff_graphs(&old, incoming)), None),
+            Err(e) => (None, Some(format!("graph.json does not parse: {e}"))),
+        }
+    }
+
+    /// What replacing the primary now would keep of it.
+    pub(crate) fn kept_primary(&self) -> KeptPrimary {
+        let present = |p: &std::path::Path| match self.fs.entry(p) {
+            Err(e) => e.kind() != std::io::ErrorKind::NotFound,
+            Ok(_) => true,
+        };
+        if !present(&self.primary_path()) {
+            return KeptPrimary::NoPrimary;
+        }
+        KeptPrimary::Evidence {
+            dir: self.evidence_dir(),
+            with_meta: present(&self.primary_meta_path()),
+        }
     }
 
     /// The one rule for anything about to replace `graph.json`: keep what

@@ -23,13 +23,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use serde::Serialize;
 
 use super::Store;
-use super::error::Result;
+use super::error::{Result, StoreError};
 use super::names::BackupId;
 use super::retention::{self, Action, Candidate, Health, RetentionPlan, RetentionPolicy};
 use super::trash::{PurgedItem, TrashReason, TrashedBackup};
@@ -40,6 +40,57 @@ use super::verify::{Depth, FileReport, Target, VerifyAllOptions};
 pub struct RotateOptions {
     /// Only report what would be removed (the CLI's default).
     pub dry_run: bool,
+}
+
+/// Which part of a rotation is under way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RotateStep {
+    /// Reading the backups the memo cannot vouch for, or that the plan
+    /// relies on (hash, and parse unless the memo knows the content).
+    Reading,
+    /// Moving what the plan removes into the trash, one backup at a time.
+    Trashing,
+}
+
+/// How far a rotation is, after each file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RotateProgress {
+    pub step: RotateStep,
+    pub done: usize,
+    pub total: usize,
+    pub bytes_done: u64,
+    pub bytes_total: u64,
+}
+
+/// A long rotation's caller: told after each file, and able to stop it
+/// between two files. Stopped while reading, nothing is moved (the
+/// rotation fails with [`StoreError::Cancelled`]); stopped while moving,
+/// what was moved stays in the trash and the report says `cancelled`.
+#[derive(Clone, Copy)]
+pub struct RotateControl<'a> {
+    pub cancel: &'a AtomicBool,
+    pub progress: &'a (dyn Fn(RotateProgress) + Sync),
+}
+
+static NEVER: AtomicBool = AtomicBool::new(false);
+
+fn ignore(_: RotateProgress) {}
+
+impl RotateControl<'static> {
+    /// Never cancelled, tells no one.
+    pub fn none() -> Self {
+        RotateControl {
+            cancel: &NEVER,
+            progress: &ignore,
+        }
+    }
+}
+
+impl RotateControl<'_> {
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
 }
 
 /// What a rotation decided and did.
@@ -60,6 +111,9 @@ pub struct RotateReport {
     /// Why trash items past their grace by the clock were not purged (the
     /// store's own history does not confirm it), when some were not.
     pub purge_note: Option<String>,
+    /// Asked to stop while moving: `trashed` is what was moved before it
+    /// stopped; the rest of the plan's removals stayed in `backups/`.
+    pub cancelled: bool,
     pub elapsed_ms: f64,
 }
 
@@ -69,6 +123,8 @@ pub struct RotateReport {
 struct Caller<'a> {
     operation: &'a str,
     purge_trash: bool,
+    /// Told after each file, and able to stop the rotation between two.
+    control: RotateControl<'a>,
 }
 
 impl<'a> Caller<'a> {
@@ -76,7 +132,12 @@ impl<'a> Caller<'a> {
         Caller {
             operation,
             purge_trash: true,
+            control: RotateControl::none(),
         }
+    }
+
+    fn with(self, control: RotateControl<'a>) -> Self {
+        Caller { control, ..self }
     }
 }
 
@@ -88,6 +149,21 @@ impl Store {
     /// moved to the trash before an I/O error stay there; the error names
     /// the path and says where the backup being moved is.
     pub fn rotate(&self, policy: &RetentionPolicy, options: RotateOptions) -> Result<RotateReport> {
+        self.rotate_reporting(policy, options, RotateControl::none())
+    }
+
+    /// [`Store::rotate`], telling `control` after each file and stopping
+    /// between two files when it asks.
+    ///
+    /// # Errors
+    /// As [`Store::rotate`], and [`StoreError::Cancelled`] when stopped
+    /// before anything was moved.
+    pub fn rotate_reporting(
+        &self,
+        policy: &RetentionPolicy,
+        options: RotateOptions,
+        control: RotateControl<'_>,
+    ) -> Result<RotateReport> {
         policy.validate()?;
         let _guard = if options.dry_run {
             None
@@ -100,7 +176,7 @@ impl Store {
             super::now().naive_local(),
             None,
             None,
-            Caller::purging("rotate"),
+            Caller::purging("rotate").with(control),
         )
     }
 
@@ -115,6 +191,7 @@ impl Store {
         &self,
         policy: &RetentionPolicy,
         confirmed: &[BackupId],
+        control: RotateControl<'_>,
     ) -> Result<RotateReport> {
         policy.validate()?;
         let _guard = self.lock()?;
@@ -124,7 +201,7 @@ impl Store {
             super::now().naive_local(),
             Some(confirmed),
             None,
-            Caller::purging("rotation confirmed in the terminal UI"),
+            Caller::purging("rotation confirmed in the terminal UI").with(control),
         )
     }
 
@@ -165,6 +242,7 @@ impl Store {
             Caller {
                 operation: "retention in check",
                 purge_trash: false,
+                control: RotateControl::none(),
             },
         )
     }
@@ -179,9 +257,12 @@ impl Store {
         caller: Caller<'_>,
     ) -> Result<RotateReport> {
         let operation = caller.operation;
+        let control = caller.control;
         let started = Instant::now();
-        let (candidates, mut plan, checksums) = self.plan_with_health(policy, now, written)?;
+        let (candidates, mut plan, checksums) =
+            self.plan_with_health(policy, now, written, control)?;
         if let Some(confirmed) = confirmed {
+            let confirmed: HashSet<&BackupId> = confirmed.iter().collect();
             let healths = candidates_by_id(&candidates, &plan);
             for (decision, candidate) in plan.decisions.iter_mut().zip(&healths) {
                 if decision.action == Action::Remove && !confirmed.contains(&decision.id) {
@@ -201,6 +282,7 @@ impl Store {
         let mut trashed = Vec::new();
         let mut purged = Vec::new();
         let mut purge_note = None;
+        let mut cancelled = false;
         if !dry_run {
             // The trash's clock is the rotation's: tests and demo
             // histories pass their own `now`, and a purge must agree.
@@ -220,12 +302,27 @@ impl Store {
                     .purge_expired_trash(at, history)
                     .map_err(|e| e.left("nothing was moved to the trash by this rotation"))?;
             }
-            for decision in plan
+            let removals: Vec<&retention::Decision> = plan
                 .decisions
                 .iter()
                 .rev()
                 .filter(|d| d.action == Action::Remove)
-            {
+                .collect();
+            let moving = |done: usize| RotateProgress {
+                step: RotateStep::Trashing,
+                done,
+                total: removals.len(),
+                bytes_done: 0,
+                bytes_total: 0,
+            };
+            (control.progress)(moving(0));
+            for (done, decision) in removals.iter().enumerate() {
+                // Between two files: what was moved stays moved, and is
+                // reported; nothing is half-moved.
+                if control.cancelled() {
+                    cancelled = true;
+                    break;
+                }
                 let why = TrashReason {
                     operation,
                     policy: Some(policy),
@@ -235,6 +332,7 @@ impl Store {
                     Ok(Some(item)) => {
                         removed_files.extend(item.moved.iter().cloned());
                         trashed.push(item);
+                        (control.progress)(moving(done + 1));
                     }
                     Ok(None) => {}
                     Err(e) => {
@@ -254,7 +352,8 @@ impl Store {
                     }
                 }
             }
-            // Keep the memo bounded: drop what no file has any more.
+            // Keep the memo bounded: drop what no file has any more (not
+            // after a stop: the plan's removals are partly still there).
             let mut keep: HashSet<String> = plan
                 .decisions
                 .iter()
@@ -262,7 +361,9 @@ impl Store {
                 .filter_map(|d| checksums.get(&d.id).cloned())
                 .collect();
             keep.extend(self.primary_checksums());
-            self.prune_memo(&keep);
+            if !cancelled {
+                self.prune_memo(&keep);
+            }
         }
         tracing::info!(
             kept = plan.kept,
@@ -279,6 +380,7 @@ impl Store {
             purged,
             trash_grace: super::retention::format_duration(self.trash_grace()),
             purge_note,
+            cancelled,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
     }
@@ -292,6 +394,7 @@ impl Store {
         policy: &RetentionPolicy,
         now: chrono::NaiveDateTime,
         written: Option<&BackupId>,
+        control: RotateControl<'_>,
     ) -> Result<(Vec<Candidate>, RetentionPlan, HashMap<BackupId, String>)> {
         let listing = self.list_backups()?;
         let checksums: HashMap<BackupId, String> = listing
@@ -314,7 +417,13 @@ impl Store {
         let unread: Vec<usize> = (0..reports.len())
             .filter(|&i| reports[i].is_none() && !confirmed[i])
             .collect();
-        self.read_backups(&listing.backups, &unread, &mut reports, &mut confirmed)?;
+        self.read_backups(
+            &listing.backups,
+            &unread,
+            &mut reports,
+            &mut confirmed,
+            control,
+        )?;
         loop {
             let candidates: Vec<Candidate> = listing
                 .backups
@@ -350,7 +459,13 @@ impl Store {
                 return Ok((candidates, plan, checksums));
             }
             // Every pass confirms at least one more backup, so this ends.
-            self.read_backups(&listing.backups, &relied, &mut reports, &mut confirmed)?;
+            self.read_backups(
+                &listing.backups,
+                &relied,
+                &mut reports,
+                &mut confirmed,
+                control,
+            )?;
         }
     }
 
@@ -362,6 +477,7 @@ impl Store {
         which: &[usize],
         reports: &mut [Option<FileReport>],
         confirmed: &mut [bool],
+        control: RotateControl<'_>,
     ) -> Result<()> {
         if which.is_empty() {
             return Ok(());
@@ -384,14 +500,29 @@ impl Store {
                 include_primary: false,
                 threads: 0,
             },
-            &AtomicBool::new(false),
-            &|_| {},
+            control.cancel,
+            &|p| {
+                (control.progress)(RotateProgress {
+                    step: RotateStep::Reading,
+                    done: p.done,
+                    total: p.total,
+                    bytes_done: p.bytes_done,
+                    bytes_total: p.bytes_total,
+                })
+            },
         )?;
+        if verified.cancelled || control.cancelled() {
+            return Err(StoreError::Cancelled {
+                op: "rotation",
+                state: "stopped while reading the backups: nothing was moved to the trash"
+                    .to_string(),
+            });
+        }
+        // By id, not by a scan per report: a rotation reads thousands.
+        let position: HashMap<&BackupId, usize> =
+            which.iter().map(|&i| (&backups[i].id, i)).collect();
         for report in verified.files {
-            if let Some(&i) = which
-                .iter()
-                .find(|&&i| report.target == Target::Backup(backups[i].id.clone()))
-            {
+            if let Some(&i) = report.target.backup_id().and_then(|id| position.get(id)) {
                 reports[i] = Some(report);
                 confirmed[i] = true;
             }
@@ -412,13 +543,10 @@ impl Store {
 
 /// The health of each decision's backup, in the plan's order.
 fn candidates_by_id(candidates: &[Candidate], plan: &RetentionPlan) -> Vec<Option<Health>> {
+    let by_id: HashMap<&BackupId, &Health> =
+        candidates.iter().map(|c| (&c.id, &c.health)).collect();
     plan.decisions
         .iter()
-        .map(|d| {
-            candidates
-                .iter()
-                .find(|c| c.id == d.id)
-                .map(|c| c.health.clone())
-        })
+        .map(|d| by_id.get(&d.id).map(|&h| h.clone()))
         .collect()
 }

@@ -53,6 +53,8 @@ pub enum Action {
     OpenTrash,
     /// The evidence view (kept primaries).
     OpenEvidence,
+    /// The activity log in full.
+    OpenLog,
     Snapshot,
     /// The off-site panel: each remote, its last push and lag.
     OpenRemotes,

@@ -25,8 +25,8 @@ use super::error::UiError;
 use super::health::{self, Check, DiskSpace, HealthInput, Watch};
 use super::keymap::{self, Context};
 use super::popups::{
-    DetailsPopup, DiffPopup, Effects, Env, ErrorPopup, EvidencePopup, HelpPopup, NodesPopup, Popup,
-    RemotesPopup, RestorePopup, RotateForm, TrashPopup, push_text,
+    DetailsPopup, DiffPopup, Effects, Env, ErrorPopup, EvidencePopup, HelpPopup, LogPopup,
+    NodesPopup, Popup, RemotesPopup, RestorePopup, RotateForm, TrashPopup, push_text,
 };
 use super::render;
 use super::table::BackupTable;
@@ -73,6 +73,8 @@ pub struct StoreView {
     pub watch: Option<Watch>,
     /// Off-site status of the backups (empty without remotes).
     pub offsite: crate::remote::state::OffsiteSummary,
+    /// When the store was last read (listed), for the header.
+    pub read_at: Option<NaiveDateTime>,
 }
 
 /// A verify-all running in the background.
@@ -107,6 +109,8 @@ pub struct LogEntry {
     pub time: NaiveDateTime,
     pub severity: Severity,
     pub text: String,
+    /// How many times in a row it was said (shown once, counted).
+    pub repeats: usize,
 }
 
 /// Lines kept in the activity log.
@@ -115,6 +119,9 @@ const LOG_CAPACITY: usize = 500;
 const FAILURES_LOGGED: usize = 20;
 /// Seconds between looks at the lock and the free disk.
 const PROBE_EVERY_SECS: i64 = 10;
+/// Seconds between stats of the store, to see another process's writes
+/// without F5.
+const WATCH_EVERY_SECS: i64 = 2;
 
 /// The whole UI state.
 #[derive(Debug)]
@@ -140,6 +147,11 @@ pub struct App {
     /// Waiting for the first look at the primary to decide where to start.
     starting: bool,
     last_probe: NaiveDateTime,
+    last_watch: NaiveDateTime,
+    /// Stop switches of long store operations under way (a rotation):
+    /// quitting flips them, so the worker stops between two files and the
+    /// UI does not wait for thousands more.
+    stops: Vec<Arc<AtomicBool>>,
 }
 
 impl App {
@@ -164,6 +176,8 @@ impl App {
             next_job: 1,
             starting: true,
             last_probe: config.now,
+            last_watch: config.now,
+            stops: Vec::new(),
         };
         for note in config.notes {
             app.log_line(Severity::Info, note);
@@ -193,6 +207,16 @@ impl App {
             Severity::Warn => tracing::warn!(target: "graphvault::ui", "{text}"),
             Severity::Info | Severity::Good => tracing::info!(target: "graphvault::ui", "{text}"),
         }
+        // The same line again (a refresh that finds what the last one
+        // found) is counted, not repeated.
+        if let Some(last) = self.log.back_mut()
+            && last.text == text
+            && last.severity == severity
+        {
+            last.repeats += 1;
+            last.time = self.now;
+            return;
+        }
         if self.log.len() == LOG_CAPACITY {
             self.log.pop_front();
         }
@@ -200,6 +224,7 @@ impl App {
             time: self.now,
             severity,
             text,
+            repeats: 1,
         });
     }
 
@@ -212,9 +237,20 @@ impl App {
         }));
     }
 
-    /// The store directory is missing or holds nothing of a graph store.
+    /// The store could not be read (its listing failed), and nothing of it
+    /// is known: the screen says so, and never that the store is empty.
+    pub fn unreadable(&self) -> Option<&UiError> {
+        self.store
+            .listing_error
+            .as_ref()
+            .filter(|_| self.store.loaded && self.table.rows.is_empty())
+    }
+
+    /// The store directory is missing or holds nothing of a graph store
+    /// (as far as could be read: an unreadable one is not empty).
     pub fn no_store(&self) -> bool {
         self.store.loaded
+            && self.store.listing_error.is_none()
             && (!self.store.exists
                 || (!self.store.has_primary && !self.store.has_meta && self.table.rows.is_empty()))
     }
@@ -242,11 +278,38 @@ impl App {
     pub fn context_under_popup(&self) -> Context {
         if self.wizard.is_some() {
             Context::Wizard
-        } else if self.no_store() {
+        } else if self.no_store() || self.unreadable().is_some() {
             Context::NoStore
         } else {
             Context::Main
         }
+    }
+
+    /// The footer's `(keys, word)` pairs here. When the primary is corrupt
+    /// or missing, the recovery key leads the main screen's footer (so no
+    /// width cuts it off, and after Esc from the wizard something still
+    /// leads back to it), named for what it does then.
+    pub fn footer_hints(&self) -> Vec<(String, &'static str)> {
+        let context = self.context();
+        if context == Context::Wizard
+            && let Some(w) = &self.wizard
+        {
+            return keymap::hint_bindings(context)
+                .filter_map(|b| {
+                    let word = w.footer_word(&b.action, b.hint?)?;
+                    Some((b.keys_label(), word))
+                })
+                .collect();
+        }
+        let mut hints = keymap::hints(context);
+        if context == Context::Main && self.primary_broken() {
+            let recover = keymap::key_label(Context::Main, |a| matches!(a, Action::Simulate));
+            if let Some(key) = recover {
+                hints.retain(|(k, _)| *k != key);
+                hints.insert(0, (key, "recover"));
+            }
+        }
+        hints
     }
 
     /// The action a key press asks for here, if any.
@@ -309,6 +372,10 @@ impl App {
                     self.last_probe = now;
                     self.send(Command::Probe);
                 }
+                if (now - self.last_watch).num_seconds() >= WATCH_EVERY_SECS {
+                    self.last_watch = now;
+                    self.send(Command::Watch);
+                }
             }
             Action::Worker(event) => self.on_event(event),
             action if self.filter_input.is_some() => self.update_filter(action),
@@ -359,6 +426,9 @@ impl App {
             self.popup = Some(popup);
         }
         for command in fx.commands {
+            if let Command::Rotate { cancel, .. } = &command {
+                self.stops.push(cancel.clone());
+            }
             self.send(command);
         }
     }
@@ -380,6 +450,9 @@ impl App {
         }
         if let Some(w) = &mut self.wizard {
             w.cancel_running();
+        }
+        for stop in &self.stops {
+            stop.store(true, Ordering::Relaxed);
         }
         self.quit = true;
     }
@@ -462,6 +535,7 @@ impl App {
             Action::OpenEvidence => self.open(|_, fx| Popup::Evidence(EvidencePopup::open(fx))),
             Action::OpenRemotes => self.open(|_, fx| Popup::Remotes(RemotesPopup::open(false, fx))),
             Action::Push => self.open(|_, fx| Popup::Remotes(RemotesPopup::open(true, fx))),
+            Action::OpenLog => self.popup = Some(Popup::Log(LogPopup::default())),
             Action::Snapshot => {
                 self.log_line(Severity::Info, "taking a snapshot of the primary…".into());
                 self.send(Command::Snapshot);
@@ -558,7 +632,12 @@ impl App {
                 if !text.trim().is_empty() {
                     self.log_line(
                         Severity::Info,
-                        format!("filter {:?}: {shown} backups match", text.trim()),
+                        format!(
+                            "filter {:?}: {} {}",
+                            text.trim(),
+                            crate::present::count_of(shown, "backup"),
+                            if shown == 1 { "matches" } else { "match" }
+                        ),
                     );
                 }
             }
@@ -585,7 +664,10 @@ impl App {
             self.send(Command::Refresh);
         }
         // Opening on a broken primary skipped the background pass.
-        if self.auto_verify && self.table.tally.verified < self.table.rows.len() {
+        if self.auto_verify
+            && self.verify.is_none()
+            && self.table.tally.verified < self.table.rows.len()
+        {
             self.start_verify_all(Depth::Full, false);
         }
     }
@@ -663,13 +745,20 @@ impl App {
                 }
                 Err(e) => self.log_line(Severity::Error, format!("restore failed: {e}")),
             },
-            Event::Rotated(result) => match result {
-                Ok(r) => {
-                    let (severity, text) = rotation_text(&r);
-                    self.log_line(severity, text);
+            Event::Rotated(result) => {
+                self.stops.clear();
+                match result {
+                    Ok(r) => {
+                        let (severity, text) = rotation_text(&r);
+                        self.log_line(severity, text);
+                    }
+                    // Asked for: a line, not an error popup.
+                    Err(e) if e.kind == super::error::ErrorKind::Cancelled => {
+                        self.log_line(Severity::Warn, e.message)
+                    }
+                    Err(e) => self.show_error("rotation failed", e),
                 }
-                Err(e) => self.show_error("rotation failed", e),
-            },
+            }
             Event::TrashRestored(result) => match result {
                 Ok(r) => {
                     for item in &r.restored {
@@ -778,9 +867,14 @@ impl App {
                 }
                 self.send(Command::ReadOffsite);
             }
+            Event::ChangedOnDisk => self.log_line(
+                Severity::Warn,
+                "the store changed on disk (another process wrote to it): reading it again".into(),
+            ),
             // The popup in front took these.
             Event::RemotesListed(_) | Event::PushProgress { .. } | Event::PushesDone => {}
-            Event::Diffed(_)
+            Event::RotateProgress(_)
+            | Event::Diffed(_)
             | Event::RestorePlanned { .. }
             | Event::RetentionPlanned { .. }
             | Event::TrashListed(_)
@@ -794,6 +888,7 @@ impl App {
     fn on_listed(&mut self, state: StoreState) {
         let first = !self.store.loaded;
         self.store.loaded = true;
+        self.store.read_at = Some(self.now);
         self.store.exists = state.exists;
         self.store.is_sandbox = state.is_sandbox;
         self.store.has_primary = state.has_primary;
@@ -809,13 +904,24 @@ impl App {
                 if first {
                     self.log_line(
                         Severity::Info,
-                        format!("listed {count} backups in {:.0} ms", listing.elapsed_ms),
+                        format!(
+                            "listed {} in {:.0} ms",
+                            crate::present::count_of(count, "backup"),
+                            listing.elapsed_ms
+                        ),
                     );
                 }
             }
             Err(e) => {
-                self.store.listing_error = Some(e.clone());
-                self.show_error("cannot list the backups", e);
+                // Rows from an earlier listing would show a store that can
+                // no longer be read as if it could: the screen says why
+                // instead.
+                self.table.replace(Vec::new());
+                self.log_line(
+                    Severity::Error,
+                    format!("cannot list the backups: {}", e.message),
+                );
+                self.store.listing_error = Some(e);
             }
         }
         if !state.exists {
@@ -830,7 +936,8 @@ impl App {
             self.log_line(severity, text);
         }
         self.store.primary = Some(report);
-        if !std::mem::take(&mut self.starting) || self.no_store() {
+        // Nothing to recover from or verify on a store that cannot be read.
+        if !std::mem::take(&mut self.starting) || self.no_store() || self.unreadable().is_some() {
             return;
         }
         if self.primary_broken() {
@@ -842,7 +949,10 @@ impl App {
 
     fn apply_report(&mut self, report: FileReport) {
         match report.target {
-            Target::Primary => self.store.primary = Some(report),
+            Target::Primary => {
+                let old = self.store.primary.take();
+                self.store.primary = Some(super::table::latest_and_deepest(old, report));
+            }
             Target::Backup(_) => {
                 self.table.set_report(report);
             }
@@ -904,7 +1014,15 @@ pub fn rotation_text(r: &crate::store::rotate::RotateReport) -> (Severity, Strin
     use crate::present::{count_of, human_size};
     let ids: Vec<String> = r.trashed.iter().map(|t| t.backup_id.to_string()).collect();
     // What undoes it comes first, so a narrow log line still shows it.
-    let mut text = format!("moved {} to the trash", count_of(r.trashed.len(), "backup"));
+    let mut text = if r.cancelled {
+        format!(
+            "rotation stopped: moved {} of {} to the trash",
+            r.trashed.len(),
+            count_of(r.plan.removed, "backup")
+        )
+    } else {
+        format!("moved {} to the trash", count_of(r.trashed.len(), "backup"))
+    };
     if !ids.is_empty() {
         text.push_str(&format!(
             " ({} to undo), kept there {}: {}",
@@ -923,6 +1041,9 @@ pub fn rotation_text(r: &crate::store::rotate::RotateReport) -> (Severity, Strin
     }
     if let Some(note) = &r.purge_note {
         text.push_str(&format!("; {note}"));
+        return (Severity::Warn, text);
+    }
+    if r.cancelled {
         return (Severity::Warn, text);
     }
     (Severity::Good, text)

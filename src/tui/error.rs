@@ -26,6 +26,9 @@ pub enum ErrorKind {
     Interrupted,
     /// Refused before writing anything: too little free space.
     NoSpace,
+    /// Stopped between two files because the user asked; the message
+    /// says what was done before.
+    Cancelled,
     /// The UI itself failed (a thread could not start, a panic).
     Internal,
 }
@@ -57,6 +60,7 @@ fn kind_of(e: &StoreError) -> ErrorKind {
         StoreError::Locked { .. } => ErrorKind::Locked,
         StoreError::BackupUnverified { .. } => ErrorKind::Unverified,
         StoreError::VerifyFailed { .. }
+        | StoreError::RestoreRefused { .. }
         | StoreError::ChecksumMismatch { .. }
         | StoreError::Graph { .. }
         | StoreError::NothingRecoverable { .. } => ErrorKind::Integrity,
@@ -67,6 +71,7 @@ fn kind_of(e: &StoreError) -> ErrorKind {
             _ => ErrorKind::Io,
         },
         StoreError::Interrupted { .. } => ErrorKind::Interrupted,
+        StoreError::Cancelled { .. } => ErrorKind::Cancelled,
         StoreError::NoSpace { .. } => ErrorKind::NoSpace,
         StoreError::InvalidBackupId { .. }
         | StoreError::Refused { .. }

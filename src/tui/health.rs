@@ -219,13 +219,19 @@ pub fn checks(h: &HealthInput) -> Vec<Check> {
         )
     });
     out.push(if h.backups >= MIN_BACKUPS {
-        Check::new(CheckState::Ok, format!("{} backups", h.backups))
+        Check::new(
+            CheckState::Ok,
+            crate::present::count_of(h.backups, "backup"),
+        )
     } else {
         Check::new(
             CheckState::Problem,
-            format!("only {} backups (< {MIN_BACKUPS})", h.backups),
+            format!(
+                "only {} (< {MIN_BACKUPS})",
+                crate::present::count_of(h.backups, "backup")
+            ),
         )
-        .short(format!("{} backups", h.backups))
+        .short(crate::present::count_of(h.backups, "backup"))
     });
     out.push(if h.valid >= MIN_VALID {
         Check::new(CheckState::Ok, format!("{} valid", h.valid))

@@ -40,8 +40,12 @@ pub enum Context {
     Remotes,
     /// Confirming a rotation's moves to the trash.
     Confirm,
+    /// A rotation under way.
+    Rotating,
     Error,
     Wizard,
+    /// The activity log in full.
+    Log,
 }
 
 impl Context {
@@ -65,8 +69,10 @@ impl Context {
             Context::Evidence => "evidence (kept primaries)",
             Context::Remotes => "off-site panel",
             Context::Confirm => "confirmation",
+            Context::Rotating => "rotation under way",
             Context::Error => "error",
             Context::Wizard => "corruption / recovery wizard",
+            Context::Log => "activity log",
         }
     }
 
@@ -219,6 +225,7 @@ static SCREEN_KEYS: &[Binding] = &[
     bind!(Main, [ch('e')], OpenEvidence, "the evidence: every primary graphvault replaced, and put one back (undo a restore)", "evidence"),
     bind!(Main, [ch('o')], OpenRemotes, "the off-site panel: each remote's endpoint, bucket, last push and lag", "off-site"),
     bind!(Main, [ch('P')], Push, "push every remote now (in the background; the off-site panel shows how far)"),
+    bind!(Main, [ch('L')], OpenLog, "the activity log in full, scrollable", "log"),
     bind!(Main, [code(KeyCode::Esc), ch('c')], Cancel, "cancel verify all; clear the filter"),
     bind!(Main, [code(KeyCode::F(5)), ctrl('r')], Refresh, "re-read the store"),
     bind!(Main, [code(KeyCode::Up), ch('k')], Up, "select the newer backup"),
@@ -264,10 +271,14 @@ pub fn lookup(context: Context, key: &KeyEvent) -> Option<Action> {
 
 /// `(keys, word)` pairs for the footer of `context`.
 pub fn hints(context: Context) -> Vec<(String, &'static str)> {
-    all()
-        .filter(|b| b.context == context)
+    hint_bindings(context)
         .filter_map(|b| b.hint.map(|h| (b.keys_label(), h)))
         .collect()
+}
+
+/// The bindings of `context` that the footer shows, in order.
+pub fn hint_bindings(context: Context) -> impl Iterator<Item = &'static Binding> {
+    all().filter(move |b| b.context == context && b.hint.is_some())
 }
 
 /// The keys bound in `context` to the action `is` accepts, as written in
@@ -300,10 +311,12 @@ pub fn help_sections(current: Context) -> Vec<(Context, Vec<&'static Binding>)> 
         Context::NodeRestore,
         Context::Rotate,
         Context::Confirm,
+        Context::Rotating,
         Context::Trash,
         Context::Evidence,
         Context::Remotes,
         Context::Wizard,
+        Context::Log,
         Context::NoStore,
         Context::Help,
         Context::Error,

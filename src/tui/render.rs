@@ -17,7 +17,6 @@ use crate::store::LockState;
 
 use super::app::{App, Severity};
 use super::health::CheckState;
-use super::keymap;
 use super::popups;
 use super::table::{BackupRow, visible_offset};
 use super::theme::{Theme, status_symbol, status_word};
@@ -99,6 +98,8 @@ impl Widget for &App {
             Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(area);
         if !self.store.loaded {
             render_loading(self, body, buf);
+        } else if let Some(error) = self.unreadable() {
+            render_unreadable(self, error, body, buf);
         } else if self.no_store() {
             render_no_store(self, body, buf);
         } else {
@@ -175,12 +176,59 @@ fn render_no_store(app: &App, area: Rect, buf: &mut Buffer) {
             t.dim(),
         ),
     ];
-    let height = (lines.len() as u16 + 2).min(area.height);
+    draw_notice(app, lines, area, buf);
+}
+
+/// A store whose backups cannot be listed: what failed and why, that this
+/// says nothing about the data, and what to do. Never "no store".
+fn render_unreadable(app: &App, error: &super::error::UiError, area: Rect, buf: &mut Buffer) {
+    use super::error::ErrorKind;
+    let t = app.theme;
+    let path = app.store_path.display().to_string();
+    let advice = match error.kind {
+        ErrorKind::PermissionDenied => {
+            "Run graphvault as the user that owns the store (or one allowed to read it), or fix its permissions."
+        }
+        _ => "Check the disk and the directory, then look again.",
+    };
+    let mut lines = vec![
+        Line::styled(format!("Cannot read the graph store at {path}"), t.bad()),
+        Line::from(""),
+        Line::from(format!("Listing the backups failed: {}", error.message)),
+        Line::from(""),
+        Line::styled(
+            "This does not mean the data is gone: graphvault could not look. Nothing was changed.",
+            t.bold(),
+        ),
+        Line::from(advice),
+    ];
+    if let Some(p) = &app.store.primary {
+        lines.push(Line::from(format!("graph.json: {}", p.summary())));
+    }
+    lines.extend([
+        Line::from(""),
+        Line::styled("What you can do:", t.bold()),
+        Line::from(vec![
+            Span::styled(format!("  {:<8}", "F5"), t.key()),
+            Span::raw("look again"),
+        ]),
+        Line::from(vec![
+            Span::styled(format!("  {:<8}", "q"), t.key()),
+            Span::raw("quit"),
+        ]),
+    ]);
+    draw_notice(app, lines, area, buf);
+}
+
+/// A bordered notice in the middle of `area`, wrapped to fit.
+fn draw_notice(app: &App, lines: Vec<Line<'static>>, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
     let width = 84.min(area.width);
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let height = (paragraph.line_count(width.saturating_sub(2)) as u16 + 2).min(area.height);
     let popup = centered(area, width, height);
     Clear.render(popup, buf);
-    Paragraph::new(lines)
-        .wrap(Wrap { trim: false })
+    paragraph
         .block(
             Block::bordered()
                 .title(" graphvault ")
@@ -208,8 +256,16 @@ fn primary_spans(app: &App) -> Vec<Span<'static>> {
         None => spans.push(Span::styled("· verifying…", t.dim())),
         Some(p) => {
             let status = Some(p.status);
+            // "valid" means every level; a hash alone says so.
+            let word = if p.depth == crate::store::verify::Depth::Checksum
+                && p.status == crate::store::verify::Status::Valid
+            {
+                "checksum ok, not parsed"
+            } else {
+                status_word(status)
+            };
             spans.push(Span::styled(
-                format!("{} {}", status_symbol(status), status_word(status)),
+                format!("{} {word}", status_symbol(status)),
                 t.status(status),
             ));
             if let Some(level) = p.failed_level {
@@ -325,12 +381,18 @@ fn render_header(app: &App, area: Rect, compact: bool, buf: &mut Buffer) {
         spans.push(Span::raw("  "));
         spans.extend(compact_check_spans(app));
         Paragraph::new(Line::from(spans)).render(bottom, buf);
-        let sizes = format!("  {}", sizes_text(app));
-        let mut spans = watch_spans(
-            app,
-            usize::from(area.width).saturating_sub(Line::from(sizes.as_str()).width()),
-        );
-        spans.push(Span::styled(sizes, t.dim()));
+        // The checks first; then what fits of the read time and the sizes,
+        // each whole (never a stray "KiB" at the edge).
+        // Room is kept for when the store was last read.
+        let read_w = if app.store.read_at.is_some() { 15 } else { 0 };
+        let mut spans = watch_spans(app, usize::from(area.width).saturating_sub(read_w));
+        let room = usize::from(area.width)
+            .saturating_sub(Line::from(spans.clone()).width())
+            .saturating_sub(2);
+        let sizes = whole_parts(&sizes_parts(app), room);
+        if !sizes.is_empty() {
+            spans.push(Span::styled(format!("  {sizes}"), t.dim()));
+        }
         Paragraph::new(Line::from(spans)).render(watch, buf);
         return;
     }
@@ -435,20 +497,53 @@ fn watch_spans(app: &App, room: usize) -> Vec<Span<'static>> {
 
 /// What the trash and the evidence hold, in bytes.
 fn sizes_text(app: &App) -> String {
+    sizes_parts(app).join(" · ")
+}
+
+/// When the store was last read (it is watched, but a stat every few
+/// seconds is what "now" means here), then the trash's and the evidence's
+/// sizes: most telling first, so a narrow header drops from the end.
+fn sizes_parts(app: &App) -> Vec<String> {
     let size = |v: Option<u64>| v.map_or_else(|| "?".to_string(), human_size);
+    let mut parts: Vec<String> = app
+        .store
+        .read_at
+        .map(|t| format!("read {}", t.format("%H:%M:%S")))
+        .into_iter()
+        .collect();
     match &app.store.watch {
-        None => "trash … · evidence …".to_string(),
-        Some(w) => format!(
-            "trash {} · evidence {}",
-            size(w.trash_bytes),
-            size(w.evidence_bytes)
-        ),
+        None => parts.extend(["trash …".to_string(), "evidence …".to_string()]),
+        Some(w) => parts.extend([
+            format!("trash {}", size(w.trash_bytes)),
+            format!("evidence {}", size(w.evidence_bytes)),
+        ]),
     }
+    parts
+}
+
+/// As many of `parts` as fit in `room` columns, whole, joined with " · ".
+fn whole_parts(parts: &[String], room: usize) -> String {
+    let mut out = String::new();
+    for part in parts {
+        let sep = if out.is_empty() { "" } else { " · " };
+        if out.chars().count() + sep.chars().count() + part.chars().count() > room {
+            break;
+        }
+        out.push_str(sep);
+        out.push_str(part);
+    }
+    out
 }
 
 /// Which optional columns the table shows at a given width.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Columns {
+    /// The backup's time as `2025-10-03 00:04:32`, or (`short_time`)
+    /// `10-03 00:04`, or not at all when even that does not fit.
+    pub time: bool,
+    pub short_time: bool,
+    pub age: bool,
+    pub size: bool,
     pub nodes: bool,
     pub edges: bool,
     /// The status as a word beside its symbol.
@@ -456,11 +551,15 @@ pub struct Columns {
     pub checked: bool,
     /// Where the backup stands on the store's remotes.
     pub offsite: bool,
+    /// The backup's id (what the CLI takes), on wide screens.
+    pub id: bool,
 }
 
 const MARK_W: u16 = 1;
 const STATUS_W: u16 = 12;
 const TIME_W: u16 = 19;
+const SHORT_TIME_W: u16 = 11;
+const ID_W: u16 = 23;
 const AGE_W: u16 = 10;
 const SIZE_W: u16 = 10;
 const COUNT_W: u16 = 6;
@@ -472,10 +571,16 @@ const SYMBOL_W: u16 = 2;
 impl Columns {
     /// Mark, status symbol, time, age and size always; then nodes, edges,
     /// the status word and the check time while they fit in `width`.
+    ///
+    /// As the window narrows, columns go in this order, and a column is
+    /// either whole or gone, never cut mid-value: the id, the check time,
+    /// the status word, edges, nodes, size, age; then the time loses its
+    /// year and seconds, and last of all goes too (the status symbol and
+    /// the selection stay).
     pub fn fit(width: u16) -> Columns {
-        let mut used = SYMBOL_W + MARK_W + 1 + TIME_W + AGE_W + SIZE_W + 4;
-        // `extra` is what a column adds: its width and, for a new column,
-        // one space before it.
+        // Always: the highlight symbol, the mark and the status symbol.
+        let mut used = SYMBOL_W + MARK_W + 1 + 1;
+        // `extra` is what a column adds: its width and one space before it.
         let mut take = |extra: u16| {
             if used + extra <= width {
                 used += extra;
@@ -484,16 +589,26 @@ impl Columns {
                 false
             }
         };
-        let nodes = take(COUNT_W + 1);
+        let time = take(TIME_W + 1);
+        let short_time = !time && take(SHORT_TIME_W + 1);
+        let age = (time || short_time) && take(AGE_W + 1);
+        let size = age && take(SIZE_W + 1);
+        let nodes = size && take(COUNT_W + 1);
         let edges = nodes && take(COUNT_W + 1);
-        let status_word = take(STATUS_W - 1);
+        let status_word = size && take(STATUS_W - 1);
         let checked = status_word && take(CHECKED_W + 1);
+        let id = checked && take(ID_W + 1);
         Columns {
+            time,
+            short_time,
+            age,
+            size,
             nodes,
             edges,
             status_word,
             checked,
             offsite: false,
+            id,
         }
     }
 
@@ -515,10 +630,19 @@ impl Columns {
         let mut w = vec![
             Constraint::Length(MARK_W),
             Constraint::Length(if self.status_word { STATUS_W } else { 1 }),
-            Constraint::Length(TIME_W),
-            Constraint::Length(AGE_W),
-            Constraint::Length(SIZE_W),
         ];
+        if self.time {
+            w.push(Constraint::Length(TIME_W));
+        }
+        if self.short_time {
+            w.push(Constraint::Length(SHORT_TIME_W));
+        }
+        if self.age {
+            w.push(Constraint::Length(AGE_W));
+        }
+        if self.size {
+            w.push(Constraint::Length(SIZE_W));
+        }
         if self.nodes {
             w.push(Constraint::Length(COUNT_W));
         }
@@ -529,7 +653,10 @@ impl Columns {
             w.push(Constraint::Length(OFFSITE_W));
         }
         if self.checked {
-            w.push(Constraint::Min(CHECKED_W));
+            w.push(Constraint::Length(CHECKED_W));
+        }
+        if self.id {
+            w.push(Constraint::Min(ID_W));
         }
         w
     }
@@ -539,10 +666,19 @@ impl Columns {
         let mut cells = vec![
             Cell::from(""),
             Cell::from(if self.status_word { "STATUS" } else { "" }),
-            Cell::from("TIME (local)"),
-            right("AGE"),
-            right("SIZE"),
         ];
+        if self.time {
+            cells.push(Cell::from("TIME (local)"));
+        }
+        if self.short_time {
+            cells.push(Cell::from("TIME"));
+        }
+        if self.age {
+            cells.push(right("AGE"));
+        }
+        if self.size {
+            cells.push(right("SIZE"));
+        }
         if self.nodes {
             cells.push(right("NODES"));
         }
@@ -554,6 +690,9 @@ impl Columns {
         }
         if self.checked {
             cells.push(Cell::from("CHECKED"));
+        }
+        if self.id {
+            cells.push(Cell::from("ID"));
         }
         cells
     }
@@ -606,10 +745,21 @@ fn backup_row<'a>(app: &App, row: &BackupRow, columns: Columns) -> Row<'a> {
     let mut cells = vec![
         Cell::from(Span::styled(if marked { "◆" } else { " " }, t.accent())),
         status_cell,
-        Cell::from(time),
-        Cell::from(Line::from(age(row.info.time, app.now)).right_aligned()),
-        Cell::from(Line::from(size).right_aligned()),
     ];
+    if columns.time {
+        cells.push(Cell::from(time));
+    }
+    if columns.short_time {
+        cells.push(Cell::from(row.info.time.format("%m-%d %H:%M").to_string()));
+    }
+    if columns.age {
+        cells.push(Cell::from(
+            Line::from(age(row.info.time, app.now)).right_aligned(),
+        ));
+    }
+    if columns.size {
+        cells.push(Cell::from(Line::from(size).right_aligned()));
+    }
     if columns.nodes {
         let n = count_text(report.and_then(|r| r.node_count), row.info.node_count);
         cells.push(Cell::from(Line::from(n).right_aligned()));
@@ -649,6 +799,9 @@ fn backup_row<'a>(app: &App, row: &BackupRow, columns: Columns) -> Row<'a> {
             })
             .unwrap_or_else(|| "–".into());
         cells.push(Cell::from(Span::styled(checked, t.dim())));
+    }
+    if columns.id {
+        cells.push(Cell::from(Span::styled(row.info.id.to_string(), t.dim())));
     }
     Row::new(cells)
 }
@@ -752,13 +905,7 @@ fn render_gauge(app: &App, area: Rect, buf: &mut Buffer) {
     let (ratio, label) = match &job.progress {
         None => (0.0, format!("{what}: starting… ")),
         Some(p) => {
-            let ratio = if p.bytes_total > 0 {
-                p.bytes_done as f64 / p.bytes_total as f64
-            } else if p.total > 0 {
-                p.done as f64 / p.total as f64
-            } else {
-                0.0
-            };
+            let ratio = progress_ratio(p.done, p.total, p.bytes_done, p.bytes_total);
             let eta = eta_text(p.elapsed.as_secs_f64(), ratio);
             (
                 ratio,
@@ -787,6 +934,18 @@ fn render_gauge(app: &App, area: Rect, buf: &mut Buffer) {
         .render(area, buf);
 }
 
+/// How far a job over many files is: by bytes when it knows them, else by
+/// files.
+pub fn progress_ratio(done: usize, total: usize, bytes_done: u64, bytes_total: u64) -> f64 {
+    if bytes_total > 0 {
+        bytes_done as f64 / bytes_total as f64
+    } else if total > 0 {
+        done as f64 / total as f64
+    } else {
+        0.0
+    }
+}
+
 /// Time left at the current pace, from the fraction done.
 pub fn eta_text(elapsed_secs: f64, ratio: f64) -> String {
     if ratio <= 0.0 || elapsed_secs <= 0.0 {
@@ -811,7 +970,8 @@ pub fn severity_style(t: Theme, s: Severity) -> Style {
     }
 }
 
-fn log_line(app: &App, entry: &super::app::LogEntry) -> Line<'static> {
+/// One activity line: time, mark, text, and how often it came again.
+pub fn log_line(app: &App, entry: &super::app::LogEntry) -> Line<'static> {
     let t = app.theme;
     let mark = match entry.severity {
         Severity::Info => "·",
@@ -823,6 +983,14 @@ fn log_line(app: &App, entry: &super::app::LogEntry) -> Line<'static> {
         Span::styled(entry.time.format("%H:%M:%S ").to_string(), t.dim()),
         Span::styled(format!("{mark} "), severity_style(t, entry.severity)),
         Span::styled(entry.text.clone(), severity_style(t, entry.severity)),
+        Span::styled(
+            if entry.repeats > 1 {
+                format!(" (×{})", entry.repeats)
+            } else {
+                String::new()
+            },
+            t.dim(),
+        ),
     ])
 }
 
@@ -835,6 +1003,8 @@ fn render_log(app: &App, area: Rect, buf: &mut Buffer) {
         .title(Span::styled(" activity ", app.theme.bold()));
     let inner = block.inner(area);
     block.render(area, buf);
+    // The newest lines, wrapped rather than cut (the end of a message is
+    // often what matters); the whole log is one key away.
     let n = usize::from(inner.height);
     let skip = app.log.len().saturating_sub(n);
     let lines: Vec<Line> = app
@@ -843,7 +1013,11 @@ fn render_log(app: &App, area: Rect, buf: &mut Buffer) {
         .skip(skip)
         .map(|e| log_line(app, e))
         .collect();
-    Paragraph::new(lines).render(inner, buf);
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let total = u16::try_from(paragraph.line_count(inner.width)).unwrap_or(u16::MAX);
+    paragraph
+        .scroll((total.saturating_sub(inner.height), 0))
+        .render(inner, buf);
 }
 
 fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
@@ -857,10 +1031,13 @@ fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
 
 fn render_footer(app: &App, area: Rect, buf: &mut Buffer) {
     let t = app.theme;
+    // A squeezed layout may have drawn something on this row: what the
+    // hints do not cover must not show through.
+    Clear.render(area, buf);
     let mut spans: Vec<Span> = Vec::new();
     let mut used = 0usize;
     let width = usize::from(area.width);
-    for (keys, word) in keymap::hints(app.context()) {
+    for (keys, word) in app.footer_hints() {
         let piece = keys.chars().count() + 1 + word.chars().count() + 2;
         if used + piece > width {
             break;
@@ -947,7 +1124,31 @@ mod tests {
         let side = Columns::fit(FULL_TABLE_WIDTH - 2);
         assert!(side.nodes && side.edges && side.status_word && !side.checked);
         let wide = Columns::fit(200);
-        assert!(wide.checked);
+        assert!(wide.checked && wide.id);
+    }
+
+    #[test]
+    fn narrow_tables_drop_whole_columns_in_order_and_never_cut_the_time() {
+        // 40 columns: the time and the age, whole; no size.
+        let c = Columns::fit(40);
+        assert!(c.time && c.age && !c.size && !c.nodes, "{c:?}");
+        // Narrower: the short time alone.
+        let c = Columns::fit(20);
+        assert!(!c.time && c.short_time && !c.age, "{c:?}");
+        // Every width: what the columns need fits in it.
+        for width in 10..200 {
+            let c = Columns::fit(width);
+            let need: u16 = c
+                .widths()
+                .iter()
+                .map(|w| match w {
+                    Constraint::Length(n) | Constraint::Min(n) => n + 1,
+                    _ => 0,
+                })
+                .sum::<u16>()
+                + SYMBOL_W;
+            assert!(need <= width + 1, "{width}: {c:?} needs {need}");
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use crate::present::local_time;
 use crate::store::list::BackupInfo;
 use crate::store::names::BackupId;
-use crate::store::verify::{FileReport, Status};
+use crate::store::verify::{Depth, FileReport, Status};
 
 /// One backup and its latest verification.
 #[derive(Debug, Clone)]
@@ -31,6 +31,25 @@ impl BackupRow {
 
     pub fn status(&self) -> Option<Status> {
         self.report.as_ref().map(|r| r.status)
+    }
+}
+
+/// What a file's one status becomes when `new` arrives: the newest
+/// verdict, unless it only hashed bytes that a deeper verdict already
+/// judged (same checksum): a valid checksum does not undo a failed parse,
+/// nor does it make a full check's "valid" a checksum-only one.
+pub fn latest_and_deepest(old: Option<FileReport>, new: FileReport) -> FileReport {
+    match old {
+        Some(old)
+            if new.depth == Depth::Checksum
+                && old.depth == Depth::Full
+                && new.status == Status::Valid
+                && new.actual_checksum.is_some()
+                && new.actual_checksum == old.actual_checksum =>
+        {
+            old
+        }
+        _ => new,
     }
 }
 
@@ -174,6 +193,7 @@ impl BackupTable {
         };
         let row = &mut self.rows[i];
         self.tally.add(row.status(), -1);
+        let report = latest_and_deepest(row.report.take(), report);
         self.tally.add(Some(report.status), 1);
         row.report = Some(report);
         true

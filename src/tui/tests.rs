@@ -29,6 +29,10 @@ mod trash;
 
 /// The off-site panel, the push key and the automatic pushes after saves.
 mod remotes;
+/// A UI that never misleads: an unreadable store, outside changes, one
+/// status per file, the recovery key, stale footers, small windows, the
+/// log, a long rotation.
+mod trust;
 
 use super::action::Action;
 use super::app::App;
@@ -366,6 +370,19 @@ pub mod fixtures {
             backup: report(Target::Backup(id.clone()), Status::Valid),
             previous_primary: report(Target::Primary, primary),
             diff: (primary == Status::Valid).then(diff),
+            no_diff: match primary {
+                Status::Valid => None,
+                Status::Missing => Some("there is no graph.json to compare with".into()),
+                _ => Some("graph.json does not parse: expected value at line 1 column 1".into()),
+            },
+            keeps: if primary == Status::Missing {
+                crate::store::restore::KeptPrimary::NoPrimary
+            } else {
+                crate::store::restore::KeptPrimary::Evidence {
+                    dir: PathBuf::from(STORE).join(".graphvault/evidence"),
+                    with_meta: true,
+                }
+            },
             evidence: if dry_run {
                 Vec::new()
             } else {
@@ -947,7 +964,7 @@ fn big_r_opens_the_rotate_form_with_a_live_preview_and_a_confirmation() {
     press(&mut app, KeyCode::Enter);
     press(&mut app, KeyCode::Char('y'));
     assert!(
-        matches!(&sent(&rx)[..], [Command::Rotate { policy: p, confirmed }] if p.keep_last == Some(2) && !confirmed.is_empty())
+        matches!(&sent(&rx)[..], [Command::Rotate { policy: p, confirmed, .. }] if p.keep_last == Some(2) && !confirmed.is_empty())
     );
     press(&mut app, KeyCode::Esc);
     assert!(
@@ -1014,12 +1031,15 @@ fn f5_refreshes_and_a_new_listing_keeps_known_statuses() {
 fn ticks_move_the_clock_and_probe_now_and_then() {
     let (mut app, rx) = verified(BIG, 12);
     sent(&rx);
-    let later = fixtures::now() + chrono::Duration::seconds(5);
+    let later = fixtures::now() + chrono::Duration::seconds(1);
     app.update(Action::Tick(later));
     assert_eq!(app.now, later);
     assert!(sent(&rx).is_empty());
-    app.update(Action::Tick(later + chrono::Duration::seconds(6)));
-    assert!(matches!(&sent(&rx)[..], [Command::Probe]));
+    // Every two seconds a cheap look at the store; every ten, the probe.
+    app.update(Action::Tick(later + chrono::Duration::seconds(1)));
+    assert!(matches!(&sent(&rx)[..], [Command::Watch]));
+    app.update(Action::Tick(later + chrono::Duration::seconds(10)));
+    assert!(matches!(&sent(&rx)[..], [Command::Probe, Command::Watch]));
     app.update(Action::Worker(Event::Probed {
         lock: LockState::Held {
             holder: "pid 4242 since 2025-10-20 11:59:00".into(),
@@ -1107,6 +1127,11 @@ fn in_sandbox(mut r: crate::store::restore::RestoreReport) -> crate::store::rest
         if let Ok(rest) = e.strip_prefix(fixtures::STORE) {
             *e = root.join(rest);
         }
+    }
+    if let crate::store::restore::KeptPrimary::Evidence { dir, .. } = &mut r.keeps
+        && let Ok(rest) = dir.strip_prefix(fixtures::STORE)
+    {
+        *dir = root.join(rest);
     }
     r
 }
@@ -1931,7 +1956,8 @@ fn the_header_warns_of_a_stale_check_and_a_disk_near_the_margin_at_every_size() 
             &[
                 "! checked 3 d ago: integrity",
                 "! disk 600.0 KiB near margin",
-                "trash 2.0 MiB · evidence 0 B",
+                // What fits, whole: the evidence's size makes way.
+                "read 12:00:00 · trash 2.0 MiB",
             ]
         } else {
             &[

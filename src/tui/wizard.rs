@@ -313,6 +313,24 @@ impl Wizard {
         }
     }
 
+    /// What the footer calls the key bound to `action` on this step, or
+    /// `None` to leave it out: Enter on a confirmation presses the focused
+    /// button (No unless Tab moved it), `y` only confirms where there is
+    /// something to confirm, and Enter does nothing on the summary.
+    pub fn footer_word(&self, action: &Action, word: &'static str) -> Option<&'static str> {
+        let yes_word = match self.step {
+            Step::ConfirmDamage => Some("damage"),
+            Step::Plan if self.plan.is_some() => Some("restore"),
+            _ => None,
+        };
+        match (action, yes_word) {
+            (Action::Submit, Some(yes)) => Some(if self.focus_yes { yes } else { "no" }),
+            (Action::Submit, None) if self.step == Step::Summary => None,
+            (Action::Yes, yes) => yes,
+            _ => Some(word),
+        }
+    }
+
     fn go(&mut self, step: Step) {
         self.step = step;
         self.focus_yes = false;
@@ -1448,12 +1466,7 @@ fn plan_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
         ),
         Line::from(""),
     ];
-    let root = w
-        .store
-        .as_ref()
-        .map(|s| s.root.as_path())
-        .unwrap_or(app.store_path.as_path());
-    lines.extend(restore_plan_lines(app, restore, root));
+    lines.extend(restore_plan_lines(app, restore));
     lines.push(Line::from(""));
     lines.extend(lost_lines(t, plan.lost.as_ref(), true));
     lines.extend(warning_lines(t, &plan.warnings));

@@ -24,11 +24,11 @@ use crate::store::partial::{PartialRestoreOptions, PartialRestoreReport};
 use crate::store::recover::{PlanOptions, RecoverFromOptions, RecoveryPlan, RecoveryReport};
 use crate::store::restore::{RestoreOptions, RestoreReport};
 use crate::store::retention::{self, Candidate, RetentionPlan, RetentionPolicy};
-use crate::store::rotate::RotateReport;
+use crate::store::rotate::{RotateControl, RotateProgress, RotateReport};
 use crate::store::save::SnapshotReport;
 use crate::store::trash::{TrashId, TrashListing, TrashRestorePlan, TrashRestoreReport};
 use crate::store::verify::{Depth, FileReport, Target, VerifyAllOptions};
-use crate::store::{LockState, Store};
+use crate::store::{ChangeStamp, LockState, Store};
 
 use super::error::UiError;
 use super::health::{DiskSpace, Watch};
@@ -40,6 +40,9 @@ pub enum Command {
     Refresh,
     /// Lock state and free disk, for the header.
     Probe,
+    /// A cheap stat of the store; re-read it if another process wrote to
+    /// it since the last look ([`Event::ChangedOnDisk`], then a refresh).
+    Watch,
     /// Verify one file at every level.
     Verify(Target),
     /// [`Command::Verify`] that parses again even content the memo of
@@ -77,6 +80,8 @@ pub enum Command {
     Rotate {
         policy: RetentionPolicy,
         confirmed: Vec<crate::store::names::BackupId>,
+        /// Stops it between two files (Esc, or quitting).
+        cancel: Arc<AtomicBool>,
     },
     Snapshot,
     /// Reads a graph for the node browser; with `compare`, also the graph it
@@ -303,6 +308,8 @@ pub enum Event {
         seq: u64,
         result: Result<RetentionPlan, UiError>,
     },
+    /// How far a rotation is, after each file it read or moved.
+    RotateProgress(RotateProgress),
     Rotated(Result<Box<RotateReport>, UiError>),
     SnapshotTaken(Result<Box<SnapshotReport>, UiError>),
     NodesOpened {
@@ -348,6 +355,9 @@ pub enum Event {
     /// The automatic pushes after a save or restore made from the UI (the
     /// save is committed whatever they report).
     AutoPushed(Vec<crate::remote::push::AutoPushOutcome>),
+    /// The store changed on disk since it was last read, by someone else
+    /// than this UI; a refresh follows.
+    ChangedOnDisk,
     /// Something failed outside any one operation's report.
     Failed(UiError),
 }
@@ -395,6 +405,7 @@ pub fn spawn(
                 wizard: None,
                 jobs: Vec::new(),
                 pushing: Arc::new(std::sync::Mutex::new(())),
+                seen: None,
             };
             worker.run(&commands);
             for job in worker.jobs.drain(..) {
@@ -412,6 +423,8 @@ struct Worker {
     /// Held by the push running now: pushes (asked for, or automatic after
     /// a save) run one after the other, never two on one remote's state.
     pushing: Arc<std::sync::Mutex<()>>,
+    /// The store's change stamp when it was last read.
+    seen: Option<ChangeStamp>,
 }
 
 impl Worker {
@@ -456,6 +469,13 @@ impl Worker {
     fn handle(&mut self, command: Command) {
         match command {
             Command::Refresh => self.refresh(),
+            Command::Watch => {
+                let now = self.store.change_stamp();
+                if self.seen.as_ref().is_some_and(|seen| *seen != now) {
+                    self.send(Event::ChangedOnDisk);
+                    self.refresh();
+                }
+            }
             Command::Probe => self.send(Event::Probed {
                 lock: self.store.lock_state(),
                 disk: DiskSpace::of(&self.store),
@@ -550,10 +570,22 @@ impl Worker {
                 let result = retention::plan(&policy, &candidates, now).map_err(UiError::from);
                 self.send(Event::RetentionPlanned { seq, result });
             }
-            Command::Rotate { policy, confirmed } => {
+            Command::Rotate {
+                policy,
+                confirmed,
+                cancel,
+            } => {
+                let events = self.events.clone();
+                let progress = move |p| {
+                    let _ = events.send(Event::RotateProgress(p));
+                };
+                let control = RotateControl {
+                    cancel: &cancel,
+                    progress: &progress,
+                };
                 let result = self
                     .store
-                    .rotate_confirmed(&policy, &confirmed)
+                    .rotate_confirmed(&policy, &confirmed, control)
                     .map(Box::new)
                     .map_err(UiError::from);
                 self.send(Event::Rotated(result));
@@ -796,7 +828,17 @@ impl Worker {
                 },
             )
             .map(Box::new)
-            .map_err(UiError::from)
+            .map_err(|e| self.refused(e))
+    }
+
+    /// A restore's error for the UI. A refusal carries the verification
+    /// that refused it: that goes to the backup's row first, so the row and
+    /// the header never keep an older, shallower "valid".
+    fn refused(&self, e: crate::store::StoreError) -> UiError {
+        if let crate::store::StoreError::RestoreRefused { report, .. } = &e {
+            self.send(Event::Verified(Ok(report.clone())));
+        }
+        UiError::from(e)
     }
 
     /// Kept evidence put back as the primary (or its plan, with `dry_run`)
@@ -820,7 +862,9 @@ impl Worker {
             .map_err(UiError::from)
     }
 
-    fn refresh(&self) {
+    fn refresh(&mut self) {
+        // Taken first: a write during this read shows at the next look.
+        self.seen = Some(self.store.change_stamp());
         let store = &self.store;
         let exists = store.exists();
         let is_file = |p: &Path| {
@@ -949,7 +993,14 @@ impl Worker {
                         },
                     )
                     .map(Box::new)
-                    .map_err(UiError::from);
+                    // Only this store's rows may take the refusal's status.
+                    .map_err(|e| {
+                        if same_store {
+                            self.refused(e)
+                        } else {
+                            UiError::from(e)
+                        }
+                    });
                 self.send(Event::Wizard(WizardEvent::Planned { id, result }));
             }
             WizardCommand::Restore {
@@ -1039,6 +1090,7 @@ fn command_name(c: &Command) -> &'static str {
     match c {
         Command::Refresh => "refresh",
         Command::Probe => "probe",
+        Command::Watch => "watch",
         Command::Verify(_) => "verify",
         Command::VerifyDeep(_) => "verify (parse again)",
         Command::VerifyAll { .. } => "verify all",

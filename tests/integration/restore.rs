@@ -78,7 +78,11 @@ fn restore_refuses_a_corrupt_backup_and_leaves_the_primary() {
         .open()
         .restore(&bid("graph_20251003_100000"), REAL)
         .expect_err("refused");
-    assert!(matches!(err, StoreError::VerifyFailed { .. }), "{err}");
+    // The refusal carries the verification that refused it, for a row.
+    assert!(
+        matches!(&err, StoreError::RestoreRefused { report, .. } if report.failed_level.is_some()),
+        "{err}"
+    );
     let msg = err.to_string();
     assert!(
         msg.contains("refused") && msg.contains("primary is unchanged") && msg.contains("checksum"),
@@ -147,4 +151,57 @@ fn hostile_ids_are_refused_before_touching_anything() {
 
 fn bid(s: &str) -> BackupId {
     s.parse().expect("a well-formed id")
+}
+
+/// `restore --dry-run` from the command line, as text.
+fn dry_run_text(s: &common::AppStore, id: &str) -> String {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(s.root())
+        .args(["restore", id, "--dry-run"])
+        .output()
+        .expect("run graphvault");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_restore_plan_says_what_it_keeps_and_why_there_is_no_diff_as_the_store_found_it() {
+    let s = common::app_store();
+    let id = "graph_20251003_100000";
+    // A primary that fails its checksum but parses: a diff, no claim that
+    // it "cannot be parsed", and it is kept.
+    let text = fs::read_to_string(s.primary()).expect("primary");
+    fs::write(
+        s.primary(),
+        text.replacen("\"price\": 101.5", "\"price\": 999.5", 1),
+    )
+    .expect("edit");
+    let r = s
+        .open()
+        .restore(
+            &bid(id),
+            RestoreOptions {
+                dry_run: true,
+                allow_unverified: false,
+            },
+        )
+        .expect("plan");
+    assert_eq!(r.previous_primary.status, Status::Corrupt);
+    assert!(r.diff.is_some() && r.no_diff.is_none(), "{:?}", r.no_diff);
+    let cli = dry_run_text(&s, id);
+    assert!(cli.contains("changes from the previous primary"), "{cli}");
+    assert!(cli.contains("will be kept in"), "{cli}");
+    assert!(!cli.contains("could not be parsed"), "{cli}");
+    // The primary deleted: nothing to compare, nothing to keep.
+    fs::remove_file(s.primary()).expect("delete");
+    fs::remove_file(s.primary_meta()).expect("delete meta");
+    let cli = dry_run_text(&s, id);
+    assert!(cli.contains("no diff: there is no graph.json"), "{cli}");
+    assert!(cli.contains("there is no graph.json to keep"), "{cli}");
+    assert!(!cli.contains("will be kept"), "{cli}");
 }

@@ -1,7 +1,10 @@
 use std::fs;
 
 use graphvault::store::retention::{Action, RetentionPolicy};
-use graphvault::store::rotate::RotateOptions;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use graphvault::store::StoreError;
+use graphvault::store::rotate::{RotateControl, RotateOptions, RotateStep};
 
 use crate::common::{self, MetaName, snapshot_tree};
 
@@ -187,7 +190,7 @@ fn a_confirmed_rotation_removes_only_what_was_confirmed() {
         .map(|d| d.id.clone())
         .collect();
     let r = store
-        .rotate_confirmed(&policy(Some(2), 2), &confirmed)
+        .rotate_confirmed(&policy(Some(2), 2), &confirmed, RotateControl::none())
         .expect("apply");
     assert_eq!((r.plan.removed, r.plan.kept), (2, 4));
     assert!(r.plan.decisions.iter().any(|d| {
@@ -199,4 +202,54 @@ fn a_confirmed_rotation_removes_only_what_was_confirmed() {
         assert!(!s.backups().join(format!("{id}.json")).exists());
     }
     assert_eq!(store.list_backups().expect("list").backups.len(), 4);
+}
+
+#[test]
+fn a_rotation_stopped_while_moving_keeps_what_it_moved_and_says_so() {
+    let s = store_with_backups(6);
+    let cancel = AtomicBool::new(false);
+    // Asked to stop as soon as the first backup has gone to the trash.
+    let stop_after_first = |p: graphvault::store::rotate::RotateProgress| {
+        if p.step == RotateStep::Trashing && p.done == 1 {
+            cancel.store(true, Ordering::Relaxed);
+        }
+    };
+    let r = s
+        .open()
+        .rotate_reporting(
+            &policy(Some(2), 2),
+            RotateOptions { dry_run: false },
+            RotateControl {
+                cancel: &cancel,
+                progress: &stop_after_first,
+            },
+        )
+        .expect("stopped, not failed");
+    assert!(r.cancelled);
+    assert_eq!(r.plan.removed, 4);
+    // Stopped between two files: the one moved stays in the trash, the
+    // other three removals stay in backups/.
+    assert_eq!(r.trashed.len(), 1);
+    assert_eq!(s.open().list_backups().expect("list").backups.len(), 5);
+}
+
+#[test]
+fn a_rotation_stopped_while_reading_moves_nothing() {
+    let s = store_with_backups(6);
+    let before = snapshot_tree(&s.root());
+    let cancel = AtomicBool::new(true);
+    let err = s
+        .open()
+        .rotate_reporting(
+            &policy(Some(2), 2),
+            RotateOptions { dry_run: false },
+            RotateControl {
+                cancel: &cancel,
+                progress: &|_| {},
+            },
+        )
+        .expect_err("cancelled");
+    assert!(matches!(err, StoreError::Cancelled { .. }), "{err}");
+    assert!(err.to_string().contains("nothing was moved"), "{err}");
+    assert_eq!(snapshot_tree(&s.root()), before);
 }

@@ -12,6 +12,7 @@ use graphvault::graph::KnowledgeGraph;
 use graphvault::store::fs::{DirEntryInfo, Fs, LockError, LockHandle, ReadFile, RealFs, WriteFile};
 use graphvault::store::restore::RestoreOptions;
 use graphvault::store::retention::{Action, RetentionPolicy};
+use graphvault::store::rotate::RotateControl;
 use graphvault::store::rotate::RotateOptions;
 use graphvault::store::save::SaveOptions;
 use graphvault::store::trash::{ItemState, TrashEmptyOptions};
@@ -188,7 +189,7 @@ fn every_removal_path_moves_whole_pairs_to_the_trash_that_the_app_never_sees() {
         .take(2)
         .collect();
     let r = store
-        .rotate_confirmed(&keep_last(1), &confirmed)
+        .rotate_confirmed(&keep_last(1), &confirmed, RotateControl::none())
         .expect("confirmed rotation");
     let mut trashed: Vec<_> = r.trashed.iter().map(|t| t.backup_id.clone()).collect();
     trashed.sort();

@@ -362,6 +362,25 @@ struct Demo {
 
 impl Demo {
     fn start(dir: &std::path::Path, cols: NonZeroU16, rows: NonZeroU16) -> Demo {
+        Demo::run(
+            &["demo".as_ref(), "--dir".as_ref(), dir.as_os_str()],
+            dir,
+            cols,
+            rows,
+        )
+    }
+
+    /// The UI on the existing store at `dir` (no demo built).
+    fn open(dir: &std::path::Path, cols: NonZeroU16, rows: NonZeroU16) -> Demo {
+        Demo::run(&["--store".as_ref(), dir.as_os_str()], dir, cols, rows)
+    }
+
+    fn run(
+        args: &[&std::ffi::OsStr],
+        dir: &std::path::Path,
+        cols: NonZeroU16,
+        rows: NonZeroU16,
+    ) -> Demo {
         let pty = native_pty_system()
             .openpty(PtySize {
                 rows: rows.get(),
@@ -371,9 +390,9 @@ impl Demo {
             })
             .expect("open a pseudo-terminal");
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_graphvault"));
-        cmd.arg("demo");
-        cmd.arg("--dir");
-        cmd.arg(dir);
+        for a in args {
+            cmd.arg(a);
+        }
         if let Some(parent) = dir.parent() {
             cmd.cwd(parent);
         }
@@ -691,4 +710,80 @@ fn the_off_site_column_the_push_key_and_the_wizards_remote_candidates() {
     let store = Store::open(&root).expect("store");
     let report = store.verify(&Target::Primary, Depth::Full).expect("verify");
     assert_eq!(report.status, Status::Valid, "{report:?}");
+}
+
+/// Another process damages the demo's primary while the UI is open: the UI
+/// sees it without F5 (the header, the footer's recovery key, the log), and
+/// the demo's exit message counts the store as it is then. Opened again on
+/// that broken store, the UI starts in the recovery wizard, which restores
+/// it.
+#[test]
+fn an_outside_change_is_seen_without_f5_and_a_store_opened_broken_is_recovered() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let dir = tmp.path().join("demo");
+    let cols = NonZeroU16::new(80).expect("non-zero");
+    let rows = NonZeroU16::new(24).expect("non-zero");
+    let mut demo = Demo::start(&dir, cols, rows);
+    demo.screen
+        .wait_for(&["verify all done", "q quit"], "the main screen, verified");
+    // Another process: the command line damages the sandbox's primary.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(&dir)
+        .args(["corrupt", "truncate"])
+        .output()
+        .expect("run graphvault corrupt");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No key pressed: the watch sees it.
+    demo.screen
+        .wait_for(&["✗ corrupt", "x recover"], "the damage, seen without F5");
+    // The log says why the screen changed.
+    demo.press("L");
+    demo.screen
+        .wait_for(&["changed on disk", "another process"], "the log view");
+    demo.press("\x1b");
+    let screen = demo.screen.raw.clone();
+    demo.quit();
+    let started = Instant::now();
+    let printed = || {
+        screen
+            .lock()
+            .map(|r| String::from_utf8_lossy(&r).into_owned())
+            .unwrap_or_default()
+    };
+    while !printed().contains("explore it again with") && started.elapsed() < STEP_TIMEOUT {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let raw = printed();
+    // The exit message counts the store as it is now, not as built.
+    assert!(raw.contains("primary corrupt"), "{raw}");
+
+    // Opened again on the broken store: the recovery wizard, by itself.
+    let mut ui = Demo::open(&dir, COLS, ROWS);
+    ui.screen
+        .wait_for(&["recover the store", "corrupt"], "the recovery wizard");
+    ui.press("\r");
+    ui.screen
+        .wait_for(&["recommended", "Enter plans"], "the verified candidates");
+    ui.press("\r");
+    ui.screen.wait_for(
+        &["[ Restore ]", "Enter no"],
+        "the restore plan, Enter on No",
+    );
+    ui.press("y");
+    ui.screen
+        .wait_for(&["re-verified the new primary"], "the re-verification");
+    ui.press("\r");
+    ui.screen.wait_for(&["Recovered."], "the summary");
+    ui.press("\x1b");
+    ui.screen
+        .wait_for(&["primary ✓ valid", "q quit"], "the main screen, recovered");
+    ui.quit();
+    let store = Store::open(&dir).expect("open");
+    let primary = store.verify(&Target::Primary, Depth::Full).expect("verify");
+    assert_eq!(primary.status, Status::Valid, "{}", primary.summary());
 }

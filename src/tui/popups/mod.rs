@@ -18,6 +18,7 @@ mod error;
 mod evidence;
 mod help;
 mod history;
+mod log;
 mod node_restore;
 mod nodes;
 mod remotes;
@@ -36,6 +37,7 @@ pub use diff::{DiffPopup, diff_lines};
 pub use error::ErrorPopup;
 pub use evidence::EvidencePopup;
 pub use help::HelpPopup;
+pub use log::LogPopup;
 pub use nodes::NodesPopup;
 pub use remotes::{RemotesPopup, push_text};
 pub use restore::{RestorePopup, restore_plan_lines};
@@ -107,6 +109,7 @@ pub enum Popup {
     Evidence(EvidencePopup),
     Remotes(RemotesPopup),
     Error(ErrorPopup),
+    Log(LogPopup),
 }
 
 /// Runs `$body` with `$p` bound to whichever popup `$popup` is.
@@ -123,6 +126,7 @@ macro_rules! each_popup {
             Popup::Evidence($p) => $body,
             Popup::Remotes($p) => $body,
             Popup::Error($p) => $body,
+            Popup::Log($p) => $body,
         }
     };
 }
@@ -141,6 +145,7 @@ pub static KEYS: &[&[Binding]] = &[
     evidence::KEYS,
     remotes::KEYS,
     error::KEYS,
+    log::KEYS,
 ];
 
 impl Popup {

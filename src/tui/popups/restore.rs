@@ -4,8 +4,6 @@
 //! `backups/`, and kept evidence as the primary (through the store's
 //! normal restore, so the primary it replaces is kept in turn).
 
-use std::path::Path;
-
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
@@ -329,7 +327,7 @@ impl PopupView for RestorePopup {
                     ));
                 }
                 lines.extend(match plan {
-                    RestorePlan::Backup(report) => restore_plan_lines(app, report, &app.store_path),
+                    RestorePlan::Backup(report) => restore_plan_lines(app, report),
                     RestorePlan::Trash(plan) => trash_plan_lines(app, plan, body.width),
                     RestorePlan::Evidence(report) => evidence_plan_lines(app, report),
                 });
@@ -378,12 +376,12 @@ impl PopupView for RestorePopup {
             ),
             RestoreState::Done(done) => (
                 match done {
-                    RestoreDone::Backup(report) => restore_plan_lines(app, report, &app.store_path),
+                    RestoreDone::Backup(report) => restore_plan_lines(app, report),
                     RestoreDone::Trash(report) => trash_done_lines(t, report),
                     RestoreDone::Evidence(report) => match &report.restore {
                         Some(r) => {
                             let mut lines = evidence_head_lines(t, report);
-                            lines.extend(restore_plan_lines(app, r, &app.store_path));
+                            lines.extend(restore_plan_lines(app, r));
                             lines
                         }
                         None => evidence_plan_lines(app, report),
@@ -627,27 +625,14 @@ pub fn evidence_plan_lines(app: &App, r: &EvidenceRestoreReport) -> Vec<Line<'st
             ));
             lines.extend(diff_lines(t, d));
         }
-        None => lines.push(Line::styled(
-            "the primary now cannot be parsed, so there is no diff to show",
-            t.warn(),
-        )),
+        None => lines.push(no_diff_line(t, r.no_diff.as_deref())),
     }
     lines.push(Line::from(""));
-    let evidence = app
-        .store_path
-        .join(crate::store::STATE_DIR)
-        .join("evidence");
     lines.push(Line::styled(
         "the evidence is saved as a new backup (bytes unchanged), then restored as any backup is:",
         t.dim(),
     ));
-    lines.push(Line::from(vec![
-        Span::styled(
-            "the current graph.json and its meta will be kept in ",
-            t.dim(),
-        ),
-        Span::raw(format!("{}/", evidence.display())),
-    ]));
+    lines.push(Line::styled(r.keeps.describe(true), t.dim()));
     lines.push(Line::styled(
         "nothing is written until you confirm",
         t.dim(),
@@ -655,8 +640,19 @@ pub fn evidence_plan_lines(app: &App, r: &EvidenceRestoreReport) -> Vec<Line<'st
     lines
 }
 
+/// Why a plan shows no diff, as the store said it.
+fn no_diff_line(t: Theme, why: Option<&str>) -> Line<'static> {
+    Line::styled(
+        format!(
+            "no diff to show: {}",
+            why.unwrap_or("the primary now could not be compared")
+        ),
+        t.warn(),
+    )
+}
+
 /// What a restore would do (or did), for the popup and the wizard.
-pub fn restore_plan_lines(app: &App, r: &RestoreReport, store_root: &Path) -> Vec<Line<'static>> {
+pub fn restore_plan_lines(app: &App, r: &RestoreReport) -> Vec<Line<'static>> {
     let t = app.theme;
     let backup = Some(r.backup.status);
     let previous = Some(r.previous_primary.status);
@@ -699,21 +695,11 @@ pub fn restore_plan_lines(app: &App, r: &RestoreReport, store_root: &Path) -> Ve
             ));
             lines.extend(diff_lines(t, d));
         }
-        None => lines.push(Line::styled(
-            "the primary now cannot be parsed, so there is no diff to show",
-            t.warn(),
-        )),
+        None => lines.push(no_diff_line(t, r.no_diff.as_deref())),
     }
     lines.push(Line::from(""));
     if r.dry_run {
-        let evidence = store_root.join(crate::store::STATE_DIR).join("evidence");
-        lines.push(Line::from(vec![
-            Span::styled(
-                "the current graph.json and its meta will be kept in ",
-                t.dim(),
-            ),
-            Span::raw(format!("{}/", evidence.display())),
-        ]));
+        lines.push(Line::styled(r.keeps.describe(true), t.dim()));
         lines.push(Line::styled(
             "backups are not touched; nothing is written until you confirm",
             t.dim(),

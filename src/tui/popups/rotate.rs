@@ -8,6 +8,8 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 use ratatui_textarea::{CursorMove, TextArea};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use super::{Effects, Env, PopupView, wrap_words, wrapped_height};
 use crate::present::{local_time, shorten_list};
@@ -15,11 +17,12 @@ use crate::store::retention::{
     Action as Fate, Candidate, Health, RetentionPlan, RetentionPolicy, format_duration,
     parse_duration,
 };
+use crate::store::rotate::{RotateProgress, RotateStep};
 use crate::tui::action::Action;
 use crate::tui::app::{App, Severity};
 use crate::tui::error::UiError;
 use crate::tui::keymap::{Binding, Context, KeyCode, bind, ch, code};
-use crate::tui::render::{buttons, centered};
+use crate::tui::render::{buttons, centered, progress_ratio};
 use crate::tui::table::BackupRow;
 use crate::tui::theme::status_symbol;
 use crate::tui::worker::{Command, Event};
@@ -37,6 +40,8 @@ pub static KEYS: &[Binding] = &[
     bind!(Confirm, [ch('n'), code(KeyCode::Esc)], No, "back to the form", "back"),
     bind!(Confirm, [code(KeyCode::Tab), code(KeyCode::Left), code(KeyCode::Right)], FocusNext, "switch button"),
     bind!(Confirm, [code(KeyCode::Enter)], Submit, "press the focused button (the default is No)", "press"),
+    // A rotation under way.
+    bind!(Rotating, [code(KeyCode::Esc), ch('c')], Cancel, "stop the rotation between two files (what was moved stays in the trash)", "stop"),
 ];
 
 /// The form's fields: label and placeholder.
@@ -62,7 +67,15 @@ pub struct RotateForm {
     pub scroll: usize,
     /// `Some(focus_on_delete)` while confirming the deletions.
     pub confirm: Option<bool>,
-    pub applying: bool,
+    /// The rotation under way: its stop switch and how far it is.
+    pub applying: Option<Applying>,
+}
+
+/// A rotation the user confirmed, running in the worker.
+#[derive(Debug)]
+pub struct Applying {
+    pub cancel: Arc<AtomicBool>,
+    pub progress: Option<RotateProgress>,
 }
 
 impl RotateForm {
@@ -95,7 +108,7 @@ impl RotateForm {
             seq: 0,
             scroll: 0,
             confirm: None,
-            applying: false,
+            applying: None,
         };
         form.reparse();
         form
@@ -158,7 +171,11 @@ impl RotateForm {
             .filter(|d| d.action == Fate::Remove)
             .map(|d| d.id.clone())
             .collect();
-        self.applying = true;
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.applying = Some(Applying {
+            cancel: cancel.clone(),
+            progress: None,
+        });
         self.confirm = None;
         fx.log(
             Severity::Warn,
@@ -167,13 +184,19 @@ impl RotateForm {
                 crate::present::count_of(removed, "backup")
             ),
         );
-        fx.send(Command::Rotate { policy, confirmed });
+        fx.send(Command::Rotate {
+            policy,
+            confirmed,
+            cancel,
+        });
     }
 }
 
 impl PopupView for RotateForm {
     fn context(&self) -> Context {
-        if self.confirm.is_some() {
+        if self.applying.is_some() {
+            Context::Rotating
+        } else if self.confirm.is_some() {
             Context::Confirm
         } else {
             Context::Rotate
@@ -181,7 +204,14 @@ impl PopupView for RotateForm {
     }
 
     fn update(&mut self, action: Action, env: &Env, fx: &mut Effects) {
-        if self.applying {
+        if let Some(run) = &self.applying {
+            if matches!(action, Action::Cancel) && !run.cancel.load(Ordering::Relaxed) {
+                run.cancel.store(true, Ordering::Relaxed);
+                fx.log(
+                    Severity::Warn,
+                    "stopping the rotation after the file it is on…",
+                );
+            }
             return;
         }
         if let Some(focus_delete) = self.confirm {
@@ -223,6 +253,11 @@ impl PopupView for RotateForm {
         match event {
             Event::RetentionPlanned { seq, result } if *seq == self.seq => {
                 self.plan = Some(result.clone());
+            }
+            Event::RotateProgress(p) => {
+                if let Some(run) = &mut self.applying {
+                    run.progress = Some(*p);
+                }
             }
             Event::Rotated(_) => fx.close = true,
             _ => {}
@@ -308,6 +343,52 @@ fn render_rotate(app: &App, form: &RotateForm, area: Rect, buf: &mut Buffer) {
     if let Some(focus_delete) = form.confirm {
         render_rotate_confirm(app, form, focus_delete, rect, buf);
     }
+    if let Some(run) = &form.applying {
+        render_rotate_progress(app, run, rect, buf);
+    }
+}
+
+/// The rotation under way: which step, how far, and how to stop it.
+fn render_rotate_progress(app: &App, run: &Applying, area: Rect, buf: &mut Buffer) {
+    let t = app.theme;
+    let (ratio, what) = match run.progress {
+        None => (0.0, "starting…".to_string()),
+        Some(p) => {
+            let ratio = progress_ratio(p.done, p.total, p.bytes_done, p.bytes_total);
+            let step = match p.step {
+                RotateStep::Reading => "reading backups",
+                RotateStep::Trashing => "moving to the trash",
+            };
+            (ratio, format!("{step} {}/{}", p.done, p.total))
+        }
+    };
+    let stop = if run.cancel.load(Ordering::Relaxed) {
+        "stopping after this file…"
+    } else {
+        "Esc stops between two files"
+    };
+    let lines = vec![
+        Line::styled(what, t.bold()),
+        Line::from(""),
+        Line::styled(stop, t.dim()),
+    ];
+    let width = 60.min(area.width);
+    let rect = centered(area, width, 7.min(area.height));
+    Clear.render(rect, buf);
+    let block = Block::bordered()
+        .border_style(t.popup_border())
+        .title(Span::styled(" rotating ", t.bold()));
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    let [gauge, text] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(inner);
+    ratatui::widgets::LineGauge::default()
+        .ratio(ratio.clamp(0.0, 1.0))
+        .filled_symbol("█")
+        .unfilled_symbol("░")
+        .filled_style(t.accent())
+        .unfilled_style(t.dim())
+        .render(gauge, buf);
+    Paragraph::new(lines).render(text, buf);
 }
 
 fn render_rotate_fields(app: &App, form: &RotateForm, area: Rect, narrow: bool, buf: &mut Buffer) {
@@ -356,7 +437,11 @@ fn render_rotate_fields(app: &App, form: &RotateForm, area: Rect, narrow: bool, 
             let unknown = app.table.rows.len() - app.table.tally.verified;
             if unknown > 0 {
                 lines.push(Line::styled(
-                    format!("{unknown} backups not verified yet are kept; verify first (V) for the exact plan"),
+                    format!(
+                        "{} not verified yet {} kept; verify first (V) for the exact plan",
+                        crate::present::count_of(unknown, "backup"),
+                        if unknown == 1 { "is" } else { "are" }
+                    ),
                     t.warn(),
                 ));
             }

@@ -164,6 +164,11 @@ fn evidence_report(item: EvidenceItem, dry_run: bool) -> EvidenceRestoreReport {
         dry_run,
         previous_primary: fixtures::report(Target::Primary, Status::Valid),
         diff: Some(fixtures::diff()),
+        no_diff: None,
+        keeps: crate::store::restore::KeptPrimary::Evidence {
+            dir: std::path::PathBuf::from(fixtures::STORE).join(".graphvault/evidence"),
+            with_meta: true,
+        },
         node_count: 151,
         edge_count: 306,
         backup_id: (!dry_run).then(|| backup.clone()),
@@ -401,6 +406,7 @@ fn rotate_report(trashed: usize, purged: usize) -> RotateReport {
             .collect(),
         trash_grace: "2w".into(),
         purge_note: None,
+        cancelled: false,
         elapsed_ms: 30.0,
     }
 }
