@@ -1185,7 +1185,7 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
     let intro = vec![Line::from(
         "Every backup, newest first, verified at every level. The newest valid one is recommended.",
     )];
-    let hint = match (&w.recovery_plan, recommended) {
+    let mut hint = match (&w.recovery_plan, recommended) {
         (Some(_), Some(_)) => vec![Line::styled(
             "↑↓ choose · Enter plans the restore of the selected backup (you confirm before anything is written)",
             t.dim(),
@@ -1196,6 +1196,28 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
         )],
         (None, _) => Vec::new(),
     };
+    // Choosing an older backup than the recommended one loses what was
+    // saved in between: say so before the plan does.
+    if let Some(rec) = recommended
+        && w.selected > rec
+        && w.candidates
+            .get(w.selected)
+            .is_some_and(|c| c.status.is_usable())
+    {
+        // A short window keeps the rows: the footer names the keys.
+        if body.height < 14 {
+            hint.clear();
+        }
+        hint.insert(
+            0,
+            Line::styled(
+                "! older than the recommended ★: what was saved after it is lost (the plan lists it)",
+                t.warn(),
+            ),
+        );
+    } else if body.height < 10 && recommended.is_some() {
+        hint.clear();
+    }
     let intro = Paragraph::new(intro).wrap(Wrap { trim: true });
     let hint = Paragraph::new(hint).wrap(Wrap { trim: true });
     let height_of = |p: &Paragraph| u16::try_from(p.line_count(body.width)).unwrap_or(u16::MAX);
@@ -1212,7 +1234,13 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
     intro.render(intro_area, buf);
     hint.render(hint_area, buf);
     let mut lines = Vec::new();
-    let height = usize::from(rows_area.height);
+    let all = w.candidates.len();
+    // When not every row fits, the last row says where the list is.
+    let height = if all > usize::from(rows_area.height) {
+        usize::from(rows_area.height.saturating_sub(1))
+    } else {
+        usize::from(rows_area.height)
+    };
     let first = w.selected.saturating_sub(height.saturating_sub(1));
     let width = usize::from(body.width);
     for (i, c) in w.candidates.iter().enumerate().skip(first).take(height) {
@@ -1231,7 +1259,25 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
             (false, _) => "",
         };
         let star_width = if narrow { 2 } else { 14 };
-        let reason = c.reason.clone().unwrap_or_default();
+        // A valid candidate shows what it holds (as much as fits, whole);
+        // any other, why it is not valid.
+        let room =
+            width.saturating_sub(format!("  {time} {ago:>10}  ").chars().count() + 15 + star_width);
+        let reason = match (&c.reason, c.node_count, c.edge_count) {
+            (Some(r), _, _) if c.status != Status::Valid => r.clone(),
+            (_, Some(n), Some(e)) => [
+                format!(
+                    "{n} nodes · {e} edges · {}",
+                    c.size.map(human_size).unwrap_or_default()
+                ),
+                format!("{n} nodes · {e} edges"),
+                format!("{n}n {e}e"),
+            ]
+            .into_iter()
+            .find(|t| t.chars().count() <= room)
+            .unwrap_or_default(),
+            (r, _, _) => r.clone().unwrap_or_default(),
+        };
         let head = format!(
             "{} {time} {ago:>10}  ",
             if i == w.selected { "▶" } else { " " }
@@ -1258,6 +1304,14 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
     }
     if w.candidates.is_empty() && w.busy.is_none() {
         lines.push(Line::styled("this store has no backups", t.bad()));
+    }
+    if all > height && height > 0 {
+        let last = (first + height).min(all);
+        let more = if last < all { " · ↓ more below" } else { "" };
+        lines.push(Line::styled(
+            format!("  {}–{last} of {all}{more}", first + 1),
+            t.dim(),
+        ));
     }
     Paragraph::new(lines).render(rows_area, buf);
     render_status(t, w, status, buf);

@@ -374,3 +374,23 @@ fn the_restore_plan_never_promises_to_keep_a_missing_primary_nor_calls_a_parseab
     assert!(text.contains("will be kept in"), "{text}");
     assert!(matches!(app.popup, Some(Popup::Restore(_))));
 }
+
+#[test]
+fn the_candidates_show_what_each_holds_where_the_list_is_and_what_an_older_choice_loses() {
+    use crate::store::corrupt::CorruptionKind;
+    use crate::tui::wizard::Step;
+    let mut app = super::wizard_at(CorruptionKind::Truncate, Step::Candidates);
+    let text = screen_text(&app).join("\n");
+    assert!(text.contains("154 nodes · 308 edges · 118.5 KiB"), "{text}");
+    assert!(!text.contains("older than the recommended"), "{text}");
+    // An older backup than the recommended one: the loss is named at once.
+    press(&mut app, KeyCode::Down);
+    let text = screen_text(&app).join("\n");
+    assert!(text.contains("older than the recommended ★"), "{text}");
+    // A short window: the rows say where they are, the warning stays.
+    app.update(Action::Resize(SMALL.0, SMALL.1));
+    let text = screen_text(&app).join("\n");
+    assert!(text.contains("of 12 · ↓ more below"), "{text}");
+    assert!(text.contains("older than the recommended"), "{text}");
+    assert_snapshot!("wizard_candidates_older_60x15", screen(&app));
+}
