@@ -55,6 +55,15 @@ pub enum Action {
     OpenEvidence,
     /// The activity log in full.
     OpenLog,
+    /// The next order of the backups table (newest, oldest, size, nodes).
+    SortNext,
+    /// Select the newest backup that verified valid.
+    NewestValid,
+    /// Copy the selected backup's id, data path or checksum to the
+    /// terminal's clipboard (OSC 52).
+    CopyId,
+    CopyPath,
+    CopyChecksum,
     Snapshot,
     /// The off-site panel: each remote, its last push and lag.
     OpenRemotes,

@@ -140,6 +140,12 @@ pub struct App {
     pub popup: Option<Popup>,
     pub wizard: Option<Wizard>,
     pub filter_input: Option<TextArea<'static>>,
+    /// The filter before the input opened, restored by Esc (the filter
+    /// applies as it is typed).
+    filter_before: String,
+    /// Text for the terminal's clipboard, written by the event loop as an
+    /// OSC 52 sequence (drawing never writes to the terminal itself).
+    pub clipboard: Option<String>,
     pub log: VecDeque<LogEntry>,
     pub quit: bool,
     worker: Sender<Command>,
@@ -170,6 +176,8 @@ impl App {
             popup: None,
             wizard: None,
             filter_input: None,
+            filter_before: String::new(),
+            clipboard: None,
             log: VecDeque::new(),
             quit: false,
             worker,
@@ -490,8 +498,11 @@ impl App {
             Action::OpenFilter => {
                 let mut input = TextArea::new(vec![self.table.filter.clone()]);
                 input.move_cursor(CursorMove::End);
-                input.set_placeholder_text("part of an id or a date, e.g. 2025-10-03");
+                input.set_placeholder_text(
+                    "part of an id or a date (2025-10-03), or a status (corrupt)",
+                );
                 self.filter_input = Some(input);
+                self.filter_before = self.table.filter.clone();
             }
             Action::Cancel | Action::Close => {
                 if let Some(job) = &self.verify {
@@ -536,6 +547,20 @@ impl App {
             Action::OpenRemotes => self.open(|_, fx| Popup::Remotes(RemotesPopup::open(false, fx))),
             Action::Push => self.open(|_, fx| Popup::Remotes(RemotesPopup::open(true, fx))),
             Action::OpenLog => self.popup = Some(Popup::Log(LogPopup::default())),
+            Action::SortNext => {
+                self.table.set_sort(self.table.sort.next());
+                self.log_line(
+                    Severity::Info,
+                    format!("backups ordered {}", self.table.sort.name()),
+                );
+            }
+            Action::NewestValid if !self.table.select_newest_valid() => {
+                self.log_line(
+                    Severity::Warn,
+                    "no backup shown has verified valid (yet): V verifies them all".into(),
+                );
+            }
+            Action::CopyId | Action::CopyPath | Action::CopyChecksum => self.copy(&action),
             Action::Snapshot => {
                 self.log_line(Severity::Info, "taking a snapshot of the primary…".into());
                 self.send(Command::Snapshot);
@@ -616,13 +641,46 @@ impl App {
         }
     }
 
+    /// Puts the selected backup's id, path or checksum on the clipboard.
+    fn copy(&mut self, what: &Action) {
+        let Some(row) = self.table.selected_row() else {
+            return;
+        };
+        let (name, text) = match what {
+            Action::CopyId => ("id", Some(row.info.id.to_string())),
+            Action::CopyPath => ("path", Some(row.info.data_path.display().to_string())),
+            _ => (
+                "checksum",
+                row.report
+                    .as_ref()
+                    .and_then(|r| r.actual_checksum.clone())
+                    .or_else(|| row.info.checksum.clone()),
+            ),
+        };
+        match text {
+            Some(text) => {
+                self.log_line(
+                    Severity::Info,
+                    format!("copied the {name} {text} (the terminal must allow OSC 52)"),
+                );
+                self.clipboard = Some(text);
+            }
+            None => self.log_line(
+                Severity::Warn,
+                format!("{} has no {name} to copy", row.info.id),
+            ),
+        }
+    }
+
     fn update_filter(&mut self, action: Action) {
         let Some(input) = &mut self.filter_input else {
             return;
         };
         match action {
-            Action::Input(key) => {
-                input.input(key);
+            // The table follows the text as it is typed.
+            Action::Input(key) if input.input(key) => {
+                let text = input.lines().first().cloned().unwrap_or_default();
+                self.table.set_filter(&text);
             }
             Action::Submit => {
                 let text = input.lines().first().cloned().unwrap_or_default();
@@ -641,7 +699,11 @@ impl App {
                     );
                 }
             }
-            Action::Close => self.filter_input = None,
+            Action::Close => {
+                self.filter_input = None;
+                let before = std::mem::take(&mut self.filter_before);
+                self.table.set_filter(&before);
+            }
             _ => {}
         }
     }

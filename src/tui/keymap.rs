@@ -216,7 +216,7 @@ static SCREEN_KEYS: &[Binding] = &[
     bind!(Main, [ch('R')], Rotate, "rotate: retention policy form with a live preview", "rotate"),
     bind!(Main, [ch('s')], Snapshot, "snapshot: back up the primary now", "snapshot"),
     bind!(Main, [ch('x')], Simulate, "simulate corruption on a sandbox and recover; recover a broken primary", "damage"),
-    bind!(Main, [ch('/')], OpenFilter, "filter by id or date (Enter applies, Esc cancels)", "filter"),
+    bind!(Main, [ch('/')], OpenFilter, "filter by id, date or status (corrupt, valid…) as you type; Esc cancels", "filter"),
     bind!(Main, [ch(' ')], ToggleMark, "mark a backup for diff (mark two, then d)", "mark"),
     bind!(Main, [code(KeyCode::Enter)], Browse, "browse the nodes of the selected backup", "nodes"),
     bind!(Main, [ch('i')], Details, "details of the selected backup", "details"),
@@ -226,6 +226,11 @@ static SCREEN_KEYS: &[Binding] = &[
     bind!(Main, [ch('o')], OpenRemotes, "the off-site panel: each remote's endpoint, bucket, last push and lag", "off-site"),
     bind!(Main, [ch('P')], Push, "push every remote now (in the background; the off-site panel shows how far)"),
     bind!(Main, [ch('L')], OpenLog, "the activity log in full, scrollable", "log"),
+    bind!(Main, [ch('n')], NewestValid, "select the newest valid backup", "newest valid"),
+    bind!(Main, [ch('O')], SortNext, "order: newest, oldest, largest, most nodes first", "order"),
+    bind!(Main, [ch('y')], CopyId, "copy the selected backup's id to the clipboard (OSC 52)", "copy id"),
+    bind!(Main, [ch('Y')], CopyPath, "copy the selected backup's data file path (OSC 52)"),
+    bind!(Main, [ch('#')], CopyChecksum, "copy the selected backup's SHA-256 (OSC 52)"),
     bind!(Main, [code(KeyCode::Esc), ch('c')], Cancel, "cancel verify all; clear the filter"),
     bind!(Main, [code(KeyCode::F(5)), ctrl('r')], Refresh, "re-read the store"),
     bind!(Main, [code(KeyCode::Up), ch('k')], Up, "select the newer backup"),
@@ -239,7 +244,7 @@ static SCREEN_KEYS: &[Binding] = &[
     bind!(NoStore, [ch('?')], Help, "help", "help"),
     bind!(NoStore, [ch('q'), code(KeyCode::Esc)], Quit, "quit", "quit"),
     // Filter input.
-    bind!(Filter, [code(KeyCode::Enter)], Submit, "apply the filter", "apply"),
+    bind!(Filter, [code(KeyCode::Enter)], Submit, "keep the filter", "keep"),
     bind!(Filter, [code(KeyCode::Esc)], Close, "cancel", "cancel"),
 ];
 

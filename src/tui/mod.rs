@@ -129,6 +129,9 @@ fn event_loop(
                 if let Some(action) = app.action_for_key(key) {
                     app.update(action);
                 }
+                if let Some(text) = app.clipboard.take() {
+                    copy_to_clipboard(&text);
+                }
                 dirty = true;
             } else if let TermEvent::Resize(w, h) = input {
                 app.update(Action::Resize(w, h));
@@ -147,6 +150,37 @@ fn event_loop(
     }
 }
 
+/// Asks the terminal to put `text` on the clipboard (OSC 52), which works
+/// over ssh too; terminals that do not allow it ignore the sequence.
+fn copy_to_clipboard(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout();
+    let _ = write!(out, "\x1b]52;c;{}\x07", base64(text.as_bytes()));
+    let _ = out.flush();
+}
+
+/// Standard base64 with padding, for OSC 52.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            chunk.get(1).copied().unwrap_or(0),
+            chunk.get(2).copied().unwrap_or(0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
 /// ratatui's panic hook restores the terminal on any panic; a panic on a
 /// background thread is caught and shown in the UI instead, so it must not
 /// take the terminal out of raw mode under a UI that keeps running.
@@ -160,4 +194,19 @@ fn keep_terminal_on_background_panics() {
             tracing::error!(panic = %info, thread = ?std::thread::current().name(), "panic in a background thread");
         }
     }));
+}
+
+#[cfg(test)]
+mod clipboard_tests {
+    #[test]
+    fn base64_is_the_standard_one() {
+        assert_eq!(super::base64(b""), "");
+        assert_eq!(super::base64(b"f"), "Zg==");
+        assert_eq!(super::base64(b"fo"), "Zm8=");
+        assert_eq!(super::base64(b"foo"), "Zm9v");
+        assert_eq!(
+            super::base64(b"graph_20251003_000432"),
+            "Z3JhcGhfMjAyNTEwMDNfMDAwNDMy"
+        );
+    }
 }

@@ -832,6 +832,9 @@ fn render_table(app: &App, area: Rect, compact: bool, buf: &mut Buffer) {
             t.accent(),
         ));
     }
+    if table.sort != super::table::SortBy::default() {
+        title.push(Span::styled(format!("{} ", table.sort.name()), t.accent()));
+    }
     let block = if compact {
         Block::new()
             .borders(Borders::TOP)

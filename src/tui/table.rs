@@ -75,6 +75,48 @@ impl Tally {
     }
 }
 
+/// The order of the table's rows.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SortBy {
+    /// Newest first, by the time in the id (the store's own order).
+    #[default]
+    Newest,
+    Oldest,
+    /// Largest data file first.
+    Size,
+    /// Most nodes first.
+    Nodes,
+}
+
+impl SortBy {
+    /// The next order, for the key that cycles them.
+    pub fn next(self) -> SortBy {
+        match self {
+            SortBy::Newest => SortBy::Oldest,
+            SortBy::Oldest => SortBy::Size,
+            SortBy::Size => SortBy::Nodes,
+            SortBy::Nodes => SortBy::Newest,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SortBy::Newest => "newest first",
+            SortBy::Oldest => "oldest first",
+            SortBy::Size => "largest first",
+            SortBy::Nodes => "most nodes first",
+        }
+    }
+}
+
+/// The word a status filter matches: what the status column says.
+fn status_name(row: &BackupRow) -> &'static str {
+    match row.status() {
+        None => "unchecked",
+        Some(s) => s.name(),
+    }
+}
+
 /// The table's model.
 #[derive(Debug, Clone, Default)]
 pub struct BackupTable {
@@ -90,6 +132,7 @@ pub struct BackupTable {
     /// Backups marked for a diff (at most two).
     pub marks: Vec<BackupId>,
     pub filter: String,
+    pub sort: SortBy,
     pub tally: Tally,
     pub total_size: u64,
 }
@@ -132,16 +175,71 @@ impl BackupTable {
         }
     }
 
+    /// The rows that pass the filter, in the chosen order. The filter
+    /// matches part of an id or a local time, or a status word (`corrupt`,
+    /// `valid`, `unverified`, `missing`, `unchecked`).
     fn refilter(&mut self) {
         let needle = self.filter.trim().to_lowercase();
-        self.visible = self
+        let mut visible: Vec<usize> = self
             .rows
             .iter()
             .enumerate()
-            .filter(|(_, r)| needle.is_empty() || r.search.contains(&needle))
+            .filter(|(_, r)| {
+                needle.is_empty() || r.search.contains(&needle) || status_name(r) == needle
+            })
             .map(|(i, _)| i)
             .collect();
+        let rows = &self.rows;
+        let nodes = |i: usize| {
+            let r = &rows[i];
+            r.report
+                .as_ref()
+                .and_then(|x| x.node_count)
+                .map(|n| n as u64)
+                .or(r.info.node_count)
+        };
+        match self.sort {
+            SortBy::Newest => {}
+            SortBy::Oldest => visible.reverse(),
+            SortBy::Size => visible.sort_by_key(|&i| std::cmp::Reverse(rows[i].info.size)),
+            SortBy::Nodes => visible.sort_by_key(|&i| std::cmp::Reverse(nodes(i))),
+        }
+        self.visible = visible;
         self.selected = self.selected.min(self.visible.len().saturating_sub(1));
+    }
+
+    /// Orders the rows by `sort`, keeping the selected backup selected.
+    pub fn set_sort(&mut self, sort: SortBy) {
+        let keep = self.selected_id().cloned();
+        self.sort = sort;
+        self.refilter();
+        if let Some(id) = keep {
+            self.select_id(&id);
+        }
+    }
+
+    /// Selects the newest backup that verified valid at every level, if
+    /// one is shown; true when it did.
+    pub fn select_newest_valid(&mut self) -> bool {
+        let newest = self
+            .visible
+            .iter()
+            .enumerate()
+            .filter(|&(_, &i)| {
+                self.rows[i]
+                    .report
+                    .as_ref()
+                    .is_some_and(|r| r.status == Status::Valid && r.depth == Depth::Full)
+            })
+            .max_by_key(|&(_, &i)| &self.rows[i].info.id)
+            .map(|(pos, _)| pos);
+        match newest {
+            Some(pos) => {
+                self.selected = pos;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Shows only backups whose id or local time contains `filter`.

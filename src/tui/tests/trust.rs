@@ -394,3 +394,66 @@ fn the_candidates_show_what_each_holds_where_the_list_is_and_what_an_older_choic
     assert!(text.contains("older than the recommended"), "{text}");
     assert_snapshot!("wizard_candidates_older_60x15", screen(&app));
 }
+
+#[test]
+fn the_filter_follows_typing_matches_status_words_and_esc_puts_it_back() {
+    let (mut app, _rx) = verified(BIG, 12);
+    press(&mut app, KeyCode::Char('/'));
+    for c in "corr".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    assert_eq!(
+        app.table.visible.len(),
+        0,
+        "no id, time or status is \"corr\""
+    );
+    for c in "upt".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    // As it is typed: the one corrupt backup.
+    assert_eq!(app.table.visible.len(), 1);
+    assert_eq!(
+        app.table.selected_row().and_then(|r| r.status()),
+        Some(Status::Corrupt)
+    );
+    press(&mut app, KeyCode::Esc);
+    assert_eq!(app.table.visible.len(), 12, "Esc puts the filter back");
+    press(&mut app, KeyCode::Char('/'));
+    for c in "unchecked".chars() {
+        press(&mut app, KeyCode::Char(c));
+    }
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.table.visible.len(), 0, "every backup here is verified");
+}
+
+#[test]
+fn big_o_orders_the_table_n_selects_the_newest_valid_and_y_copies() {
+    let (mut app, _rx) = verified(BIG, 12);
+    // The newest backup is corrupt here: n skips it.
+    let id = app.table.rows[0].info.id.clone();
+    let mut corrupt = fixtures::report_for(&id, Status::Corrupt);
+    corrupt.failed_level = Some(Level::Checksum);
+    app.update(Action::Worker(Event::Verified(Ok(Box::new(corrupt)))));
+    press(&mut app, KeyCode::Char('G'));
+    press(&mut app, KeyCode::Char('n'));
+    assert_eq!(app.table.selected, 1);
+    let selected = app.table.selected_id().cloned();
+    // Largest first keeps the same backup selected.
+    press(&mut app, KeyCode::Char('O'));
+    press(&mut app, KeyCode::Char('O'));
+    assert_eq!(app.table.sort, crate::tui::table::SortBy::Size);
+    assert_eq!(app.table.selected_id(), selected.as_ref());
+    let sizes: Vec<u64> = app
+        .table
+        .visible
+        .iter()
+        .filter_map(|&i| app.table.rows[i].info.size)
+        .collect();
+    assert!(sizes.windows(2).all(|w| w[0] >= w[1]), "{sizes:?}");
+    assert!(screen_text(&app).join("\n").contains("largest first"));
+    // y: the id goes to the clipboard (the event loop writes it as OSC 52).
+    press(&mut app, KeyCode::Char('y'));
+    assert_eq!(app.clipboard, selected.map(|id| id.to_string()));
+    press(&mut app, KeyCode::Char('#'));
+    assert!(app.clipboard.as_ref().is_some_and(|c| c.len() == 64));
+}
