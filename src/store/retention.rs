@@ -106,6 +106,25 @@ impl Default for RetentionPolicy {
 const THINNING_MONTHS: u32 = 13;
 
 impl RetentionPolicy {
+    /// The rules in a few words, as the command line spells them:
+    /// `keep within 30d, keep monthly 13, min valid 3`.
+    pub fn describe(&self) -> String {
+        let count = |name: &str, v: Option<u32>| v.map(|n| format!("{name} {n}"));
+        [
+            count("keep last", self.keep_last),
+            self.keep_within
+                .map(|d| format!("keep within {}", format_duration(d))),
+            count("keep daily", self.keep_daily),
+            count("keep weekly", self.keep_weekly),
+            count("keep monthly", self.keep_monthly),
+            Some(format!("min valid {}", self.min_valid)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect::<Vec<_>>()
+        .join(", ")
+    }
+
     /// The store's default: everything within 30 days of the newest backup,
     /// plus the newest valid backup of each month for the 12 months before
     /// (the month of the newest backup and the 12 before it), and never

@@ -64,6 +64,8 @@ pub enum Action {
     CopyId,
     CopyPath,
     CopyChecksum,
+    /// Save the rotate form's policy as the store's own.
+    SavePolicy,
     Snapshot,
     /// The off-site panel: each remote, its last push and lag.
     OpenRemotes,

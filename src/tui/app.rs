@@ -929,6 +929,17 @@ impl App {
                 }
                 self.send(Command::ReadOffsite);
             }
+            Event::PolicySaved(Ok(policy)) => {
+                self.log_line(
+                    Severity::Good,
+                    format!(
+                        "saved as the store's retention policy ({}): it applies after every save",
+                        policy.describe()
+                    ),
+                );
+                self.policy = policy;
+            }
+            Event::PolicySaved(Err(e)) => self.show_error("saving the policy failed", e),
             Event::ChangedOnDisk => self.log_line(
                 Severity::Warn,
                 "the store changed on disk (another process wrote to it): reading it again".into(),

@@ -84,6 +84,8 @@ pub enum Command {
         cancel: Arc<AtomicBool>,
     },
     Snapshot,
+    /// Stores a retention policy as the store's own (`.graphvault/config.json`).
+    SavePolicy(RetentionPolicy),
     /// Reads a graph for the node browser; with `compare`, also the graph it
     /// is compared with (a diff's drill-down).
     OpenNodes {
@@ -312,6 +314,7 @@ pub enum Event {
     RotateProgress(RotateProgress),
     Rotated(Result<Box<RotateReport>, UiError>),
     SnapshotTaken(Result<Box<SnapshotReport>, UiError>),
+    PolicySaved(Result<RetentionPolicy, UiError>),
     NodesOpened {
         target: Target,
         result: Result<Box<NodeGraphs>, UiError>,
@@ -590,6 +593,16 @@ impl Worker {
                     .map_err(UiError::from);
                 self.send(Event::Rotated(result));
                 self.refresh();
+            }
+            Command::SavePolicy(policy) => {
+                let mut config = self.store.config().clone();
+                config.retention = policy.clone();
+                let result = self
+                    .store
+                    .set_config(config)
+                    .map(|()| policy)
+                    .map_err(UiError::from);
+                self.send(Event::PolicySaved(result));
             }
             Command::Snapshot => {
                 let result = self.store.snapshot().map(Box::new).map_err(UiError::from);
@@ -1100,6 +1113,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::RetentionPlan { .. } => "retention plan",
         Command::Rotate { .. } => "rotate",
         Command::Snapshot => "snapshot",
+        Command::SavePolicy(_) => "save policy",
         Command::OpenNodes { .. } => "open nodes",
         Command::NodeHistory(_) => "node history",
         Command::RestoreNodes { .. } => "restore nodes",

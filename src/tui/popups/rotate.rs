@@ -21,7 +21,7 @@ use crate::store::rotate::{RotateProgress, RotateStep};
 use crate::tui::action::Action;
 use crate::tui::app::{App, Severity};
 use crate::tui::error::UiError;
-use crate::tui::keymap::{Binding, Context, KeyCode, bind, ch, code};
+use crate::tui::keymap::{Binding, Context, KeyCode, bind, ch, code, ctrl};
 use crate::tui::render::{buttons, centered, progress_ratio};
 use crate::tui::table::BackupRow;
 use crate::tui::theme::status_symbol;
@@ -34,6 +34,7 @@ pub static KEYS: &[Binding] = &[
     bind!(Rotate, [code(KeyCode::PageUp)], PageUp, "scroll the preview up"),
     bind!(Rotate, [code(KeyCode::PageDown)], PageDown, "scroll the preview down", "scroll"),
     bind!(Rotate, [code(KeyCode::Enter)], Submit, "review what would go to the trash, then confirm", "apply…"),
+    bind!(Rotate, [ctrl('s')], SavePolicy, "save this policy as the store's own (applied after every save); moves nothing", "save policy"),
     bind!(Rotate, [code(KeyCode::Esc)], Close, "close without moving anything", "close"),
     // Confirmation of the moves to the trash.
     bind!(Confirm, [ch('y')], Yes, "move them to the trash", "move"),
@@ -243,6 +244,13 @@ impl PopupView for RotateForm {
                     "this policy removes nothing: nothing to apply",
                 ),
                 None => {}
+            },
+            Action::SavePolicy => match &self.policy {
+                Ok(policy) => {
+                    fx.log(Severity::Info, "saving the policy as the store's own…");
+                    fx.send(Command::SavePolicy(policy.clone()));
+                }
+                Err(e) => fx.log(Severity::Warn, format!("not saved: {e}")),
             },
             Action::Close => fx.close = true,
             _ => {}

@@ -457,3 +457,26 @@ fn big_o_orders_the_table_n_selects_the_newest_valid_and_y_copies() {
     press(&mut app, KeyCode::Char('#'));
     assert!(app.clipboard.as_ref().is_some_and(|c| c.len() == 64));
 }
+
+#[test]
+fn ctrl_s_in_the_rotate_form_saves_the_policy_as_the_stores_own() {
+    let (mut app, rx) = rotate_app();
+    let ctrl_s = crossterm::event::KeyEvent::new(
+        KeyCode::Char('s'),
+        crossterm::event::KeyModifiers::CONTROL,
+    );
+    let action = app.action_for_key(ctrl_s).expect("bound");
+    app.update(action);
+    let Some(Command::SavePolicy(policy)) = sent(&rx).pop() else {
+        panic!("the policy is sent to be saved");
+    };
+    assert_eq!(policy.keep_last, Some(3));
+    assert!(app.popup.is_some(), "nothing is moved: the form stays");
+    app.update(Action::Worker(Event::PolicySaved(Ok(policy.clone()))));
+    assert_eq!(app.policy, policy);
+    assert!(
+        app.log
+            .back()
+            .is_some_and(|l| l.text.contains("keep last 3") && l.text.contains("after every save"))
+    );
+}
