@@ -89,6 +89,8 @@ pub enum Action {
     Refresh,
     /// A key for the focused text input.
     Input(KeyEvent),
+    /// A left click at (column, row) of the screen.
+    Click(u16, u16),
     Resize(u16, u16),
     /// The clock moved on (ages, periodic probes).
     Tick(NaiveDateTime),

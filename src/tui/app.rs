@@ -386,6 +386,7 @@ impl App {
                 }
             }
             Action::Worker(event) => self.on_event(event),
+            Action::Click(x, y) => self.click(x, y),
             action if self.filter_input.is_some() => self.update_filter(action),
             action if self.popup.is_some() => {
                 let mut fx = Effects::default();
@@ -638,6 +639,25 @@ impl App {
             self.send_wizard(commands);
         } else {
             self.wizard = Some(Wizard::simulate(self.store.is_sandbox));
+        }
+    }
+
+    /// A left click: on a row of the backups table, selects it (a click on
+    /// the selected row opens its details, as `i` does).
+    fn click(&mut self, x: u16, y: u16) {
+        if self.popup.is_some() || self.wizard.is_some() || self.filter_input.is_some() {
+            return;
+        }
+        if self.context() != Context::Main {
+            return;
+        }
+        let Some(pos) = render::table_row_at(self, self.area(), x, y) else {
+            return;
+        };
+        if pos == self.table.selected {
+            self.update_main(Action::Details);
+        } else {
+            self.table.selected = pos;
         }
     }
 

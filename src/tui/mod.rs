@@ -74,6 +74,9 @@ pub fn run(
         .context("cannot start the worker thread")?;
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     keep_terminal_on_background_panics();
+    // The wheel and clicks (Shift+drag still selects text in most
+    // terminals).
+    let _ = crossterm::execute!(std::io::stdout(), event::EnableMouseCapture);
     let size = terminal
         .size()
         .map(|s| (s.width, s.height))
@@ -96,6 +99,7 @@ pub fn run(
         commands_tx,
     );
     let result = event_loop(&mut terminal, &mut app, &events_rx);
+    let _ = crossterm::execute!(std::io::stdout(), event::DisableMouseCapture);
     ratatui::restore();
     // Dropping the app closes the command channel; the worker finishes
     // the command it runs (verifications were cancelled on quit) and ends.
@@ -136,6 +140,11 @@ fn event_loop(
             } else if let TermEvent::Resize(w, h) = input {
                 app.update(Action::Resize(w, h));
                 dirty = true;
+            } else if let TermEvent::Mouse(m) = input
+                && let Some(action) = mouse_action(m)
+            {
+                app.update(action);
+                dirty = true;
             }
         }
         for event in events.try_iter() {
@@ -147,6 +156,19 @@ fn event_loop(
             app.update(Action::Tick(chrono::Local::now().naive_local()));
             dirty = true;
         }
+    }
+}
+
+/// What a mouse event asks for: the wheel moves as the arrow keys do
+/// (the selection, a popup's scroll, the wizard's choice), a left click
+/// selects a row.
+fn mouse_action(m: event::MouseEvent) -> Option<Action> {
+    use event::{MouseButton, MouseEventKind};
+    match m.kind {
+        MouseEventKind::ScrollUp => Some(Action::Up),
+        MouseEventKind::ScrollDown => Some(Action::Down),
+        MouseEventKind::Down(MouseButton::Left) => Some(Action::Click(m.column, m.row)),
+        _ => None,
     }
 }
 

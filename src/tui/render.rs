@@ -84,6 +84,24 @@ pub fn main_areas(app: &App, area: Rect) -> MainAreas {
     }
 }
 
+/// The position in the table's visible rows drawn at (`x`, `y`), if a
+/// backup's row is there: the same layout as drawing uses.
+pub fn table_row_at(app: &App, area: Rect, x: u16, y: u16) -> Option<usize> {
+    let a = main_areas(app, area);
+    if !a.table.contains(ratatui::layout::Position { x, y }) {
+        return None;
+    }
+    // The top border and the column header (and the side borders when
+    // not compact).
+    let first = a.table.y + 2;
+    let capacity = table_capacity(app, area);
+    let t = &app.table;
+    let offset = visible_offset(t.offset, t.selected, capacity, t.visible.len());
+    let pos = offset + usize::from(y.checked_sub(first)?);
+    (y < first + u16::try_from(capacity).unwrap_or(u16::MAX) && pos < t.visible.len())
+        .then_some(pos)
+}
+
 /// Data rows the table shows in `area`: its height less the borders and
 /// the header row.
 pub fn table_capacity(app: &App, area: Rect) -> usize {

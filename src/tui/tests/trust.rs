@@ -480,3 +480,27 @@ fn ctrl_s_in_the_rotate_form_saves_the_policy_as_the_stores_own() {
             .is_some_and(|l| l.text.contains("keep last 3") && l.text.contains("after every save"))
     );
 }
+
+#[test]
+fn a_click_selects_a_row_and_a_second_click_opens_its_details() {
+    for size in [BIG, MEDIUM, SMALL] {
+        let (mut app, _rx) = verified(size, 12);
+        // The screen row that shows the fourth backup.
+        let text = screen_text(&app);
+        let time = crate::present::local_time(app.table.rows[3].info.time);
+        let y = text
+            .iter()
+            .position(|l| l.contains(&time))
+            .expect("the row is drawn");
+        let y = u16::try_from(y).unwrap_or(0);
+        app.update(Action::Click(10, y));
+        assert_eq!(app.table.selected, 3, "{size:?}");
+        assert!(app.popup.is_none());
+        app.update(Action::Click(10, y));
+        assert!(matches!(app.popup, Some(Popup::Details(_))), "{size:?}");
+        // Off the table: nothing.
+        press(&mut app, KeyCode::Esc);
+        app.update(Action::Click(0, size.1 - 1));
+        assert_eq!(app.table.selected, 3);
+    }
+}
