@@ -894,7 +894,16 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 config.retention = policy.clone();
                 s.set_config(config)?;
             }
-            let report = store.rotate(&policy, RotateOptions { dry_run: !apply })?;
+            let bar = progress::Progress::files("rotating", cli.json);
+            let report = store.rotate_reporting(
+                &policy,
+                RotateOptions { dry_run: !apply },
+                crate::store::rotate::RotateControl {
+                    cancel: &AtomicBool::new(false),
+                    progress: &|p| bar.rotate(&p),
+                },
+            )?;
+            bar.finish();
             let mut text = render::rotate(&report);
             if *save_policy {
                 text.push_str(if *apply {
