@@ -1024,21 +1024,33 @@ fn render_log(app: &App, area: Rect, buf: &mut Buffer) {
         .title(Span::styled(" activity ", app.theme.bold()));
     let inner = block.inner(area);
     block.render(area, buf);
-    // The newest lines, wrapped rather than cut (the end of a message is
-    // often what matters); the whole log is one key away.
-    let n = usize::from(inner.height);
-    let skip = app.log.len().saturating_sub(n);
-    let lines: Vec<Line> = app
-        .log
-        .iter()
-        .skip(skip)
-        .map(|e| log_line(app, e))
-        .collect();
-    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
-    let total = u16::try_from(paragraph.line_count(inner.width)).unwrap_or(u16::MAX);
-    paragraph
-        .scroll((total.saturating_sub(inner.height), 0))
-        .render(inner, buf);
+    // The newest entries that fit whole, wrapped rather than cut (the end
+    // of a message is often what matters); never the tail of an older one.
+    // The whole log is one key away.
+    let mut room = usize::from(inner.height);
+    let mut shown: Vec<Line> = Vec::new();
+    for entry in app.log.iter().rev() {
+        let line = log_line(app, entry);
+        let height = Paragraph::new(line.clone())
+            .wrap(Wrap { trim: false })
+            .line_count(inner.width);
+        if height > room && !shown.is_empty() {
+            break;
+        }
+        room = room.saturating_sub(height);
+        shown.push(line);
+    }
+    shown.reverse();
+    // Bottom-aligned: the newest line stays in the same place.
+    let unused = u16::try_from(room).unwrap_or(0).min(inner.height);
+    let area = Rect {
+        y: inner.y + unused,
+        height: inner.height - unused,
+        ..inner
+    };
+    Paragraph::new(shown)
+        .wrap(Wrap { trim: false })
+        .render(area, buf);
 }
 
 fn render_status(app: &App, area: Rect, buf: &mut Buffer) {
