@@ -21,6 +21,8 @@ pub struct DiffPopup {
     pub title: String,
     pub result: Option<Result<Box<DiffReport>, UiError>>,
     pub scroll: u16,
+    /// Every id listed, not the first few and "and N more".
+    pub expanded: bool,
 }
 
 impl DiffPopup {
@@ -32,6 +34,7 @@ impl DiffPopup {
             title,
             result: None,
             scroll: 0,
+            expanded: false,
         }
     }
 }
@@ -42,7 +45,8 @@ pub static KEYS: &[Binding] = &[
     bind!(Diff, [code(KeyCode::Down), ch('j')], Down, "scroll down", "scroll"),
     bind!(Diff, [code(KeyCode::PageUp)], PageUp, "page up"),
     bind!(Diff, [code(KeyCode::PageDown)], PageDown, "page down"),
-    bind!(Diff, [code(KeyCode::Enter)], Browse, "browse the changed and added nodes, with what changed", "nodes"),
+    bind!(Diff, [code(KeyCode::Enter)], Browse, "browse the changed and added nodes, with what changed field by field", "nodes"),
+    bind!(Diff, [ch(' '), ch('+')], ToggleMark, "list every id (expand \"and N more\"), or the first few again", "all ids"),
     bind!(Diff, [code(KeyCode::Esc), ch('q')], Close, "close", "close"),
 ];
 
@@ -57,6 +61,7 @@ impl PopupView for DiffPopup {
         }
         match action {
             Action::Close | Action::No => fx.close = true,
+            Action::ToggleMark => self.expanded = !self.expanded,
             Action::Browse => {
                 if let Some(Ok(report)) = &self.result {
                     let mut ids = report.diff.nodes_changed.clone();
@@ -88,7 +93,7 @@ impl PopupView for DiffPopup {
                 Line::styled("the diff failed:", app.theme.bad()),
                 Line::from(e.message.clone()),
             ],
-            Some(Ok(report)) => diff_report_lines(app.theme, report),
+            Some(Ok(report)) => diff_report_lines(app.theme, report, self.expanded),
         };
         let title = format!(" {} ", self.title);
         render_text_popup(app.theme, area, &title, lines, self.scroll, (96, 30), buf);
@@ -99,6 +104,11 @@ impl PopupView for DiffPopup {
 const IDS_LISTED: usize = 40;
 
 pub fn diff_lines(t: Theme, d: &GraphDiff) -> Vec<Line<'static>> {
+    diff_lines_listing(t, d, IDS_LISTED)
+}
+
+/// [`diff_lines`] listing up to `listed` ids of each kind of change.
+fn diff_lines_listing(t: Theme, d: &GraphDiff, listed: usize) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     let groups: [(&str, &Vec<String>); 6] = [
         ("+ nodes added", &d.nodes_added),
@@ -130,7 +140,7 @@ pub fn diff_lines(t: Theme, d: &GraphDiff) -> Vec<Line<'static>> {
         };
         let mut spans = vec![Span::styled(format!("{what:<16}{:>6}", ids.len()), style)];
         if !ids.is_empty() {
-            spans.push(Span::raw(format!("  {}", shorten_list(ids, IDS_LISTED))));
+            spans.push(Span::raw(format!("  {}", shorten_list(ids, listed))));
         }
         lines.push(Line::from(spans));
     }
@@ -156,12 +166,34 @@ fn file_line(
     ])
 }
 
-fn diff_report_lines(t: Theme, r: &DiffReport) -> Vec<Line<'static>> {
+fn diff_report_lines(t: Theme, r: &DiffReport, expanded: bool) -> Vec<Line<'static>> {
     let mut lines = vec![
         file_line(t, "old", &r.old, r.old_size, &r.old_file),
         file_line(t, "new", &r.new, r.new_size, &r.new_file),
         Line::from(""),
     ];
-    lines.extend(diff_lines(t, &r.diff));
+    let listed = if expanded { usize::MAX } else { IDS_LISTED };
+    lines.extend(diff_lines_listing(t, &r.diff, listed));
+    let more = [
+        &r.diff.nodes_added,
+        &r.diff.nodes_removed,
+        &r.diff.nodes_changed,
+        &r.diff.edges_added,
+        &r.diff.edges_removed,
+        &r.diff.edges_changed,
+    ]
+    .iter()
+    .any(|ids| ids.len() > IDS_LISTED);
+    if more {
+        lines.push(Line::from(""));
+        lines.push(Line::styled(
+            if expanded {
+                "Space: the first few ids again · Enter: the nodes, field by field"
+            } else {
+                "Space: every id · Enter: the nodes, field by field"
+            },
+            t.dim(),
+        ));
+    }
     lines
 }

@@ -504,3 +504,33 @@ fn a_click_selects_a_row_and_a_second_click_opens_its_details() {
         assert_eq!(app.table.selected, 3);
     }
 }
+
+#[test]
+fn a_diff_lists_every_id_on_space_and_enter_drills_into_the_nodes() {
+    let (mut app, rx) = verified(BIG, 12);
+    press(&mut app, KeyCode::Char('d'));
+    let id = app.table.rows[0].info.id.clone();
+    let mut report = fixtures::diff_report(&id);
+    report.diff.nodes_changed = (0..183).map(|i| format!("node_{i:03}")).collect();
+    app.update(Action::Worker(Event::Diffed(Ok(Box::new(report)))));
+    let text = screen_text(&app).join("\n");
+    assert!(text.contains("and 143 more"), "{text}");
+    assert!(!text.contains("node_182"), "{text}");
+    press(&mut app, KeyCode::Char(' '));
+    let text = screen_text(&app).join("\n");
+    assert!(!text.contains("and 143 more"), "{text}");
+    assert!(text.contains("node_100"), "{text}");
+    assert_snapshot!("diff_expanded", screen(&app));
+    // Field by field: the node browser on the changed and added nodes,
+    // compared with the older graph.
+    sent(&rx);
+    press(&mut app, KeyCode::Enter);
+    assert!(matches!(app.popup, Some(Popup::Nodes(_))));
+    assert!(matches!(
+        &sent(&rx)[..],
+        [Command::OpenNodes {
+            compare: Some(_),
+            ..
+        }]
+    ));
+}
