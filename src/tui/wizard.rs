@@ -316,7 +316,7 @@ impl Wizard {
     /// What the footer calls the key bound to `action` on this step, or
     /// `None` to leave it out: Enter on a confirmation presses the focused
     /// button (No unless Tab moved it), `y` only confirms where there is
-    /// something to confirm, and Enter does nothing on the summary.
+    /// something to confirm, and Enter closes the summary.
     pub fn footer_word(&self, action: &Action, word: &'static str) -> Option<&'static str> {
         let yes_word = match self.step {
             Step::ConfirmDamage => Some("damage"),
@@ -325,7 +325,7 @@ impl Wizard {
         };
         match (action, yes_word) {
             (Action::Submit, Some(yes)) => Some(if self.focus_yes { yes } else { "no" }),
-            (Action::Submit, None) if self.step == Step::Summary => None,
+            (Action::Submit, None) if self.step == Step::Summary => Some("close"),
             (Action::Yes, yes) => yes,
             _ => Some(word),
         }
@@ -1521,6 +1521,13 @@ fn plan_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
         Line::from(""),
     ];
     lines.extend(restore_plan_lines(app, restore));
+    if w.allow_unverified {
+        lines.push(Line::from(""));
+        lines.push(Line::styled(
+            "! This backup has no meta: nothing proves its bytes are the ones that were saved. It parses and is consistent; restore it only if you have checked it (y confirms).",
+            t.warn(),
+        ));
+    }
     lines.push(Line::from(""));
     lines.extend(lost_lines(t, plan.lost.as_ref(), true));
     lines.extend(warning_lines(t, &plan.warnings));

@@ -206,6 +206,17 @@ fn the_wizards_footer_names_what_enter_presses() {
 }
 
 #[test]
+fn the_summarys_footer_says_enter_closes_and_it_does() {
+    use crate::store::corrupt::CorruptionKind;
+    use crate::tui::wizard::Step;
+    let mut app = super::wizard_at(CorruptionKind::Truncate, Step::Summary);
+    assert!(app.footer_hints().contains(&("Enter".into(), "close")));
+    assert!(!app.footer_hints().iter().any(|(k, _)| k == "y"));
+    press(&mut app, KeyCode::Enter);
+    assert!(app.wizard.is_none());
+}
+
+#[test]
 fn the_log_opens_in_full_wraps_and_scrolls_back() {
     let (mut app, _rx) = verified(MEDIUM, 12);
     for i in 0..40 {
