@@ -465,7 +465,7 @@ impl<'de> Visitor<'de> for NodesSeed<'_, '_> {
         let st = self.st;
         let mut nodes = Vec::with_capacity(st.expected.nodes);
         while let Some(key) = map.next_key_seed(OwnedKey)? {
-            match map.next_value_seed(NodeSeed { st: &mut *st }) {
+            match map.next_value_seed(RecordSeed::<Node>::new(&mut *st)) {
                 Ok(mut node) => {
                     st.lookup.nodes.insert(st.lookup.key(&key), nodes.len());
                     if *key != *node.id() {
@@ -483,66 +483,170 @@ impl<'de> Visitor<'de> for NodesSeed<'_, '_> {
     }
 }
 
-struct NodeSeed<'s, 'm> {
-    st: &'s mut ParseState<'m>,
+/// How the object visitor reads one known field of a node or an edge.
+enum ReadAs {
+    /// A string, kept unescaped (`nullable`: `null` is allowed, the type).
+    Str { nullable: bool },
+    /// A list of connection ids, into list `0` or `1`.
+    List(usize),
+    /// Kept as its original text.
+    Raw,
 }
 
-impl<'de> DeserializeSeed<'de> for NodeSeed<'_, '_> {
-    type Value = Node;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Node, D::Error> {
+/// What one node or edge object held, for [`Record::build`].
+struct Parts {
+    fields: Packed,
+    present: u8,
+    type_null: bool,
+    layout: Layout,
+    extras: Box<[Extra]>,
+    lists: [Connections; 2],
+}
+
+/// A node or an edge as the one object visitor ([`RecordSeed`]) reads it:
+/// its known keys, how each is read, and what it must have.
+trait Record: Sized {
+    const FIELDS: &'static [&'static str; 8];
+    /// What the visitor expects, for an error message.
+    const WHAT: &'static str;
+    /// The standard key orders.
+    fn layouts() -> &'static [&'static [Slot]; 2];
+    fn read_as(f: usize) -> ReadAs;
+    /// The record, or what it lacks.
+    fn build(parts: Parts) -> Result<Self, String>;
+}
+
+impl Record for Node {
+    const FIELDS: &'static [&'static str; 8] = &NODE_FIELDS;
+    const WHAT: &'static str = "a node object";
+    fn layouts() -> &'static [&'static [Slot]; 2] {
+        &NODE_LAYOUTS
+    }
+    fn read_as(f: usize) -> ReadAs {
+        match f {
+            N_ID | N_TYPE => ReadAs::Str {
+                nullable: f == N_TYPE,
+            },
+            N_CONN_IN => ReadAs::List(0),
+            N_CONN_OUT => ReadAs::List(1),
+            _ => ReadAs::Raw,
+        }
+    }
+    fn build(parts: Parts) -> Result<Node, String> {
+        if parts.present & (1 << N_ID) == 0 {
+            return Err("node has no `id`".to_owned());
+        }
+        let [connections_in, connections_out] = parts.lists;
+        Ok(Node {
+            fields: parts.fields,
+            key: None,
+            connections_in,
+            connections_out,
+            present: parts.present,
+            type_null: parts.type_null,
+            layout: parts.layout,
+            extras: parts.extras,
+        })
+    }
+}
+
+impl Record for Edge {
+    const FIELDS: &'static [&'static str; 8] = &EDGE_FIELDS;
+    const WHAT: &'static str = "an edge object";
+    fn layouts() -> &'static [&'static [Slot]; 2] {
+        &EDGE_LAYOUTS
+    }
+    fn read_as(f: usize) -> ReadAs {
+        match f {
+            E_ID | E_FROM | E_TO | E_TYPE => ReadAs::Str {
+                nullable: f == E_TYPE,
+            },
+            _ => ReadAs::Raw,
+        }
+    }
+    fn build(parts: Parts) -> Result<Edge, String> {
+        if let Some(f) = [E_ID, E_FROM, E_TO]
+            .into_iter()
+            .find(|&f| parts.present & (1 << f) == 0)
+        {
+            return Err(format!("edge has no `{}`", EDGE_FIELDS[f]));
+        }
+        Ok(Edge {
+            fields: parts.fields,
+            present: parts.present,
+            type_null: parts.type_null,
+            layout: parts.layout,
+            extras: parts.extras,
+        })
+    }
+}
+
+/// The one visitor of node and edge objects: known keys into one packed
+/// allocation, typed strings unescaped, connection lists, unknown keys
+/// kept in place, and the key order when it is not the standard one.
+struct RecordSeed<'s, 'm, R> {
+    st: &'s mut ParseState<'m>,
+    record: std::marker::PhantomData<R>,
+}
+
+impl<'s, 'm, R> RecordSeed<'s, 'm, R> {
+    fn new(st: &'s mut ParseState<'m>) -> Self {
+        RecordSeed {
+            st,
+            record: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<'de, R: Record> DeserializeSeed<'de> for RecordSeed<'_, '_, R> {
+    type Value = R;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<R, D::Error> {
         d.deserialize_map(self)
     }
 }
 
-impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
-    type Value = Node;
+impl<'de, R: Record> Visitor<'de> for RecordSeed<'_, '_, R> {
+    type Value = R;
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a node object")
+        f.write_str(R::WHAT)
     }
 
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Node, A::Error> {
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<R, A::Error> {
         let st = self.st;
         st.scratch.clear();
         st.slots.clear();
         let mut spans = [(0usize, 0usize); 8];
         let mut present = 0u8;
         let mut type_null = false;
-        let mut connections_in = Connections::default();
-        let mut connections_out = Connections::default();
+        let mut lists = [Connections::default(), Connections::default()];
         let mut extras = Vec::new();
-        while let Some(key) = map.next_key_seed(KeySeed(&NODE_FIELDS))? {
+        while let Some(key) = map.next_key_seed(KeySeed(R::FIELDS))? {
             match key {
                 Key::Known(f) => {
                     if present & (1 << f) != 0 {
-                        return Err(duplicate_key(NODE_FIELDS[f]));
+                        return Err(duplicate_key(R::FIELDS[f]));
                     }
                     let start = st.scratch.len();
-                    let result = match f {
-                        N_ID | N_TYPE => map
+                    let result = match R::read_as(f) {
+                        ReadAs::Str { nullable } => map
                             .next_value_seed(StrInto {
                                 out: &mut st.scratch,
-                                nullable: f == N_TYPE,
+                                nullable,
                             })
                             .map(|null| type_null |= null),
-                        N_CONN_IN | N_CONN_OUT => map
+                        ReadAs::List(i) => map
                             .next_value_seed(ListSeed {
                                 text: &mut st.list_text,
                                 ends: &mut st.list_ends,
                                 path: &mut st.path,
                             })
-                            .map(|list| {
-                                if f == N_CONN_IN {
-                                    connections_in = list;
-                                } else {
-                                    connections_out = list;
-                                }
-                            }),
-                        _ => map
+                            .map(|list| lists[i] = list),
+                        ReadAs::Raw => map
                             .next_value::<&'de RawValue>()
                             .map(|raw| st.push_raw(raw.get())),
                     };
                     if let Err(e) = result {
-                        st.path.push(PathSeg::Key(NODE_FIELDS[f].to_owned()));
+                        st.path.push(PathSeg::Key(R::FIELDS[f].to_owned()));
                         return Err(e);
                     }
                     spans[f] = (start, st.scratch.len());
@@ -565,19 +669,15 @@ impl<'de> Visitor<'de> for NodeSeed<'_, '_> {
                 },
             }
         }
-        if present & (1 << N_ID) == 0 {
-            return Err(de::Error::custom("node has no `id`"));
-        }
-        Ok(Node {
+        R::build(Parts {
             fields: Packed::gather(&st.scratch, &spans),
-            key: None,
-            connections_in,
-            connections_out,
             present,
             type_null,
-            layout: Layout::of(&st.slots, &NODE_LAYOUTS),
+            layout: Layout::of(&st.slots, R::layouts()),
             extras: extras.into_boxed_slice(),
+            lists,
         })
+        .map_err(de::Error::custom)
     }
 }
 
@@ -602,7 +702,7 @@ impl<'de> Visitor<'de> for EdgesSeed<'_, '_> {
         let st = self.st;
         let mut edges = Vec::with_capacity(st.expected.edges);
         loop {
-            match seq.next_element_seed(EdgeSeed { st: &mut *st }) {
+            match seq.next_element_seed(RecordSeed::<Edge>::new(&mut *st)) {
                 Ok(Some(edge)) => edges.push(edge),
                 Ok(None) => break,
                 Err(e) => {
@@ -612,90 +712,5 @@ impl<'de> Visitor<'de> for EdgesSeed<'_, '_> {
             }
         }
         Ok(edges)
-    }
-}
-
-struct EdgeSeed<'s, 'm> {
-    st: &'s mut ParseState<'m>,
-}
-
-impl<'de> DeserializeSeed<'de> for EdgeSeed<'_, '_> {
-    type Value = Edge;
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Edge, D::Error> {
-        d.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for EdgeSeed<'_, '_> {
-    type Value = Edge;
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("an edge object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Edge, A::Error> {
-        let st = self.st;
-        st.scratch.clear();
-        st.slots.clear();
-        let mut spans = [(0usize, 0usize); 8];
-        let mut present = 0u8;
-        let mut type_null = false;
-        let mut extras = Vec::new();
-        while let Some(key) = map.next_key_seed(KeySeed(&EDGE_FIELDS))? {
-            match key {
-                Key::Known(f) => {
-                    if present & (1 << f) != 0 {
-                        return Err(duplicate_key(EDGE_FIELDS[f]));
-                    }
-                    let start = st.scratch.len();
-                    let result = match f {
-                        E_ID | E_FROM | E_TO | E_TYPE => map
-                            .next_value_seed(StrInto {
-                                out: &mut st.scratch,
-                                nullable: f == E_TYPE,
-                            })
-                            .map(|null| type_null |= null),
-                        _ => map
-                            .next_value::<&'de RawValue>()
-                            .map(|raw| st.push_raw(raw.get())),
-                    };
-                    if let Err(e) = result {
-                        st.path.push(PathSeg::Key(EDGE_FIELDS[f].to_owned()));
-                        return Err(e);
-                    }
-                    spans[f] = (start, st.scratch.len());
-                    present |= 1 << f;
-                    st.slots.push(Slot::field(f));
-                }
-                Key::Unknown(name) => match map.next_value::<&'de RawValue>() {
-                    Ok(raw) => {
-                        st.slots
-                            .push(Slot::extra(extras.len()).ok_or_else(too_many_keys)?);
-                        extras.push(Extra {
-                            key: name,
-                            value: st.raw_text(raw.get()),
-                        });
-                    }
-                    Err(e) => {
-                        st.path.push(PathSeg::Key(name.into()));
-                        return Err(e);
-                    }
-                },
-            }
-        }
-        for f in [E_ID, E_FROM, E_TO] {
-            if present & (1 << f) == 0 {
-                return Err(de::Error::custom(format_args!(
-                    "edge has no `{}`",
-                    EDGE_FIELDS[f]
-                )));
-            }
-        }
-        Ok(Edge {
-            fields: Packed::gather(&st.scratch, &spans),
-            present,
-            type_null,
-            layout: Layout::of(&st.slots, &EDGE_LAYOUTS),
-            extras: extras.into_boxed_slice(),
-        })
     }
 }
