@@ -312,9 +312,23 @@ fn check_spans(app: &App, problems_only: bool) -> Vec<Span<'static>> {
     check_list_spans(
         app,
         &app.health(),
-        problems_only,
+        if problems_only {
+            Passing::Counted
+        } else {
+            Passing::Shown
+        },
         "✓ all checks pass".to_string(),
     )
+}
+
+/// What becomes of the checks that pass.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Passing {
+    Shown,
+    /// Only counted: "✓ 4 more pass".
+    Counted,
+    /// Left out: a narrow line has room for the problems only.
+    Omitted,
 }
 
 /// A small window's checks: the problems, in their short words.
@@ -327,24 +341,26 @@ fn compact_check_spans(app: &App) -> Vec<Span<'static>> {
             ..c
         })
         .collect();
-    check_list_spans(app, &checks, true, "✓ all checks pass".to_string())
-        .into_iter()
-        .filter(|s| !s.content.contains("more pass"))
-        .collect()
+    check_list_spans(
+        app,
+        &checks,
+        Passing::Omitted,
+        "✓ all checks pass".to_string(),
+    )
 }
 
-/// Each check as its symbol and text, coloured by its state; with
-/// `problems_only`, the passing ones are only counted.
+/// Each check as its symbol and text, coloured by its state; the passing
+/// ones as `passing` says.
 fn check_list_spans(
     app: &App,
     checks: &[super::health::Check],
-    problems_only: bool,
+    passing: Passing,
     all_pass: String,
 ) -> Vec<Span<'static>> {
     let t = app.theme;
     let shown: Vec<_> = checks
         .iter()
-        .filter(|c| !problems_only || c.state != CheckState::Ok)
+        .filter(|c| passing == Passing::Shown || c.state != CheckState::Ok)
         .collect();
     if shown.is_empty() {
         return vec![Span::styled(all_pass, t.good())];
@@ -363,7 +379,7 @@ fn check_list_spans(
         };
         spans.push(Span::styled(format!("{symbol} {}", c.text), style));
     }
-    if problems_only && passed > 0 {
+    if passing == Passing::Counted && passed > 0 {
         spans.push(Span::styled(format!("  ✓ {passed} more pass"), t.good()));
     }
     spans
@@ -487,19 +503,13 @@ fn watch_spans(app: &App, room: usize) -> Vec<Span<'static>> {
         ),
         None => "✓ recent".to_string(),
     };
-    let without_count = |spans: Vec<Span<'static>>| -> Vec<Span<'static>> {
-        spans
-            .into_iter()
-            .filter(|s| !s.content.contains("more pass"))
-            .collect()
-    };
     let fits = |spans: &[Span<'static>]| Line::from(spans.to_vec()).width() <= room;
     // Everything in full; else the warnings in full; else in short words.
-    let all = check_list_spans(app, &checks, false, String::new());
+    let all = check_list_spans(app, &checks, Passing::Shown, String::new());
     if fits(&all) {
         return all;
     }
-    let problems = without_count(check_list_spans(app, &checks, true, all_well.clone()));
+    let problems = check_list_spans(app, &checks, Passing::Omitted, all_well.clone());
     if fits(&problems) {
         return problems;
     }
@@ -510,7 +520,7 @@ fn watch_spans(app: &App, room: usize) -> Vec<Span<'static>> {
             ..c
         })
         .collect();
-    without_count(check_list_spans(app, &shorts, true, all_well))
+    check_list_spans(app, &shorts, Passing::Omitted, all_well)
 }
 
 /// What the trash and the evidence hold, in bytes.
