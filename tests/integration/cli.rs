@@ -418,3 +418,26 @@ fn unknown_ids_and_a_missing_primary_in_history_have_the_documented_codes() {
         "{doc}"
     );
 }
+
+/// Long commands draw their progress on a terminal only: with stderr a
+/// pipe (a log, a timer's journal) nothing is written there, and stdout
+/// holds only the report.
+#[test]
+fn progress_is_drawn_on_a_terminal_only() {
+    let s = crate::common::app_store();
+    for args in [
+        vec!["verify", "--all"],
+        vec!["recover", "--dry-run"],
+        vec!["rotate", "--keep-last", "2"],
+    ] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"))
+            .arg("--store")
+            .arg(s.root())
+            .args(&args)
+            .output()
+            .expect("run graphvault");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.is_empty(), "{args:?} wrote to stderr: {err}");
+        assert!(!out.stdout.is_empty(), "{args:?} printed no report");
+    }
+}
