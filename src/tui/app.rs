@@ -1124,7 +1124,15 @@ pub fn rotation_text(r: &crate::store::rotate::RotateReport) -> (Severity, Strin
             shorten_list(&ids, 3)
         ));
     }
-    text.push_str(&format!("; {} kept", count_of(r.plan.kept, "backup")));
+    if r.cancelled {
+        // Stopped: what the plan would have removed is still there too.
+        text.push_str(&format!(
+            "; the other {} stay in backups/",
+            r.plan.removed.saturating_sub(r.trashed.len())
+        ));
+    } else {
+        text.push_str(&format!("; {} kept", count_of(r.plan.kept, "backup")));
+    }
     if !r.purged.is_empty() {
         text.push_str(&format!(
             "; purged {} past their grace period ({})",

@@ -359,7 +359,7 @@ fn a_refused_evidence_restore_says_the_primary_is_unchanged() {
     assert!(sent(&rx).is_empty(), "a refused plan cannot be confirmed");
 }
 
-fn rotate_report(trashed: usize, purged: usize) -> RotateReport {
+pub(super) fn rotate_report(trashed: usize, purged: usize) -> RotateReport {
     let ids: Vec<_> = fixtures::listing(12).into_iter().map(|b| b.id).collect();
     let decisions = ids
         .iter()

@@ -545,3 +545,19 @@ fn a_diff_lists_every_id_on_space_and_enter_drills_into_the_nodes() {
         }]
     ));
 }
+
+#[test]
+fn a_stopped_rotation_says_what_it_moved_and_what_stayed() {
+    let (mut app, _rx) = verified(BIG, 12);
+    let mut report = super::trash::rotate_report(4, 0);
+    report.trashed.truncate(1);
+    report.cancelled = true;
+    app.update(Action::Worker(Event::Rotated(Ok(Box::new(report)))));
+    let last = app.log.back().map(|l| l.text.clone()).unwrap_or_default();
+    assert!(
+        last.starts_with("rotation stopped: moved 1 of 4 backups"),
+        "{last}"
+    );
+    assert!(last.contains("the other 3 stay in backups/"), "{last}");
+    assert!(!last.contains("backups kept"), "{last}");
+}
