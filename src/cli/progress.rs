@@ -61,6 +61,7 @@ impl Progress {
     /// Progress of a rotation: backups read, then moved to the trash.
     pub(super) fn rotate(&self, p: &crate::store::rotate::RotateProgress) {
         let step = match p.step {
+            crate::store::rotate::RotateStep::Judging => "checking metas",
             crate::store::rotate::RotateStep::Reading => "reading backups",
             crate::store::rotate::RotateStep::Trashing => "moving to the trash",
         };

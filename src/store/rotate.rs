@@ -46,6 +46,9 @@ pub struct RotateOptions {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RotateStep {
+    /// Judging every backup from its meta and the memo (a stat and two
+    /// small reads each).
+    Judging,
     /// Reading the backups the memo cannot vouch for, or that the plan
     /// relies on (hash, and parse unless the memo knows the content).
     Reading,
@@ -403,11 +406,26 @@ impl Store {
             .filter_map(|b| Some((b.id.clone(), b.checksum.clone()?.to_ascii_lowercase())))
             .collect();
         // Judged from meta and memo, or (None) still to be read.
-        let mut reports: Vec<Option<FileReport>> = listing
-            .backups
-            .iter()
-            .map(|b| b.size.and_then(|size| self.judge_from_memo(&b.id, size)))
-            .collect();
+        let total = listing.backups.len();
+        let mut reports: Vec<Option<FileReport>> = Vec::with_capacity(total);
+        for (done, b) in listing.backups.iter().enumerate() {
+            if control.cancelled() {
+                return Err(StoreError::Cancelled {
+                    op: "rotation",
+                    state:
+                        "stopped while checking the backups' metas: nothing was moved to the trash"
+                            .to_string(),
+                });
+            }
+            reports.push(b.size.and_then(|size| self.judge_from_memo(&b.id, size)));
+            (control.progress)(RotateProgress {
+                step: RotateStep::Judging,
+                done: done + 1,
+                total,
+                bytes_done: 0,
+                bytes_total: 0,
+            });
+        }
         // Read in this run: hashed (and parsed unless the memo knew them).
         let mut confirmed: Vec<bool> = listing
             .backups

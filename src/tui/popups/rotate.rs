@@ -364,6 +364,7 @@ fn render_rotate_progress(app: &App, run: &Applying, area: Rect, buf: &mut Buffe
         Some(p) => {
             let ratio = progress_ratio(p.done, p.total, p.bytes_done, p.bytes_total);
             let step = match p.step {
+                RotateStep::Judging => "checking metas",
                 RotateStep::Reading => "reading backups",
                 RotateStep::Trashing => "moving to the trash",
             };
