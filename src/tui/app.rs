@@ -645,7 +645,14 @@ impl App {
     /// A left click: on a row of the backups table, selects it (a click on
     /// the selected row opens its details, as `i` does).
     fn click(&mut self, x: u16, y: u16) {
-        if self.popup.is_some() || self.wizard.is_some() || self.filter_input.is_some() {
+        // A popup's buttons press as their keys do.
+        if let Some(popup) = &self.popup {
+            if let Some(action) = popup.click(x, y) {
+                self.update(action);
+            }
+            return;
+        }
+        if self.wizard.is_some() || self.filter_input.is_some() {
             return;
         }
         if self.context() != Context::Main {

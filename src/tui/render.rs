@@ -1130,6 +1130,25 @@ pub fn ellipsize(s: &str, max: usize) -> String {
     format!("{head}…")
 }
 
+/// Which of the two buttons [`buttons`] drew in `bar` is at column `x`:
+/// `Some(true)` for the second (yes), `Some(false)` for No.
+pub fn button_at(bar: Rect, no: &str, yes: &str, x: u16) -> Option<bool> {
+    let line = buttons(super::theme::Theme::PLAIN, no, yes, false);
+    let width = u16::try_from(line.width()).unwrap_or(u16::MAX);
+    // As ratatui centres a line.
+    let start = bar.x + (bar.width / 2).saturating_sub(width / 2);
+    let no_w = u16::try_from(format!("[ {no} ]").chars().count()).unwrap_or(0);
+    let yes_w = u16::try_from(format!("[ {yes} ]").chars().count()).unwrap_or(0);
+    let yes_x = start + no_w + 3;
+    if (start..start + no_w).contains(&x) {
+        Some(false)
+    } else if (yes_x..yes_x + yes_w).contains(&x) {
+        Some(true)
+    } else {
+        None
+    }
+}
+
 /// `[ No ]  [ Restore ]` with the focused one highlighted.
 pub fn buttons(t: Theme, no: &str, yes: &str, focus_yes: bool) -> Line<'static> {
     let style = |focused: bool| if focused { t.focused() } else { t.bold() };

@@ -93,6 +93,11 @@ pub trait PopupView {
     fn update(&mut self, action: Action, env: &Env, fx: &mut Effects);
     /// A worker result; most popups wait for none.
     fn on_event(&mut self, _event: &Event, _env: &Env, _fx: &mut Effects) {}
+    /// What a left click at (`x`, `y`) presses, as last drawn; most
+    /// popups have nothing to click.
+    fn click(&self, _x: u16, _y: u16) -> Option<Action> {
+        None
+    }
     fn draw(&self, app: &App, area: Rect, buf: &mut Buffer);
 }
 
@@ -159,6 +164,10 @@ impl Popup {
 
     pub fn on_event(&mut self, event: &Event, env: &Env, fx: &mut Effects) {
         each_popup!(self, p => p.on_event(event, env, fx))
+    }
+
+    pub fn click(&self, x: u16, y: u16) -> Option<Action> {
+        each_popup!(self, p => p.click(x, y))
     }
 
     pub fn draw(&self, app: &App, area: Rect, buf: &mut Buffer) {

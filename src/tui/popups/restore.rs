@@ -22,7 +22,7 @@ use crate::tui::action::Action;
 use crate::tui::app::{App, Severity, evidence_text};
 use crate::tui::error::{ErrorKind, UiError};
 use crate::tui::keymap::{Binding, Context, KeyCode, bind, ch, code};
-use crate::tui::render::{buttons, centered};
+use crate::tui::render::{button_at, buttons, centered};
 use crate::tui::theme::{Theme, status_symbol};
 use crate::tui::worker::{Command, Event};
 
@@ -83,6 +83,8 @@ pub struct RestorePopup {
     /// The "Restore" button has focus; the default is "No".
     pub focus_restore: bool,
     pub scroll: u16,
+    /// Where the buttons were last drawn, for a click.
+    pub bar: std::cell::Cell<Rect>,
 }
 
 #[rustfmt::skip]
@@ -129,6 +131,7 @@ impl RestorePopup {
             state: RestoreState::Planning,
             focus_restore: false,
             scroll: 0,
+            bar: std::cell::Cell::new(Rect::ZERO),
         }
     }
 
@@ -403,6 +406,23 @@ impl PopupView for RestorePopup {
             .scroll((p.scroll, 0))
             .render(body, buf);
         Paragraph::new(bar_line).render(bar, buf);
+        self.bar.set(bar);
+    }
+
+    fn click(&self, x: u16, y: u16) -> Option<Action> {
+        let bar = self.bar.get();
+        if y != bar.y || !bar.contains(ratatui::layout::Position { x, y }) {
+            return None;
+        }
+        match &self.state {
+            RestoreState::Ready(_) => match button_at(bar, "No", "Restore", x)? {
+                true => Some(Action::Yes),
+                false => Some(Action::No),
+            },
+            RestoreState::Planning | RestoreState::Running => None,
+            // The one button, "[ Close ]", or anywhere on its row.
+            _ => Some(Action::Close),
+        }
     }
 }
 

@@ -561,3 +561,52 @@ fn a_stopped_rotation_says_what_it_moved_and_what_stayed() {
     assert!(last.contains("the other 3 stay in backups/"), "{last}");
     assert!(!last.contains("backups kept"), "{last}");
 }
+
+#[test]
+fn the_restore_buttons_can_be_clicked() {
+    for size in [BIG, MEDIUM, SMALL] {
+        let (mut app, rx) = verified(size, 12);
+        press(&mut app, KeyCode::Char('r'));
+        let id = app.table.rows[0].info.id.clone();
+        app.update(Action::Worker(Event::RestorePlanned {
+            id: id.clone(),
+            allow_unverified: false,
+            result: Ok(Box::new(fixtures::restore_report(&id, Status::Valid, true))),
+        }));
+        // Where the buttons are, as drawn.
+        let text = screen_text(&app);
+        let (y, line) = text
+            .iter()
+            .enumerate()
+            .find(|(_, l)| l.contains("[ Restore ]"))
+            .expect("the buttons are drawn");
+        let col = |needle: &str| {
+            let byte = line.find(needle).unwrap_or(0);
+            u16::try_from(line[..byte].chars().count() + 2).unwrap_or(0)
+        };
+        let y = u16::try_from(y).unwrap_or(0);
+        sent(&rx);
+        // A click beside the buttons does nothing; on Restore, restores.
+        app.update(Action::Click(0, y));
+        assert!(sent(&rx).is_empty(), "{size:?}");
+        assert!(app.popup.is_some(), "{size:?}");
+        app.update(Action::Click(col("[ Restore ]"), y));
+        assert!(
+            matches!(&sent(&rx)[..], [Command::Restore { .. }]),
+            "{size:?}: {line}"
+        );
+        // On No (another plan): closes, nothing sent.
+        let (mut app, rx) = verified(size, 12);
+        press(&mut app, KeyCode::Char('r'));
+        app.update(Action::Worker(Event::RestorePlanned {
+            id: id.clone(),
+            allow_unverified: false,
+            result: Ok(Box::new(fixtures::restore_report(&id, Status::Valid, true))),
+        }));
+        screen_text(&app);
+        sent(&rx);
+        app.update(Action::Click(col("[ No ]"), y));
+        assert!(app.popup.is_none(), "{size:?}");
+        assert!(sent(&rx).is_empty());
+    }
+}
