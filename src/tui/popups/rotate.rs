@@ -22,7 +22,7 @@ use crate::tui::action::Action;
 use crate::tui::app::{App, Severity};
 use crate::tui::error::UiError;
 use crate::tui::keymap::{Binding, Context, KeyCode, bind, ch, code, ctrl};
-use crate::tui::render::{buttons, centered, progress_ratio};
+use crate::tui::render::{button_at, buttons, centered, progress_ratio};
 use crate::tui::table::BackupRow;
 use crate::tui::theme::status_symbol;
 use crate::tui::worker::{Command, Event};
@@ -70,6 +70,8 @@ pub struct RotateForm {
     pub confirm: Option<bool>,
     /// The rotation under way: its stop switch and how far it is.
     pub applying: Option<Applying>,
+    /// Where the confirmation's buttons were last drawn, for a click.
+    pub confirm_bar: std::cell::Cell<Rect>,
 }
 
 /// A rotation the user confirmed, running in the worker.
@@ -110,6 +112,7 @@ impl RotateForm {
             scroll: 0,
             confirm: None,
             applying: None,
+            confirm_bar: std::cell::Cell::new(Rect::ZERO),
         };
         form.reparse();
         form
@@ -274,6 +277,17 @@ impl PopupView for RotateForm {
 
     fn draw(&self, app: &App, area: Rect, buf: &mut Buffer) {
         render_rotate(app, self, area, buf);
+    }
+
+    fn click(&self, x: u16, y: u16) -> Option<Action> {
+        let bar = self.confirm_bar.get();
+        if self.confirm.is_none() || self.applying.is_some() || y != bar.y {
+            return None;
+        }
+        match button_at(bar, "No", CONFIRM_YES, x)? {
+            true => Some(Action::Yes),
+            false => Some(Action::No),
+        }
     }
 }
 
@@ -574,21 +588,27 @@ fn render_rotate_confirm(
             crate::tui::keymap::trash_key()
         )),
         Line::from(""),
-        buttons(t, "No", "Move to trash", focus_delete),
     ];
     let width = 76.min(area.width);
-    let height = (wrapped_height(&lines, width - 2) + 2).min(area.height);
+    // The text, then the buttons on a row of their own (clickable).
+    let height = (wrapped_height(&lines, width - 2) + 3).min(area.height);
     let rect = centered(area, width, height);
     Clear.render(rect, buf);
+    let block = Block::bordered()
+        .border_style(t.bad())
+        .title(Span::styled(" confirm: move to the trash ", t.bad()));
+    let inner = block.inner(rect);
+    block.render(rect, buf);
+    let [text, bar] = Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
     Paragraph::new(lines)
         .wrap(Wrap { trim: false })
-        .block(
-            Block::bordered()
-                .border_style(t.bad())
-                .title(Span::styled(" confirm: move to the trash ", t.bad())),
-        )
-        .render(rect, buf);
+        .render(text, buf);
+    Paragraph::new(buttons(t, "No", CONFIRM_YES, focus_delete)).render(bar, buf);
+    form.confirm_bar.set(bar);
 }
+
+/// The confirmation's second button.
+const CONFIRM_YES: &str = "Move to trash";
 
 #[cfg(test)]
 mod tests {

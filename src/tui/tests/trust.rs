@@ -610,3 +610,29 @@ fn the_restore_buttons_can_be_clicked() {
         assert!(sent(&rx).is_empty());
     }
 }
+
+#[test]
+fn the_rotation_confirmation_buttons_can_be_clicked() {
+    let (mut app, rx) = rotate_app();
+    press(&mut app, KeyCode::Enter);
+    assert_eq!(app.context(), Context::Confirm);
+    let text = screen_text(&app);
+    let (y, line) = text
+        .iter()
+        .enumerate()
+        .find(|(_, l)| l.contains("[ Move to trash ]"))
+        .expect("the buttons are drawn");
+    let col = |needle: &str| {
+        let byte = line.find(needle).unwrap_or(0);
+        u16::try_from(line[..byte].chars().count() + 2).unwrap_or(0)
+    };
+    let y = u16::try_from(y).unwrap_or(0);
+    sent(&rx);
+    app.update(Action::Click(col("[ No ]"), y));
+    assert_eq!(app.context(), Context::Rotate, "No goes back to the form");
+    assert!(sent(&rx).is_empty());
+    press(&mut app, KeyCode::Enter);
+    screen_text(&app);
+    app.update(Action::Click(col("[ Move to trash ]"), y));
+    assert!(matches!(&sent(&rx)[..], [Command::Rotate { .. }]));
+}
