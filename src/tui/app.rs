@@ -652,7 +652,13 @@ impl App {
             }
             return;
         }
-        if self.wizard.is_some() || self.filter_input.is_some() {
+        if let Some(w) = &self.wizard {
+            if let Some(action) = w.click(x, y) {
+                self.update(action);
+            }
+            return;
+        }
+        if self.filter_input.is_some() {
             return;
         }
         if self.context() != Context::Main {

@@ -24,7 +24,7 @@ use super::action::Action;
 use super::app::{App, Severity, describe_report, evidence_text};
 use super::keymap::{Binding, KeyCode, bind, ch, code};
 use super::popups::{Effects, HelpPopup, Popup, diff_lines, ladder_lines, restore_plan_lines};
-use super::render::{buttons, ellipsize, eta_text};
+use super::render::{button_at, buttons, ellipsize, eta_text};
 use super::theme::{Theme, status_symbol, status_word};
 use super::worker::{
     Command, Detection, Progress, Recovery, RemoteRecovery, WizardCommand, WizardEvent, WizardStore,
@@ -144,6 +144,9 @@ pub struct Wizard {
     pub has_remotes: bool,
     /// The remotes' backups, once asked for (no local one verified).
     pub remote: Option<RemoteStage>,
+    /// The row of a confirmation's buttons, when they were last drawn on
+    /// screen: a click there presses them.
+    pub buttons_bar: std::cell::Cell<Option<Rect>>,
 }
 
 /// Recovery from the remotes: their candidates, the chosen one's dry run
@@ -225,6 +228,7 @@ impl Wizard {
             scroll_max: std::cell::Cell::new(u16::MAX),
             has_remotes: false,
             remote: None,
+            buttons_bar: std::cell::Cell::new(None),
         }
     }
 
@@ -320,7 +324,12 @@ impl Wizard {
     pub fn footer_word(&self, action: &Action, word: &'static str) -> Option<&'static str> {
         let yes_word = match self.step {
             Step::ConfirmDamage => Some("damage"),
-            Step::Plan if self.plan.is_some() => Some("restore"),
+            Step::Plan
+                if self.on_remote() && self.remote.as_ref().is_some_and(|r| r.plan.is_some()) =>
+            {
+                Some("recover")
+            }
+            Step::Plan if !self.on_remote() && self.plan.is_some() => Some("restore"),
             _ => None,
         };
         match (action, yes_word) {
@@ -812,11 +821,42 @@ impl Wizard {
     pub fn draw(&self, app: &App, area: Rect, buf: &mut Buffer) {
         render_wizard(app, self, area, buf);
     }
+
+    /// The second button of this step's confirmation, if it has one.
+    fn yes_label(&self) -> Option<&'static str> {
+        match self.step {
+            Step::ConfirmDamage => Some(DAMAGE_YES),
+            Step::Plan
+                if self.on_remote() && self.remote.as_ref().is_some_and(|r| r.plan.is_some()) =>
+            {
+                Some(RECOVER_YES)
+            }
+            Step::Plan if !self.on_remote() && self.plan.is_some() => Some(RESTORE_YES),
+            _ => None,
+        }
+    }
+
+    /// What a left click at (`x`, `y`) presses: a confirmation's button.
+    pub fn click(&self, x: u16, y: u16) -> Option<Action> {
+        let bar = self.buttons_bar.get()?;
+        if y != bar.y || self.busy.is_some() {
+            return None;
+        }
+        match button_at(bar, "No", self.yes_label()?, x)? {
+            true => Some(Action::Yes),
+            false => Some(Action::No),
+        }
+    }
 }
+
+const DAMAGE_YES: &str = "Damage it";
+const RESTORE_YES: &str = "Restore";
+const RECOVER_YES: &str = "Recover";
 
 fn render_wizard(app: &App, w: &Wizard, area: Rect, buf: &mut Buffer) {
     let t = app.theme;
     Clear.render(area, buf);
+    w.buttons_bar.set(None);
     let title = match w.mode {
         Mode::Simulate => " simulate corruption and recover ",
         Mode::Recover => " recover the store ",
@@ -870,6 +910,16 @@ fn render_wizard(app: &App, w: &Wizard, area: Rect, buf: &mut Buffer) {
         None if w.on_remote() => render_remote_candidates(app, w, body, status, buf),
         None => render_candidates(app, w, body, status, buf),
         Some(paragraph) => {
+            // A confirmation ends with its buttons: where they are on
+            // screen, if they are, for a click.
+            let total = u16::try_from(paragraph.line_count(body.width)).unwrap_or(u16::MAX);
+            let row = total.saturating_sub(1);
+            let shown = w.yes_label().is_some() && row >= scroll && row - scroll < body.height;
+            w.buttons_bar.set(shown.then(|| Rect {
+                y: body.y + row - scroll,
+                height: 1,
+                ..body
+            }));
             paragraph.scroll((scroll, 0)).render(body, buf);
             render_status(t, w, status, buf);
         }
@@ -1087,7 +1137,7 @@ fn confirm_damage_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
             )
         },
         Line::from(""),
-        buttons(t, "No", "Damage it", w.focus_yes),
+        buttons(t, "No", DAMAGE_YES, w.focus_yes),
     ]
 }
 
@@ -1472,7 +1522,7 @@ fn remote_plan_lines(app: &App, w: &Wizard, width: u16) -> Vec<Line<'static>> {
         "It is installed as local backup {id} (or the next free id: no local file is ever overwritten), then restored as the primary through the normal restore, which verifies it again and keeps the damaged primary in .graphvault/evidence/."
     )));
     lines.push(Line::from(""));
-    lines.push(buttons(t, "No", "Recover", w.focus_yes));
+    lines.push(buttons(t, "No", RECOVER_YES, w.focus_yes));
     lines
 }
 
@@ -1532,7 +1582,7 @@ fn plan_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
     lines.extend(lost_lines(t, plan.lost.as_ref(), true));
     lines.extend(warning_lines(t, &plan.warnings));
     lines.push(Line::from(""));
-    lines.push(buttons(t, "No", "Restore", w.focus_yes));
+    lines.push(buttons(t, "No", RESTORE_YES, w.focus_yes));
     lines
 }
 

@@ -636,3 +636,48 @@ fn the_rotation_confirmation_buttons_can_be_clicked() {
     app.update(Action::Click(col("[ Move to trash ]"), y));
     assert!(matches!(&sent(&rx)[..], [Command::Rotate { .. }]));
 }
+
+/// The screen row showing `needle`, and a column inside it.
+fn where_is(app: &crate::tui::app::App, needle: &str) -> Option<(u16, u16)> {
+    let text = screen_text(app);
+    let (y, line) = text.iter().enumerate().find(|(_, l)| l.contains(needle))?;
+    let byte = line.find(needle)?;
+    let x = u16::try_from(line[..byte].chars().count() + 2).ok()?;
+    Some((x, u16::try_from(y).ok()?))
+}
+
+#[test]
+fn the_wizards_buttons_can_be_clicked_when_they_are_on_screen() {
+    use crate::store::corrupt::CorruptionKind;
+    use crate::tui::wizard::Step;
+    use crate::tui::worker::WizardCommand;
+    let (mut app, rx) = verified(BIG, 12);
+    press(&mut app, KeyCode::Char('x'));
+    press(&mut app, KeyCode::Enter);
+    let (x, y) = where_is(&app, "[ No ]").expect("the confirmation's buttons");
+    app.update(Action::Click(x, y));
+    assert_eq!(app.wizard.as_ref().map(|w| w.step), Some(Step::Choose));
+    press(&mut app, KeyCode::Enter);
+    sent(&rx);
+    let (x, y) = where_is(&app, "[ Damage it ]").expect("the buttons again");
+    app.update(Action::Click(x, y));
+    assert!(matches!(
+        &sent(&rx)[..],
+        [Command::Wizard(WizardCommand::Begin { .. })]
+    ));
+    // The plan: its buttons at the end of a long text, clickable once
+    // scrolled into view.
+    let mut app = super::wizard_at(CorruptionKind::Truncate, Step::Plan);
+    app.update(Action::Resize(SMALL.0, SMALL.1));
+    assert!(where_is(&app, "[ Restore ]").is_none(), "below the fold");
+    for _ in 0..10 {
+        press(&mut app, KeyCode::PageDown);
+    }
+    let (x, y) = where_is(&app, "[ Restore ]").expect("scrolled into view");
+    app.update(Action::Click(x, y));
+    assert!(app.wizard.as_ref().is_some_and(|w| {
+        w.busy
+            .as_deref()
+            .is_some_and(|b| b.starts_with("restoring"))
+    }));
+}
