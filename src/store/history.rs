@@ -126,11 +126,11 @@ pub struct HistoryReport {
     pub elapsed_ms: f64,
 }
 
-struct Source {
-    target: Target,
+pub(crate) struct Source {
+    pub(crate) target: Target,
     time: Option<chrono::NaiveDateTime>,
-    data: PathBuf,
-    checksum: Option<String>,
+    pub(crate) data: PathBuf,
+    pub(crate) checksum: Option<String>,
 }
 
 /// One graph looked at: the record for the node, or why it could not be.
@@ -150,7 +150,9 @@ impl HistoryReport {
 }
 
 impl Store {
-    fn history_sources(&self, options: &HistoryOptions) -> Result<Vec<Source>> {
+    /// The graphs a history looks at: the primary (unless left out) and every backup,
+    /// newest first, each with the checksum its meta records.
+    pub(crate) fn history_sources(&self, options: &HistoryOptions) -> Result<Vec<Source>> {
         let mut sources = Vec::new();
         if !options.backups_only {
             let checksum = super::fs::read_file(

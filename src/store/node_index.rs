@@ -759,21 +759,11 @@ impl Store {
     /// # Errors
     /// Listing `backups/` failed.
     pub fn index_missing(&self, threads: usize) -> super::Result<IndexingReport> {
-        let mut sources: Vec<(String, PathBuf, Option<String>)> = Vec::new();
-        let primary_checksum = fs::read_file(
-            &*self.fs,
-            &self.primary_meta_path(),
-            super::meta::MAX_META_LEN,
-        )
-        .ok()
-        .and_then(|b| super::meta::Meta::from_slice(&b).ok())
-        .and_then(|m| m.sha256().map(str::to_owned));
-        if self.fs.entry(&self.primary_path()).is_ok() {
-            sources.push(("primary".into(), self.primary_path(), primary_checksum));
-        }
-        for b in self.list_backups()?.backups {
-            sources.push((b.id.to_string(), b.data_path.clone(), b.checksum.clone()));
-        }
+        let sources: Vec<(String, PathBuf, Option<String>)> = self
+            .history_sources(&super::history::HistoryOptions::default())?
+            .into_iter()
+            .map(|s| (s.target.to_string(), s.data, s.checksum))
+            .collect();
         let mut report = IndexingReport::default();
         // Only what has no usable index is read; one build per content.
         let mut claimed: HashSet<String> = HashSet::new();
