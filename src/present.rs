@@ -25,6 +25,16 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// What compression saves: `saves 84%` of `plain` bytes stored as
+/// `stored`, or `saves nothing`.
+pub fn savings(stored: u64, plain: u64) -> String {
+    if plain == 0 || stored >= plain {
+        return "saves nothing".to_string();
+    }
+    let saved = (plain - stored) as f64 * 100.0 / plain as f64;
+    format!("saves {saved:.0}%")
+}
+
 /// How long ago `then` was, relative to `now`: `just now`, `42 s ago`,
 /// `5 min ago`, `3 h ago`, `12 d ago`, `in 2 d` for the future.
 pub fn age(then: NaiveDateTime, now: NaiveDateTime) -> String {

@@ -11,6 +11,8 @@ mod auth;
 mod check;
 #[path = "integration/cli.rs"]
 mod cli;
+#[path = "integration/compress.rs"]
+mod compress;
 #[path = "integration/corrupt.rs"]
 mod corrupt;
 #[path = "integration/diff.rs"]

@@ -247,6 +247,11 @@ pub enum Command {
         #[arg(long, value_name = "DURATION")]
         max_age: Option<String>,
     },
+    /// Show the store's settings, or change one (`config set KEY VALUE`).
+    Config {
+        #[command(subcommand)]
+        action: Option<ConfigAction>,
+    },
     /// Build a sandbox store from the bundled sample graph and open the UI on it.
     Demo {
         /// Where to build it (default: a new directory under the system temp dir).
@@ -255,6 +260,21 @@ pub enum Command {
         /// Build it and print where, without opening the UI.
         #[arg(long)]
         no_ui: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigAction {
+    /// Change one setting (validated first; an invalid value changes nothing).
+    Set {
+        /// A key from `graphvault config`: compression, compression-level,
+        /// keep-plain, keep-last, keep-within, keep-daily, keep-weekly,
+        /// keep-monthly, min-valid, trash-grace, space-margin.
+        key: String,
+        /// The new value (a negative number is refused by the setting,
+        /// not taken for an option).
+        #[arg(allow_hyphen_values = true)]
+        value: String,
     },
 }
 
@@ -552,6 +572,10 @@ fn command_name(c: &Command) -> &'static str {
         Command::Check { .. } => "check",
         Command::Status { .. } => "status",
         Command::Demo { .. } => "demo",
+        Command::Config { action: None } => "config",
+        Command::Config {
+            action: Some(ConfigAction::Set { .. }),
+        } => "config set",
     }
 }
 
@@ -693,6 +717,17 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 );
             }
             Ok(out)
+        }
+        Command::Config { action: None } => {
+            let report = store.settings();
+            Ok(outcome(&report, render::settings(&report), exit::OK))
+        }
+        Command::Config {
+            action: Some(ConfigAction::Set { key, value }),
+        } => {
+            let mut store = store.clone();
+            let change = store.set_setting(key, value)?;
+            Ok(outcome(&change, render::setting_change(&change), exit::OK))
         }
         Command::Trash { action: None } => {
             let listing = store.list_trash()?;

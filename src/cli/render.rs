@@ -78,12 +78,27 @@ fn status_symbol(s: Status) -> &'static str {
 pub fn listing(store: &Store, listing: &BackupListing) -> String {
     let now = now_local();
     let mut out = String::new();
+    // Stored sizes are shown only once a backup is stored compressed: a
+    // store of plain backups lists as it always did.
+    let compressed = listing
+        .backups
+        .iter()
+        .any(|b| b.form != crate::store::codec::StoredForm::Plain);
+    let total = if compressed {
+        format!(
+            "{} stored, {} as JSON: {}",
+            human_size(listing.total_size),
+            human_size(listing.total_plain_size),
+            crate::present::savings(listing.total_size, listing.total_plain_size)
+        )
+    } else {
+        format!("{} total", human_size(listing.total_size))
+    };
     let _ = writeln!(
         out,
-        "{} in {} ({} total)",
+        "{} in {} ({total})",
         count_of(listing.backups.len(), "backup"),
         listing.dir.display(),
-        human_size(listing.total_size)
     );
     if listing.backups.is_empty() {
         let _ = writeln!(
@@ -96,11 +111,22 @@ pub fn listing(store: &Store, listing: &BackupListing) -> String {
             .backups
             .iter()
             .map(|b| {
-                vec![
+                let mut row = vec![
                     b.id.to_string(),
                     local_time(b.time),
                     age(b.time, now),
-                    b.size.map(human_size).unwrap_or_else(|| "missing".into()),
+                    b.plain_size
+                        .or(b.size.filter(|_| !compressed))
+                        .map(human_size)
+                        .unwrap_or_else(|| if b.size.is_some() { "?" } else { "missing" }.into()),
+                ];
+                if compressed {
+                    row.push(match b.size {
+                        Some(s) => format!("{} {}", human_size(s), b.form.name()),
+                        None => "missing".into(),
+                    });
+                }
+                row.extend([
                     opt_count(b.node_count, b.legacy_counts),
                     opt_count(b.edge_count, b.legacy_counts),
                     b.checksum
@@ -108,22 +134,26 @@ pub fn listing(store: &Store, listing: &BackupListing) -> String {
                         .map(short_checksum)
                         .unwrap_or_else(|| "-".into()),
                     b.notes.join("; "),
-                ]
+                ]);
+                row
             })
             .collect();
-        out.push_str(&table(
-            &[
-                ("ID", Align::Left),
-                ("TIME", Align::Left),
-                ("AGE", Align::Right),
-                ("SIZE", Align::Right),
-                ("NODES", Align::Right),
-                ("EDGES", Align::Right),
-                ("CHECKSUM", Align::Left),
-                ("NOTES", Align::Left),
-            ],
-            &rows,
-        ));
+        let mut columns = vec![
+            ("ID", Align::Left),
+            ("TIME", Align::Left),
+            ("AGE", Align::Right),
+            ("SIZE", Align::Right),
+        ];
+        if compressed {
+            columns.push(("STORED", Align::Right));
+        }
+        columns.extend([
+            ("NODES", Align::Right),
+            ("EDGES", Align::Right),
+            ("CHECKSUM", Align::Left),
+            ("NOTES", Align::Left),
+        ]);
+        out.push_str(&table(&columns, &rows));
         if listing.backups.iter().any(|b| b.legacy_counts) {
             out.push_str(
                 "0* = the application's legacy meta, which always recorded 0 nodes and 0 edges\n",
@@ -138,6 +168,61 @@ pub fn listing(store: &Store, listing: &BackupListing) -> String {
         );
     }
     out
+}
+
+pub fn settings(report: &crate::store::settings::SettingsReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "settings of this store ({})", report.path.display());
+    if let Some(problem) = &report.problem {
+        let _ = writeln!(
+            out,
+            "the config cannot be used ({problem}): the defaults are shown and in force for reading"
+        );
+    }
+    let rows: Vec<Vec<String>> = report
+        .settings
+        .iter()
+        .map(|s| {
+            vec![
+                s.key.to_string(),
+                s.value.clone(),
+                if s.value == s.default {
+                    "(default)".to_string()
+                } else {
+                    format!("(default {})", s.default)
+                },
+                s.about.to_string(),
+            ]
+        })
+        .collect();
+    out.push_str(&table(
+        &[
+            ("KEY", Align::Left),
+            ("VALUE", Align::Left),
+            ("", Align::Left),
+            ("MEANING", Align::Left),
+        ],
+        &rows,
+    ));
+    out.push_str("change one with `graphvault config set KEY VALUE`\n");
+    out
+}
+
+pub fn setting_change(change: &crate::store::settings::SettingChange) -> String {
+    if change.changed {
+        format!(
+            "{}: {} -> {} (in {})\n",
+            change.key,
+            change.old,
+            change.new,
+            change.path.display()
+        )
+    } else {
+        format!(
+            "{} is already {}: nothing was changed\n",
+            change.key, change.new
+        )
+    }
 }
 
 pub fn file_report(r: &FileReport) -> String {

@@ -215,7 +215,7 @@ fn push_inner(
     }
     let mut prog = PushProgress {
         backups_total: todo.len(),
-        bytes_total: todo.iter().filter_map(|i| i.size).sum(),
+        bytes_total: todo.iter().filter_map(|i| i.plain_size.or(i.size)).sum(),
         ..PushProgress::default()
     };
     progress(&prog);
@@ -321,7 +321,7 @@ fn push_one(
     })?;
     let rel = data_key(&checksum, remote.encrypts());
     let key = remote.key(&rel);
-    let size = info.size.unwrap_or(0);
+    let size = info.plain_size.or(info.size).unwrap_or(0);
 
     let stored = if data_objects.contains_key(&key) {
         let pending = st.upload.as_ref().filter(|u| u.key == key);
@@ -439,7 +439,7 @@ fn reuse(
     // data and the manifest, or by a concurrent push. Plain data can be
     // checked against the local bytes; ciphertext can be decrypted.
     let bytes =
-        crate::store::fs::read_file(store.fs(), &info.data_path, crate::store::MAX_GRAPH_LEN)
+        crate::store::codec::read_plain(store.fs(), &info.data_path, crate::store::MAX_GRAPH_LEN)
             .map_err(|e| crate::store::StoreError::io("read backup", &info.data_path, e))?;
     let stored_size = remote
         .backend()
@@ -484,7 +484,7 @@ fn reuse(
 /// Reads a local backup and checks it against its meta before sending.
 fn read_checked(store: &Store, info: &BackupInfo) -> Result<Vec<u8>> {
     let bytes =
-        crate::store::fs::read_file(store.fs(), &info.data_path, crate::store::MAX_GRAPH_LEN)
+        crate::store::codec::read_plain(store.fs(), &info.data_path, crate::store::MAX_GRAPH_LEN)
             .map_err(|e| crate::store::StoreError::io("read backup", &info.data_path, e))?;
     let actual = crate::store::verify::sha256_hex(&bytes);
     if Some(actual.as_str()) != info.checksum.as_deref() {
@@ -583,10 +583,9 @@ fn stage_ciphertext(store: &Store, remote: &Remote, info: &BackupInfo) -> Result
             .create_dir_all(&dir)
             .map_err(|e| crate::store::StoreError::io("create directory", &dir, e))?;
     }
-    let crate::store::fs::ReadFile { mut reader, .. } = store
-        .fs()
-        .open_read(&info.data_path, crate::store::MAX_GRAPH_LEN)
-        .map_err(|e| crate::store::StoreError::io("open backup", &info.data_path, e))?;
+    let crate::store::fs::ReadFile { mut reader, .. } =
+        crate::store::codec::open_plain(store.fs(), &info.data_path, crate::store::MAX_GRAPH_LEN)
+            .map_err(|e| crate::store::StoreError::io("open backup", &info.data_path, e))?;
     let mut plain_hash = sha2::Sha256::new();
     let mut cipher_hash = None;
     let mut crypto_error = None;
@@ -730,10 +729,17 @@ fn upload_multipart(
     } else {
         info.data_path.clone()
     };
-    let opened = store
-        .fs()
-        .open_read(&source, crate::store::MAX_GRAPH_LEN * 2)
-        .map_err(|e| crate::store::StoreError::io("open backup", &source, e));
+    // A compressed backup goes up as its plain JSON for now (the remote's
+    // objects are named and checked by the plain checksum): read through
+    // the store's decoder.
+    let opened = if encrypt {
+        store
+            .fs()
+            .open_read(&source, crate::store::MAX_GRAPH_LEN * 2)
+    } else {
+        crate::store::codec::open_plain(store.fs(), &source, crate::store::MAX_GRAPH_LEN)
+    }
+    .map_err(|e| crate::store::StoreError::io("open backup", &source, e));
     let crate::store::fs::ReadFile { mut reader, .. } = match opened {
         Ok(r) => r,
         Err(e) => {

@@ -159,6 +159,17 @@ fn message(meta: &Meta) -> Vec<u8> {
     if let Some(n) = meta.sequence {
         text.push_str(&format!("sequence={n}\n"));
     }
+    // How the file is stored (metas of plain backups sign as before): a
+    // stored checksum changed to match damaged or replaced stored bytes
+    // breaks the HMAC.
+    if meta.stored_format.is_some() || meta.stored_checksum.is_some() {
+        text.push_str(&format!(
+            "stored_format={}\nstored_size={}\nstored_checksum={}\n",
+            meta.stored_format.as_deref().unwrap_or(""),
+            meta.stored_size.map(|s| s.to_string()).unwrap_or_default(),
+            meta.stored_checksum.as_deref().unwrap_or(""),
+        ));
+    }
     text.into_bytes()
 }
 
@@ -197,6 +208,19 @@ mod tests {
         let mut changed = m.clone();
         changed.node_count = Some(3);
         assert_eq!(key.check(&changed), Some(false));
+        // How the file is stored is covered too.
+        let mut stored = m.clone();
+        stored.stored_format = Some("zstd".into());
+        stored.stored_size = Some(4);
+        stored.stored_checksum = Some("ef".repeat(32));
+        stored.hmac = Some(key.sign(&stored));
+        assert_eq!(key.check(&stored), Some(true));
+        let mut changed = stored.clone();
+        changed.stored_checksum = Some("01".repeat(32));
+        assert_eq!(key.check(&changed), Some(false), "stored checksum changed");
+        let mut changed = stored;
+        changed.stored_format = None;
+        assert_eq!(key.check(&changed), Some(false), "stored format dropped");
         let other = Key::from_bytes(b"another key of 16+ bytes").expect("key");
         assert_eq!(other.check(&m), Some(false));
         let mut garbage = m;

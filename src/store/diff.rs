@@ -52,7 +52,7 @@ impl Store {
                     // inconsistent: parse anyway so a damaged file can be
                     // compared, as long as it is JSON of the right shape.
                     self.refuse_sparse(&inspection.report.path)?;
-                    let bytes = super::fs::read_file(
+                    let bytes = super::codec::read_plain(
                         &*self.fs,
                         &inspection.report.path,
                         super::MAX_GRAPH_LEN,

@@ -7,6 +7,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use super::Store;
+use super::codec::StoredForm;
 use super::error::{Result, StoreError};
 use super::fs::{self, EntryKind};
 use super::meta::{self, Meta};
@@ -19,8 +20,13 @@ pub struct BackupInfo {
     /// Local time from the backup's name.
     pub time: chrono::NaiveDateTime,
     pub data_path: PathBuf,
-    /// `None` when the data file is gone.
+    /// How the data file is stored (see [`super::codec`]).
+    pub form: StoredForm,
+    /// Bytes of the data file as stored; `None` when the data file is gone.
     pub size: Option<u64>,
+    /// Bytes of the graph's plain JSON: the file's size for a plain
+    /// backup, what the meta records for a compressed one.
+    pub plain_size: Option<u64>,
     pub meta_path: Option<PathBuf>,
     pub node_count: Option<u64>,
     pub edge_count: Option<u64>,
@@ -53,13 +59,19 @@ pub struct BackupListing {
     pub backups: Vec<BackupInfo>,
     /// Entries of `backups/` that are not graph backups (left alone).
     pub ignored: Vec<String>,
+    /// Bytes of every data file as stored.
     pub total_size: u64,
+    /// Bytes of every backup's plain JSON (as far as known): what the
+    /// backups would take uncompressed.
+    pub total_plain_size: u64,
     pub elapsed_ms: f64,
 }
 
 #[derive(Default)]
 struct Parts {
     data: Option<u64>,
+    /// The compressed data file's size, when there is one.
+    zstd: Option<u64>,
     /// What stands where the data file should be, when it is not a
     /// regular file (never followed, opened or counted as missing).
     data_other: Option<EntryKind>,
@@ -96,13 +108,14 @@ impl Store {
                     let p = parts.entry(id).or_default();
                     match kind {
                         BackupFileKind::Data => p.data = Some(entry.len),
+                        BackupFileKind::Zstd => p.zstd = Some(entry.len),
                         BackupFileKind::Meta => p.meta = true,
                         BackupFileKind::AltMeta => p.alt_meta = true,
                     }
                 }
                 // Named like a backup's file but not a regular file: the
                 // backup is listed with what is there, never as "missing".
-                (Some((id, BackupFileKind::Data)), other) => {
+                (Some((id, BackupFileKind::Data | BackupFileKind::Zstd)), other) => {
                     parts.entry(id).or_default().data_other = Some(other);
                 }
                 // A meta that is not a regular file is read (and refused,
@@ -150,11 +163,13 @@ impl Store {
         });
         super::names::creation_order(&mut backups, |b| (&b.id, b.sequence));
         let total_size = backups.iter().filter_map(|b| b.size).sum();
+        let total_plain_size = backups.iter().filter_map(|b| b.plain_size).sum();
         let listing = BackupListing {
             dir,
             backups,
             ignored,
             total_size,
+            total_plain_size,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         };
         tracing::info!(
@@ -184,7 +199,22 @@ impl Store {
             notes.push("no meta file: nothing to verify the bytes against".to_string());
             None
         };
-        match (p.data, p.data_other) {
+        // The plain file is the one read when both are there (see
+        // `data_path_in`).
+        let (form, stored) = match (p.data, p.zstd) {
+            (Some(len), Some(_)) => {
+                notes.push(format!(
+                    "both {} and {} exist (an interrupted compact); the plain one is read, and the next compact finishes the conversion",
+                    id.data_file_name(),
+                    id.zstd_file_name()
+                ));
+                (StoredForm::Plain, Some(len))
+            }
+            (Some(len), None) => (StoredForm::Plain, Some(len)),
+            (None, Some(len)) => (StoredForm::Zstd, Some(len)),
+            (None, None) => (StoredForm::Plain, None),
+        };
+        match (stored, p.data_other) {
             (Some(_), _) => {}
             (None, Some(kind)) => notes.push(format!(
                 "{} is {}, not a regular file: it cannot be a backup, and graphvault never opens or follows it",
@@ -200,8 +230,10 @@ impl Store {
         let meta_path = meta_name.map(|n| dir.join(n));
         let mut info = BackupInfo {
             time: id.time(),
-            data_path: dir.join(id.data_file_name()),
-            size: p.data,
+            data_path: dir.join(id.stored_file_name(form)),
+            form,
+            size: stored,
+            plain_size: stored.filter(|_| form == StoredForm::Plain),
             meta_path: meta_path.clone(),
             node_count: None,
             edge_count: None,
@@ -228,6 +260,9 @@ impl Store {
                         info.source = m.source;
                         info.meta_timestamp = m.timestamp;
                         info.sequence = m.sequence;
+                        if info.form != StoredForm::Plain && info.size.is_some() {
+                            info.plain_size = m.size;
+                        }
                     }
                     Err(e) => info.notes.push(format!("meta is not valid JSON: {e}")),
                 },

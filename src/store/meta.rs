@@ -85,6 +85,18 @@ pub struct Meta {
     /// clock said; backups without it are ordered by their names.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sequence: Option<u64>,
+    /// How the backup's data file is stored when it is not plain JSON:
+    /// `zstd` (graphvault; see [`super::codec`]). `checksum` and `size`
+    /// stay those of the plain JSON, the graph's identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_format: Option<String>,
+    /// Byte size of the data file as stored (graphvault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_size: Option<u64>,
+    /// SHA-256 of the data file as stored, so a scrub checks it without
+    /// decompressing (graphvault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_checksum: Option<String>,
     /// HMAC-SHA256 under the store's key, when one is configured (see
     /// [`super::auth`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,6 +134,9 @@ impl Meta {
             ),
             source: Some(source.to_string()),
             sequence: None,
+            stored_format: None,
+            stored_size: None,
+            stored_checksum: None,
             hmac: None,
             extra: serde_json::Map::new(),
         }
@@ -162,6 +177,13 @@ impl Meta {
         self.saved_by
             .as_deref()
             .is_some_and(|s| s.starts_with("graphvault"))
+    }
+
+    /// The stored-bytes checksum when it has the shape of a SHA-256 digest.
+    pub fn stored_sha256(&self) -> Option<&str> {
+        self.stored_checksum
+            .as_deref()
+            .filter(|c| c.len() == 64 && c.bytes().all(|b| b.is_ascii_hexdigit()))
     }
 
     /// The checksum when it has the shape of a SHA-256 hex digest.

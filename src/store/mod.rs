@@ -25,6 +25,7 @@
 
 pub mod auth;
 pub mod check;
+pub mod codec;
 pub mod corrupt;
 pub mod diff;
 pub mod digest;
@@ -48,6 +49,7 @@ pub mod rotate;
 pub mod sandbox;
 pub mod save;
 pub mod scrub;
+pub mod settings;
 pub mod space;
 pub mod status;
 pub mod trash;
@@ -99,6 +101,9 @@ pub struct StoreConfig {
     /// than this many times the new graph's size (0 turns the check off).
     #[serde(default = "space::default_margin")]
     pub space_margin: u32,
+    /// How backups are written: plain JSON (absent) or compressed.
+    #[serde(default, skip_serializing_if = "codec::BackupFormat::is_default")]
+    pub backup_format: codec::BackupFormat,
 }
 
 impl Default for StoreConfig {
@@ -109,6 +114,7 @@ impl Default for StoreConfig {
             space_margin: space::default_margin(),
             remotes: Vec::new(),
             check: check::CheckConfig::default(),
+            backup_format: codec::BackupFormat::default(),
         }
     }
 }
@@ -121,6 +127,9 @@ impl StoreConfig {
     pub fn validate(&self) -> Result<()> {
         self.retention.validate()?;
         self.check.validate()?;
+        if let Some(problem) = self.backup_format.problem() {
+            return Err(StoreError::Invalid(problem));
+        }
         if self.trash_grace <= chrono::Duration::zero() {
             return Err(StoreError::Invalid(format!(
                 "trash_grace {:?} must be longer than zero: a trashed backup must stay for a while",
@@ -716,10 +725,28 @@ impl Store {
         Ok(())
     }
 
-    /// Path of a backup's data file, from a validated id.
+    /// Path of a backup's data file, from a validated id: the plain
+    /// `graph_<ts>.json` when it is there (or nothing is), else the
+    /// compressed `graph_<ts>.json.zst` (see [`codec`]). Read it only
+    /// through [`codec::open_plain`].
     pub fn backup_data_path(&self, id: &names::BackupId) -> PathBuf {
-        self.backups_dir().join(id.data_file_name())
+        data_path_in(&*self.fs, &self.backups_dir(), id)
     }
+}
+
+/// The data file of backup `id` in `dir` (`backups/`, or a copy of it):
+/// plain when it is there or nothing is, else the compressed one. A plain
+/// file beside a compressed one (an interrupted compact) is the one read:
+/// it is the file the application knows.
+pub(crate) fn data_path_in(fs: &dyn Fs, dir: &Path, id: &names::BackupId) -> PathBuf {
+    let plain = dir.join(id.data_file_name());
+    if matches!(fs.entry(&plain), Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
+        let zstd = dir.join(id.zstd_file_name());
+        if fs.entry(&zstd).is_ok() {
+            return zstd;
+        }
+    }
+    plain
 }
 
 /// Whether `root` holds a store (see [`Store::holds_store`]).

@@ -69,6 +69,17 @@ impl BackupId {
         format!("{self}.json")
     }
 
+    /// `graph_<ts>.json.zst`, a backup stored as one zstd frame (see
+    /// [`super::codec`]): a name the application's glob never takes for JSON.
+    pub fn zstd_file_name(&self) -> String {
+        format!("{self}{}", super::codec::ZSTD_SUFFIX)
+    }
+
+    /// The data file's name in the stored form `form`.
+    pub fn stored_file_name(&self, form: super::codec::StoredForm) -> String {
+        format!("{self}{}", form.suffix())
+    }
+
     /// `graph_<ts>.meta`, the name the application writes.
     pub fn meta_file_name(&self) -> String {
         format!("{self}.meta")
@@ -89,6 +100,8 @@ impl BackupId {
             (s, BackupFileKind::Meta)
         } else if let Some(s) = name.strip_suffix(".json") {
             (s, BackupFileKind::Data)
+        } else if let Some(s) = name.strip_suffix(super::codec::ZSTD_SUFFIX) {
+            (s, BackupFileKind::Zstd)
         } else {
             return None;
         };
@@ -146,7 +159,10 @@ fn apply_permutation<T>(items: &mut [T], order: &mut [usize]) {
 /// What a file in `backups/` is to its backup.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BackupFileKind {
+    /// Plain JSON (`.json`).
     Data,
+    /// One zstd frame (`.json.zst`).
+    Zstd,
     Meta,
     AltMeta,
 }
@@ -296,6 +312,7 @@ mod tests {
         assert_eq!(k("graph_20251003_000432.json"), Some(Data));
         assert_eq!(k("graph_20251003_000432.meta"), Some(Meta));
         assert_eq!(k("graph_20251003_000432.json.meta"), Some(AltMeta));
+        assert_eq!(k("graph_20251003_000432.json.zst"), Some(Zstd));
         assert_eq!(k(".gitkeep"), None);
         assert_eq!(k("20251001_161329"), None);
         assert_eq!(k("backup_20251001_161329"), None);

@@ -568,8 +568,7 @@ fn decode_record(bytes: &[u8]) -> Result<NodeRecord, String> {
 /// The range cannot be read, or its bytes are not those indexed.
 pub fn read_span(fs: &dyn fs::Fs, data: &Path, span: &SpanRef) -> Result<String, String> {
     let len = usize::try_from(span.len).map_err(|_| "range too large".to_string())?;
-    let bytes = fs
-        .read_at(data, span.offset, len, super::MAX_GRAPH_LEN)
+    let bytes = super::codec::read_plain_range(fs, data, span.offset, len, super::MAX_GRAPH_LEN)
         .map_err(|e| format!("read {}: {e}", data.display()))?;
     if digest16(&bytes) != span.hash {
         return Err(format!(
@@ -665,12 +664,21 @@ impl Store {
             }
             Err(e) => return Err(IndexFailure::Unreadable(format!("cannot inspect: {e}"))),
         };
+        // An index records the plain size: a compressed file's is in its
+        // frame's header.
+        let size = match super::codec::StoredForm::of_path(data) {
+            super::codec::StoredForm::Plain => size,
+            super::codec::StoredForm::Zstd => {
+                super::codec::plain_len(&*self.fs, data, super::MAX_GRAPH_LEN)
+                    .map_err(|e| IndexFailure::Unreadable(format!("cannot open: {e}")))?
+            }
+        };
         let mut outcome = IndexOutcome::Built;
         // Without a meta there is no recorded checksum: the file's own hash names its
         // index (one hash, still no parse).
         let hashed = match expected {
             Some(_) => None,
-            None => super::verify::hash_file(&*self.fs, data, super::MAX_GRAPH_LEN)
+            None => super::codec::hash_plain(&*self.fs, data, super::MAX_GRAPH_LEN)
                 .ok()
                 .map(|(h, _)| h),
         };
@@ -717,7 +725,7 @@ impl Store {
         outcome: IndexOutcome,
         bytes: &mut Vec<u8>,
     ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
-        match fs::read_file_into(&*self.fs, data, super::MAX_GRAPH_LEN, bytes) {
+        match super::codec::read_plain_into(&*self.fs, data, super::MAX_GRAPH_LEN, bytes) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(IndexFailure::Missing);

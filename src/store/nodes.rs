@@ -88,7 +88,7 @@ impl Store {
             None => {
                 let path = inspection.report.path.clone();
                 self.refuse_sparse(&path)?;
-                let bytes = super::fs::read_file(&*self.fs, &path, super::MAX_GRAPH_LEN)
+                let bytes = super::codec::read_plain(&*self.fs, &path, super::MAX_GRAPH_LEN)
                     .map_err(|e| StoreError::io("read graph", &path, e))?;
                 KnowledgeGraph::from_vec(bytes)
                     .map_err(|e| StoreError::Graph { path, source: e })?

@@ -342,14 +342,14 @@ impl Store {
             .backups
             .iter()
             .filter(|b| {
-                b.size == Some(size)
+                b.plain_size == Some(size)
                     && b.checksum
                         .as_deref()
                         .is_some_and(|c| c.eq_ignore_ascii_case(sha))
             })
             .find(|b| {
                 matches!(
-                    super::verify::hash_file(&*self.fs, &b.data_path, super::MAX_GRAPH_LEN),
+                    super::codec::hash_plain(&*self.fs, &b.data_path, super::MAX_GRAPH_LEN),
                     Ok((h, n)) if h == sha && n == size
                 )
             })

@@ -239,7 +239,11 @@ impl Store {
             }
         };
         Ok(BackupStat {
-            data: stat(id.data_file_name())?,
+            data: stat(
+                self.backup_data_path(id)
+                    .file_name()
+                    .map_or_else(|| id.data_file_name(), |n| n.to_string_lossy().into_owned()),
+            )?,
             meta: stat(id.meta_file_name())?,
             alt_meta: stat(id.alt_meta_file_name())?,
         })

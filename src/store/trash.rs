@@ -11,6 +11,7 @@
 //! .graphvault/trash/
 //!   graph_20251003_000432.trash.json    the manifest: when, why, until when, which files
 //!   graph_20251003_000432.json          the backup's data file, bytes unchanged
+//!                                       (`.json.zst` for a compressed one)
 //!   graph_20251003_000432.meta          its meta (and .json.meta when it had one)
 //!   graph_20251003_000432~2.*           the same id trashed a second time
 //! ```
@@ -82,7 +83,9 @@ const MOVING_SUFFIX: &str = ".moving.json";
 const PURGING_SUFFIX: &str = ".purging.json";
 const RESTORING_SUFFIX: &str = ".restoring.json";
 /// Suffixes of an item's backup files, metas first (the order of removal).
-const FILE_SUFFIXES: [&str; 3] = [".meta", ".json.meta", ".json"];
+/// A compressed backup's data file ends in `.json.zst` (see
+/// [`super::codec`]); its pair moves the same way.
+const FILE_SUFFIXES: [&str; 4] = [".meta", ".json.meta", ".json", ".json.zst"];
 /// Largest manifest read (real ones are about a kilobyte).
 const MAX_MANIFEST_LEN: u64 = 1 << 20;
 /// Format version written in every manifest.
@@ -189,6 +192,7 @@ fn parse_trash_name(name: &str) -> Option<(TrashId, ItemFile)> {
         (".json.meta", ItemFile::Backup(".json.meta")),
         (".meta", ItemFile::Backup(".meta")),
         (".json", ItemFile::Backup(".json")),
+        (".json.zst", ItemFile::Backup(".json.zst")),
     ];
     kinds.into_iter().find_map(|(suffix, kind)| {
         let stem = name.strip_suffix(suffix)?;
@@ -615,10 +619,20 @@ impl Store {
         why: &TrashReason<'_>,
         now: DateTime<Local>,
     ) -> Result<Option<TrashedBackup>> {
+        self.move_files_to_trash(id, &FILE_SUFFIXES, why, now)
+    }
+
+    fn move_files_to_trash(
+        &self,
+        id: &BackupId,
+        suffixes: &[&'static str],
+        why: &TrashReason<'_>,
+        now: DateTime<Local>,
+    ) -> Result<Option<TrashedBackup>> {
         let backups = self.backups_dir();
         let whole = format!("backup {id} is unchanged in {}", backups.display());
         let mut files = Vec::new();
-        for suffix in FILE_SUFFIXES {
+        for &suffix in suffixes {
             let name = format!("{id}{suffix}");
             let path = backups.join(&name);
             match self.fs.entry(&path) {
@@ -784,7 +798,9 @@ impl Store {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(StoreError::io("read backup file", &path, e)),
             }
-            if f.backup_name.ends_with(".json") && !removed.is_empty() {
+            if (f.backup_name.ends_with(".json") || f.backup_name.ends_with(".json.zst"))
+                && !removed.is_empty()
+            {
                 // Unsynced removals may reach the disk in any order: the
                 // meta's removal is durable before the data's.
                 self.fs
@@ -1216,6 +1232,7 @@ impl Store {
             let backup = id.backup().clone();
             for name in [
                 backup.data_file_name(),
+                backup.zstd_file_name(),
                 backup.meta_file_name(),
                 backup.alt_meta_file_name(),
             ] {
@@ -1238,10 +1255,17 @@ impl Store {
                 pending: None,
                 key: self.key.clone(),
             };
+            // Its data file as it lies there: plain, or compressed (read
+            // through its decoder, as every backup is).
+            let data = manifest
+                .files
+                .iter()
+                .find(|f| f.trash_name.ends_with(".json.zst"))
+                .map_or_else(|| id.file_name(".json"), |f| f.trash_name.clone());
             let report = verify::inspect(
                 self,
                 Target::Backup(backup.clone()),
-                &dir.join(id.file_name(".json")),
+                &dir.join(data),
                 &metas,
                 Depth::Full,
                 false,

@@ -12,6 +12,7 @@ use std::time::Instant;
 
 use serde::Serialize;
 
+use super::codec::{self, StoredForm};
 use super::digest::hash_reader;
 pub(crate) use super::digest::hex;
 pub use super::digest::sha256_hex;
@@ -544,19 +545,68 @@ pub(crate) fn inspect(
     };
     let fs = store.fs();
 
-    // Level: file.
-    let opened = fs.open_read(path, MAX_GRAPH_LEN);
+    // Level: file. A compressed file is opened through its decoder (the
+    // one way to a backup's plain bytes, see `codec`): what follows reads
+    // plain JSON, and `len` is its plain size.
+    let form = StoredForm::of_path(path);
     let (meta_path, meta_read) = read_usable_meta(fs, metas);
     ladder.report.meta_path = meta_path.clone();
+    let stored = match form {
+        StoredForm::Plain => None,
+        StoredForm::Zstd => Some(hash_file(fs, path, MAX_GRAPH_LEN)),
+    };
+    let opened = codec::open_plain(fs, path, MAX_GRAPH_LEN);
+    // The stored bytes against the meta's stored checksum, before any
+    // decompression: a damaged compressed file is caught here, at the
+    // checksum level, as a scrub of stored bytes would catch it.
+    if let Some(Ok((stored_sha, stored_len))) = &stored {
+        ladder.record(
+            Level::File,
+            Outcome::Pass,
+            format!("zstd frame, {stored_len} bytes stored"),
+        );
+        if let Ok(m) = &meta_read
+            && let Some(expected) = m.stored_sha256()
+        {
+            let expected = expected.to_ascii_lowercase();
+            let mismatch = match m.stored_size.filter(|s| s != stored_len) {
+                Some(s) => Some(format!(
+                    "stored file is {stored_len} bytes, meta says {s} (the compressed file is damaged or was replaced; not decompressed)"
+                )),
+                None if &expected != stored_sha => Some(format!(
+                    "stored checksum mismatch: meta says the compressed file has sha256 {expected}, it hashes to {stored_sha} (damaged; not decompressed)"
+                )),
+                None => None,
+            };
+            #[cfg(feature = "negative-controls")]
+            let mismatch = mismatch.filter(|_| !super::negative_controls::skip_checksum());
+            if let Some(reason) = mismatch {
+                ladder.record(Level::Meta, Outcome::Pass, "stored checksum recorded");
+                ladder.report.expected_checksum = m.sha256().map(str::to_string);
+                out.meta = Some(m.clone());
+                out.report = ladder.fail(Level::Checksum, Status::Corrupt, reason);
+                return out;
+            }
+        }
+    }
     let file = match opened {
         Ok(f) => {
-            ladder.record(
-                Level::File,
-                Outcome::Pass,
-                format!("regular file, {} bytes", f.len),
-            );
+            if form == StoredForm::Plain {
+                ladder.record(
+                    Level::File,
+                    Outcome::Pass,
+                    format!("regular file, {} bytes", f.len),
+                );
+            } else if let Some(last) = ladder.levels.last_mut() {
+                last.detail.push_str(&format!(", {} bytes of JSON", f.len));
+            }
             ladder.report.size = Some(f.len);
             f
+        }
+        Err(e) if codec::is_damaged_frame(&e) => {
+            out.meta = meta_read.ok();
+            out.report = ladder.fail(Level::Checksum, Status::Corrupt, e.to_string());
+            return out;
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let reason = if meta_path.is_some() {
@@ -571,6 +621,7 @@ pub(crate) fn inspect(
             // A file that is not a regular file (InvalidInput) was judged; a
             // failed open (permission, I/O) was not.
             ladder.report.unreadable = e.kind() != std::io::ErrorKind::InvalidInput;
+            ladder.levels.retain(|l| l.level != Level::File);
             out.report = ladder.fail(Level::File, Status::Corrupt, format!("cannot open: {e}"));
             return out;
         }
@@ -606,6 +657,7 @@ pub(crate) fn inspect(
     // no graph's JSON holds a zero byte: one byte read proves the file
     // corrupt, where hashing it would read gigabytes of zeros.
     if (!size_cannot_match || keep)
+        && form == StoredForm::Plain
         && let Some(hole) = fs.first_hole(path)
         && fs
             .read_at(path, hole, 1, MAX_GRAPH_LEN)
@@ -633,8 +685,7 @@ pub(crate) fn inspect(
         let mut buf = Vec::with_capacity(usize::try_from(file.len).unwrap_or(0));
         let mut reader = file.reader;
         if let Err(e) = reader.read_to_end(&mut buf) {
-            ladder.report.unreadable = true;
-            out.report = ladder.fail(Level::File, Status::Corrupt, format!("read failed: {e}"));
+            out.report = read_failed(ladder, e);
             return out;
         }
         (None, Some(buf))
@@ -642,8 +693,7 @@ pub(crate) fn inspect(
         match hash_reader(file.reader) {
             Ok((h, _)) => (Some(h), None),
             Err(e) => {
-                ladder.report.unreadable = true;
-                out.report = ladder.fail(Level::File, Status::Corrupt, format!("read failed: {e}"));
+                out.report = read_failed(ladder, e);
                 return out;
             }
         }
@@ -867,10 +917,10 @@ pub(crate) fn inspect(
         held.push(READ_BUDGET.acquire(ladder.report.size.unwrap_or(0)));
     }
     let bytes = match bytes {
-        None if depth == Depth::Full => match fs::read_file(fs, path, MAX_GRAPH_LEN) {
+        None if depth == Depth::Full => match codec::read_plain(fs, path, MAX_GRAPH_LEN) {
             Ok(b) => Some(b),
             Err(e) => {
-                out.report = ladder.fail(Level::File, Status::Corrupt, format!("read failed: {e}"));
+                out.report = read_failed(ladder, e);
                 return out;
             }
         },
@@ -962,6 +1012,17 @@ pub(crate) fn inspect(
         out.bytes = bytes;
     }
     out
+}
+
+/// Closes the ladder on a failed read: a damaged zstd frame is corrupt at
+/// the checksum level (its bytes are not the graph the meta names); any
+/// other failure says nothing about the file (unreadable).
+fn read_failed(mut ladder: Ladder, e: std::io::Error) -> FileReport {
+    if codec::is_damaged_frame(&e) {
+        return ladder.fail(Level::Checksum, Status::Corrupt, e.to_string());
+    }
+    ladder.report.unreadable = true;
+    ladder.fail(Level::File, Status::Corrupt, format!("read failed: {e}"))
 }
 
 /// Compares a meta's counts with what the graph has: a mismatch in a meta
@@ -1140,9 +1201,22 @@ impl Store {
         let (meta_path, meta) = read_usable_meta(&*self.fs, &metas);
         let meta = meta.ok()?;
         let sha = meta.sha256()?.to_ascii_lowercase();
-        if meta.size.is_some_and(|s| s != size) {
-            return None;
-        }
+        // `size` is the data file's as listed: a compressed file's is its
+        // stored size, which its meta records beside the plain size.
+        let size = match StoredForm::of_path(&self.backup_data_path(id)) {
+            StoredForm::Plain => {
+                if meta.size.is_some_and(|s| s != size) {
+                    return None;
+                }
+                size
+            }
+            StoredForm::Zstd => {
+                if meta.stored_size != Some(size) {
+                    return None;
+                }
+                meta.size?
+            }
+        };
         let authenticated = match &self.key {
             Some(key) => key.check(&meta) == Some(true),
             None => true,

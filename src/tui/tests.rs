@@ -97,7 +97,9 @@ pub mod fixtures {
                     data_path: PathBuf::from(STORE)
                         .join("backups")
                         .join(id.data_file_name()),
+                    form: crate::store::codec::StoredForm::Plain,
                     size: Some(121_300 - (i as u64 % 40) * 2_500),
+                    plain_size: Some(121_300 - (i as u64 % 40) * 2_500),
                     meta_path: Some(
                         PathBuf::from(STORE)
                             .join("backups")
@@ -258,6 +260,7 @@ pub mod fixtures {
             listing: Ok(BackupListing {
                 dir: PathBuf::from(STORE).join("backups"),
                 total_size: backups.iter().filter_map(|b| b.size).sum(),
+                total_plain_size: backups.iter().filter_map(|b| b.plain_size).sum(),
                 backups,
                 ignored: vec![".gitkeep".into(), "20251001_161329".into()],
                 elapsed_ms: 1.0,
@@ -1067,6 +1070,7 @@ fn a_missing_directory_gets_a_screen_that_says_so() {
                 backups: Vec::new(),
                 ignored: Vec::new(),
                 total_size: 0,
+                total_plain_size: 0,
                 elapsed_ms: 0.0,
             }),
             lock: LockState::Free,

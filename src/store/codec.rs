@@ -1,0 +1,467 @@
+//! How a backup's bytes are stored: plain JSON, or one zstd frame.
+//!
+//! This module owns the stored forms of a backup's data file and the one
+//! way to read a backup's plain bytes, [`open_plain`]: every reader of a
+//! backup (verify, the memo, restore, recover, diff, history, the node
+//! index, the trash, check and scrub) opens it through here, so a
+//! compressed backup is never read as if it were JSON.
+//!
+//! # Forms
+//! - **plain**: `backups/graph_<ts>.json`, the graph's JSON exactly as the
+//!   application writes it; its meta's `checksum` is the SHA-256 of the file.
+//! - **zstd**: `backups/graph_<ts>.json.zst`, one zstd frame that records its
+//!   content size and a content checksum, restorable with any `zstd -d`.
+//!   The name does not end in `.json`, so the application's glob
+//!   `backups/graph_*.json` never takes it for JSON. Its meta's `checksum`
+//!   stays the SHA-256 of the plain JSON (the graph's identity, the same as
+//!   the primary's), and `stored_format`, `stored_size` and
+//!   `stored_checksum` describe the file as stored, so a scrub can check
+//!   it without decompressing.
+//!
+//! Decompression streams: a reader never holds more than the decoder's
+//! window beyond what its caller keeps.
+
+use std::io::{self, Read, Write};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::fs::{Fs, ReadFile};
+
+/// Suffix of a compressed backup's data file.
+pub const ZSTD_SUFFIX: &str = ".json.zst";
+/// `stored_format` of a meta whose backup is one zstd frame.
+pub const ZSTD_FORMAT: &str = "zstd";
+/// The compression level a store uses unless its config says otherwise.
+pub const DEFAULT_LEVEL: i32 = 3;
+
+/// The levels `compression-level` accepts: zstd's regular levels (20 to
+/// 22 are "ultra" levels whose windows need far more memory to read back).
+pub const LEVELS: std::ops::RangeInclusive<i32> = 1..=19;
+
+/// What the store writes new backups as (the `compression` setting).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Compression {
+    /// Plain JSON, as the application writes (the default).
+    #[default]
+    None,
+    /// One zstd frame per backup.
+    Zstd,
+}
+
+impl Compression {
+    pub fn name(self) -> &'static str {
+        match self {
+            Compression::None => "none",
+            Compression::Zstd => "zstd",
+        }
+    }
+}
+
+impl std::str::FromStr for Compression {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "none" | "off" => Ok(Compression::None),
+            "zstd" => Ok(Compression::Zstd),
+            other => Err(format!(
+                "compression {other:?} is not known: use `none` or `zstd`"
+            )),
+        }
+    }
+}
+
+/// How the store writes backups: the settings `compression`,
+/// `compression-level` and `keep-plain` of `.graphvault/config.json`.
+/// The default writes plain JSON, as the application does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackupFormat {
+    pub compression: Compression,
+    /// zstd's level, in [`LEVELS`].
+    pub compression_level: i32,
+    /// The newest this many backups stay plain JSON, for a copy any tool
+    /// opens; older ones are compressed (by the save that makes them older,
+    /// and by `compact`).
+    pub keep_plain: u32,
+}
+
+impl Default for BackupFormat {
+    fn default() -> Self {
+        BackupFormat {
+            compression: Compression::None,
+            compression_level: DEFAULT_LEVEL,
+            keep_plain: 0,
+        }
+    }
+}
+
+impl BackupFormat {
+    pub fn is_default(&self) -> bool {
+        *self == BackupFormat::default()
+    }
+
+    /// Why these settings cannot be used, if they cannot.
+    pub fn problem(&self) -> Option<String> {
+        (!LEVELS.contains(&self.compression_level)).then(|| {
+            format!(
+                "compression_level {} is outside zstd's levels {}..={}",
+                self.compression_level,
+                LEVELS.start(),
+                LEVELS.end()
+            )
+        })
+    }
+
+    /// The form a backup takes that has `newer` backups after it.
+    pub fn form_for(&self, newer: usize) -> StoredForm {
+        match self.compression {
+            Compression::Zstd if newer >= self.keep_plain as usize => StoredForm::Zstd,
+            _ => StoredForm::Plain,
+        }
+    }
+}
+
+/// How one data file is stored, told by its name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StoredForm {
+    Plain,
+    Zstd,
+}
+
+impl StoredForm {
+    /// The form of the data file at `path`, from its name.
+    pub fn of_path(path: &Path) -> StoredForm {
+        match path.file_name().and_then(|n| n.to_str()) {
+            Some(n) if n.ends_with(ZSTD_SUFFIX) => StoredForm::Zstd,
+            _ => StoredForm::Plain,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            StoredForm::Plain => "plain",
+            StoredForm::Zstd => ZSTD_FORMAT,
+        }
+    }
+
+    /// The data file's suffix after the backup id.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            StoredForm::Plain => ".json",
+            StoredForm::Zstd => ZSTD_SUFFIX,
+        }
+    }
+}
+
+/// The stored bytes of a backup, with what its meta records of them.
+pub struct Encoded {
+    pub bytes: Vec<u8>,
+    pub sha256: String,
+}
+
+/// Compresses `plain` into one zstd frame that records its content size
+/// (so a reader knows the plain size from the header) and a content
+/// checksum (so `zstd -t` alone can test the file).
+///
+/// # Errors
+/// An invalid level, or zstd failing.
+pub fn compress(plain: &[u8], level: i32) -> io::Result<Encoded> {
+    let mut encoder =
+        zstd::stream::write::Encoder::new(Vec::with_capacity(plain.len() / 4 + 1024), level)?;
+    encoder.include_checksum(true)?;
+    encoder.include_contentsize(true)?;
+    encoder.set_pledged_src_size(Some(plain.len() as u64))?;
+    encoder.write_all(plain)?;
+    let bytes = encoder.finish()?;
+    let sha256 = super::digest::sha256_hex(&bytes);
+    Ok(Encoded { bytes, sha256 })
+}
+
+/// Decompresses `encoded` as a stream and hashes the plain bytes: proof,
+/// before the stored bytes are trusted with a backup, that they give back
+/// the graph (`sha256` is the plain JSON's).
+///
+/// # Errors
+/// zstd's, for a frame it cannot decode.
+pub fn proves(encoded: &[u8], sha256: &str) -> io::Result<bool> {
+    use sha2::Digest;
+    let mut decoder = zstd::stream::read::Decoder::new(encoded)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(super::digest::hex(&hasher.finalize()) == sha256)
+}
+
+/// Size of the largest zstd frame header: enough bytes to read the
+/// content size from.
+const MAX_FRAME_HEADER: usize = 18;
+
+/// Opens the plain bytes of the data file at `path`, whatever its stored
+/// form: the file itself for plain JSON, a streaming decoder for a zstd
+/// frame. `len` of the result is the plain size (a frame's header records
+/// it; zstd fails the read when the content does not match it).
+///
+/// Errors of the decoder (a damaged frame) come as
+/// [`io::ErrorKind::InvalidData`] with a message that starts with
+/// "damaged zstd frame"; errors of the file itself pass unchanged.
+///
+/// # Errors
+/// As [`Fs::open_read`], and `InvalidData` for a frame header that is
+/// damaged or records no content size, or a plain size over `max_len`.
+pub fn open_plain(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<ReadFile> {
+    match StoredForm::of_path(path) {
+        StoredForm::Plain => fs.open_read(path, max_len),
+        StoredForm::Zstd => open_zstd(fs, path, max_len),
+    }
+}
+
+/// Reads the plain bytes of the data file at `path` into memory.
+///
+/// # Errors
+/// As [`open_plain`], and the read's errors.
+pub fn read_plain(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<Vec<u8>> {
+    let file = open_plain(fs, path, max_len)?;
+    let mut buf = Vec::with_capacity(usize::try_from(file.len).unwrap_or(0));
+    let mut reader = file.reader;
+    reader.read_to_end(&mut buf)?;
+    Ok(buf)
+}
+
+/// SHA-256 and size of the plain bytes of the data file at `path`
+/// (decompressing as a stream when it is compressed).
+///
+/// # Errors
+/// As [`open_plain`], and the read's errors.
+pub fn hash_plain(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<(String, u64)> {
+    super::digest::hash_reader(open_plain(fs, path, max_len)?.reader)
+}
+
+/// Size of the plain bytes of the data file at `path`: a plain file's
+/// length, or the content size a frame's header records.
+///
+/// # Errors
+/// As [`open_plain`].
+pub fn plain_len(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<u64> {
+    Ok(open_plain(fs, path, max_len)?.len)
+}
+
+/// `len` plain bytes at `offset` of the data file at `path`: read in
+/// place for a plain file, decompressed up to the range for a compressed
+/// one (a frame has no random access; the range is all that is kept).
+///
+/// # Errors
+/// As [`open_plain`]; `UnexpectedEof` for a range past the end.
+pub fn read_plain_range(
+    fs: &dyn Fs,
+    path: &Path,
+    offset: u64,
+    len: usize,
+    max_len: u64,
+) -> io::Result<Vec<u8>> {
+    match StoredForm::of_path(path) {
+        StoredForm::Plain => fs.read_at(path, offset, len, max_len),
+        StoredForm::Zstd => {
+            let mut reader = open_plain(fs, path, max_len)?.reader;
+            io::copy(&mut (&mut reader).take(offset), &mut io::sink())?;
+            let mut buf = vec![0u8; len];
+            reader.read_exact(&mut buf)?;
+            Ok(buf)
+        }
+    }
+}
+
+/// Reads the plain bytes of the data file at `path` into `buf` (cleared
+/// first), so a caller that reads many files reuses one buffer.
+///
+/// # Errors
+/// As [`open_plain`], and the read's errors.
+pub fn read_plain_into(
+    fs: &dyn Fs,
+    path: &Path,
+    max_len: u64,
+    buf: &mut Vec<u8>,
+) -> io::Result<()> {
+    let file = open_plain(fs, path, max_len)?;
+    buf.clear();
+    buf.reserve(usize::try_from(file.len).unwrap_or(0));
+    let mut reader = file.reader;
+    reader.read_to_end(buf)?;
+    Ok(())
+}
+
+fn damaged(what: impl std::fmt::Display) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidData,
+        format!("damaged zstd frame: {what}"),
+    )
+}
+
+/// Whether an error of a reader from [`open_plain`] says the frame is
+/// damaged (as opposed to the file being unreadable).
+pub fn is_damaged_frame(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidData && e.to_string().starts_with("damaged zstd frame")
+}
+
+fn open_zstd(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<ReadFile> {
+    let file = fs.open_read(path, max_len)?;
+    let mut reader = file.reader;
+    let mut head = Vec::with_capacity(MAX_FRAME_HEADER);
+    (&mut reader)
+        .take(MAX_FRAME_HEADER as u64)
+        .read_to_end(&mut head)?;
+    let len = match zstd::zstd_safe::get_frame_content_size(&head) {
+        Ok(Some(len)) => len,
+        Ok(None) => return Err(damaged("its header records no content size")),
+        Err(_) => return Err(damaged("its header is not a zstd frame header")),
+    };
+    if len > max_len {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("decompresses to {len} bytes, over the limit of {max_len}"),
+        ));
+    }
+    let failed = Arc::new(AtomicBool::new(false));
+    let source = TrackedRead {
+        inner: io::Cursor::new(head).chain(reader),
+        failed: failed.clone(),
+    };
+    let decoder = zstd::stream::read::Decoder::new(source)?.single_frame();
+    Ok(ReadFile {
+        reader: Box::new(FrameReader {
+            decoder,
+            failed,
+            remaining: len,
+        }),
+        len,
+    })
+}
+
+/// The file under a decoder, remembering whether one of its reads failed
+/// (so that error is passed on as the file's, not as a damaged frame).
+struct TrackedRead<R> {
+    inner: R,
+    failed: Arc<AtomicBool>,
+}
+
+impl<R: Read> Read for TrackedRead<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.inner.read(buf).inspect_err(|_| {
+            self.failed.store(true, Ordering::Relaxed);
+        })
+    }
+}
+
+type Decoder = zstd::stream::read::Decoder<
+    'static,
+    io::BufReader<TrackedRead<io::Chain<io::Cursor<Vec<u8>>, Box<dyn Read + Send>>>>,
+>;
+
+/// A decoder whose own errors say "damaged zstd frame".
+struct FrameReader {
+    decoder: Decoder,
+    failed: Arc<AtomicBool>,
+    /// Plain bytes the header promised and not yet read.
+    remaining: u64,
+}
+
+impl Read for FrameReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.decoder.read(buf) {
+            Ok(0) if self.remaining > 0 => Err(damaged(format!(
+                "it ends {} bytes before the content size its header records",
+                self.remaining
+            ))),
+            Ok(n) => {
+                self.remaining = self.remaining.saturating_sub(n as u64);
+                Ok(n)
+            }
+            Err(e) if self.failed.load(Ordering::Relaxed) => Err(e),
+            Err(e) => Err(damaged(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::fs::RealFs;
+
+    fn plain() -> Vec<u8> {
+        let mut text = String::from("{\"nodes\": {");
+        for i in 0..2000 {
+            text.push_str(&format!("\"n{i}\": {{\"id\": \"n{i}\", \"data\": {{}}}},"));
+        }
+        text.push_str("\"end\": {}}}");
+        text.into_bytes()
+    }
+
+    #[test]
+    fn a_frame_round_trips_and_knows_its_plain_size() {
+        let dir = tempfile::tempdir().expect("dir");
+        let data = plain();
+        let encoded = compress(&data, DEFAULT_LEVEL).expect("compress");
+        assert!(encoded.bytes.len() < data.len() / 4, "JSON compresses");
+        let path = dir.path().join("graph_20251003_000432.json.zst");
+        std::fs::write(&path, &encoded.bytes).expect("write");
+        let file = open_plain(&RealFs, &path, u64::MAX).expect("open");
+        assert_eq!(file.len, data.len() as u64);
+        assert_eq!(read_plain(&RealFs, &path, u64::MAX).expect("read"), data);
+        // The same bytes under a plain name are read as they are.
+        let raw = dir.path().join("graph_20251003_000432.json");
+        std::fs::write(&raw, &encoded.bytes).expect("write");
+        assert_eq!(
+            read_plain(&RealFs, &raw, u64::MAX).expect("read"),
+            encoded.bytes
+        );
+    }
+
+    #[test]
+    fn a_damaged_frame_is_reported_as_damaged_not_as_unreadable() {
+        let dir = tempfile::tempdir().expect("dir");
+        let data = plain();
+        let mut bytes = compress(&data, DEFAULT_LEVEL).expect("compress").bytes;
+        let path = dir.path().join("graph_20251003_000432.json.zst");
+        // A flipped bit in the middle: zstd's own checks or its content
+        // checksum catch it.
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x10;
+        std::fs::write(&path, &bytes).expect("write");
+        let err = read_plain(&RealFs, &path, u64::MAX).expect_err("damaged");
+        assert!(is_damaged_frame(&err), "{err}");
+        // Cut short.
+        let whole = compress(&data, DEFAULT_LEVEL).expect("compress").bytes;
+        std::fs::write(&path, &whole[..whole.len() - 20]).expect("write");
+        let err = read_plain(&RealFs, &path, u64::MAX).expect_err("truncated");
+        assert!(is_damaged_frame(&err), "{err}");
+        // Not a frame at all.
+        std::fs::write(&path, b"{\"nodes\": {}}").expect("write");
+        let err = open_plain(&RealFs, &path, u64::MAX)
+            .err()
+            .expect("not a frame");
+        assert!(is_damaged_frame(&err), "{err}");
+    }
+
+    #[test]
+    fn a_plain_size_over_the_limit_is_refused_before_reading() {
+        let dir = tempfile::tempdir().expect("dir");
+        let data = plain();
+        let bytes = compress(&data, DEFAULT_LEVEL).expect("compress").bytes;
+        let path = dir.path().join("graph_20251003_000432.json.zst");
+        std::fs::write(&path, &bytes).expect("write");
+        let err = open_plain(&RealFs, &path, 100).err().expect("too large");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+    }
+}
