@@ -22,6 +22,8 @@ mod simfs;
 mod check;
 #[path = "reliability/child.rs"]
 mod child;
+#[path = "reliability/compact.rs"]
+mod compact;
 #[path = "reliability/concurrency.rs"]
 mod concurrency;
 #[path = "reliability/corruption.rs"]

@@ -247,6 +247,14 @@ pub enum Command {
         #[arg(long, value_name = "DURATION")]
         max_age: Option<String>,
     },
+    /// Convert existing backups to the form the settings ask for
+    /// (compression, keep-plain): dry run unless --apply. Each conversion
+    /// is verified before the old file goes to the trash.
+    Compact {
+        /// Convert. Without it, only show what would be converted.
+        #[arg(long)]
+        apply: bool,
+    },
     /// Show the store's settings, or change one (`config set KEY VALUE`).
     Config {
         #[command(subcommand)]
@@ -572,6 +580,7 @@ fn command_name(c: &Command) -> &'static str {
         Command::Check { .. } => "check",
         Command::Status { .. } => "status",
         Command::Demo { .. } => "demo",
+        Command::Compact { .. } => "compact",
         Command::Config { action: None } => "config",
         Command::Config {
             action: Some(ConfigAction::Set { .. }),
@@ -717,6 +726,16 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 );
             }
             Ok(out)
+        }
+        Command::Compact { apply } => {
+            let report =
+                store.compact(crate::store::compact::CompactOptions { dry_run: !apply })?;
+            let code = if report.skipped.is_empty() {
+                exit::OK
+            } else {
+                exit::INTEGRITY
+            };
+            Ok(outcome(&report, render::compact(&report), code))
         }
         Command::Config { action: None } => {
             let report = store.settings();

@@ -170,6 +170,55 @@ pub fn listing(store: &Store, listing: &BackupListing) -> String {
     out
 }
 
+pub fn compact(r: &crate::store::compact::CompactReport) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "{}compression {}, the newest {} kept plain: {} to convert, {} already so, {} skipped",
+        if r.dry_run { "dry run: " } else { "" },
+        r.compression.name(),
+        r.keep_plain,
+        r.converted.len(),
+        r.unchanged,
+        r.skipped.len()
+    );
+    for c in &r.converted {
+        let after = c
+            .size_after
+            .map(|s| format!(" -> {}", human_size(s)))
+            .unwrap_or_default();
+        let trash = c
+            .trash_id
+            .as_deref()
+            .map(|t| format!(" (old file in the trash as {t})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  {} {} -> {}: {}{after}{trash}",
+            c.id,
+            c.from.name(),
+            c.to.name(),
+            human_size(c.size_before)
+        );
+    }
+    for s in &r.skipped {
+        let _ = writeln!(out, "  skipped {}: {}", s.id, s.reason);
+    }
+    if r.dry_run {
+        if !r.converted.is_empty() {
+            out.push_str("nothing was written; `graphvault compact --apply` converts them, verifying each before the old file goes to the trash\n");
+        }
+    } else {
+        let _ = writeln!(
+            out,
+            "backups: {} before, {} now",
+            human_size(r.bytes_before),
+            human_size(r.bytes_after)
+        );
+    }
+    out
+}
+
 pub fn settings(report: &crate::store::settings::SettingsReport) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "settings of this store ({})", report.path.display());

@@ -26,6 +26,7 @@
 pub mod auth;
 pub mod check;
 pub mod codec;
+pub mod compact;
 pub mod corrupt;
 pub mod diff;
 pub mod digest;

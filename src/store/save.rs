@@ -62,6 +62,10 @@ pub struct SaveReport {
     pub rotation: Option<RotateReport>,
     /// Retention failed after a successful save (the save stands).
     pub rotation_error: Option<String>,
+    /// Backups past `keep-plain` that could not be compressed after the
+    /// save (the save stands; `compact` tries again).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compact_problems: Vec<String>,
     pub elapsed_ms: f64,
 }
 
@@ -347,6 +351,7 @@ impl Store {
             edges = graph.edge_count(),
             "saved graph with backup"
         );
+        let compact_problems = self.compact_after_save();
         let (rotation, rotation_error) =
             if let (true, Some(problem)) = (options.rotate, &self.config_problem) {
                 (None, Some(format!("retention skipped: {problem}")))
@@ -380,6 +385,7 @@ impl Store {
             evidence,
             rotation,
             rotation_error,
+            compact_problems,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
     }

@@ -622,6 +622,22 @@ impl Store {
         self.move_files_to_trash(id, &FILE_SUFFIXES, why, now)
     }
 
+    /// Moves one stored form of backup `id`'s data file into the trash
+    /// (`compact`, once the other form is written and verified), the same
+    /// durable way as a whole backup. `None` when that file is not there.
+    ///
+    /// # Errors
+    /// As [`Store::move_to_trash`].
+    pub(crate) fn move_data_file_to_trash(
+        &self,
+        id: &BackupId,
+        form: super::codec::StoredForm,
+        why: &TrashReason<'_>,
+        now: DateTime<Local>,
+    ) -> Result<Option<TrashedBackup>> {
+        self.move_files_to_trash(id, &[form.suffix()], why, now)
+    }
+
     fn move_files_to_trash(
         &self,
         id: &BackupId,

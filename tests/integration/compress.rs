@@ -9,6 +9,7 @@ use std::process::{Command, Output};
 use chrono::TimeZone;
 use graphvault::graph::KnowledgeGraph;
 use graphvault::store::codec::StoredForm;
+use graphvault::store::compact::CompactOptions;
 use graphvault::store::history::HistoryOptions;
 use graphvault::store::meta::Meta;
 use graphvault::store::nodes::ShowOptions;
@@ -20,7 +21,7 @@ use graphvault::store::save::SaveOptions;
 use graphvault::store::verify::{Depth, Level, Status, Target};
 use graphvault::store::{Store, StoreError};
 
-use crate::common::{self, sha256};
+use crate::common::{self, sha256, snapshot_tree};
 
 fn graph_text(nodes: usize, salt: &str) -> String {
     common::app_graph(nodes, 2, false, salt)
@@ -340,6 +341,137 @@ fn default_settings_write_plain_backups_as_before() {
     assert!(!s.root().join(".graphvault/config.json").exists());
 }
 
+#[test]
+fn keep_plain_leaves_the_newest_plain_and_compresses_what_falls_behind() {
+    let s = common::empty_store();
+    let mut store = compressing(&s);
+    store.set_setting("keep-plain", "1").expect("set");
+    let first = save_on(&store, 1, 5);
+    assert_eq!(
+        first.backup_path.extension().and_then(|e| e.to_str()),
+        Some("json")
+    );
+    let second = save_on(&store, 2, 6);
+    assert!(
+        second.compact_problems.is_empty(),
+        "{:?}",
+        second.compact_problems
+    );
+    let listing = store.list_backups().expect("list");
+    let forms: Vec<_> = listing
+        .backups
+        .iter()
+        .map(|b| (b.id.clone(), b.form))
+        .collect();
+    assert_eq!(
+        forms,
+        vec![
+            (second.backup_id.clone(), StoredForm::Plain),
+            (first.backup_id.clone(), StoredForm::Zstd)
+        ]
+    );
+    // The plain file went to the trash, never deleted.
+    assert!(
+        s.root()
+            .join(format!(".graphvault/trash/{}.json", first.backup_id))
+            .exists()
+    );
+    assert_eq!(
+        app_glob(&s.backups()),
+        vec![format!("{}.json", second.backup_id)]
+    );
+    for b in &listing.backups {
+        let v = store
+            .verify(&Target::Backup(b.id.clone()), Depth::Full)
+            .expect("verify");
+        assert_eq!(v.status, Status::Valid, "{:?}", v.reason);
+    }
+}
+
+#[test]
+fn compact_dry_run_changes_nothing_and_apply_converts_each_verified_backup() {
+    let s = common::app_store();
+    let mut store = s.open();
+    store.set_setting("compression", "zstd").expect("set");
+    let before = snapshot_tree(&s.root());
+    let plan = store
+        .compact(CompactOptions { dry_run: true })
+        .expect("dry run");
+    assert_eq!(snapshot_tree(&s.root()), before, "a dry run writes nothing");
+    assert_eq!(plan.converted.len(), 3, "{plan:?}");
+    assert_eq!(plan.skipped.len(), 1, "the backup without a meta: {plan:?}");
+    assert!(plan.skipped[0].reason.contains("no meta"));
+    let checksums: Vec<_> = store
+        .list_backups()
+        .expect("list")
+        .backups
+        .iter()
+        .map(|b| (b.id.clone(), b.checksum.clone()))
+        .collect();
+
+    let done = store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact");
+    assert_eq!(done.converted.len(), 3, "{done:?}");
+    assert!(done.bytes_after < done.bytes_before);
+    // Only the backup without a meta is still seen by the application.
+    assert_eq!(app_glob(&s.backups()), vec!["graph_20251003_100500.json"]);
+    let listing = store.list_backups().expect("list");
+    for (id, checksum) in &checksums {
+        let b = listing.backups.iter().find(|b| &b.id == id).expect("kept");
+        assert_eq!(&b.checksum, checksum, "the graph's identity is unchanged");
+        let v = store
+            .verify(&Target::Backup(id.clone()), Depth::Full)
+            .expect("verify");
+        assert!(v.status.is_usable(), "{id}: {:?}", v.reason);
+    }
+    // The application's meta name is kept for the backup that had it.
+    assert!(s.backups().join("graph_20251002_100000.json.meta").exists());
+    // Every plain file is in the trash.
+    let trash = store.list_trash().expect("trash");
+    assert_eq!(trash.items.len(), 3);
+    // Again: nothing left to convert.
+    let again = store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact");
+    assert!(again.converted.is_empty(), "{again:?}");
+
+    // Back to plain: the same path the other way.
+    store.set_setting("compression", "none").expect("set");
+    let back = store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact");
+    assert_eq!(back.converted.len(), 3, "{back:?}");
+    assert_eq!(app_glob(&s.backups()).len(), 4);
+    for (id, _) in &checksums {
+        let data = s.backups().join(format!("{id}.json"));
+        let text = fs::read_to_string(&data).expect("plain again");
+        assert!(text.starts_with('{'));
+    }
+}
+
+#[test]
+fn compact_leaves_a_corrupt_backup_as_it_is() {
+    let s = common::app_store();
+    let mut store = s.open();
+    store.set_setting("compression", "zstd").expect("set");
+    let path = s.backups().join("graph_20251001_100000.json");
+    flip_middle(&path);
+    let damaged = fs::read(&path).expect("read");
+    let report = store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact");
+    assert!(
+        report
+            .skipped
+            .iter()
+            .any(|k| k.id.to_string() == "graph_20251001_100000" && k.reason.contains("corrupt")),
+        "{report:?}"
+    );
+    assert_eq!(fs::read(&path).expect("still there"), damaged);
+    assert!(!s.backups().join("graph_20251001_100000.json.zst").exists());
+}
+
 fn gv(store: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_graphvault"))
         .arg("--store")
@@ -411,6 +543,33 @@ fn config_shows_every_setting_and_set_validates_before_writing() {
         .expect("level");
     assert_eq!(level["value"], "9");
     assert_eq!(level["default"], "3");
+}
+
+#[test]
+fn compact_on_the_command_line_is_a_dry_run_unless_applied() {
+    let s = common::app_store();
+    assert!(
+        gv(&s.root(), &["config", "set", "compression", "zstd"])
+            .status
+            .success()
+    );
+    let before = snapshot_tree(&s.root());
+    let out = gv(&s.root(), &["compact"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("dry run"), "{text}");
+    assert_eq!(snapshot_tree(&s.root()), before);
+    let out = gv(&s.root(), &["compact", "--apply"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("-> zstd"), "{text}");
+    let out = gv(&s.root(), &["list"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("STORED") && text.contains("saves"), "{text}");
+    let out = gv(&s.root(), &["verify", "--all"]);
+    assert!(
+        out.status.code() != Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[test]
