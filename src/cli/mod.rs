@@ -213,7 +213,8 @@ pub enum Command {
     /// Damage the primary of a sandbox store (see `graphvault demo`).
     Corrupt {
         /// bit-flip, truncate, append-garbage, invalid-json, zero-block,
-        /// dangling-edge, delete-primary, delete-meta, tampered.
+        /// dangling-edge, delete-primary, delete-meta, tampered; and for
+        /// the newest compressed backup: damaged-frame.
         #[arg(value_parser = parse_kind)]
         kind: CorruptionKind,
     },

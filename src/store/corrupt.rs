@@ -37,6 +37,9 @@ pub enum CorruptionKind {
     /// Change a value and recompute the meta's checksum to match: what a
     /// plain SHA-256 cannot detect.
     Tampered,
+    /// Flip one bit in the middle of the newest compressed backup's zstd
+    /// frame (its meta left as it was): a backup, not the primary.
+    DamagedFrame,
 }
 
 impl CorruptionKind {
@@ -52,6 +55,11 @@ impl CorruptionKind {
         CorruptionKind::Tampered,
     ];
 
+    /// Kinds that damage a backup rather than the primary (compressed
+    /// backups' own faults). Not in [`CorruptionKind::ALL`], which the
+    /// UI's wizard offers for the primary.
+    pub const BACKUP_KINDS: [CorruptionKind; 1] = [CorruptionKind::DamagedFrame];
+
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
         match self {
@@ -64,6 +72,7 @@ impl CorruptionKind {
             CorruptionKind::DeletePrimary => "delete-primary",
             CorruptionKind::DeleteMeta => "delete-meta",
             CorruptionKind::Tampered => "tampered",
+            CorruptionKind::DamagedFrame => "damaged-frame",
         }
     }
 
@@ -83,6 +92,9 @@ impl CorruptionKind {
             CorruptionKind::DeletePrimary => "delete graph.json (its meta stays)",
             CorruptionKind::DeleteMeta => "delete graph.json.meta (the graph stays)",
             CorruptionKind::Tampered => "change a value and recompute the checksum (tampering)",
+            CorruptionKind::DamagedFrame => {
+                "flip a bit in the newest compressed backup's zstd frame (a failing disk)"
+            }
         }
     }
 
@@ -95,7 +107,8 @@ impl CorruptionKind {
             CorruptionKind::BitFlip
             | CorruptionKind::Truncate
             | CorruptionKind::AppendGarbage
-            | CorruptionKind::ZeroBlock => Some(Level::Checksum),
+            | CorruptionKind::ZeroBlock
+            | CorruptionKind::DamagedFrame => Some(Level::Checksum),
             CorruptionKind::InvalidJson => Some(Level::Parse),
             CorruptionKind::DanglingEdge => Some(Level::Consistency),
             CorruptionKind::DeletePrimary => Some(Level::File),
@@ -109,11 +122,15 @@ impl FromStr for CorruptionKind {
     fn from_str(s: &str) -> Result<Self> {
         CorruptionKind::ALL
             .into_iter()
+            .chain(CorruptionKind::BACKUP_KINDS)
             .find(|k| k.name() == s)
             .ok_or_else(|| {
                 StoreError::Invalid(format!(
-                    "unknown corruption kind {s:?}; expected one of: {}",
-                    CorruptionKind::ALL.map(CorruptionKind::name).join(", ")
+                    "unknown corruption kind {s:?}; expected one of: {}, {}",
+                    CorruptionKind::ALL.map(CorruptionKind::name).join(", "),
+                    CorruptionKind::BACKUP_KINDS
+                        .map(CorruptionKind::name)
+                        .join(", ")
                 ))
             })
     }
@@ -164,6 +181,9 @@ impl Store {
             });
         }
         let _guard = self.lock()?;
+        if CorruptionKind::BACKUP_KINDS.contains(&kind) {
+            return self.corrupt_backup(kind);
+        }
         // Every kind destroys bytes: keep them first unless a backup holds
         // them, as a save does before it replaces graph.json.
         let evidence = self
@@ -297,6 +317,7 @@ impl Store {
                 "changed a value inside graph.json and recomputed the checksum in graph.json.meta"
                     .to_string()
             }
+            CorruptionKind::DamagedFrame => unreachable_backup_kind(kind)?,
         };
         tracing::warn!(kind = kind.name(), path = %path.display(), action = %action, "simulated corruption");
         Ok(CorruptionReport {
@@ -308,6 +329,47 @@ impl Store {
             detectable: self.expected_level(kind).is_some(),
             note,
             evidence,
+        })
+    }
+
+    /// Damages a backup of the sandbox (the kinds of
+    /// [`CorruptionKind::BACKUP_KINDS`]); the caller holds the lock.
+    fn corrupt_backup(&self, kind: CorruptionKind) -> Result<CorruptionReport> {
+        let listing = self.list_backups()?;
+        let Some(b) = listing
+            .backups
+            .iter()
+            .find(|b| b.form == super::codec::StoredForm::Zstd && b.has_data())
+        else {
+            return Err(StoreError::Invalid(format!(
+                "corrupt {}: {} holds no compressed backup (set `config set compression zstd` and save, or run `compact --apply`); nothing was changed",
+                kind.name(),
+                self.backups_dir().display()
+            )));
+        };
+        let path = b.data_path.clone();
+        let mut bytes = fs::read_file(&*self.fs, &path, super::MAX_GRAPH_LEN)
+            .map_err(|e| StoreError::io("read backup to corrupt", &path, e))?;
+        let at = bytes.len() / 2;
+        if let Some(byte) = bytes.get_mut(at) {
+            *byte ^= 0x04;
+        }
+        fs::write_atomic(&*self.fs, &path, &bytes, Publish::Replace)?;
+        let action = format!(
+            "flipped bit 2 of byte {at} of {} in the zstd frame of backup {} (its meta left as it was)",
+            bytes.len(),
+            b.id
+        );
+        tracing::warn!(kind = kind.name(), path = %path.display(), action = %action, "simulated corruption");
+        Ok(CorruptionReport {
+            kind,
+            target: Target::Backup(b.id.clone()),
+            path,
+            action,
+            expected_level: self.expected_level(kind),
+            detectable: true,
+            note: None,
+            evidence: Vec::new(),
         })
     }
 
@@ -327,6 +389,14 @@ impl Store {
         fs::write_atomic(&*self.fs, &self.primary_path(), bytes, Publish::Replace)?;
         fs::write_atomic(&*self.fs, &meta_path, &meta.to_vec(), Publish::Replace)
     }
+}
+
+/// A backup kind reached the primary's damage: a bug, reported as one.
+fn unreachable_backup_kind(kind: CorruptionKind) -> Result<String> {
+    Err(StoreError::Invalid(format!(
+        "corrupt {}: damages a backup, not the primary; nothing was changed",
+        kind.name()
+    )))
 }
 
 /// Changes the first digit of a `"price"` number (or else of any number

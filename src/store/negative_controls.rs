@@ -16,6 +16,7 @@ thread_local! {
     static TRUST_NODE_INDEX: Cell<bool> = const { Cell::new(false) };
     static SCRUB_IGNORES_STAT: Cell<bool> = const { Cell::new(false) };
     static COMPLETE_OVERWRITES: Cell<bool> = const { Cell::new(false) };
+    static SKIP_STORED_CHECKSUM: Cell<bool> = const { Cell::new(false) };
 }
 /// Makes a remote's multipart completion leave out `If-None-Match`, as
 /// object_store's own completion does, on this thread: an object that
@@ -25,6 +26,14 @@ pub fn set_complete_overwrites(on: bool) {
 }
 pub(crate) fn complete_overwrites() -> bool {
     COMPLETE_OVERWRITES.with(Cell::get)
+}
+/// Makes verification ignore the stored checksum and size of a compressed
+/// backup (the plain checksum is still compared), on this thread.
+pub fn set_skip_stored_checksum(on: bool) {
+    SKIP_STORED_CHECKSUM.with(|c| c.set(on));
+}
+pub(crate) fn skip_stored_checksum() -> bool {
+    SKIP_STORED_CHECKSUM.with(Cell::get)
 }
 /// Makes the memo trust any well-formed entry under a checksum's name,
 /// whatever content it names, its size or its HMAC, on this thread.

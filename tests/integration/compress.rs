@@ -584,3 +584,54 @@ fn a_store_config_that_cannot_be_read_is_never_overwritten_by_config_set() {
     assert!(matches!(err, StoreError::Refused { .. }), "{err}");
     assert_eq!(fs::read(config_file(&s)).expect("config"), b"{ broken");
 }
+
+#[test]
+fn bytes_appended_after_the_frame_are_caught_by_the_stored_size() {
+    let s = common::empty_store();
+    let store = compressing(&s);
+    let r = save_on(&store, 1, 20);
+    let mut stored = fs::read(&r.backup_path).expect("read");
+    stored.extend_from_slice(b"trailing");
+    fs::write(&r.backup_path, &stored).expect("write");
+    // The decoder alone stops at the frame's end and would give back the
+    // right JSON: only the stored size and checksum say the file changed.
+    assert_eq!(
+        decompress(&r.backup_path),
+        fs::read(s.primary()).expect("primary")
+    );
+    let v = store
+        .verify(&Target::Backup(r.backup_id.clone()), Depth::Full)
+        .expect("verify");
+    assert_eq!(v.status, Status::Corrupt);
+    assert_eq!(v.failed_level, Some(Level::Checksum));
+}
+
+#[test]
+fn the_simulator_damages_a_frame_which_verify_catches_at_its_level_and_recovery_passes_over() {
+    use graphvault::store::corrupt::CorruptionKind;
+    let s = common::empty_store();
+    let store = compressing(&s);
+    let older = save_on(&store, 1, 8);
+    let newest = save_on(&store, 2, 9);
+    // Not a sandbox: refused, nothing changed.
+    let before = fs::read(&newest.backup_path).expect("read");
+    assert!(store.corrupt(CorruptionKind::DamagedFrame).is_err());
+    assert_eq!(fs::read(&newest.backup_path).expect("read"), before);
+    s.mark_sandbox();
+    let kind: CorruptionKind = "damaged-frame".parse().expect("a kind");
+    let report = store.corrupt(kind).expect("corrupt");
+    assert_eq!(report.target, Target::Backup(newest.backup_id.clone()));
+    let v = store.verify(&report.target, Depth::Full).expect("verify");
+    assert_eq!(v.status, Status::Corrupt);
+    assert_eq!(v.failed_level, report.expected_level, "{v:?}");
+    // With the primary lost too, recovery restores the older backup.
+    fs::remove_file(s.primary()).expect("lose the primary");
+    let (_, rec) = store
+        .load_with_recovery(RecoverOptions { dry_run: false })
+        .expect("recover");
+    assert_eq!(rec.recommended.as_ref(), Some(&older.backup_id), "{rec:?}");
+    assert_eq!(
+        sha256(&fs::read(s.primary()).expect("primary")),
+        older.checksum
+    );
+}

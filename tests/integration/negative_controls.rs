@@ -12,6 +12,38 @@ mod weakened {
     use crate::common;
 
     #[test]
+    fn skipping_the_stored_checksum_lets_bytes_appended_to_a_compressed_backup_through() {
+        use graphvault::store::negative_controls::set_skip_stored_checksum;
+        let s = common::empty_store();
+        let mut store = s.open();
+        store.set_setting("compression", "zstd").expect("set");
+        let graph = graphvault::graph::KnowledgeGraph::from_slice(
+            common::app_graph(20, 2, false, "n").as_bytes(),
+        )
+        .expect("graph");
+        let saved = store.save_graph_with_backup(&graph).expect("save");
+        // Bytes after the frame: the decoder stops at the frame's end and
+        // the plain JSON is unchanged, so only the stored checksum and
+        // size can tell the file is not the one written.
+        let mut stored = fs::read(&saved.backup_path).expect("read");
+        stored.extend_from_slice(b"appended");
+        fs::write(&saved.backup_path, &stored).expect("write");
+        let target = Target::Backup(saved.backup_id.clone());
+        assert_eq!(
+            store.verify(&target, Depth::Full).expect("verify").status,
+            Status::Corrupt
+        );
+        set_skip_stored_checksum(true);
+        let weakened = store.verify(&target, Depth::Full).expect("verify").status;
+        set_skip_stored_checksum(false);
+        assert_eq!(
+            weakened,
+            Status::Valid,
+            "without the stored checksum the appended bytes go unnoticed"
+        );
+    }
+
+    #[test]
     fn skipping_the_checksum_compare_lets_a_bit_flip_through() {
         let s = common::app_store();
         let mut bytes = fs::read(s.primary()).expect("read");
