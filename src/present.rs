@@ -25,6 +25,24 @@ pub fn human_size(bytes: u64) -> String {
     }
 }
 
+/// Bytes in at most five characters, for a narrow column: `812B`,
+/// `118K`, `9.3M`, `97M`, `1.2G`.
+pub fn short_size(bytes: u64) -> String {
+    const K: f64 = 1024.0;
+    let b = bytes as f64;
+    if bytes < 1024 {
+        format!("{bytes}B")
+    } else if b < K * K {
+        format!("{:.0}K", b / K)
+    } else if b < 10.0 * K * K {
+        format!("{:.1}M", b / (K * K))
+    } else if b < K * K * K {
+        format!("{:.0}M", b / (K * K))
+    } else {
+        format!("{:.1}G", b / (K * K * K))
+    }
+}
+
 /// What compression saves: `saves 84%` of `plain` bytes stored as
 /// `stored`, or `saves nothing`.
 pub fn savings(stored: u64, plain: u64) -> String {
@@ -151,6 +169,18 @@ pub fn count_of(n: usize, noun: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stored_sizes_fit_a_narrow_column_and_savings_read_as_a_share() {
+        assert_eq!(short_size(812), "812B");
+        assert_eq!(short_size(121_300), "118K");
+        assert_eq!(short_size(80_740_352), "77M");
+        assert_eq!(short_size(9_740_352), "9.3M");
+        assert!(format!("{}/{}", short_size(12_800_000), short_size(80_740_352)).len() <= 10);
+        assert_eq!(savings(12, 100), "saves 88%");
+        assert_eq!(savings(100, 100), "saves nothing");
+        assert_eq!(savings(0, 0), "saves nothing");
+    }
 
     #[test]
     fn sizes_read_like_people_write_them() {

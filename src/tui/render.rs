@@ -444,12 +444,33 @@ fn render_header(app: &App, area: Rect, compact: bool, buf: &mut Buffer) {
     let inner = block.inner(area);
     block.render(area, buf);
     let tally = app.table.tally;
+    // Compressed backups: what they take beside what their JSON would.
+    let plain_total: u64 = app
+        .table
+        .rows
+        .iter()
+        .filter_map(|r| r.info.plain_size)
+        .sum();
+    let total = if app
+        .table
+        .rows
+        .iter()
+        .any(|r| r.info.form != crate::store::codec::StoredForm::Plain)
+    {
+        format!(
+            "{} stored of {} JSON ({})",
+            human_size(app.table.total_size),
+            human_size(plain_total),
+            crate::present::savings(app.table.total_size, plain_total)
+        )
+    } else {
+        format!("{} total", human_size(app.table.total_size))
+    };
     let mut backups = vec![
         Span::styled("backups ", t.bold()),
         Span::raw(format!(
-            "{} · {} total · {} verified",
+            "{} · {total} · {} verified",
             app.table.rows.len(),
-            human_size(app.table.total_size),
             tally.verified
         )),
     ];
@@ -765,11 +786,18 @@ fn backup_row<'a>(app: &App, row: &BackupRow, columns: Columns) -> Row<'a> {
     } else {
         Cell::from(Span::styled(status_symbol(status), t.status(status)))
     };
-    let size = row
-        .info
-        .size
-        .map(human_size)
-        .unwrap_or_else(|| "no data".into());
+    // A compressed backup shows its stored size beside its JSON's.
+    let size = match (row.info.size, row.info.form) {
+        (Some(s), crate::store::codec::StoredForm::Plain) => human_size(s),
+        (Some(s), _) => format!(
+            "{}/{}",
+            crate::present::short_size(s),
+            row.info
+                .plain_size
+                .map_or_else(|| "?".into(), crate::present::short_size)
+        ),
+        (None, _) => "no data".into(),
+    };
     let mut cells = vec![
         Cell::from(Span::styled(if marked { "◆" } else { " " }, t.accent())),
         status_cell,

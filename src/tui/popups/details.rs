@@ -109,9 +109,23 @@ pub fn details_lines(app: &App, target: &Target, width: u16) -> Vec<Line<'static
                 "time",
                 format!("{} ({})", local_time(info.time), age(info.time, app.now)),
             ));
-            lines.push(match info.size {
-                Some(size) => field(t, "size", human_size(size)),
-                None => Line::styled(format!("{} is missing", info.id.data_file_name()), t.bad()),
+            lines.push(match (info.size, info.form) {
+                (Some(size), crate::store::codec::StoredForm::Plain) => {
+                    field(t, "size", human_size(size))
+                }
+                (Some(stored), form) => field(
+                    t,
+                    "size",
+                    format!(
+                        "{} stored as {}, {} of JSON",
+                        human_size(stored),
+                        form.name(),
+                        info.plain_size.map_or_else(|| "?".into(), human_size)
+                    ),
+                ),
+                (None, _) => {
+                    Line::styled(format!("{} is missing", info.id.data_file_name()), t.bad())
+                }
             });
             lines.push(field(
                 t,
