@@ -142,10 +142,11 @@ pub enum Section {
     Tui,
     Nodes,
     Cli,
+    Compress,
 }
 
 impl Section {
-    pub const ALL: [Section; 12] = [
+    pub const ALL: [Section; 13] = [
         Section::Save,
         Section::Verify,
         Section::Load,
@@ -158,6 +159,7 @@ impl Section {
         Section::Tui,
         Section::Nodes,
         Section::Cli,
+        Section::Compress,
     ];
 
     fn name(self) -> &'static str {
@@ -174,6 +176,7 @@ impl Section {
             Section::Tui => "tui",
             Section::Nodes => "nodes",
             Section::Cli => "cli",
+            Section::Compress => "compress",
         }
     }
 }
@@ -604,6 +607,9 @@ fn bench_size(
     if config.wants(Section::Cli) {
         bench_cli(config, peer, &size, report)?;
     }
+    if config.wants(Section::Compress) {
+        bench_compress(&size, report)?;
+    }
     drop(store);
     fs::remove_dir_all(&store_dir)?;
 
@@ -692,6 +698,146 @@ fn bench_save(size: &SizeRun<'_>, store: &Store, report: &mut Report) -> Result<
         ));
     }
     Timing::of(floor.write)
+}
+
+/// Compressed (zstd) backups: a save with compression against a plain save, a checksum
+/// verify of a compressed backup against one of a plain backup, the stored size, and the
+/// `zstd` command line on the same file at the same level where it is installed.
+fn bench_compress(size: &SizeRun<'_>, report: &mut Report) -> Result<()> {
+    let plain_dir = size.dir.join("compress-plain");
+    let zstd_dir = size.dir.join("compress-zstd");
+    let plain = Store::open(&plain_dir)?;
+    let mut zstd = Store::open(&zstd_dir)?;
+    // The first save makes the store; the setting needs one.
+    zstd.save_with(size.graph, &no_rotation())?;
+    zstd.set_setting("compression", "zstd")?;
+    let (mut plain_saves, mut zstd_saves) = (Vec::new(), Vec::new());
+    let (mut plain_last, mut zstd_last) = (None, None);
+    for rep in 0..=size.reps {
+        clear_dir(&plain.backups_dir())?;
+        clear_dir(&zstd.backups_dir())?;
+        let t = Instant::now();
+        let p = plain.save_with(size.graph, &no_rotation())?;
+        let plain_elapsed = t.elapsed();
+        let t = Instant::now();
+        let z = zstd.save_with(size.graph, &no_rotation())?;
+        let zstd_elapsed = t.elapsed();
+        if rep > 0 {
+            plain_saves.push(plain_elapsed);
+            zstd_saves.push(zstd_elapsed);
+        }
+        plain_last = Some(p.backup_id);
+        zstd_last = Some(z.backup_id);
+    }
+    let (Some(plain_id), Some(zstd_id)) = (plain_last, zstd_last) else {
+        bail!("no save was measured");
+    };
+    report.rows.push(
+        Row::time(
+            size.label,
+            "save with backup, zstd level 3",
+            Timing::of(zstd_saves)?,
+            Some(size.file_len),
+        )
+        .against(
+            "save with backup, plain",
+            Timing::of(plain_saves)?,
+            RatioKind::TimeOverFloor,
+        )
+        .goal(Goal::RatioAtMost(1.3)),
+    );
+    let (mut plain_verifies, mut zstd_verifies) = (Vec::new(), Vec::new());
+    for rep in 0..=size.reps {
+        let t = Instant::now();
+        let p = plain.verify(&Target::Backup(plain_id.clone()), Depth::Checksum)?;
+        let plain_elapsed = t.elapsed();
+        let t = Instant::now();
+        let z = zstd.verify(&Target::Backup(zstd_id.clone()), Depth::Checksum)?;
+        let zstd_elapsed = t.elapsed();
+        ensure!(
+            p.status == Status::Valid && z.status == Status::Valid,
+            "verify: plain {}, zstd {}",
+            p.summary(),
+            z.summary()
+        );
+        if rep > 0 {
+            plain_verifies.push(plain_elapsed);
+            zstd_verifies.push(zstd_elapsed);
+        }
+    }
+    report.rows.push(
+        Row::time(
+            size.label,
+            "verify a zstd backup (checksum)",
+            Timing::of(zstd_verifies)?,
+            Some(size.file_len),
+        )
+        .against(
+            "verify a plain backup",
+            Timing::of(plain_verifies)?,
+            RatioKind::Speed,
+        )
+        .goal(Goal::RatioAtLeast(0.8)),
+    );
+    let listing = zstd.list_backups()?;
+    let stored = listing
+        .backups
+        .iter()
+        .find(|b| b.id == zstd_id)
+        .and_then(|b| b.size)
+        .context("the compressed backup is listed")?;
+    let line = format!(
+        "{}: a zstd backup stores {:.1} MB of {:.1} MB ({:.1}% of the plain size, {:.1}x)",
+        size.label,
+        stored as f64 / MB,
+        size.file_len as f64 / MB,
+        stored as f64 * 100.0 / size.file_len as f64,
+        size.file_len as f64 / stored.max(1) as f64
+    );
+    progress(&line);
+    report.graphs.push(line);
+    // The zstd command line, same file, same level, for comparison.
+    let input = zstd.primary_path();
+    let out = size.dir.join("compress-cli.zst");
+    let cli = (0..=size.reps)
+        .map(|_| -> Result<Duration> {
+            let t = Instant::now();
+            let status = Command::new("zstd")
+                .args(["-3", "-q", "-f", "-o"])
+                .arg(&out)
+                .arg(&input)
+                .status()?;
+            ensure!(status.success(), "zstd exited with {status}");
+            Ok(t.elapsed())
+        })
+        .collect::<Result<Vec<_>>>();
+    match cli {
+        Ok(mut samples) => {
+            samples.remove(0);
+            let cli_len = fs::metadata(&out)?.len();
+            report.rows.push(Row::time(
+                size.label,
+                "  zstd -3 CLI on graph.json (no fsync)",
+                Timing::of(samples)?,
+                Some(size.file_len),
+            ));
+            report.graphs.push(format!(
+                "{}: zstd -3 on the command line: {:.1} MB",
+                size.label,
+                cli_len as f64 / MB
+            ));
+            fs::remove_file(&out)?;
+        }
+        Err(e) => {
+            let why = format!("{}: zstd CLI not measured: {e:#}", size.label);
+            progress(&why);
+            report.skipped.push(why);
+        }
+    }
+    drop((plain, zstd));
+    fs::remove_dir_all(&plain_dir)?;
+    fs::remove_dir_all(&zstd_dir)?;
+    Ok(())
 }
 
 /// Verify one file (checksum only), against a bare sha2 loop over the same file. Returns
