@@ -15,6 +15,8 @@ mod cli;
 mod compress;
 #[path = "integration/corrupt.rs"]
 mod corrupt;
+#[path = "integration/delta.rs"]
+mod delta;
 #[path = "integration/diff.rs"]
 mod diff;
 #[path = "integration/list.rs"]

@@ -277,7 +277,7 @@ pub enum ConfigAction {
     /// Change one setting (validated first; an invalid value changes nothing).
     Set {
         /// A key from `graphvault config`: compression, compression-level,
-        /// keep-plain, keep-last, keep-within, keep-daily, keep-weekly,
+        /// keep-plain, deltas, full-every, keep-last, keep-within, keep-daily, keep-weekly,
         /// keep-monthly, min-valid, trash-grace, space-margin.
         key: String,
         /// The new value (a negative number is refused by the setting,

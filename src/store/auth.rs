@@ -170,6 +170,14 @@ fn message(meta: &Meta) -> Vec<u8> {
             meta.stored_checksum.as_deref().unwrap_or(""),
         ));
     }
+    // The base a delta is read through, and what it must hold.
+    if meta.delta_base.is_some() || meta.delta_base_checksum.is_some() {
+        text.push_str(&format!(
+            "delta_base={}\ndelta_base_checksum={}\n",
+            meta.delta_base.as_deref().unwrap_or(""),
+            meta.delta_base_checksum.as_deref().unwrap_or(""),
+        ));
+    }
     text.into_bytes()
 }
 

@@ -32,6 +32,13 @@ use super::fs::{Fs, ReadFile};
 
 /// Suffix of a compressed backup's data file.
 pub const ZSTD_SUFFIX: &str = ".json.zst";
+/// Suffix of a delta backup's data file: a zstd frame that decodes only
+/// with its base's plain JSON as reference (`zstd -d --patch-from=BASE`).
+pub const DELTA_SUFFIX: &str = ".json.delta.zst";
+/// `stored_format` of a meta whose backup is a delta.
+pub const DELTA_FORMAT: &str = "zstd-delta";
+/// A full backup at least every this many backups when deltas are on.
+pub const DEFAULT_FULL_EVERY: u32 = 7;
 /// `stored_format` of a meta whose backup is one zstd frame.
 pub const ZSTD_FORMAT: &str = "zstd";
 /// The compression level a store uses unless its config says otherwise.
@@ -88,6 +95,11 @@ pub struct BackupFormat {
     /// opens; older ones are compressed (by the save that makes them older,
     /// and by `compact`).
     pub keep_plain: u32,
+    /// Write a backup as a delta against the newest full backup when that
+    /// saves much (needs `compression` zstd).
+    pub deltas: bool,
+    /// With deltas: a full backup at least every this many backups.
+    pub full_every: u32,
 }
 
 impl Default for BackupFormat {
@@ -96,6 +108,8 @@ impl Default for BackupFormat {
             compression: Compression::None,
             compression_level: DEFAULT_LEVEL,
             keep_plain: 0,
+            deltas: false,
+            full_every: DEFAULT_FULL_EVERY,
         }
     }
 }
@@ -107,13 +121,20 @@ impl BackupFormat {
 
     /// Why these settings cannot be used, if they cannot.
     pub fn problem(&self) -> Option<String> {
-        (!LEVELS.contains(&self.compression_level)).then(|| {
-            format!(
+        if !LEVELS.contains(&self.compression_level) {
+            return Some(format!(
                 "compression_level {} is outside zstd's levels {}..={}",
                 self.compression_level,
                 LEVELS.start(),
                 LEVELS.end()
-            )
+            ));
+        }
+        if self.full_every == 0 {
+            return Some("full_every must be at least 1".to_string());
+        }
+        (self.deltas && self.compression != Compression::Zstd).then(|| {
+            "deltas need compression zstd (a delta is a zstd frame): set compression first"
+                .to_string()
         })
     }
 
@@ -132,12 +153,16 @@ impl BackupFormat {
 pub enum StoredForm {
     Plain,
     Zstd,
+    /// A zstd frame against a full backup's plain JSON (see the meta's
+    /// `delta_base`).
+    Delta,
 }
 
 impl StoredForm {
     /// The form of the data file at `path`, from its name.
     pub fn of_path(path: &Path) -> StoredForm {
         match path.file_name().and_then(|n| n.to_str()) {
+            Some(n) if n.ends_with(DELTA_SUFFIX) => StoredForm::Delta,
             Some(n) if n.ends_with(ZSTD_SUFFIX) => StoredForm::Zstd,
             _ => StoredForm::Plain,
         }
@@ -147,6 +172,7 @@ impl StoredForm {
         match self {
             StoredForm::Plain => "plain",
             StoredForm::Zstd => ZSTD_FORMAT,
+            StoredForm::Delta => DELTA_FORMAT,
         }
     }
 
@@ -155,7 +181,14 @@ impl StoredForm {
         match self {
             StoredForm::Plain => ".json",
             StoredForm::Zstd => ZSTD_SUFFIX,
+            StoredForm::Delta => DELTA_SUFFIX,
         }
+    }
+
+    /// Whether the file holds the whole graph on its own (a delta needs
+    /// its base).
+    pub fn is_full(self) -> bool {
+        self != StoredForm::Delta
     }
 }
 
@@ -224,7 +257,8 @@ const MAX_FRAME_HEADER: usize = 18;
 pub fn open_plain(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<ReadFile> {
     match StoredForm::of_path(path) {
         StoredForm::Plain => fs.open_read(path, max_len),
-        StoredForm::Zstd => open_zstd(fs, path, max_len),
+        StoredForm::Zstd => open_zstd(fs, path, max_len, None),
+        StoredForm::Delta => open_delta(fs, path, max_len),
     }
 }
 
@@ -273,7 +307,7 @@ pub fn read_plain_range(
 ) -> io::Result<Vec<u8>> {
     match StoredForm::of_path(path) {
         StoredForm::Plain => fs.read_at(path, offset, len, max_len),
-        StoredForm::Zstd => {
+        StoredForm::Zstd | StoredForm::Delta => {
             let mut reader = open_plain(fs, path, max_len)?.reader;
             io::copy(&mut (&mut reader).take(offset), &mut io::sink())?;
             let mut buf = vec![0u8; len];
@@ -315,7 +349,155 @@ pub fn is_damaged_frame(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::InvalidData && e.to_string().starts_with("damaged zstd frame")
 }
 
-fn open_zstd(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<ReadFile> {
+/// The largest window a frame of ours may use (zstd's own limit on 64-bit
+/// systems): a delta's window spans its base and itself.
+const MAX_WINDOW_LOG: u32 = 31;
+
+/// Compresses `plain` as a delta against `base` (its reference, as
+/// `zstd --patch-from` does): one frame that records its content size and
+/// checksum, whose window spans the base and the new bytes, with
+/// long-distance matching to find what moved.
+///
+/// # Errors
+/// An invalid level, or zstd failing.
+pub fn compress_delta(base: &[u8], plain: &[u8], level: i32) -> io::Result<Encoded> {
+    let span = (base.len() + plain.len()).max(1 << 10) as u64;
+    let window_log = (64 - (span - 1).leading_zeros()).clamp(10, MAX_WINDOW_LOG);
+    let mut encoder = zstd::stream::write::Encoder::with_ref_prefix(
+        Vec::with_capacity(plain.len() / 16 + 1024),
+        level,
+        base,
+    )?;
+    encoder.include_checksum(true)?;
+    encoder.include_contentsize(true)?;
+    encoder.window_log(window_log)?;
+    encoder.long_distance_matching(true)?;
+    encoder.set_pledged_src_size(Some(plain.len() as u64))?;
+    encoder.write_all(plain)?;
+    let bytes = encoder.finish()?;
+    let sha256 = super::digest::sha256_hex(&bytes);
+    Ok(Encoded { bytes, sha256 })
+}
+
+/// Decompresses a delta in memory as a stream and hashes it: proof, before
+/// it is trusted with a backup, that it gives back the graph with `base`.
+///
+/// # Errors
+/// zstd's, for a frame it cannot decode.
+pub fn proves_delta(encoded: &[u8], base: &[u8], sha256: &str) -> io::Result<bool> {
+    use sha2::Digest;
+    let mut decoder = zstd::stream::read::Decoder::with_dictionary(encoded, base)?;
+    decoder.window_log_max(MAX_WINDOW_LOG)?;
+    let mut hasher = sha2::Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        match decoder.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => hasher.update(&buf[..n]),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(super::digest::hex(&hasher.finalize()) == sha256)
+}
+
+/// Why a delta cannot be read through its base: the error says so in
+/// words that name the base ("base graph_… is missing / is corrupt").
+fn base_problem(text: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, text)
+}
+
+/// Whether an error of [`open_plain`] is about a delta's base.
+pub fn is_base_problem(e: &io::Error) -> bool {
+    e.kind() == io::ErrorKind::InvalidData && e.to_string().starts_with("base ")
+}
+
+/// The base of the delta at `path`, from its meta beside it: the base's
+/// id and the plain checksum it must have.
+pub fn delta_base_of(fs: &dyn Fs, path: &Path) -> io::Result<(super::names::BackupId, String)> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let stem = name.strip_suffix(DELTA_SUFFIX).unwrap_or(name);
+    // A trash item's name may carry `~N` after the id.
+    let id_text = stem.split('~').next().unwrap_or(stem);
+    let dir = super::fs::parent_dir(path);
+    let meta = [format!("{stem}.meta"), format!("{stem}.json.meta")]
+        .iter()
+        .find_map(|m| super::fs::read_file(fs, &dir.join(m), super::meta::MAX_META_LEN).ok())
+        .and_then(|b| super::meta::Meta::from_slice(&b).ok())
+        .ok_or_else(|| {
+            base_problem(format!(
+                "base of delta {id_text} unknown: its meta is missing or unusable, so nothing names the full backup it needs"
+            ))
+        })?;
+    let base = meta
+        .delta_base
+        .as_deref()
+        .and_then(|b| b.parse::<super::names::BackupId>().ok())
+        .ok_or_else(|| {
+            base_problem(format!(
+                "base of delta {id_text} unknown: its meta names none"
+            ))
+        })?;
+    let sha = meta.delta_base_checksum.clone().unwrap_or_default();
+    Ok((base, sha))
+}
+
+/// Where the base of a delta in `dir` is: beside it, or, for a delta in
+/// the trash, in `backups/`.
+pub fn base_path(fs: &dyn Fs, dir: &Path, base: &super::names::BackupId) -> std::path::PathBuf {
+    let here = super::data_path_in(fs, dir, base);
+    if fs.entry(&here).is_ok() {
+        return here;
+    }
+    let trash = Path::new(".graphvault").join(super::trash::TRASH_DIR);
+    if dir.ends_with(&trash)
+        && let Some(root) = dir.parent().and_then(Path::parent)
+    {
+        return super::data_path_in(fs, &root.join(super::BACKUPS_DIR), base);
+    }
+    here
+}
+
+/// Opens a delta: its base's plain JSON is read once (through its own
+/// form; never a delta: no chains), checked against the checksum the
+/// delta's meta records, and handed to the decoder, which keeps the only
+/// copy; the delta itself then streams.
+fn open_delta(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<ReadFile> {
+    // The delta itself first: a missing file is missing, whatever its base.
+    fs.entry(path)?;
+    let (base, sha) = delta_base_of(fs, path)?;
+    let base_file = base_path(fs, super::fs::parent_dir(path), &base);
+    if !StoredForm::of_path(&base_file).is_full() {
+        return Err(base_problem(format!(
+            "base {base} is itself a delta: a delta depends on one full backup, never on a chain"
+        )));
+    }
+    let plain = match read_plain(fs, &base_file, max_len) {
+        Ok(p) => p,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(base_problem(format!(
+                "base {base} is missing ({}): the delta cannot be read without it",
+                base_file.display()
+            )));
+        }
+        Err(e) => {
+            return Err(base_problem(format!("base {base} is corrupt: {e}")));
+        }
+    };
+    if super::digest::sha256_hex(&plain) != sha {
+        return Err(base_problem(format!(
+            "base {base} is corrupt: its JSON does not hash to the checksum the delta was made against"
+        )));
+    }
+    open_zstd(fs, path, max_len, Some(plain))
+}
+
+fn open_zstd(
+    fs: &dyn Fs,
+    path: &Path,
+    max_len: u64,
+    base: Option<Vec<u8>>,
+) -> io::Result<ReadFile> {
     let file = fs.open_read(path, max_len)?;
     let mut reader = file.reader;
     let mut head = Vec::with_capacity(MAX_FRAME_HEADER);
@@ -338,7 +520,18 @@ fn open_zstd(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<ReadFile> {
         inner: io::Cursor::new(head).chain(reader),
         failed: failed.clone(),
     };
-    let decoder = zstd::stream::read::Decoder::new(source)?.single_frame();
+    let decoder = match base {
+        None => zstd::stream::read::Decoder::new(source)?,
+        // The decoder copies the reference; ours goes when this returns,
+        // so the base is in memory once.
+        Some(base) => {
+            let mut d =
+                zstd::stream::read::Decoder::with_dictionary(io::BufReader::new(source), &base)?;
+            d.window_log_max(MAX_WINDOW_LOG)?;
+            d
+        }
+    }
+    .single_frame();
     let frame = FrameReader {
         decoder,
         failed,

@@ -114,6 +114,11 @@ impl Store {
                 continue;
             }
             let both = b.notes.iter().any(|n| n.contains("interrupted compact"));
+            // A delta is a compressed backup: left as it is.
+            if b.form == StoredForm::Delta && to == StoredForm::Zstd {
+                report.unchanged += 1;
+                continue;
+            }
             if b.form == to && !both {
                 report.unchanged += 1;
                 continue;
@@ -273,7 +278,15 @@ impl Store {
                 m.stored_format = None;
                 m.stored_size = None;
                 m.stored_checksum = None;
+                m.delta_base = None;
+                m.delta_base_checksum = None;
                 (plain, m)
+            }
+            StoredForm::Delta => {
+                return Err(StoreError::Invalid(format!(
+                    "backup {}: compact never makes deltas (saves do); nothing was changed",
+                    b.id
+                )));
             }
         };
         // Signed again only if it was signed (and so verified under this

@@ -40,6 +40,10 @@ pub enum CorruptionKind {
     /// Flip one bit in the middle of the newest compressed backup's zstd
     /// frame (its meta left as it was): a backup, not the primary.
     DamagedFrame,
+    /// Delete the data file of the base of the newest delta backup.
+    MissingBase,
+    /// Flip one bit in the base of the newest delta backup.
+    CorruptBase,
 }
 
 impl CorruptionKind {
@@ -58,7 +62,11 @@ impl CorruptionKind {
     /// Kinds that damage a backup rather than the primary (compressed
     /// backups' own faults). Not in [`CorruptionKind::ALL`], which the
     /// UI's wizard offers for the primary.
-    pub const BACKUP_KINDS: [CorruptionKind; 1] = [CorruptionKind::DamagedFrame];
+    pub const BACKUP_KINDS: [CorruptionKind; 3] = [
+        CorruptionKind::DamagedFrame,
+        CorruptionKind::MissingBase,
+        CorruptionKind::CorruptBase,
+    ];
 
     /// The name used on the command line.
     pub fn name(self) -> &'static str {
@@ -73,6 +81,8 @@ impl CorruptionKind {
             CorruptionKind::DeleteMeta => "delete-meta",
             CorruptionKind::Tampered => "tampered",
             CorruptionKind::DamagedFrame => "damaged-frame",
+            CorruptionKind::MissingBase => "missing-base",
+            CorruptionKind::CorruptBase => "corrupt-base",
         }
     }
 
@@ -95,6 +105,12 @@ impl CorruptionKind {
             CorruptionKind::DamagedFrame => {
                 "flip a bit in the newest compressed backup's zstd frame (a failing disk)"
             }
+            CorruptionKind::MissingBase => {
+                "delete the full backup the newest delta is read through"
+            }
+            CorruptionKind::CorruptBase => {
+                "flip a bit in the full backup the newest delta is read through"
+            }
         }
     }
 
@@ -111,7 +127,9 @@ impl CorruptionKind {
             | CorruptionKind::DamagedFrame => Some(Level::Checksum),
             CorruptionKind::InvalidJson => Some(Level::Parse),
             CorruptionKind::DanglingEdge => Some(Level::Consistency),
-            CorruptionKind::DeletePrimary => Some(Level::File),
+            CorruptionKind::DeletePrimary
+            | CorruptionKind::MissingBase
+            | CorruptionKind::CorruptBase => Some(Level::File),
             CorruptionKind::DeleteMeta | CorruptionKind::Tampered => None,
         }
     }
@@ -317,7 +335,9 @@ impl Store {
                 "changed a value inside graph.json and recomputed the checksum in graph.json.meta"
                     .to_string()
             }
-            CorruptionKind::DamagedFrame => unreachable_backup_kind(kind)?,
+            CorruptionKind::DamagedFrame
+            | CorruptionKind::MissingBase
+            | CorruptionKind::CorruptBase => unreachable_backup_kind(kind)?,
         };
         tracing::warn!(kind = kind.name(), path = %path.display(), action = %action, "simulated corruption");
         Ok(CorruptionReport {
@@ -335,6 +355,9 @@ impl Store {
     /// Damages a backup of the sandbox (the kinds of
     /// [`CorruptionKind::BACKUP_KINDS`]); the caller holds the lock.
     fn corrupt_backup(&self, kind: CorruptionKind) -> Result<CorruptionReport> {
+        if kind != CorruptionKind::DamagedFrame {
+            return self.corrupt_base(kind);
+        }
         let listing = self.list_backups()?;
         let Some(b) = listing
             .backups
@@ -364,6 +387,56 @@ impl Store {
         Ok(CorruptionReport {
             kind,
             target: Target::Backup(b.id.clone()),
+            path,
+            action,
+            expected_level: self.expected_level(kind),
+            detectable: true,
+            note: None,
+            evidence: Vec::new(),
+        })
+    }
+
+    /// Damages the base of the newest delta: deleted, or a bit flipped.
+    /// The report's target is the delta, which verification must then
+    /// refuse, naming its base.
+    fn corrupt_base(&self, kind: CorruptionKind) -> Result<CorruptionReport> {
+        let listing = self.list_backups()?;
+        let Some((delta, base)) = listing
+            .backups
+            .iter()
+            .find_map(|b| Some((b.id.clone(), b.delta_base.clone()?)))
+        else {
+            return Err(StoreError::Invalid(format!(
+                "corrupt {}: {} holds no delta backup (`config set deltas on` and save); nothing was changed",
+                kind.name(),
+                self.backups_dir().display()
+            )));
+        };
+        let path = self.backup_data_path(&base);
+        let action = if kind == CorruptionKind::MissingBase {
+            fs::remove_durable(&*self.fs, &path)?;
+            format!(
+                "deleted {} (the base of delta {delta}); its meta was left in place",
+                path.display()
+            )
+        } else {
+            let mut bytes = fs::read_file(&*self.fs, &path, super::MAX_GRAPH_LEN)
+                .map_err(|e| StoreError::io("read backup to corrupt", &path, e))?;
+            let at = bytes.len() / 2;
+            if let Some(byte) = bytes.get_mut(at) {
+                *byte ^= 0x04;
+            }
+            fs::write_atomic(&*self.fs, &path, &bytes, Publish::Replace)?;
+            format!(
+                "flipped bit 2 of byte {at} of {} in {} (the base of delta {delta})",
+                bytes.len(),
+                path.display()
+            )
+        };
+        tracing::warn!(kind = kind.name(), path = %path.display(), action = %action, "simulated corruption");
+        Ok(CorruptionReport {
+            kind,
+            target: Target::Backup(delta),
             path,
             action,
             expected_level: self.expected_level(kind),

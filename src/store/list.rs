@@ -27,6 +27,8 @@ pub struct BackupInfo {
     /// Bytes of the graph's plain JSON: the file's size for a plain
     /// backup, what the meta records for a compressed one.
     pub plain_size: Option<u64>,
+    /// For a delta: the full backup it is read through.
+    pub delta_base: Option<BackupId>,
     pub meta_path: Option<PathBuf>,
     pub node_count: Option<u64>,
     pub edge_count: Option<u64>,
@@ -72,6 +74,8 @@ struct Parts {
     data: Option<u64>,
     /// The compressed data file's size, when there is one.
     zstd: Option<u64>,
+    /// The delta data file's size, when there is one.
+    delta: Option<u64>,
     /// What stands where the data file should be, when it is not a
     /// regular file (never followed, opened or counted as missing).
     data_other: Option<EntryKind>,
@@ -109,13 +113,17 @@ impl Store {
                     match kind {
                         BackupFileKind::Data => p.data = Some(entry.len),
                         BackupFileKind::Zstd => p.zstd = Some(entry.len),
+                        BackupFileKind::Delta => p.delta = Some(entry.len),
                         BackupFileKind::Meta => p.meta = true,
                         BackupFileKind::AltMeta => p.alt_meta = true,
                     }
                 }
                 // Named like a backup's file but not a regular file: the
                 // backup is listed with what is there, never as "missing".
-                (Some((id, BackupFileKind::Data | BackupFileKind::Zstd)), other) => {
+                (
+                    Some((id, BackupFileKind::Data | BackupFileKind::Zstd | BackupFileKind::Delta)),
+                    other,
+                ) => {
                     parts.entry(id).or_default().data_other = Some(other);
                 }
                 // A meta that is not a regular file is read (and refused,
@@ -212,8 +220,17 @@ impl Store {
             }
             (Some(len), None) => (StoredForm::Plain, Some(len)),
             (None, Some(len)) => (StoredForm::Zstd, Some(len)),
-            (None, None) => (StoredForm::Plain, None),
+            (None, None) => match p.delta {
+                Some(len) => (StoredForm::Delta, Some(len)),
+                None => (StoredForm::Plain, None),
+            },
         };
+        if p.delta.is_some() && form != StoredForm::Delta {
+            notes.push(format!(
+                "{} is also there; the full file is read",
+                id.delta_file_name()
+            ));
+        }
         match (stored, p.data_other) {
             (Some(_), _) => {}
             (None, Some(kind)) => notes.push(format!(
@@ -234,6 +251,7 @@ impl Store {
             form,
             size: stored,
             plain_size: stored.filter(|_| form == StoredForm::Plain),
+            delta_base: None,
             meta_path: meta_path.clone(),
             node_count: None,
             edge_count: None,
@@ -262,6 +280,9 @@ impl Store {
                         info.sequence = m.sequence;
                         if info.form != StoredForm::Plain && info.size.is_some() {
                             info.plain_size = m.size;
+                        }
+                        if info.form == StoredForm::Delta {
+                            info.delta_base = m.delta_base.as_deref().and_then(|b| b.parse().ok());
                         }
                     }
                     Err(e) => info.notes.push(format!("meta is not valid JSON: {e}")),

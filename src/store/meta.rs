@@ -97,6 +97,13 @@ pub struct Meta {
     /// decompressing (graphvault).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stored_checksum: Option<String>,
+    /// The full backup a delta is read through (graphvault).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_base: Option<String>,
+    /// The plain SHA-256 of that base when the delta was made against it
+    /// (graphvault): a base replaced by other content is never used.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_base_checksum: Option<String>,
     /// HMAC-SHA256 under the store's key, when one is configured (see
     /// [`super::auth`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -137,6 +144,8 @@ impl Meta {
             stored_format: None,
             stored_size: None,
             stored_checksum: None,
+            delta_base: None,
+            delta_base_checksum: None,
             hmac: None,
             extra: serde_json::Map::new(),
         }

@@ -742,9 +742,11 @@ impl Store {
 pub(crate) fn data_path_in(fs: &dyn Fs, dir: &Path, id: &names::BackupId) -> PathBuf {
     let plain = dir.join(id.data_file_name());
     if matches!(fs.entry(&plain), Err(e) if e.kind() == std::io::ErrorKind::NotFound) {
-        let zstd = dir.join(id.zstd_file_name());
-        if fs.entry(&zstd).is_ok() {
-            return zstd;
+        for other in [id.zstd_file_name(), id.delta_file_name()] {
+            let path = dir.join(other);
+            if fs.entry(&path).is_ok() {
+                return path;
+            }
         }
     }
     plain

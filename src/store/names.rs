@@ -75,6 +75,11 @@ impl BackupId {
         format!("{self}{}", super::codec::ZSTD_SUFFIX)
     }
 
+    /// `graph_<ts>.json.delta.zst`, a delta against a full backup.
+    pub fn delta_file_name(&self) -> String {
+        format!("{self}{}", super::codec::DELTA_SUFFIX)
+    }
+
     /// The data file's name in the stored form `form`.
     pub fn stored_file_name(&self, form: super::codec::StoredForm) -> String {
         format!("{self}{}", form.suffix())
@@ -100,6 +105,8 @@ impl BackupId {
             (s, BackupFileKind::Meta)
         } else if let Some(s) = name.strip_suffix(".json") {
             (s, BackupFileKind::Data)
+        } else if let Some(s) = name.strip_suffix(super::codec::DELTA_SUFFIX) {
+            (s, BackupFileKind::Delta)
         } else if let Some(s) = name.strip_suffix(super::codec::ZSTD_SUFFIX) {
             (s, BackupFileKind::Zstd)
         } else {
@@ -163,6 +170,8 @@ pub enum BackupFileKind {
     Data,
     /// One zstd frame (`.json.zst`).
     Zstd,
+    /// A zstd delta against a full backup (`.json.delta.zst`).
+    Delta,
     Meta,
     AltMeta,
 }
@@ -313,6 +322,7 @@ mod tests {
         assert_eq!(k("graph_20251003_000432.meta"), Some(Meta));
         assert_eq!(k("graph_20251003_000432.json.meta"), Some(AltMeta));
         assert_eq!(k("graph_20251003_000432.json.zst"), Some(Zstd));
+        assert_eq!(k("graph_20251003_000432.json.delta.zst"), Some(Delta));
         assert_eq!(k(".gitkeep"), None);
         assert_eq!(k("20251001_161329"), None);
         assert_eq!(k("backup_20251001_161329"), None);

@@ -668,7 +668,7 @@ impl Store {
         // frame's header.
         let size = match super::codec::StoredForm::of_path(data) {
             super::codec::StoredForm::Plain => size,
-            super::codec::StoredForm::Zstd => {
+            super::codec::StoredForm::Zstd | super::codec::StoredForm::Delta => {
                 super::codec::plain_len(&*self.fs, data, super::MAX_GRAPH_LEN)
                     .map_err(|e| IndexFailure::Unreadable(format!("cannot open: {e}")))?
             }

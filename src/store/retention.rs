@@ -34,9 +34,11 @@
 //!   valid backups do not reach the floor.
 //! - With no valid backup to fall back on, nothing is removed at all.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use chrono::{Datelike, Duration, NaiveDateTime};
+
 use serde::{Deserialize, Serialize};
 
 use crate::store::error::StoreError;
@@ -446,6 +448,49 @@ pub struct RetentionPlan {
     /// What looks wrong with the clock, when something does (then the
     /// plan says whether anything was removed on its word: nothing is).
     pub clock_warning: Option<String>,
+}
+
+/// Keeps the base of every delta the plan keeps: a delta is read through
+/// its base, so removing the base would lose the delta too. `deltas` are
+/// pairs (delta, its base). A delta depends on one full backup, never on
+/// a chain, so one pass settles it. Returns the bases this kept.
+pub fn keep_bases_of_kept_deltas(
+    plan: &mut RetentionPlan,
+    deltas: &[(BackupId, BackupId)],
+) -> Vec<BackupId> {
+    let kept: std::collections::HashSet<&BackupId> = plan
+        .decisions
+        .iter()
+        .filter(|d| d.action == Action::Keep)
+        .map(|d| &d.id)
+        .collect();
+    let mut needed: BTreeMap<BackupId, Vec<&BackupId>> = BTreeMap::new();
+    for (delta, base) in deltas {
+        if kept.contains(delta) {
+            needed.entry(base.clone()).or_default().push(delta);
+        }
+    }
+    let mut changed = Vec::new();
+    for decision in &mut plan.decisions {
+        if decision.action != Action::Remove {
+            continue;
+        }
+        let Some(by) = needed.get(&decision.id) else {
+            continue;
+        };
+        decision.action = Action::Keep;
+        let names: Vec<String> = by.iter().map(|d| d.to_string()).collect();
+        decision.reasons.push(format!(
+            "kept: the base of delta{} {}, which {} kept (a delta is read through its base)",
+            if names.len() == 1 { "" } else { "s" },
+            names.join(", "),
+            if names.len() == 1 { "is" } else { "are" }
+        ));
+        plan.removed -= 1;
+        plan.kept += 1;
+        changed.push(decision.id.clone());
+    }
+    changed
 }
 
 /// Decides, for every candidate, whether `policy` keeps or removes it and

@@ -264,6 +264,14 @@ impl Store {
         let started = Instant::now();
         let (candidates, mut plan, checksums) =
             self.plan_with_health(policy, now, written, control)?;
+        // A kept delta keeps its base, whatever the policy says of it.
+        let deltas: Vec<(BackupId, BackupId)> = self
+            .list_backups()?
+            .backups
+            .into_iter()
+            .filter_map(|b| Some((b.id, b.delta_base?)))
+            .collect();
+        retention::keep_bases_of_kept_deltas(&mut plan, &deltas);
         if let Some(confirmed) = confirmed {
             let confirmed: HashSet<&BackupId> = confirmed.iter().collect();
             let healths = candidates_by_id(&candidates, &plan);

@@ -470,6 +470,7 @@ impl Store {
             let taken = [
                 id.data_file_name(),
                 id.zstd_file_name(),
+                id.delta_file_name(),
                 id.meta_file_name(),
                 id.alt_meta_file_name(),
             ]
@@ -492,13 +493,80 @@ impl Store {
                 fs::write_atomic(&*self.fs, &data_path, bytes, Publish::NoReplace)?;
                 fs::write_atomic(&*self.fs, &meta_path, &meta.to_vec(), Publish::NoReplace)?;
             }
-            StoredForm::Zstd => {
-                let (stored, meta) = self.encode_backup(bytes, meta, &data_path)?;
+            StoredForm::Zstd | StoredForm::Delta => {
+                let (stored, meta, delta) = match self.encode_as_delta(bytes, meta)? {
+                    Some((stored, meta)) => (stored, meta, true),
+                    None => {
+                        let (stored, meta) = self.encode_backup(bytes, meta, &data_path)?;
+                        (stored, meta, false)
+                    }
+                };
+                let data_path = if delta {
+                    dir.join(id.delta_file_name())
+                } else {
+                    data_path
+                };
                 fs::write_atomic(&*self.fs, &data_path, &stored, Publish::NoReplace)?;
                 fs::write_atomic(&*self.fs, &meta_path, &meta.to_vec(), Publish::NoReplace)?;
+                return Ok((id, data_path, meta_path));
             }
         }
         Ok((id, data_path, meta_path))
+    }
+
+    /// With deltas on: the new backup as a delta against the newest full
+    /// backup, when that base verifies, fewer than `full-every` backups
+    /// were made since it, and the delta saves much (under half the base's
+    /// stored size). `None` means a full backup is due.
+    fn encode_as_delta(&self, plain: &[u8], meta: &Meta) -> Result<Option<(Vec<u8>, Meta)>> {
+        let format = &self.config.backup_format;
+        if !format.deltas {
+            return Ok(None);
+        }
+        let listing = self.list_backups()?;
+        let Some(pos) = listing
+            .backups
+            .iter()
+            .position(|b| b.form.is_full() && b.has_data())
+        else {
+            return Ok(None);
+        };
+        // Every backup since the base counts: a full one every K.
+        if pos + 1 >= format.full_every as usize {
+            return Ok(None);
+        }
+        let base = &listing.backups[pos];
+        let Some(base_sha) = base.checksum.as_deref().map(str::to_ascii_lowercase) else {
+            return Ok(None);
+        };
+        // The base's plain bytes, proven to be what its meta names; any
+        // doubt makes a full backup instead.
+        let Ok(base_plain) = codec::read_plain(&*self.fs, &base.data_path, MAX_GRAPH_LEN) else {
+            return Ok(None);
+        };
+        if super::digest::sha256_hex(&base_plain) != base_sha {
+            return Ok(None);
+        }
+        let path = self.backups_dir().join(base.id.delta_file_name());
+        let encoded = codec::compress_delta(&base_plain, plain, format.compression_level)
+            .map_err(|e| StoreError::io("compress a delta backup", &path, e))?;
+        // Not much saved: a full backup is worth its independence.
+        if encoded.bytes.len() as u64 * 2 > base.size.unwrap_or(0) {
+            return Ok(None);
+        }
+        let sha = meta.sha256().unwrap_or_default().to_ascii_lowercase();
+        let proven = codec::proves_delta(&encoded.bytes, &base_plain, &sha)
+            .map_err(|e| StoreError::io("check the delta backup", &path, e))?;
+        if !proven {
+            return Ok(None);
+        }
+        let mut meta = meta.clone();
+        meta.stored_format = Some(codec::DELTA_FORMAT.to_string());
+        meta.stored_size = Some(encoded.bytes.len() as u64);
+        meta.stored_checksum = Some(encoded.sha256);
+        meta.delta_base = Some(base.id.to_string());
+        meta.delta_base_checksum = Some(base_sha);
+        Ok(Some((encoded.bytes, self.sign(meta))))
     }
 
     /// Compresses a backup's plain bytes as the store's settings say and

@@ -46,7 +46,7 @@ pub struct SettingChange {
 }
 
 /// Every key, in the order shown, with what it means.
-pub const KEYS: [(&str, &str); 11] = [
+pub const KEYS: [(&str, &str); 13] = [
     (
         "compression",
         "how new backups are stored: none (plain JSON) or zstd",
@@ -58,6 +58,14 @@ pub const KEYS: [(&str, &str); 11] = [
     (
         "keep-plain",
         "the newest N backups stay plain JSON, for a copy any tool opens",
+    ),
+    (
+        "deltas",
+        "on: a backup may be stored as a delta against the newest full backup (needs zstd)",
+    ),
+    (
+        "full-every",
+        "with deltas: a full backup at least every N backups",
     ),
     (
         "keep-last",
@@ -105,6 +113,8 @@ fn value_of(config: &StoreConfig, key: &str) -> String {
         "compression" => f.compression.name().to_string(),
         "compression-level" => f.compression_level.to_string(),
         "keep-plain" => f.keep_plain.to_string(),
+        "deltas" => if f.deltas { "on" } else { "off" }.to_string(),
+        "full-every" => f.full_every.to_string(),
         "keep-last" => opt_count(r.keep_last),
         "keep-within" => r
             .keep_within
@@ -152,6 +162,20 @@ fn apply(config: &mut StoreConfig, key: &str, value: &str) -> std::result::Resul
             f.compression_level = level;
         }
         "keep-plain" => f.keep_plain = count(key, value)?,
+        "deltas" => {
+            f.deltas = match value {
+                "on" | "true" | "yes" => true,
+                "off" | "false" | "no" => false,
+                other => return Err(format!("deltas takes on or off, not {other:?}")),
+            }
+        }
+        "full-every" => {
+            let n = count(key, value)?;
+            if n == 0 {
+                return Err("full-every must be at least 1".to_string());
+            }
+            f.full_every = n;
+        }
         "keep-last" => r.keep_last = opt(key, value)?,
         "keep-within" => {
             r.keep_within = match value {
@@ -268,6 +292,8 @@ mod tests {
             ("compression-level", "20"),
             ("compression-level", "high"),
             ("keep-plain", "-1"),
+            ("deltas", "maybe"),
+            ("full-every", "0"),
             ("keep-last", "many"),
             ("keep-within", "forever"),
             ("trash-grace", "soon"),

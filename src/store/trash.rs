@@ -85,7 +85,13 @@ const RESTORING_SUFFIX: &str = ".restoring.json";
 /// Suffixes of an item's backup files, metas first (the order of removal).
 /// A compressed backup's data file ends in `.json.zst` (see
 /// [`super::codec`]); its pair moves the same way.
-const FILE_SUFFIXES: [&str; 4] = [".meta", ".json.meta", ".json", ".json.zst"];
+const FILE_SUFFIXES: [&str; 5] = [
+    ".meta",
+    ".json.meta",
+    ".json",
+    ".json.zst",
+    ".json.delta.zst",
+];
 /// Largest manifest read (real ones are about a kilobyte).
 const MAX_MANIFEST_LEN: u64 = 1 << 20;
 /// Format version written in every manifest.
@@ -192,6 +198,7 @@ fn parse_trash_name(name: &str) -> Option<(TrashId, ItemFile)> {
         (".json.meta", ItemFile::Backup(".json.meta")),
         (".meta", ItemFile::Backup(".meta")),
         (".json", ItemFile::Backup(".json")),
+        (".json.delta.zst", ItemFile::Backup(".json.delta.zst")),
         (".json.zst", ItemFile::Backup(".json.zst")),
     ];
     kinds.into_iter().find_map(|(suffix, kind)| {
@@ -814,7 +821,7 @@ impl Store {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(StoreError::io("read backup file", &path, e)),
             }
-            if (f.backup_name.ends_with(".json") || f.backup_name.ends_with(".json.zst"))
+            if (f.backup_name.ends_with(".json") || f.backup_name.ends_with(".zst"))
                 && !removed.is_empty()
             {
                 // Unsynced removals may reach the disk in any order: the
@@ -1249,6 +1256,7 @@ impl Store {
             for name in [
                 backup.data_file_name(),
                 backup.zstd_file_name(),
+                backup.delta_file_name(),
                 backup.meta_file_name(),
                 backup.alt_meta_file_name(),
             ] {
@@ -1276,7 +1284,7 @@ impl Store {
             let data = manifest
                 .files
                 .iter()
-                .find(|f| f.trash_name.ends_with(".json.zst"))
+                .find(|f| f.trash_name.ends_with(".zst"))
                 .map_or_else(|| id.file_name(".json"), |f| f.trash_name.clone());
             let report = verify::inspect(
                 self,

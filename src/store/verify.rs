@@ -553,9 +553,19 @@ pub(crate) fn inspect(
     ladder.report.meta_path = meta_path.clone();
     let stored = match form {
         StoredForm::Plain => None,
-        StoredForm::Zstd => Some(hash_file(fs, path, MAX_GRAPH_LEN)),
+        StoredForm::Zstd | StoredForm::Delta => Some(hash_file(fs, path, MAX_GRAPH_LEN)),
     };
     let opened = codec::open_plain(fs, path, MAX_GRAPH_LEN);
+    // A delta is read through its base, which is checked first: a base
+    // that is missing, corrupt or not the content the delta was made
+    // against makes the delta unreadable, and the ladder names the base.
+    if let Err(e) = &opened
+        && codec::is_base_problem(e)
+    {
+        out.meta = meta_read.ok();
+        out.report = ladder.fail(Level::File, Status::Corrupt, e.to_string());
+        return out;
+    }
     // The stored bytes against the meta's stored checksum, before any
     // decompression: a damaged compressed file is caught here, at the
     // checksum level, as a scrub of stored bytes would catch it.
@@ -1216,6 +1226,8 @@ impl Store {
                 }
                 meta.size?
             }
+            // A delta is judged only by reading it through its base.
+            StoredForm::Delta => return None,
         };
         let authenticated = match &self.key {
             Some(key) => key.check(&meta) == Some(true),

@@ -100,6 +100,7 @@ pub mod fixtures {
                     form: crate::store::codec::StoredForm::Plain,
                     size: Some(121_300 - (i as u64 % 40) * 2_500),
                     plain_size: Some(121_300 - (i as u64 % 40) * 2_500),
+                    delta_base: None,
                     meta_path: Some(
                         PathBuf::from(STORE)
                             .join("backups")
