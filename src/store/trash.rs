@@ -1286,10 +1286,11 @@ impl Store {
                 .iter()
                 .find(|f| f.trash_name.ends_with(".zst"))
                 .map_or_else(|| id.file_name(".json"), |f| f.trash_name.clone());
+            let data = dir.join(data);
             let report = verify::inspect(
                 self,
                 Target::Backup(backup.clone()),
-                &dir.join(data),
+                &data,
                 &metas,
                 Depth::Full,
                 false,
@@ -1300,6 +1301,28 @@ impl Store {
                     path: report.path.clone(),
                     reason: format!("{id} in the trash is {}; {unchanged}", report.summary()),
                 });
+            }
+            // The pair stays together: a delta goes back only where its
+            // base is, or comes back with it.
+            if super::codec::StoredForm::of_path(&data) == super::codec::StoredForm::Delta
+                && let Ok((base, _)) = super::codec::delta_base_of(&*self.fs, &data)
+            {
+                let in_backups = self
+                    .fs
+                    .entry(&super::data_path_in(&*self.fs, &backups, &base))
+                    .is_ok();
+                let asked = ids
+                    .iter()
+                    .filter_map(|t| t.parse::<TrashId>().ok())
+                    .any(|t| t.backup() == &base);
+                if !in_backups && !asked {
+                    return Err(StoreError::Refused {
+                        path: data.clone(),
+                        reason: format!(
+                            "{id} is a delta whose base {base} is not in backups/: restore them together (`graphvault trash restore {id} {base}`); {unchanged}"
+                        ),
+                    });
+                }
             }
             if planned
                 .iter()
@@ -1312,6 +1335,13 @@ impl Store {
             }
             planned.push((id, manifest, report));
         }
+        // Bases before their deltas: a delta is never in backups/ before
+        // the backup it is read through.
+        planned.sort_by_key(|(_, m, _)| {
+            m.files
+                .iter()
+                .any(|f| f.backup_name.ends_with(super::codec::DELTA_SUFFIX))
+        });
         Ok(planned)
     }
 

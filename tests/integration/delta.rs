@@ -347,3 +347,51 @@ fn a_delta_in_the_trash_comes_back_and_reads_through_its_base() {
         .expect("restore from the trash");
     assert_eq!(back.restored[0].status, Status::Valid);
 }
+
+#[test]
+fn the_trash_keeps_a_delta_with_its_base() {
+    let s = common::empty_store();
+    let store = with_deltas(&s, 10);
+    let base = save_on(&store, 1);
+    let delta = save_on(&store, 2);
+    assert_eq!(form_of(&store, &delta), StoredForm::Delta);
+    // A later full history makes both of them old: remove both.
+    let mut plain = s.open();
+    plain.set_setting("deltas", "off").expect("set");
+    save_on(&plain, 3);
+    save_on(&plain, 4);
+    let policy = RetentionPolicy {
+        keep_last: Some(2),
+        keep_within: None,
+        min_valid: 1,
+        ..RetentionPolicy::default()
+    };
+    let report = plain
+        .rotate(&policy, RotateOptions { dry_run: false })
+        .expect("rotate");
+    assert_eq!(report.trashed.len(), 2, "{report:?}");
+    // The delta alone is refused, naming its base; nothing moves.
+    let err = plain
+        .trash_restore(&[delta.backup_id.to_string()])
+        .expect_err("refused");
+    assert!(
+        err.to_string().contains(&base.backup_id.to_string()),
+        "{err}"
+    );
+    assert!(
+        !s.backups()
+            .join(format!("{}.json.delta.zst", delta.backup_id))
+            .exists()
+    );
+    // Both together come back, the base first, and both verify.
+    let back = plain
+        .trash_restore(&[delta.backup_id.to_string(), base.backup_id.to_string()])
+        .expect("restore the pair");
+    assert_eq!(back.restored.len(), 2);
+    for r in [&base, &delta] {
+        let v = plain
+            .verify(&Target::Backup(r.backup_id.clone()), Depth::Full)
+            .expect("verify");
+        assert_eq!(v.status, Status::Valid, "{:?}", v.reason);
+    }
+}
