@@ -837,6 +837,117 @@ fn bench_compress(size: &SizeRun<'_>, report: &mut Report) -> Result<()> {
     drop((plain, zstd));
     fs::remove_dir_all(&plain_dir)?;
     fs::remove_dir_all(&zstd_dir)?;
+    bench_month(size, report)
+}
+
+/// Days of the simulated month of daily backups.
+const MONTH_DAYS: usize = 30;
+
+/// A month of daily backups with small daily changes (1% of the nodes get
+/// new data, and a few are added), stored with zstd alone and with deltas:
+/// what each store takes as a share of the plain JSON (targets: at most 20%
+/// and 3%), then recovery through a delta against recovery through a full
+/// compressed backup (target: at most 1.5x).
+fn bench_month(size: &SizeRun<'_>, report: &mut Report) -> Result<()> {
+    let mut stores = Vec::new();
+    for (name, deltas) in [("month-zstd", false), ("month-delta", true)] {
+        let dir = size.dir.join(name);
+        let mut store = Store::open(&dir)?;
+        store.save_with(size.graph, &no_rotation())?;
+        clear_dir(&store.backups_dir())?;
+        store.set_setting("compression", "zstd")?;
+        if deltas {
+            store.set_setting("deltas", "on")?;
+            store.set_setting("full-every", "31")?;
+        }
+        stores.push((name, dir, store));
+    }
+    let keys: Vec<String> = size.graph.nodes().map(|n| n.id().to_string()).collect();
+    let step = (keys.len() / 100).max(1);
+    let mut graph = size.graph.clone();
+    let mut plain_total = 0u64;
+    let start = chrono::Local::now() - chrono::Duration::days(MONTH_DAYS as i64 + 1);
+    for day in 0..MONTH_DAYS {
+        for key in keys.iter().skip(day % step).step_by(step) {
+            graph.set_node_data_json(
+                key,
+                &format!("{{\"day\": {day}, \"key\": \"{key}\"}}"),
+                "2025-10-03T00:00:00.000000",
+            )?;
+        }
+        for n in 0..10 {
+            graph.add_node(
+                "bench",
+                serde_json::json!({"day": day, "n": n}),
+                Some(&format!("month_{day}_{n}")),
+            );
+        }
+        let at = Some(start + chrono::Duration::days(day as i64));
+        for (_, _, store) in &stores {
+            let saved = store.save_with(&graph, &SaveOptions { rotate: false, at })?;
+            if store.config().backup_format.deltas {
+                plain_total += saved.size;
+            }
+        }
+        if day % 10 == 9 {
+            progress(&format!(
+                "{}: month: day {} of {MONTH_DAYS}",
+                size.label,
+                day + 1
+            ));
+        }
+    }
+    for (name, _, store) in &stores {
+        let listing = store.list_backups()?;
+        let line = format!(
+            "{}: {MONTH_DAYS} daily backups, {}: {:.1} MB stored of {:.1} MB plain ({:.2}%)",
+            size.label,
+            if *name == "month-delta" {
+                "zstd with deltas (one full backup)"
+            } else {
+                "zstd alone"
+            },
+            listing.total_size as f64 / MB,
+            plain_total as f64 / MB,
+            listing.total_size as f64 * 100.0 / plain_total.max(1) as f64
+        );
+        progress(&line);
+        report.graphs.push(line);
+    }
+    // Recovery: the primary damaged, the newest backup restored.
+    let mut timings = Vec::new();
+    for (_, _, store) in &stores {
+        let mut samples = Vec::new();
+        for rep in 0..=size.reps {
+            flip_middle_bit(&store.primary_path())?;
+            let t = Instant::now();
+            let (graph, rec) = store.load_with_recovery(RecoverOptions { dry_run: false })?;
+            let elapsed = t.elapsed();
+            ensure!(graph.is_some() && rec.recovered(), "recovery failed");
+            if rep > 0 {
+                samples.push(elapsed);
+            }
+        }
+        timings.push(Timing::of(samples)?);
+    }
+    report.rows.push(
+        Row::time(
+            size.label,
+            "load with recovery through a delta",
+            timings[1],
+            Some(size.file_len),
+        )
+        .against(
+            "through a full zstd backup",
+            timings[0],
+            RatioKind::TimeOverFloor,
+        )
+        .goal(Goal::RatioAtMost(1.5)),
+    );
+    for (_, dir, store) in stores {
+        drop(store);
+        fs::remove_dir_all(&dir)?;
+    }
     Ok(())
 }
 

@@ -552,13 +552,25 @@ const PIPELINE_CHUNK: usize = 1 << 20;
 /// three chunks are held at once; a reader dropped early stops the thread
 /// at its next chunk.
 struct Pipelined {
-    chunks: std::sync::mpsc::Receiver<io::Result<Vec<u8>>>,
+    /// The decoder, until the first read starts its thread (a reader
+    /// opened and never read decodes nothing).
+    inner: Option<Box<dyn Read + Send>>,
+    chunks: Option<std::sync::mpsc::Receiver<io::Result<Vec<u8>>>>,
     current: Vec<u8>,
     pos: usize,
 }
 
 impl Pipelined {
-    fn spawn(mut inner: impl Read + Send + 'static) -> Pipelined {
+    fn spawn(inner: impl Read + Send + 'static) -> Pipelined {
+        Pipelined {
+            inner: Some(Box::new(inner)),
+            chunks: None,
+            current: Vec::new(),
+            pos: 0,
+        }
+    }
+
+    fn start(mut inner: Box<dyn Read + Send>) -> std::sync::mpsc::Receiver<io::Result<Vec<u8>>> {
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
         std::thread::spawn(move || {
             loop {
@@ -591,18 +603,20 @@ impl Pipelined {
                 }
             }
         });
-        Pipelined {
-            chunks: rx,
-            current: Vec::new(),
-            pos: 0,
-        }
+        rx
     }
 }
 
 impl Read for Pipelined {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if let Some(inner) = self.inner.take() {
+            self.chunks = Some(Pipelined::start(inner));
+        }
+        let Some(chunks) = &self.chunks else {
+            return Ok(0);
+        };
         while self.pos == self.current.len() {
-            match self.chunks.recv() {
+            match chunks.recv() {
                 Ok(Ok(chunk)) => {
                     self.current = chunk;
                     self.pos = 0;

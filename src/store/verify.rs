@@ -569,6 +569,12 @@ pub(crate) fn inspect(
     // The stored bytes against the meta's stored checksum, before any
     // decompression: a damaged compressed file is caught here, at the
     // checksum level, as a scrub of stored bytes would catch it.
+    // The plain checksum a matching stored checksum proves: the frame was
+    // proven to decode to the meta's checksum before it was written, and
+    // decoding is deterministic, so bytes equal to the stored ones hold
+    // that JSON. A check that needs no parse is then done without
+    // decompressing.
+    let mut stored_proof: Option<String> = None;
     if let Some(Ok((stored_sha, stored_len))) = &stored {
         ladder.record(
             Level::File,
@@ -596,6 +602,9 @@ pub(crate) fn inspect(
                 out.meta = Some(m.clone());
                 out.report = ladder.fail(Level::Checksum, Status::Corrupt, reason);
                 return out;
+            }
+            if m.stored_size.is_some() && &expected == stored_sha {
+                stored_proof = m.sha256().map(str::to_ascii_lowercase);
             }
         }
     }
@@ -699,6 +708,8 @@ pub(crate) fn inspect(
             return out;
         }
         (None, Some(buf))
+    } else if let Some(proven) = stored_proof {
+        (Some(proven), None)
     } else {
         match hash_reader(file.reader) {
             Ok((h, _)) => (Some(h), None),
