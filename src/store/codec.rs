@@ -386,7 +386,7 @@ pub fn compress_delta(base: &[u8], plain: &[u8], level: i32) -> io::Result<Encod
 /// zstd's, for a frame it cannot decode.
 pub fn proves_delta(encoded: &[u8], base: &[u8], sha256: &str) -> io::Result<bool> {
     use sha2::Digest;
-    let mut decoder = zstd::stream::read::Decoder::with_dictionary(encoded, base)?;
+    let mut decoder = zstd::stream::read::Decoder::with_ref_prefix(encoded, base)?;
     decoder.window_log_max(MAX_WINDOW_LOG)?;
     let mut hasher = sha2::Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -460,8 +460,9 @@ pub fn base_path(fs: &dyn Fs, dir: &Path, base: &super::names::BackupId) -> std:
 
 /// Opens a delta: its base's plain JSON is read once (through its own
 /// form; never a delta: no chains), checked against the checksum the
-/// delta's meta records, and handed to the decoder, which keeps the only
-/// copy; the delta itself then streams.
+/// delta's meta records, and moved to the decoding thread, whose decoder
+/// borrows it as its reference prefix (never copied): the base is in
+/// memory once while the delta itself streams.
 fn open_delta(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<ReadFile> {
     // The delta itself first: a missing file is missing, whatever its base.
     fs.entry(path)?;
@@ -520,27 +521,84 @@ fn open_zstd(
         inner: io::Cursor::new(head).chain(reader),
         failed: failed.clone(),
     };
-    let decoder = match base {
-        None => zstd::stream::read::Decoder::new(source)?,
-        // The decoder copies the reference; ours goes when this returns,
-        // so the base is in memory once.
-        Some(base) => {
-            let mut d =
-                zstd::stream::read::Decoder::with_dictionary(io::BufReader::new(source), &base)?;
-            d.window_log_max(MAX_WINDOW_LOG)?;
-            d
+    let producer: Producer = match base {
+        None => {
+            let decoder = zstd::stream::read::Decoder::new(source)?.single_frame();
+            Box::new(move |tx| {
+                let mut frame = FrameReader {
+                    decoder,
+                    failed,
+                    remaining: len,
+                };
+                pump(&mut frame, &tx);
+            })
         }
-    }
-    .single_frame();
-    let frame = FrameReader {
-        decoder,
-        failed,
-        remaining: len,
+        // The decoding thread owns the base and the decoder only borrows
+        // it (a reference prefix, never copied): the base is in memory
+        // once, for as long as the delta is read.
+        Some(base) => Box::new(move |tx| {
+            let decoder =
+                zstd::stream::read::Decoder::with_ref_prefix(io::BufReader::new(source), &base)
+                    .and_then(|mut d| d.window_log_max(MAX_WINDOW_LOG).map(|()| d));
+            match decoder {
+                Ok(d) => {
+                    let mut frame = FrameReader {
+                        decoder: d.single_frame(),
+                        failed,
+                        remaining: len,
+                    };
+                    pump(&mut frame, &tx);
+                }
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                }
+            }
+        }),
     };
     Ok(ReadFile {
-        reader: Box::new(Pipelined::spawn(frame)),
+        reader: Box::new(Pipelined::spawn(producer)),
         len,
     })
+}
+
+/// Where decoded chunks go.
+type ChunkSender = std::sync::mpsc::SyncSender<io::Result<Vec<u8>>>;
+
+/// Builds a decoder on the decoding thread and pumps its output.
+type Producer = Box<dyn FnOnce(ChunkSender) + Send>;
+
+/// Reads `inner` to its end in chunks sent to `tx`; stops at the first
+/// error (sent too) or when the reader has gone.
+fn pump(inner: &mut dyn Read, tx: &ChunkSender) {
+    loop {
+        let mut chunk = vec![0u8; PIPELINE_CHUNK];
+        let mut filled = 0;
+        let result = loop {
+            match inner.read(&mut chunk[filled..]) {
+                Ok(0) => break Ok(()),
+                Ok(n) => {
+                    filled += n;
+                    if filled == chunk.len() {
+                        break Ok(());
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Err(e),
+            }
+        };
+        chunk.truncate(filled);
+        let last = filled < PIPELINE_CHUNK || result.is_err();
+        if filled > 0 && tx.send(Ok(chunk)).is_err() {
+            return;
+        }
+        if let Err(e) = result {
+            let _ = tx.send(Err(e));
+            return;
+        }
+        if last {
+            return;
+        }
+    }
 }
 
 /// Plain bytes in flight between the decoding thread and the reader.
@@ -552,57 +610,27 @@ const PIPELINE_CHUNK: usize = 1 << 20;
 /// three chunks are held at once; a reader dropped early stops the thread
 /// at its next chunk.
 struct Pipelined {
-    /// The decoder, until the first read starts its thread (a reader
-    /// opened and never read decodes nothing).
-    inner: Option<Box<dyn Read + Send>>,
+    /// What makes the decoder, until the first read starts its thread (a
+    /// reader opened and never read decodes nothing).
+    inner: Option<Producer>,
     chunks: Option<std::sync::mpsc::Receiver<io::Result<Vec<u8>>>>,
     current: Vec<u8>,
     pos: usize,
 }
 
 impl Pipelined {
-    fn spawn(inner: impl Read + Send + 'static) -> Pipelined {
+    fn spawn(inner: Producer) -> Pipelined {
         Pipelined {
-            inner: Some(Box::new(inner)),
+            inner: Some(inner),
             chunks: None,
             current: Vec::new(),
             pos: 0,
         }
     }
 
-    fn start(mut inner: Box<dyn Read + Send>) -> std::sync::mpsc::Receiver<io::Result<Vec<u8>>> {
+    fn start(producer: Producer) -> std::sync::mpsc::Receiver<io::Result<Vec<u8>>> {
         let (tx, rx) = std::sync::mpsc::sync_channel(2);
-        std::thread::spawn(move || {
-            loop {
-                let mut chunk = vec![0u8; PIPELINE_CHUNK];
-                let mut filled = 0;
-                let result = loop {
-                    match inner.read(&mut chunk[filled..]) {
-                        Ok(0) => break Ok(()),
-                        Ok(n) => {
-                            filled += n;
-                            if filled == chunk.len() {
-                                break Ok(());
-                            }
-                        }
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                        Err(e) => break Err(e),
-                    }
-                };
-                chunk.truncate(filled);
-                let last = filled < PIPELINE_CHUNK || result.is_err();
-                if filled > 0 && tx.send(Ok(chunk)).is_err() {
-                    return;
-                }
-                if let Err(e) = result {
-                    let _ = tx.send(Err(e));
-                    return;
-                }
-                if last {
-                    return;
-                }
-            }
-        });
+        std::thread::spawn(move || producer(tx));
         rx
     }
 }
@@ -648,20 +676,15 @@ impl<R: Read> Read for TrackedRead<R> {
     }
 }
 
-type Decoder = zstd::stream::read::Decoder<
-    'static,
-    io::BufReader<TrackedRead<io::Chain<io::Cursor<Vec<u8>>, Box<dyn Read + Send>>>>,
->;
-
 /// A decoder whose own errors say "damaged zstd frame".
-struct FrameReader {
-    decoder: Decoder,
+struct FrameReader<D> {
+    decoder: D,
     failed: Arc<AtomicBool>,
     /// Plain bytes the header promised and not yet read.
     remaining: u64,
 }
 
-impl Read for FrameReader {
+impl<D: Read> Read for FrameReader<D> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         match self.decoder.read(buf) {
             Ok(0) if self.remaining > 0 => Err(damaged(format!(
