@@ -507,7 +507,7 @@ fn wrong_shapes() -> Vec<(&'static str, String, Level, &'static str)> {
                 &format!("[{}]", edge("e1", "ghost")),
             ),
             Level::Consistency,
-            "dangling edges",
+            "1 dangling edge",
         ),
         (
             "duplicate edge ids",
@@ -516,19 +516,19 @@ fn wrong_shapes() -> Vec<(&'static str, String, Level, &'static str)> {
                 &format!("[{}, {}]", edge("e1", "a"), edge("e1", "a")),
             ),
             Level::Consistency,
-            "duplicate edge ids",
+            "1 duplicate edge id",
         ),
         (
             "duplicate node keys",
             graph(&format!(r#"{{"a": {node}, "a": {node}}}"#), "[]"),
             Level::Consistency,
-            "duplicate node keys",
+            "1 duplicate node key",
         ),
         (
             "a node whose id is not its key",
             graph(r#"{"a": {"id": "b"}}"#, "[]"),
             Level::Consistency,
-            "differs from their key",
+            "1 node whose id differs from its key",
         ),
         (
             "a strength that is text",
