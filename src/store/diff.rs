@@ -51,13 +51,7 @@ impl Store {
                     // Verification failed before parsing, or the graph is
                     // inconsistent: parse anyway so a damaged file can be
                     // compared, as long as it is JSON of the right shape.
-                    self.refuse_sparse(&inspection.report.path)?;
-                    let bytes = super::codec::read_plain(
-                        &*self.fs,
-                        &inspection.report.path,
-                        super::MAX_GRAPH_LEN,
-                    )
-                    .map_err(|e| StoreError::io("read for diff", &inspection.report.path, e))?;
+                    let bytes = self.read_unverified_plain(&inspection, "read for diff")?;
                     KnowledgeGraph::from_slice(&bytes).map_err(|e| StoreError::Graph {
                         path: inspection.report.path.clone(),
                         source: e,

@@ -131,6 +131,9 @@ pub(crate) struct Source {
     time: Option<chrono::NaiveDateTime>,
     pub(crate) data: PathBuf,
     pub(crate) checksum: Option<String>,
+    /// The plain size its meta records, for a compressed file (whose frame is
+    /// not decoded when it says otherwise).
+    pub(crate) plain_size: Option<u64>,
 }
 
 /// One graph looked at: the record for the node, or why it could not be.
@@ -168,6 +171,7 @@ impl Store {
                 time: None,
                 data: self.primary_path(),
                 checksum,
+                plain_size: None,
             });
         }
         for b in self.list_backups()?.backups {
@@ -176,6 +180,7 @@ impl Store {
                 time: Some(b.time),
                 data: b.data_path.clone(),
                 checksum: b.checksum.clone(),
+                plain_size: b.plain_size,
             });
         }
         Ok(sources)
@@ -184,8 +189,13 @@ impl Store {
     fn look_up(&self, source: &Source, key: &str) -> Looked {
         let open = |outcome: Option<IndexOutcome>| -> std::result::Result<(NodeIndex, IndexOutcome), IndexFailure> {
             match outcome {
-                None => self.node_index(&source.data, source.checksum.as_deref()),
-                Some(o) => self.build_node_index(&source.data, source.checksum.as_deref(), o),
+                None => self.node_index(&source.data, source.checksum.as_deref(), source.plain_size),
+                Some(o) => self.build_node_index(
+                    &source.data,
+                    source.checksum.as_deref(),
+                    source.plain_size,
+                    o,
+                ),
             }
         };
         let (index, outcome) = open(None)?;

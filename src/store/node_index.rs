@@ -651,11 +651,9 @@ impl Store {
 
     /// The index of the graph file `data`, whose meta records `expected` (when it has a
     /// meta): from the cache when a usable one is there, else built and cached.
-    pub(crate) fn node_index(
-        &self,
-        data: &Path,
-        expected: Option<&str>,
-    ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
+    /// The size an index of `data` records: the plain size (a compressed file's is in
+    /// its frame's header, which must agree with what its meta records, if anything).
+    fn indexed_size(&self, data: &Path, recorded_size: Option<u64>) -> Result<u64, IndexFailure> {
         let size = match self.fs.entry(data) {
             Ok(e) if e.kind == EntryKind::File => e.len,
             Ok(_) => return Err(IndexFailure::Unreadable("not a regular file".into())),
@@ -664,15 +662,31 @@ impl Store {
             }
             Err(e) => return Err(IndexFailure::Unreadable(format!("cannot inspect: {e}"))),
         };
-        // An index records the plain size: a compressed file's is in its
-        // frame's header.
-        let size = match super::codec::StoredForm::of_path(data) {
-            super::codec::StoredForm::Plain => size,
+        match super::codec::StoredForm::of_path(data) {
+            super::codec::StoredForm::Plain => Ok(size),
             super::codec::StoredForm::Zstd | super::codec::StoredForm::Delta => {
-                super::codec::plain_len(&*self.fs, data, super::MAX_GRAPH_LEN)
-                    .map_err(|e| IndexFailure::Unreadable(format!("cannot open: {e}")))?
+                let declared = super::codec::plain_len(&*self.fs, data, super::MAX_GRAPH_LEN)
+                    .map_err(|e| IndexFailure::Unreadable(format!("cannot open: {e}")))?;
+                // Damage, or a frame made to inflate: not decoded.
+                match recorded_size {
+                    Some(recorded) if recorded != declared => {
+                        Err(IndexFailure::Unreadable(format!(
+                            "its frame says it holds {declared} bytes, its meta {recorded}: not decoded"
+                        )))
+                    }
+                    _ => Ok(declared),
+                }
             }
-        };
+        }
+    }
+
+    pub(crate) fn node_index(
+        &self,
+        data: &Path,
+        expected: Option<&str>,
+        recorded_size: Option<u64>,
+    ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
+        let size = self.indexed_size(data, recorded_size)?;
         let mut outcome = IndexOutcome::Built;
         // Without a meta there is no recorded checksum: the file's own hash names its
         // index (one hash, still no parse).
@@ -692,7 +706,7 @@ impl Store {
                 }
             }
         }
-        self.build_node_index(data, expected, outcome)
+        self.build_node_index(data, expected, recorded_size, outcome)
     }
 
     /// Builds (and caches) the index of `data`, ignoring any cached one.
@@ -700,11 +714,17 @@ impl Store {
         &self,
         data: &Path,
         expected: Option<&str>,
+        recorded_size: Option<u64>,
         outcome: IndexOutcome,
     ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
         if let Some(reason) = self.sparse_reason(data) {
             return Err(IndexFailure::Unreadable(reason));
         }
+        // A compressed file is decoded up to the plain size its meta records.
+        let limit = match super::codec::StoredForm::of_path(data) {
+            super::codec::StoredForm::Plain => super::MAX_GRAPH_LEN,
+            _ => recorded_size.map_or(super::MAX_GRAPH_LEN, |s| s.min(super::MAX_GRAPH_LEN)),
+        };
         // Each thread keeps its read buffer from one build to the next (a history
         // builds many): its pages are faulted in once, not once per file.
         thread_local! {
@@ -712,9 +732,9 @@ impl Store {
         }
         BUFFER.with(|buffer| {
             let Ok(mut bytes) = buffer.try_borrow_mut() else {
-                return self.build_node_index_of(data, expected, outcome, &mut Vec::new());
+                return self.build_node_index_of(data, expected, limit, outcome, &mut Vec::new());
             };
-            self.build_node_index_of(data, expected, outcome, &mut bytes)
+            self.build_node_index_of(data, expected, limit, outcome, &mut bytes)
         })
     }
 
@@ -722,10 +742,11 @@ impl Store {
         &self,
         data: &Path,
         expected: Option<&str>,
+        limit: u64,
         outcome: IndexOutcome,
         bytes: &mut Vec<u8>,
     ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
-        match super::codec::read_plain_into(&*self.fs, data, super::MAX_GRAPH_LEN, bytes) {
+        match super::codec::read_plain_into(&*self.fs, data, limit, bytes) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(IndexFailure::Missing);
@@ -767,24 +788,28 @@ impl Store {
     /// # Errors
     /// Listing `backups/` failed.
     pub fn index_missing(&self, threads: usize) -> super::Result<IndexingReport> {
-        let sources: Vec<(String, PathBuf, Option<String>)> = self
+        let sources: Vec<(String, PathBuf, Option<String>, Option<u64>)> = self
             .history_sources(&super::history::HistoryOptions::default())?
             .into_iter()
-            .map(|s| (s.target.to_string(), s.data, s.checksum))
+            .map(|s| (s.target.to_string(), s.data, s.checksum, s.plain_size))
             .collect();
         let mut report = IndexingReport::default();
         // Only what has no usable index is read; one build per content.
         let mut claimed: HashSet<String> = HashSet::new();
         let mut todo = Vec::new();
-        for (name, data, checksum) in sources {
-            let size = match self.fs.entry(&data) {
-                Ok(e) if e.kind == EntryKind::File => e.len,
-                _ => continue,
+        for (name, data, checksum, plain_size) in sources {
+            let size = match self.indexed_size(&data, plain_size) {
+                Ok(size) => size,
+                Err(IndexFailure::Missing) => continue,
+                Err(why) => {
+                    report.failed.push((name, why.to_string()));
+                    continue;
+                }
             };
             match &checksum {
                 Some(sum) if self.cached_index_names(sum, size) => report.already += 1,
                 Some(sum) if !claimed.insert(sum.clone()) => report.already += 1,
-                _ => todo.push((name, data, checksum)),
+                _ => todo.push((name, data, checksum, plain_size)),
             }
         }
         let threads = match threads {
@@ -799,11 +824,16 @@ impl Store {
                 s.spawn(|| {
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((name, data, checksum)) = todo.get(i) else {
+                        let Some((name, data, checksum, plain_size)) = todo.get(i) else {
                             break;
                         };
                         let result = self
-                            .build_node_index(data, checksum.as_deref(), IndexOutcome::Built)
+                            .build_node_index(
+                                data,
+                                checksum.as_deref(),
+                                *plain_size,
+                                IndexOutcome::Built,
+                            )
                             .map(|_| ());
                         if let Ok(mut all) = outcomes.lock() {
                             all.push((name.clone(), result));

@@ -39,6 +39,10 @@ pub struct ShowReport {
     pub elapsed_ms: f64,
 }
 
+/// How many times its stored size a compressed file without a meta may decode to when
+/// it is read without verification (JSON compresses about ten times).
+const UNVERIFIED_EXPANSION: u64 = 64;
+
 impl Store {
     /// Why a file with a hole is never read whole: the hole reads as zero
     /// bytes, which no graph's JSON holds (the verifier's rule). `None`
@@ -87,14 +91,42 @@ impl Store {
             Some(g) => g,
             None => {
                 let path = inspection.report.path.clone();
-                self.refuse_sparse(&path)?;
-                let bytes = super::codec::read_plain(&*self.fs, &path, super::MAX_GRAPH_LEN)
-                    .map_err(|e| StoreError::io("read graph", &path, e))?;
+                let bytes = self.read_unverified_plain(&inspection, "read graph")?;
                 KnowledgeGraph::from_vec(bytes)
                     .map_err(|e| StoreError::Graph { path, source: e })?
             }
         };
         Ok((inspection.report, graph))
+    }
+
+    /// The plain bytes of a file that did not verify, so that what it holds can still
+    /// be shown or compared. A compressed file is decoded only up to the plain size
+    /// its meta records (without a meta, 64 times its stored size): a frame that says
+    /// it holds more, damaged or made to inflate, is refused instead of filling memory.
+    pub(crate) fn read_unverified_plain(
+        &self,
+        inspection: &super::verify::Inspection,
+        operation: &'static str,
+    ) -> Result<Vec<u8>> {
+        let path = &inspection.report.path;
+        self.refuse_sparse(path)?;
+        let limit = match super::codec::StoredForm::of_path(path) {
+            super::codec::StoredForm::Plain => super::MAX_GRAPH_LEN,
+            _ => inspection
+                .meta
+                .as_ref()
+                .and_then(|m| m.size)
+                .or_else(|| {
+                    self.fs
+                        .entry(path)
+                        .ok()
+                        .map(|e| e.len.saturating_mul(UNVERIFIED_EXPANSION))
+                })
+                .unwrap_or(0)
+                .min(super::MAX_GRAPH_LEN),
+        };
+        super::codec::read_plain(&*self.fs, path, limit)
+            .map_err(|e| StoreError::io(operation, path, e))
     }
 
     /// The nodes of the primary or of one backup, filtered, and one node's detail.

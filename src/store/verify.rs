@@ -697,7 +697,10 @@ pub(crate) fn inspect(
     // stream them through the hash.
     // Permits of the read budget, held while the bytes are in memory.
     let mut held = Vec::new();
-    let (streamed, bytes) = if size_cannot_match && !keep {
+    // Kept bytes of a plain file are evidence; a compressed file whose frame
+    // says it holds another size than its meta's is not decoded at all
+    // (damage, or a frame made to inflate to gigabytes).
+    let (streamed, bytes) = if size_cannot_match && (!keep || form != StoredForm::Plain) {
         (Some(String::new()), None)
     } else if in_memory {
         held.push(READ_BUDGET.acquire(file.len));

@@ -635,3 +635,69 @@ fn the_simulator_damages_a_frame_which_verify_catches_at_its_level_and_recovery_
         older.checksum
     );
 }
+
+#[test]
+fn a_frame_that_inflates_past_its_meta_is_never_decoded_by_show_diff_history_or_check() {
+    let s = common::empty_store();
+    let store = compressing(&s);
+    let older = save_on(&store, 1, 6);
+    let r = save_on(&store, 2, 6);
+    // 32 MiB of zeros in 3 KiB, the stored size and checksum in the meta made to
+    // match (no key): only the frame's declared size tells.
+    let bomb = zstd::bulk::compress(&vec![0u8; 32 << 20], 3).expect("zstd");
+    fs::write(&r.backup_path, &bomb).expect("plant");
+    let meta_path = s.backups().join(format!("{}.meta", r.backup_id));
+    let mut meta = meta_of(&s, &r.backup_id.to_string());
+    meta.stored_size = Some(bomb.len() as u64);
+    meta.stored_checksum = Some(sha256(&bomb));
+    fs::write(&meta_path, meta.to_vec()).expect("meta");
+    let target = Target::Backup(r.backup_id.clone());
+
+    let v = store.verify(&target, Depth::Full).expect("verify");
+    assert_eq!(
+        (v.status, v.failed_level),
+        (Status::Corrupt, Some(Level::Checksum)),
+        "{v:?}"
+    );
+    assert!(
+        v.reason.as_deref().is_some_and(|r| r.contains("meta says")),
+        "{v:?}"
+    );
+    let over = |e: StoreError| {
+        let text = e.to_string();
+        assert!(text.contains("over the limit"), "{text}");
+    };
+    over(
+        store
+            .show(&target, &ShowOptions::default())
+            .expect_err("show refuses"),
+    );
+    over(
+        store
+            .diff(&Target::Backup(older.backup_id.clone()), &target)
+            .expect_err("diff refuses"),
+    );
+    let history = store
+        .history("N1", HistoryOptions::default())
+        .expect("history");
+    let entry = history
+        .entries
+        .iter()
+        .find(|e| e.target == target)
+        .expect("the entry");
+    assert!(
+        entry
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("not decoded")),
+        "{entry:?}"
+    );
+    let indexed = store.index_missing(0).expect("index");
+    assert!(
+        indexed
+            .failed
+            .iter()
+            .any(|(name, why)| name == &r.backup_id.to_string() && why.contains("not decoded")),
+        "{indexed:?}"
+    );
+}
