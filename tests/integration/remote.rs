@@ -1353,25 +1353,6 @@ fn rage() -> PathBuf {
     })
 }
 
-/// `pyage`, an age implementation of its own in Python (PyPI `age`), in
-/// the virtualenv the S3 server comes from: a second, independent reader
-/// of the format.
-fn pyage() -> PathBuf {
-    let weed = s3server::weed();
-    let bin_dir = weed.parent().expect("venv bin").to_path_buf();
-    tool(bin_dir.join("pyage"), "age-tools-py.lock", || {
-        run_tool(
-            Command::new(bin_dir.join("pip")).args([
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "age==0.5.1",
-            ]),
-            "pip install age",
-        );
-    })
-}
-
 /// The runbook's way without graphvault: fetch the data object with any
 /// S3 tool, decrypt it with an age tool and the key file, and check the
 /// result against the meta's checksum.
@@ -1429,21 +1410,6 @@ fn a_pushed_encrypted_backup_decrypts_with_the_age_command_line_tools() {
     let decrypted = std::fs::read(&out).expect("decrypted");
     assert_eq!(decrypted, plain, "rage gives the backup's bytes");
     assert_eq!(sha256(&decrypted), checksum, "sha256sum matches the meta");
-
-    // An independent implementation reads it too.
-    let out2 = work.path().join("graph-pyage.json");
-    run_tool(
-        Command::new(pyage())
-            .arg("decrypt")
-            .arg("-i")
-            .arg(&file)
-            .arg("-o")
-            .arg(&out2)
-            .arg(&key)
-            .env("HOME", work.path()),
-        "pyage decrypt",
-    );
-    assert_eq!(std::fs::read(&out2).expect("decrypted"), plain);
 
     // Negative control: another key does not decrypt it.
     let other = key_file(keys.path(), "other.key");
