@@ -264,14 +264,6 @@ impl Store {
         let started = Instant::now();
         let (candidates, mut plan, checksums) =
             self.plan_with_health(policy, now, written, control)?;
-        // A kept delta keeps its base, whatever the policy says of it.
-        let deltas: Vec<(BackupId, BackupId)> = self
-            .list_backups()?
-            .backups
-            .into_iter()
-            .filter_map(|b| Some((b.id, b.delta_base?)))
-            .collect();
-        retention::keep_bases_of_kept_deltas(&mut plan, &deltas);
         if let Some(confirmed) = confirmed {
             let confirmed: HashSet<&BackupId> = confirmed.iter().collect();
             let healths = candidates_by_id(&candidates, &plan);
@@ -482,6 +474,15 @@ impl Store {
                     .collect()
             };
             if relied.is_empty() {
+                // A kept delta keeps its base, whatever the policy says of it
+                // (the bases come from this listing: no second one).
+                let mut plan = plan;
+                let deltas: Vec<(BackupId, BackupId)> = listing
+                    .backups
+                    .iter()
+                    .filter_map(|b| Some((b.id.clone(), b.delta_base.clone()?)))
+                    .collect();
+                retention::keep_bases_of_kept_deltas(&mut plan, &deltas);
                 return Ok((candidates, plan, checksums));
             }
             // Every pass confirms at least one more backup, so this ends.
