@@ -694,6 +694,36 @@ pub fn write_atomic_with(
     }
 }
 
+/// Writes a cache file: to a temp name, then renamed over `target`, with
+/// no fsync. For files that are only ever read through their own digests
+/// (the node index), where a crash that leaves an older file, none, or a
+/// torn one costs a rebuild and never a wrong answer, and where an fsync
+/// per file would cost a history over many large graphs seconds of disk
+/// writes it does not need.
+///
+/// # Errors
+/// [`StoreError::Io`] naming the step and the path; the temp file is
+/// removed.
+pub fn write_cache(fs: &dyn Fs, target: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = temp_path_for(target);
+    let mut file = fs
+        .create_new(&tmp)
+        .map_err(|e| StoreError::io("create temp file", &tmp, e))?;
+    let written = file
+        .write_all(bytes)
+        .and_then(|()| file.flush())
+        .map_err(|e| StoreError::io("write", &tmp, e));
+    drop(file);
+    let published = written.and_then(|()| {
+        fs.rename(&tmp, target)
+            .map_err(|e| StoreError::io("rename into place", target, e))
+    });
+    if published.is_err() {
+        let _ = fs.remove_file(&tmp);
+    }
+    published
+}
+
 /// Renames `from` over `to` and makes it durable.
 ///
 /// # Errors

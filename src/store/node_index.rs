@@ -10,7 +10,8 @@
 //! directory and every record carry a digest, and every range read from a graph file is
 //! hashed again before its text is used. Anything that does not check out is ignored and
 //! rebuilt; failing to write an index is logged and never an error. Index files are written
-//! through [`fs::write_atomic`], and indexes of checksums no graph has any more are removed.
+//! through [`fs::write_cache`] (a temp file renamed into place, with no fsync: a crash costs a
+//! rebuild, never a wrong answer), and indexes of checksums no graph has any more are removed.
 //!
 //! # Format (little endian)
 //! ```text
@@ -37,7 +38,7 @@ use sha2::{Digest, Sha256};
 
 use super::Store;
 use super::digest::hex;
-use super::fs::{self, EntryKind, Publish};
+use super::fs::{self, EntryKind};
 use crate::graph::spans::scan_spans;
 
 /// The directory of index files inside `.graphvault/`.
@@ -636,14 +637,7 @@ impl Store {
             .fs
             .create_dir_all(&dir)
             .map_err(|e| super::StoreError::io("create directory", &dir, e))
-            .and_then(|()| {
-                fs::write_atomic(
-                    &*self.fs,
-                    &self.node_index_path(checksum),
-                    built,
-                    Publish::Replace,
-                )
-            });
+            .and_then(|()| fs::write_cache(&*self.fs, &self.node_index_path(checksum), built));
         if let Err(e) = result {
             tracing::warn!(error = %e, "could not cache a node index; it is rebuilt when needed");
         }
