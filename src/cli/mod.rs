@@ -977,10 +977,8 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 return remote::recover(store, from, name, *dry_run);
             }
             let bar = progress::Progress::new("checking backups", cli.json);
-            let (_, report) = store
-                .load_with_recovery_reporting(RecoverOptions { dry_run: *dry_run }, &|p| {
-                    bar.verify(&p)
-                })?;
+            let report = store
+                .recover_reporting(RecoverOptions { dry_run: *dry_run }, &|p| bar.verify(&p))?;
             bar.finish();
             let code = if report.recovered() {
                 exit::OK

@@ -26,7 +26,7 @@ use super::error::Result;
 use super::names::BackupId;
 use super::restore::RestoreReport;
 use super::verify::{
-    Depth, FileReport, Inspection, Level, Status, Target, VerifyAllOptions, VerifyProgress,
+    Depth, FileReport, Inspection, Keep, Level, Status, Target, VerifyAllOptions, VerifyProgress,
 };
 use crate::graph::KnowledgeGraph;
 
@@ -370,21 +370,25 @@ impl Store {
         cancel: &AtomicBool,
         progress: &(dyn Fn(VerifyProgress) + Sync),
     ) -> Result<RecoveryPlan> {
-        Ok(self.plan_work(options, cancel, progress)?.plan)
+        Ok(self.plan_work(options, cancel, progress, None)?.plan)
     }
 
+    /// The plan with its inspections; `early` is the caller's checksum-level
+    /// inspection of the primary, when it made one.
     fn plan_work(
         &self,
         options: PlanOptions,
         cancel: &AtomicBool,
         progress: &(dyn Fn(VerifyProgress) + Sync),
+        early: Option<Inspection>,
     ) -> Result<PlanWork> {
         let started = Instant::now();
         // The primary's bytes first (one hash). Bytes that already fail are
         // parsed anyway, for the stale-meta judgement and what was lost, but
         // on another core while the backups are searched rather than in
         // front of the search: recovery costs the longer of the two.
-        let early = self.inspect_target(&Target::Primary, Depth::Checksum, false);
+        let early =
+            early.unwrap_or_else(|| self.inspect_target(&Target::Primary, Depth::Checksum, false));
         let damaged = matches!(early.report.status, Status::Corrupt | Status::Missing);
         let mut search = RecoveryPlan::unsearched(early.report);
         let usable_of = |p: &Inspection| p.report.status.is_usable() && p.graph.is_some();
@@ -395,8 +399,15 @@ impl Store {
                     let stale = !usable_of(&primary) && stale_meta_suspect(&primary);
                     (primary, stale)
                 });
-                let searched =
-                    self.search_backups(options, false, &mut search, cancel, progress, started);
+                let searched = self.search_backups(
+                    options,
+                    false,
+                    Keep::Graph,
+                    &mut search,
+                    cancel,
+                    progress,
+                    started,
+                );
                 let (primary, stale) = inspecting
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
@@ -410,8 +421,15 @@ impl Store {
             // search too.
             let (stale, searched) = std::thread::scope(|s| {
                 let stale = s.spawn(|| !usable && stale_meta_suspect(&primary));
-                let searched =
-                    self.search_backups(options, usable, &mut search, cancel, progress, started);
+                let searched = self.search_backups(
+                    options,
+                    usable,
+                    Keep::Graph,
+                    &mut search,
+                    cancel,
+                    progress,
+                    started,
+                );
                 (stale.join().unwrap_or(false), searched)
             });
             (primary, stale, searched)
@@ -464,10 +482,12 @@ impl Store {
 
     /// The candidates of a plan: every backup, or newest first until one
     /// verifies. Returns the recommended backup's full inspection.
+    #[allow(clippy::too_many_arguments)]
     fn search_backups(
         &self,
         options: PlanOptions,
         usable: bool,
+        keep: Keep,
         plan: &mut RecoveryPlan,
         cancel: &AtomicBool,
         progress: &(dyn Fn(VerifyProgress) + Sync),
@@ -511,12 +531,22 @@ impl Store {
                     break;
                 }
                 let target = Target::Backup(info.id.clone());
-                let quick = self.inspect_target(&target, Depth::Checksum, false);
-                let inspection = if matches!(quick.report.status, Status::Corrupt | Status::Missing)
-                {
-                    quick
+                // Content the memo proved needs no parse: one read and one
+                // hash settle it, whatever the bytes turn out to be.
+                let proven = keep != Keep::Graph
+                    && info.checksum.as_deref().is_some_and(|sha| {
+                        self.memo_lookup(sha, info.plain_size.unwrap_or(0))
+                            .is_some()
+                    });
+                let inspection = if proven {
+                    self.inspect_target_keeping(&target, Depth::Full, keep)
                 } else {
-                    self.inspect_target(&target, Depth::Full, true)
+                    let quick = self.inspect_target(&target, Depth::Checksum, false);
+                    if matches!(quick.report.status, Status::Corrupt | Status::Missing) {
+                        quick
+                    } else {
+                        self.inspect_target_keeping(&target, Depth::Full, keep)
+                    }
                 };
                 bytes_done += info.size.unwrap_or(0);
                 progress(VerifyProgress {
@@ -726,6 +756,29 @@ impl Store {
         options: RecoverOptions,
         progress: &(dyn Fn(VerifyProgress) + Sync),
     ) -> Result<(Option<KnowledgeGraph>, RecoveryReport)> {
+        self.recover_work(options, progress, true)
+    }
+
+    /// [`Store::load_with_recovery_reporting`] for a caller that wants the
+    /// report and not the graph (the command line's `recover`): a restored
+    /// backup whose content the memo proved is then never parsed.
+    ///
+    /// # Errors
+    /// As [`Store::load_with_recovery`].
+    pub fn recover_reporting(
+        &self,
+        options: RecoverOptions,
+        progress: &(dyn Fn(VerifyProgress) + Sync),
+    ) -> Result<RecoveryReport> {
+        Ok(self.recover_work(options, progress, false)?.1)
+    }
+
+    fn recover_work(
+        &self,
+        options: RecoverOptions,
+        progress: &(dyn Fn(VerifyProgress) + Sync),
+        want_graph: bool,
+    ) -> Result<(Option<KnowledgeGraph>, RecoveryReport)> {
         let started = Instant::now();
         let _guard = if options.dry_run {
             None
@@ -733,7 +786,14 @@ impl Store {
             Some(self.lock()?)
         };
         let never = AtomicBool::new(false);
-        let mut work = self.plan_work(PlanOptions::default(), &never, progress)?;
+        // One hash of the primary, its bytes kept in hand: a primary that
+        // already fails is recovered without being parsed in front of it.
+        let mut early = self.inspect_target_keeping(&Target::Primary, Depth::Checksum, Keep::Bytes);
+        if matches!(early.report.status, Status::Corrupt | Status::Missing) {
+            return self.recover_damaged(early, options, progress, want_graph, started);
+        }
+        early.bytes = None;
+        let mut work = self.plan_work(PlanOptions::default(), &never, progress, Some(early))?;
         let mut report = RecoveryReport::from_plan(work.plan.clone(), options.dry_run);
         if work.plan.primary_usable {
             let graph = work.primary.graph.take();
@@ -770,5 +830,168 @@ impl Store {
             started,
         )?;
         Ok((Some(graph), report))
+    }
+
+    /// Recovery of a primary whose bytes already failed their checksum (or
+    /// that is missing): the newest backup that verifies is restored at
+    /// once. The damaged primary is parsed from the bytes in hand (its file
+    /// is about to be replaced) beside the search and the restore, never in
+    /// front of them: it says whether it is newer data beside a stale meta,
+    /// and it is what a restore is compared with when the primary's meta does
+    /// not name the restored backup's checksum. A backup whose content the
+    /// memo proved is parsed only when the caller wants the graph, and then
+    /// beside the restore too.
+    fn recover_damaged(
+        &self,
+        mut early: Inspection,
+        options: RecoverOptions,
+        progress: &(dyn Fn(VerifyProgress) + Sync),
+        want_graph: bool,
+        started: Instant,
+    ) -> Result<(Option<KnowledgeGraph>, RecoveryReport)> {
+        let never = AtomicBool::new(false);
+        let damaged = early.bytes.take();
+        let failed_checksum_only = early.report.failed_level == Some(Level::Checksum);
+        std::thread::scope(|s| {
+            let judging = s.spawn(move || {
+                let graph = damaged.and_then(|mut b| KnowledgeGraph::from_mut_slice(&mut b).ok());
+                let stale = failed_checksum_only
+                    && graph
+                        .as_ref()
+                        .is_some_and(|g| g.check_consistency().problems.is_empty());
+                (graph, stale)
+            });
+            let judged = move || {
+                judging
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            };
+            let mut plan = RecoveryPlan::unsearched(early.report.clone());
+            let recommended = self.search_backups(
+                PlanOptions::default(),
+                false,
+                Keep::Bytes,
+                &mut plan,
+                &never,
+                progress,
+                started,
+            )?;
+            plan.primary_failure = Some(early.report.summary());
+            plan.warnings = file_warnings(&early.report).collect();
+            if let Some(id) = &plan.recommended {
+                let chosen = plan
+                    .candidates
+                    .iter()
+                    .find(|c| c.target.backup_id() == Some(id));
+                plan.warnings
+                    .extend(self.candidate_warnings(id, None, chosen));
+            }
+            plan.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+            let mut report = RecoveryReport::from_plan(plan, options.dry_run);
+            let (Some(id), Some(mut backup)) = (report.recommended.clone(), recommended) else {
+                if judged().1 {
+                    report
+                        .warnings
+                        .push(RecoveryWarning::StaleMeta { kept_at: None });
+                }
+                tracing::error!(
+                    checked = report.candidates.len(),
+                    "nothing recoverable: the primary and every backup failed verification; nothing was written or deleted"
+                );
+                report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+                return Ok((None, report));
+            };
+            let (Some(bytes), Status::Valid) = (backup.bytes.take(), backup.report.status) else {
+                return Err(super::restore::refusal(&id, &backup.report));
+            };
+            let checksum = backup.report.actual_checksum.clone().unwrap_or_default();
+            let counts = (
+                backup.report.node_count.unwrap_or(0),
+                backup.report.edge_count.unwrap_or(0),
+            );
+            let recorded = early.report.expected_checksum.clone().or_else(|| {
+                early
+                    .meta
+                    .as_ref()
+                    .and_then(|m| m.sha256().map(str::to_owned))
+            });
+            let same = recorded.is_some_and(|c| c.eq_ignore_ascii_case(&checksum));
+            let previous = |graph: Option<KnowledgeGraph>| Inspection {
+                report: early.report.clone(),
+                graph,
+                bytes: None,
+                meta: early.meta.clone(),
+            };
+            let (graph, restore, lost, stale) = if same {
+                // The primary's meta names this very content: nothing to
+                // compare, so nothing to parse in front of the restore.
+                let compared = (
+                    None,
+                    Some(
+                        "the replaced primary's meta records this backup's checksum: the same graph"
+                            .to_string(),
+                    ),
+                );
+                let (restore, graph) = std::thread::scope(|inner| {
+                    let parsing = (want_graph && backup.graph.is_none())
+                        .then(|| inner.spawn(|| KnowledgeGraph::from_slice(&bytes).ok()));
+                    let restore = self.restore_bytes(
+                        id.clone(),
+                        backup.report.clone(),
+                        counts,
+                        &bytes,
+                        previous(None),
+                        compared,
+                        options.dry_run,
+                        started,
+                    );
+                    let graph = match parsing {
+                        Some(p) => p
+                            .join()
+                            .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                        None => backup.graph.take(),
+                    };
+                    (restore, graph)
+                });
+                let restore = restore?;
+                let (_, stale) = judged();
+                (graph, restore, Lost::SameChecksum, stale)
+            } else {
+                // Another graph than the meta names: what the restore loses
+                // is the diff from the damaged primary, which needs both.
+                let restored = match backup.graph.take() {
+                    Some(g) => g,
+                    None => KnowledgeGraph::from_slice(&bytes)
+                        .map_err(|_| super::restore::refusal(&id, &backup.report))?,
+                };
+                let (old, stale) = judged();
+                let primary = previous(old);
+                let lost = what_was_lost(&primary, &restored, &checksum);
+                let compared = self.diff_from_primary(&primary, &restored);
+                let restore = self.restore_bytes(
+                    id.clone(),
+                    backup.report.clone(),
+                    counts,
+                    &bytes,
+                    previous(None),
+                    compared,
+                    options.dry_run,
+                    started,
+                )?;
+                (want_graph.then_some(restored), restore, lost, stale)
+            };
+            if stale {
+                let kept_at = restore.evidence.first().cloned();
+                report.warnings.push(RecoveryWarning::StaleMeta { kept_at });
+            }
+            report.source = Source::Backup(id.clone());
+            report.node_count = counts.0;
+            report.edge_count = counts.1;
+            report.lost = Some(lost);
+            report.restore = Some(restore);
+            report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
+            tracing::info!(backup = %id, dry_run = options.dry_run, "recovered from backup");
+            Ok((graph, report))
+        })
     }
 }

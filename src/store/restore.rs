@@ -156,14 +156,42 @@ impl Store {
     ) -> Result<RestoreReport> {
         let previous =
             previous.unwrap_or_else(|| self.inspect_target(&Target::Primary, Depth::Full, true));
-        let (diff, no_diff) = self.diff_from_primary(&previous, graph);
+        let compared = self.diff_from_primary(&previous, graph);
+        self.restore_bytes(
+            id,
+            backup,
+            (graph.node_count(), graph.edge_count()),
+            &bytes,
+            previous,
+            compared,
+            dry_run,
+            started,
+        )
+    }
+
+    /// The writing half of [`Store::restore_verified`]: `bytes` (of a backup
+    /// verified by the caller, with `counts` nodes and edges) become the
+    /// primary; `compared` is the diff from `previous` or why there is none.
+    #[allow(clippy::too_many_arguments)]
+    pub(crate) fn restore_bytes(
+        &self,
+        id: BackupId,
+        backup: FileReport,
+        counts: (usize, usize),
+        bytes: &[u8],
+        previous: Inspection,
+        compared: (Option<GraphDiff>, Option<String>),
+        dry_run: bool,
+        started: Instant,
+    ) -> Result<RestoreReport> {
+        let (diff, no_diff) = compared;
         let keeps = self.kept_primary();
         let checksum = backup.actual_checksum.clone().unwrap_or_default();
         let mut report = RestoreReport {
             backup_id: id.clone(),
             dry_run,
-            node_count: graph.node_count(),
-            edge_count: graph.edge_count(),
+            node_count: counts.0,
+            edge_count: counts.1,
             checksum: checksum.clone(),
             backup,
             previous_primary: previous.report.clone(),
@@ -198,12 +226,12 @@ impl Store {
         let meta = self.seal(Meta::for_data(
             checksum,
             bytes.len() as u64,
-            graph.node_count() as u64,
-            graph.edge_count() as u64,
+            counts.0 as u64,
+            counts.1 as u64,
             &format!("restore of {id}"),
             at,
         ))?;
-        self.commit_primary(&bytes, &meta, true).map_err(|e| {
+        self.commit_primary(bytes, &meta, true).map_err(|e| {
             e.left(format!(
                 "the previous primary was kept in {}",
                 self.evidence_dir().display()

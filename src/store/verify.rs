@@ -499,6 +499,28 @@ fn read_pending(fs: &dyn Fs, metas: &MetaSource) -> Option<(PathBuf, Meta)> {
     Some((path.clone(), meta))
 }
 
+/// What an inspection hands back beside its report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Keep {
+    /// The report only.
+    No,
+    /// The bytes that were verified (a restore writes them, recovery keeps
+    /// them as evidence); the parse level may come from the memo, so there
+    /// may be no graph.
+    Bytes,
+    /// The bytes and the parsed graph (a diff, a node browser).
+    Graph,
+}
+
+impl Keep {
+    fn bytes(self) -> bool {
+        self != Keep::No
+    }
+    fn graph(self) -> bool {
+        self == Keep::Graph
+    }
+}
+
 /// Climbs the ladder for one file. `keep` asks to return the parsed graph
 /// and the bytes for reuse (restore, recovery, diff).
 pub(crate) fn inspect(
@@ -508,6 +530,19 @@ pub(crate) fn inspect(
     metas: &MetaSource,
     depth: Depth,
     keep: bool,
+) -> Inspection {
+    let keep = if keep { Keep::Graph } else { Keep::No };
+    inspect_keeping(store, target, path, metas, depth, keep)
+}
+
+/// [`inspect`], saying what to keep.
+pub(crate) fn inspect_keeping(
+    store: &Store,
+    target: Target,
+    path: &Path,
+    metas: &MetaSource,
+    depth: Depth,
+    keep: Keep,
 ) -> Inspection {
     let mut ladder = Ladder {
         report: FileReport {
@@ -649,8 +684,10 @@ pub(crate) fn inspect(
     // Content the memo has proven needs only its hash: the parse level is
     // taken from the memo once the bytes hash to the proven checksum. A
     // caller that keeps the graph needs the parse anyway.
-    let memo_hit = match (&meta_read, depth, keep) {
-        (Ok(m), Depth::Full, false) => m.sha256().and_then(|sha| store.memo_lookup(sha, file.len)),
+    let memo_hit = match (&meta_read, depth) {
+        (Ok(m), Depth::Full) if !keep.graph() => {
+            m.sha256().and_then(|sha| store.memo_lookup(sha, file.len))
+        }
         _ => None,
     };
 
@@ -670,12 +707,12 @@ pub(crate) fn inspect(
         && meta_size.is_none()
         && file.len > STREAM_FIRST_LEN
         && pending_raw.is_none();
-    let in_memory = keep || (depth == Depth::Full && memo_hit.is_none() && !stream_first);
+    let in_memory = keep.bytes() || (depth == Depth::Full && memo_hit.is_none() && !stream_first);
 
     // A hole (a sparse file's range never written) reads as zero bytes, and
     // no graph's JSON holds a zero byte: one byte read proves the file
     // corrupt, where hashing it would read gigabytes of zeros.
-    if (!size_cannot_match || keep)
+    if (!size_cannot_match || keep.bytes())
         && form == StoredForm::Plain
         && let Some(hole) = fs.first_hole(path)
         && fs
@@ -700,7 +737,7 @@ pub(crate) fn inspect(
     // Kept bytes of a plain file are evidence; a compressed file whose frame
     // says it holds another size than its meta's is not decoded at all
     // (damage, or a frame made to inflate to gigabytes).
-    let (streamed, bytes) = if size_cannot_match && (!keep || form != StoredForm::Plain) {
+    let (streamed, bytes) = if size_cannot_match && (!keep.bytes() || form != StoredForm::Plain) {
         (Some(String::new()), None)
     } else if in_memory {
         held.push(READ_BUDGET.acquire(file.len));
@@ -836,11 +873,11 @@ pub(crate) fn inspect(
                 out.meta = meta_value;
                 // Recovery keeps a damaged primary as evidence: spare it a
                 // second read of the bytes it has in hand.
-                out.bytes = bytes.filter(|_| keep);
+                out.bytes = bytes.filter(|_| keep.bytes());
                 // The parse ran beside the hash: hand it over, so recovery
                 // can tell a stale meta from damage and show what the
                 // damaged file held, without parsing it again.
-                out.graph = parsed.take().and_then(Result::ok).filter(|_| keep);
+                out.graph = parsed.take().and_then(Result::ok).filter(|_| keep.bytes());
                 out.report = ladder.fail(Level::Checksum, Status::Corrupt, reason);
                 return out;
             }
@@ -858,7 +895,7 @@ pub(crate) fn inspect(
                 Some(false) => {
                     ladder.levels.pop();
                     out.meta = meta_value;
-                    out.bytes = bytes.filter(|_| keep);
+                    out.bytes = bytes.filter(|_| keep.bytes());
                     out.report = ladder.fail(
                         Level::Checksum,
                         Status::Corrupt,
@@ -883,7 +920,7 @@ pub(crate) fn inspect(
     out.meta = meta_value.clone();
     if let Some((level, reason)) = unauthenticated_primary(&ladder, metas, status, &meta_problem) {
         // The bytes stay in hand: recovery keeps them as evidence.
-        out.bytes = bytes.filter(|_| keep);
+        out.bytes = bytes.filter(|_| keep.bytes());
         out.report = ladder.fail_replacing(level, reason);
         return out;
     }
@@ -930,6 +967,7 @@ pub(crate) fn inspect(
         out.report = close_consistency(ladder, problems, warning_count, status);
         if out.report.status != Status::Corrupt {
             out.report.reason = meta_problem;
+            out.bytes = bytes.filter(|_| keep.bytes());
         }
         return out;
     }
@@ -950,11 +988,15 @@ pub(crate) fn inspect(
         },
         b => b,
     };
-    let Some(mut bytes) = bytes.filter(|_| depth == Depth::Full) else {
+    let mut bytes = match (bytes, depth) {
+        (Some(b), Depth::Full) => b,
         // Checksum-only verification ends here.
-        out.report = ladder.finish(status, None);
-        out.report.reason = meta_problem;
-        return out;
+        (b, _) => {
+            out.report = ladder.finish(status, None);
+            out.report.reason = meta_problem;
+            out.bytes = b.filter(|_| keep.bytes());
+            return out;
+        }
     };
 
     // Level: parse.
@@ -981,7 +1023,7 @@ pub(crate) fn inspect(
     // Only a caller that keeps the graph needs the bytes beside it; the
     // others let them go before the consistency check builds its indexes,
     // so a verify holds the file and the graph at once only while parsing.
-    let bytes = keep.then_some(bytes);
+    let bytes = keep.bytes().then_some(bytes);
     ladder.report.node_count = Some(graph.node_count());
     ladder.report.edge_count = Some(graph.edge_count());
     let stats = graph.stats();
@@ -992,6 +1034,7 @@ pub(crate) fn inspect(
     // content the memo proved consistent is not checked again (the check
     // costs a fifth of a load): these bytes hash to what it proved.
     let proven = keep
+        .bytes()
         .then(|| store.memo_lookup(&actual, ladder.report.size.unwrap_or(0)))
         .flatten()
         .filter(|e| e.sha256 == actual);
@@ -1031,10 +1074,10 @@ pub(crate) fn inspect(
         return out;
     }
     out.report.reason = meta_problem;
-    if keep {
+    if keep.graph() {
         out.graph = Some(graph);
-        out.bytes = bytes;
     }
+    out.bytes = bytes;
     out
 }
 
@@ -1176,8 +1219,19 @@ impl Store {
     }
 
     pub(crate) fn inspect_target(&self, target: &Target, depth: Depth, keep: bool) -> Inspection {
+        let keep = if keep { Keep::Graph } else { Keep::No };
+        self.inspect_target_keeping(target, depth, keep)
+    }
+
+    /// [`Store::inspect_target`], saying what to keep.
+    pub(crate) fn inspect_target_keeping(
+        &self,
+        target: &Target,
+        depth: Depth,
+        keep: Keep,
+    ) -> Inspection {
         match target {
-            Target::Primary => inspect(
+            Target::Primary => inspect_keeping(
                 self,
                 Target::Primary,
                 &self.primary_path(),
@@ -1185,7 +1239,7 @@ impl Store {
                 depth,
                 keep,
             ),
-            Target::Backup(id) => inspect(
+            Target::Backup(id) => inspect_keeping(
                 self,
                 target.clone(),
                 &self.backup_data_path(id),

@@ -455,3 +455,62 @@ fn a_kept_graph_of_proven_content_skips_the_consistency_check_and_other_content_
     );
     assert_eq!(shown.file.memo_verified_at, None);
 }
+
+/// Recovery of a primary whose bytes fail: the backup it restores was saved by
+/// graphvault, so its parse level comes from the memo (it is hashed, not parsed),
+/// and the damaged primary, judged beside the restore, still earns the stale-meta
+/// warning that points at where it was kept. Both entry points agree, and the one
+/// that hands back the graph hands back the backup's.
+#[test]
+fn recovery_takes_the_restored_backups_parse_level_from_the_memo() {
+    use graphvault::store::recover::{Lost, RecoverOptions, RecoveryWarning};
+    for want_graph in [true, false] {
+        let s = saved_store(8);
+        let saved = fs::read(s.primary()).expect("read");
+        let mut bytes = saved.clone();
+        // A letter of a value flipped: the file still parses and is consistent,
+        // only its checksum tells.
+        let at = bytes
+            .iter()
+            .rposition(|b| b.is_ascii_lowercase())
+            .expect("a letter");
+        bytes[at] ^= 0x01;
+        fs::write(s.primary(), &bytes).expect("flip");
+        let store = s.open();
+        let options = RecoverOptions { dry_run: false };
+        let (graph, report) = if want_graph {
+            let (graph, report) = store.load_with_recovery(options).expect("recover");
+            (graph, report)
+        } else {
+            (
+                None,
+                store.recover_reporting(options, &|_| {}).expect("recover"),
+            )
+        };
+        assert!(report.recovered());
+        let chosen = report.candidates.last().expect("a candidate");
+        assert_eq!(chosen.status, Status::Valid);
+        assert!(
+            parse_detail(chosen).contains("same content as verified"),
+            "the restored backup was parsed again: {:?}",
+            chosen.levels
+        );
+        assert_eq!(report.lost, Some(Lost::SameChecksum));
+        let kept = report.evidence().first().cloned().expect("evidence");
+        assert_eq!(fs::read(&kept).expect("evidence"), bytes);
+        assert!(
+            report.warnings.iter().any(|w| matches!(
+                w,
+                RecoveryWarning::StaleMeta { kept_at: Some(p) } if *p == kept
+            )),
+            "{:?}",
+            report.warnings
+        );
+        assert_eq!(fs::read(s.primary()).expect("read"), saved);
+        assert_eq!(report.node_count, 8);
+        match graph {
+            Some(g) => assert_eq!(g.node_count(), 8, "the backup's graph"),
+            None => assert!(!want_graph),
+        }
+    }
+}
