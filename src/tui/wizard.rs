@@ -1268,21 +1268,7 @@ fn render_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf: &mut 
     } else if body.height < 10 && recommended.is_some() {
         hint.clear();
     }
-    let intro = Paragraph::new(intro).wrap(Wrap { trim: true });
-    let hint = Paragraph::new(hint).wrap(Wrap { trim: true });
-    let height_of = |p: &Paragraph| u16::try_from(p.line_count(body.width)).unwrap_or(u16::MAX);
-    let row_count = u16::try_from(w.candidates.len().max(1)).unwrap_or(u16::MAX);
-    let [intro_area, _, rows_area, _, hint_area, _] = Layout::vertical([
-        Constraint::Length(height_of(&intro)),
-        Constraint::Length(1),
-        Constraint::Max(row_count),
-        Constraint::Length(1),
-        Constraint::Length(height_of(&hint)),
-        Constraint::Fill(1),
-    ])
-    .areas(body);
-    intro.render(intro_area, buf);
-    hint.render(hint_area, buf);
+    let rows_area = candidates_layout(body, buf, intro, hint, w.candidates.len());
     let mut lines = Vec::new();
     let all = w.candidates.len();
     // When not every row fits, the last row says where the list is.
@@ -1400,21 +1386,7 @@ fn render_remote_candidates(app: &App, w: &Wizard, body: Rect, status: Rect, buf
             t.bad()
         },
     )];
-    let intro = Paragraph::new(intro).wrap(Wrap { trim: true });
-    let hint = Paragraph::new(hint).wrap(Wrap { trim: true });
-    let height_of = |p: &Paragraph| u16::try_from(p.line_count(body.width)).unwrap_or(u16::MAX);
-    let row_count = u16::try_from(stage.candidates.len().max(1)).unwrap_or(u16::MAX);
-    let [intro_area, _, rows_area, _, hint_area, _] = Layout::vertical([
-        Constraint::Length(height_of(&intro)),
-        Constraint::Length(1),
-        Constraint::Max(row_count),
-        Constraint::Length(1),
-        Constraint::Length(height_of(&hint)),
-        Constraint::Fill(1),
-    ])
-    .areas(body);
-    intro.render(intro_area, buf);
-    hint.render(hint_area, buf);
+    let rows_area = candidates_layout(body, buf, intro, hint, stage.candidates.len());
     let height = usize::from(rows_area.height);
     let first = w.selected.saturating_sub(height.saturating_sub(1));
     let width = usize::from(body.width);
@@ -1858,4 +1830,31 @@ fn warning_lines(
         .iter()
         .map(|w| Line::styled(format!("warning: {w}"), t.warn()))
         .collect()
+}
+
+/// A list of candidates between an intro and a hint, each wrapped to the
+/// width: renders the two texts and gives the area left for the rows.
+fn candidates_layout(
+    body: Rect,
+    buf: &mut Buffer,
+    intro: Vec<Line<'_>>,
+    hint: Vec<Line<'_>>,
+    rows: usize,
+) -> Rect {
+    let intro = Paragraph::new(intro).wrap(Wrap { trim: true });
+    let hint = Paragraph::new(hint).wrap(Wrap { trim: true });
+    let height_of = |p: &Paragraph| u16::try_from(p.line_count(body.width)).unwrap_or(u16::MAX);
+    let row_count = u16::try_from(rows.max(1)).unwrap_or(u16::MAX);
+    let [intro_area, _, rows_area, _, hint_area, _] = Layout::vertical([
+        Constraint::Length(height_of(&intro)),
+        Constraint::Length(1),
+        Constraint::Max(row_count),
+        Constraint::Length(1),
+        Constraint::Length(height_of(&hint)),
+        Constraint::Fill(1),
+    ])
+    .areas(body);
+    intro.render(intro_area, buf);
+    hint.render(hint_area, buf);
+    rows_area
 }
