@@ -84,7 +84,18 @@ pub fn age(then: NaiveDateTime, now: NaiveDateTime) -> String {
 
 /// A naive local time as `2025-10-03 00:04:32`.
 pub fn local_time(t: NaiveDateTime) -> String {
-    t.format("%Y-%m-%d %H:%M:%S").to_string()
+    // Written field by field: parsing a strftime pattern per row was a
+    // tenth of listing 100,000 backups.
+    use chrono::{Datelike as _, Timelike as _};
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        t.year(),
+        t.month(),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
 }
 
 /// Now, as naive local time.
@@ -169,6 +180,20 @@ pub fn count_of(n: usize, noun: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn local_times_read_as_strftime_writes_them() {
+        for text in [
+            "2025-10-03 00:04:32",
+            "1999-12-31 23:59:59",
+            "2026-01-09 07:05:00",
+            "0001-01-01 00:00:00",
+        ] {
+            let t = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").expect("time");
+            assert_eq!(local_time(t), t.format("%Y-%m-%d %H:%M:%S").to_string());
+            assert_eq!(local_time(t), text);
+        }
+    }
 
     #[test]
     fn stored_sizes_fit_a_narrow_column_and_savings_read_as_a_share() {

@@ -103,6 +103,19 @@ pub trait Fs: Send + Sync + fmt::Debug {
     fn open_read(&self, path: &Path, max_len: u64) -> io::Result<ReadFile>;
     /// Lists a directory without following symlinks. Missing -> NotFound.
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<DirEntryInfo>>;
+    /// [`Fs::read_dir`] that describes in full (size, modification time)
+    /// only the entries whose names `describe` picks; the others carry the
+    /// kind the directory itself reports, no size and no time. A listing of
+    /// 100,000 backups then stats the data files and not their metas, which
+    /// are read anyway. The default describes every entry.
+    fn read_dir_describing(
+        &self,
+        dir: &Path,
+        describe: &dyn Fn(&str) -> bool,
+    ) -> io::Result<Vec<DirEntryInfo>> {
+        let _ = describe;
+        self.read_dir(dir)
+    }
     /// Describes one path without following a symlink.
     fn entry(&self, path: &Path) -> io::Result<DirEntryInfo>;
     /// The absolute path of `path` with every symlink of its parents
@@ -300,6 +313,14 @@ impl Fs for RealFs {
     }
 
     fn read_dir(&self, dir: &Path) -> io::Result<Vec<DirEntryInfo>> {
+        self.read_dir_describing(dir, &|_| true)
+    }
+
+    fn read_dir_describing(
+        &self,
+        dir: &Path,
+        describe: &dyn Fn(&str) -> bool,
+    ) -> io::Result<Vec<DirEntryInfo>> {
         let mut out = Vec::new();
         for entry in fs::read_dir(dir)? {
             let entry = entry?;
@@ -313,6 +334,22 @@ impl Fs for RealFs {
                 });
                 continue;
             };
+            if !describe(&name) {
+                // The directory's own record of the type (no stat; std asks
+                // for one only where the filesystem does not say).
+                let kind = match entry.file_type() {
+                    Ok(t) => kind_of(t),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                out.push(DirEntryInfo {
+                    name,
+                    kind,
+                    len: 0,
+                    modified: None,
+                });
+                continue;
+            }
             let meta = match entry.metadata() {
                 Ok(m) => m,
                 // Removed between listing and stat: skip it.

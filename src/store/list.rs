@@ -98,7 +98,18 @@ impl Store {
         let started = Instant::now();
         let dir = self.backups_dir();
         self.check_own_dir(&dir)?;
-        let entries = match self.fs.read_dir(&dir) {
+        // Only data files are stat'ed (their sizes are listed); a meta's
+        // open checks that it is a regular file, and its kind here comes
+        // from the directory.
+        let data_file = |name: &str| {
+            BackupId::from_file_name(name).is_some_and(|(_, kind)| {
+                matches!(
+                    kind,
+                    BackupFileKind::Data | BackupFileKind::Zstd | BackupFileKind::Delta
+                )
+            })
+        };
+        let entries = match self.fs.read_dir_describing(&dir, &data_file) {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(StoreError::io("list backups", &dir, e)),
