@@ -273,15 +273,7 @@ impl Store {
                 let (bytes, m) = self.encode_backup(&plain, &unsigned, &target)?;
                 (bytes, m)
             }
-            StoredForm::Plain => {
-                let mut m = unsigned.clone();
-                m.stored_format = None;
-                m.stored_size = None;
-                m.stored_checksum = None;
-                m.delta_base = None;
-                m.delta_base_checksum = None;
-                (plain, m)
-            }
+            StoredForm::Plain => (plain, unsigned.clone().as_plain()),
             StoredForm::Delta => {
                 return Err(StoreError::Invalid(format!(
                     "backup {}: compact never makes deltas (saves do); nothing was changed",

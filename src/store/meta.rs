@@ -188,6 +188,18 @@ impl Meta {
             .is_some_and(|s| s.starts_with("graphvault"))
     }
 
+    /// This meta for the same graph stored as plain JSON: the fields that
+    /// describe a compressed or delta file left out (`checksum` and `size`,
+    /// the plain JSON's, stay). The HMAC is the caller's to redo.
+    pub fn as_plain(mut self) -> Meta {
+        self.stored_format = None;
+        self.stored_size = None;
+        self.stored_checksum = None;
+        self.delta_base = None;
+        self.delta_base_checksum = None;
+        self
+    }
+
     /// The stored-bytes checksum when it has the shape of a SHA-256 digest.
     pub fn stored_sha256(&self) -> Option<&str> {
         self.stored_checksum
