@@ -13,7 +13,9 @@ use super::error::{RemoteError, Result};
 use super::inspect::{RemoteCheck, Staged, check_backup};
 use super::{Manifest, Remote};
 use crate::store::Store;
+use crate::store::codec::{self, StoredForm};
 use crate::store::fs::{self, Publish};
+use crate::store::meta::Meta;
 use crate::store::names::BackupId;
 use crate::store::restore::{RestoreOptions, RestoreReport};
 use crate::store::verify::{Depth, FileReport, Status, Target};
@@ -66,18 +68,61 @@ fn stage_parent(store: &Store) -> std::path::PathBuf {
 }
 
 /// Installs a verified staged copy as a local backup; returns its id.
-fn install(store: &Store, staged: &Staged) -> Result<BackupId> {
+///
+/// A plain or compressed backup is installed as it was stored: its bytes
+/// and its meta exactly as pushed (the meta describes those bytes, and
+/// its HMAC stays valid). A delta is installed as plain JSON, a full
+/// backup on its own: its base is a separate backup on the remote, and a
+/// local delta without it could not be read. Its meta is the pushed one
+/// with the stored form and base left out (the plain checksum and size,
+/// the graph's identity, are unchanged); its HMAC is signed again only
+/// when this store's key proves the pushed one, and is otherwise dropped,
+/// never made up.
+fn install(store: &Store, remote: &Remote, staged: &Staged) -> Result<BackupId> {
     // Creates the store (a new machine has none: recovering from a remote is
     // asked for, like a save) and settles
     // anything an interrupted writer left.
     drop(store.lock_creating()?);
     let dir = store.backups_dir();
-    let checksum = crate::store::verify::sha256_hex(&staged.plain);
+    let (form, data, meta) = if staged.form == StoredForm::Delta {
+        let plain = codec::read_plain(
+            &fs::RealFs,
+            &staged.data_path(),
+            crate::store::MAX_GRAPH_LEN,
+        )
+        .map_err(|e| crate::store::StoreError::io("read staged delta", staged.data_path(), e))?;
+        let actual = crate::store::verify::sha256_hex(&plain);
+        if actual != staged.checksum {
+            return Err(RemoteError::Store(
+                crate::store::StoreError::ChecksumMismatch {
+                    path: staged.data_path(),
+                    expected: staged.checksum.clone(),
+                    actual,
+                },
+            ));
+        }
+        let pushed = Meta::from_slice(&staged.meta).map_err(|e| RemoteError::VerifyFailed {
+            id: staged.id.to_string(),
+            remote: remote.config.name.clone(),
+            reason: format!("its meta is not valid: {e}"),
+        })?;
+        let mut meta = pushed.clone().as_plain();
+        meta.size = Some(plain.len() as u64);
+        meta.hmac = None;
+        let meta = store.sign_if_authentic(&pushed, meta);
+        (StoredForm::Plain, plain, meta.to_vec())
+    } else {
+        let path = staged.data_path();
+        let bytes = fs::read_file(&fs::RealFs, &path, crate::store::MAX_GRAPH_LEN)
+            .map_err(|e| crate::store::StoreError::io("read staged backup", &path, e))?;
+        (staged.form, bytes, staged.meta.clone())
+    };
     let mut id = staged.id.clone();
     loop {
-        let data = dir.join(id.data_file_name());
         let taken = [
             id.data_file_name(),
+            id.zstd_file_name(),
+            id.delta_file_name(),
             id.meta_file_name(),
             id.alt_meta_file_name(),
         ]
@@ -87,8 +132,9 @@ fn install(store: &Store, staged: &Staged) -> Result<BackupId> {
             break;
         }
         // The same backup already here, whole, with its meta: use it.
-        let same = crate::store::verify::hash_file(store.fs(), &data, crate::store::MAX_GRAPH_LEN)
-            .is_ok_and(|(h, _)| h == checksum)
+        let here = crate::store::data_path_in(store.fs(), &dir, &id);
+        let same = codec::hash_plain(store.fs(), &here, crate::store::MAX_GRAPH_LEN)
+            .is_ok_and(|(h, _)| h == staged.checksum)
             && store
                 .verify(&Target::Backup(id.clone()), Depth::Checksum)
                 .is_ok_and(|r| r.status == Status::Valid);
@@ -99,17 +145,17 @@ fn install(store: &Store, staged: &Staged) -> Result<BackupId> {
     }
     fs::write_atomic(
         store.fs(),
-        &dir.join(id.data_file_name()),
-        &staged.plain,
+        &dir.join(id.stored_file_name(form)),
+        &data,
         Publish::NoReplace,
     )?;
     fs::write_atomic(
         store.fs(),
         &dir.join(id.meta_file_name()),
-        &staged.meta,
+        &meta,
         Publish::NoReplace,
     )?;
-    tracing::info!(backup = %id, "installed a remote backup as a local backup");
+    tracing::info!(backup = %id, form = form.name(), "installed a remote backup as a local backup");
     Ok(id)
 }
 
@@ -125,7 +171,7 @@ fn finish(
     if options.dry_run {
         return Ok(());
     }
-    let id = install(store, staged)?;
+    let id = install(store, remote, staged)?;
     report.installed_as = Some(id.clone());
     let restored = store.restore(&id, RestoreOptions::default()).map_err(|e| {
         RemoteError::Store(e.left(format!(

@@ -10,12 +10,25 @@
 //!
 //! # Layout on the remote, under `s3://BUCKET/PREFIX/`
 //! ```text
-//! data/<sha256>.json[.age]        a backup's bytes, named by the SHA-256 of the
-//!                                 plain JSON (so never sent twice, under any id)
+//! data/<sha256>.json[.age]        a plain backup's bytes, named by the SHA-256
+//!                                 of the plain JSON (so never sent twice, under
+//!                                 any id, in any form)
+//! data/<sha256>.json.zst[.age]    a compressed backup's zstd frame, as stored
+//!                                 locally (`zstd -d` restores it)
+//! data/<sha256>.json.delta.zst[.age]
+//!                                 a delta's zstd frame, as stored locally; it
+//!                                 decodes only with its base's plain JSON
+//!                                 (`zstd -d --patch-from=BASE`), and its base is
+//!                                 always a full backup on the same remote
 //! backups/<id>.manifest.json      makes backup <id> visible: its meta (byte for
-//!                                 byte), the data object's key, size and the
-//!                                 checksum the server must report for it
+//!                                 byte), the data object's key, form, sizes and
+//!                                 the checksum the server must report for it,
+//!                                 and for a delta its base (id and checksum)
 //! ```
+//! A push sends each backup's stored bytes as they are (age wraps them
+//! when the remote encrypts); everything that reads from a remote reads
+//! through the form its manifest records. A manifest without a form (as
+//! versions before compression wrote) names a plain JSON object.
 //! Every put is create-only (`If-None-Match: *`) and carries its SHA-256, so
 //! the server rejects a body damaged in transit and nothing is overwritten.
 //! Multipart uploads complete create-only as well (`If-None-Match: *` on
@@ -52,6 +65,7 @@ pub use backend::{BucketProtection, ObjectBackend, S3Backend};
 pub use config::{Encryption, RemoteConfig, RemoteUrl};
 pub use error::{RemoteError, Result};
 
+use crate::store::codec::StoredForm;
 use crate::store::names::BackupId;
 
 /// Version of the manifest format.
@@ -82,6 +96,27 @@ pub struct Manifest {
     /// `age` when the data object is encrypted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub encryption: Option<String>,
+    /// How the backup's bytes are stored in the data object (under any
+    /// encryption): `zstd` or `zstd-delta`, as the local meta's
+    /// `stored_format`. Absent: plain JSON (and every manifest that
+    /// versions before compression wrote).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stored_format: Option<String>,
+    /// Size of those bytes before encryption (the local meta's
+    /// `stored_size`). Absent for plain JSON: then it is `size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoded_size: Option<u64>,
+    /// SHA-256 (hex) of those bytes before encryption (the local meta's
+    /// `stored_checksum`). Absent for plain JSON: then it is `checksum`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encoded_sha256: Option<String>,
+    /// For a delta: the id of the remote backup it is read through, a full
+    /// backup whose manifest is on the same remote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_base: Option<String>,
+    /// For a delta: the plain SHA-256 that base must have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delta_base_checksum: Option<String>,
     /// The backup's meta file, byte for byte.
     pub meta: String,
     pub pushed_at: String,
@@ -98,6 +133,44 @@ impl Manifest {
             .parse()
             .map_err(|e: crate::store::StoreError| RemoteError::Config(e.to_string()))
     }
+
+    /// How the data object's bytes are stored, under any encryption.
+    ///
+    /// # Errors
+    /// A form this version does not know (a newer graphvault pushed it),
+    /// or a delta whose manifest names no base.
+    pub fn form(&self) -> std::result::Result<StoredForm, String> {
+        let form = match self.stored_format.as_deref() {
+            None | Some("plain") => StoredForm::Plain,
+            Some(f) if f == StoredForm::Zstd.name() => StoredForm::Zstd,
+            Some(f) if f == StoredForm::Delta.name() => StoredForm::Delta,
+            Some(other) => {
+                return Err(format!(
+                    "its data is stored as {other:?}, a form this version of graphvault does not know"
+                ));
+            }
+        };
+        if form == StoredForm::Delta && self.base_id().is_none() {
+            return Err("it is a delta and its manifest names no valid base".to_string());
+        }
+        Ok(form)
+    }
+
+    /// A delta's base: the remote backup it is read through.
+    pub fn base_id(&self) -> Option<BackupId> {
+        self.delta_base.as_deref().and_then(|b| b.parse().ok())
+    }
+
+    /// SHA-256 (hex) of the stored bytes before encryption.
+    pub fn encoded_sha256(&self) -> &str {
+        self.encoded_sha256.as_deref().unwrap_or(&self.checksum)
+    }
+
+    /// Whether this backup can serve as a delta's base: its object holds
+    /// the whole graph on its own.
+    pub fn is_full(&self) -> bool {
+        self.form().is_ok_and(StoredForm::is_full)
+    }
 }
 
 /// The key of a backup's manifest, relative to the prefix.
@@ -105,13 +178,15 @@ pub fn manifest_key(id: &BackupId) -> String {
     format!("backups/{id}.manifest.json")
 }
 
-/// The key of a data object, relative to the prefix.
-pub fn data_key(checksum: &str, encrypted: bool) -> String {
-    if encrypted {
-        format!("data/{checksum}.json.age")
-    } else {
-        format!("data/{checksum}.json")
-    }
+/// The key of a data object, relative to the prefix: named by the plain
+/// checksum, with the stored form's suffix (so a plain and a compressed
+/// copy of the same content never share a key), and `.age` when encrypted.
+pub fn data_key(checksum: &str, form: StoredForm, encrypted: bool) -> String {
+    format!(
+        "data/{checksum}{}{}",
+        form.suffix(),
+        if encrypted { ".age" } else { "" }
+    )
 }
 
 /// A manifest that could not be read: its id and why.
@@ -346,9 +421,36 @@ mod tests {
     }
 
     #[test]
+    fn a_manifest_without_a_form_names_plain_json() {
+        // As versions before compression wrote it.
+        let old = r#"{"graphvault_remote":1,"id":"graph_20251003_000432","checksum":"ab","size":3,
+            "data_key":"data/ab.json","stored_size":3,"stored_checksum":"x","meta":"{}",
+            "pushed_at":"t","pushed_by":"graphvault 0.1.0"}"#;
+        let m: Manifest = serde_json::from_str(old).expect("old manifest");
+        assert_eq!(m.form(), Ok(StoredForm::Plain));
+        assert_eq!(m.encoded_sha256(), "ab");
+        assert!(m.is_full());
+        let mut delta = m.clone();
+        delta.stored_format = Some(StoredForm::Delta.name().to_string());
+        assert!(delta.form().is_err(), "a delta must name its base");
+        delta.delta_base = Some("graph_20251002_000432".to_string());
+        assert_eq!(delta.form(), Ok(StoredForm::Delta));
+        assert!(!delta.is_full());
+        let mut odd = m;
+        odd.stored_format = Some("brotli".to_string());
+        assert!(odd.form().expect_err("unknown").contains("brotli"));
+    }
+
+    #[test]
     fn keys_are_content_addressed() {
-        assert_eq!(data_key("ab", false), "data/ab.json");
-        assert_eq!(data_key("ab", true), "data/ab.json.age");
+        // Plain keys are the ones every earlier version wrote.
+        assert_eq!(data_key("ab", StoredForm::Plain, false), "data/ab.json");
+        assert_eq!(data_key("ab", StoredForm::Plain, true), "data/ab.json.age");
+        assert_eq!(data_key("ab", StoredForm::Zstd, false), "data/ab.json.zst");
+        assert_eq!(
+            data_key("ab", StoredForm::Delta, true),
+            "data/ab.json.delta.zst.age"
+        );
         let id: BackupId = "graph_20251003_000432".parse().expect("id");
         assert_eq!(
             manifest_key(&id),

@@ -1,15 +1,27 @@
 //! Push: upload every local backup the remote lacks, with its meta.
 //!
+//! What goes up is each backup's stored bytes as they are: plain JSON, a
+//! zstd frame, or a delta frame (age wraps them when the remote encrypts);
+//! nothing is decoded or re-encoded on the way.
+//!
 //! Per backup, newest first: skip it if its manifest is there; reuse the
-//! data object if one with the same plain checksum is there (any id);
-//! otherwise upload it (one create-only put with its SHA-256, or a
+//! data object if one with the same plain checksum is there (any id, any
+//! form; a full backup reuses only a full copy, so it stays restorable on
+//! its own and can serve as a base); otherwise upload it (one create-only put with its SHA-256, or a
 //! multipart upload in fixed-size parts with one part in memory at a
 //! time), read the server's checksum back, and only then write the
 //! manifest that makes it visible. An interrupted multipart upload is
 //! resumed by the next push from the parts already sent; encrypted data
 //! is staged as ciphertext on local disk first so that the parts sent
 //! before and after are of the same age stream.
+//!
+//! A delta goes up only once its base is there: a full backup on the
+//! remote with the base's plain checksum (the base's own id first), or
+//! else the local base, pushed first in the same run. A delta whose base
+//! cannot be put there is not sent at all, so no remote delta ever lacks
+//! its base; its manifest names the base's remote id and checksum.
 
+use std::collections::HashSet;
 use std::io::{Read, Write};
 use std::time::Instant;
 
@@ -21,6 +33,7 @@ use super::error::{RemoteError, Result};
 use super::state::{self, LastPush, OffsiteEntry, OffsiteStatus, PendingUpload, RemoteState};
 use super::{Manifest, Remote, data_key, manifest_key};
 use crate::store::Store;
+use crate::store::codec::StoredForm;
 use crate::store::list::BackupInfo;
 use crate::store::names::BackupId;
 
@@ -158,7 +171,7 @@ fn push_inner(
     st: &mut RemoteState,
 ) -> Result<PushReport> {
     let started = Instant::now();
-    let mut report = PushReport {
+    let report = PushReport {
         remote: remote.config.name.clone(),
         url: remote.url.to_string(),
         sent: Vec::new(),
@@ -172,13 +185,12 @@ fn push_inner(
     // Listing first: it fails fast on credentials, reachability and the
     // bucket, before anything is read or sent.
     let (manifests, _) = remote.manifests()?;
-    let on_remote: std::collections::HashSet<String> =
-        manifests.iter().map(|m| m.id.clone()).collect();
-    let data_objects: std::collections::HashMap<String, u64> = remote
+    let on_remote: HashSet<String> = manifests.iter().map(|m| m.id.clone()).collect();
+    let objects: HashSet<String> = remote
         .backend()
         .list(&remote.key("data/"))?
         .into_iter()
-        .map(|o| (o.key, o.size))
+        .map(|o| o.key)
         .collect();
     for id in &on_remote {
         st.backups.entry(id.clone()).or_insert(OffsiteEntry {
@@ -195,87 +207,48 @@ fn push_inner(
     }
 
     let listing = store.list_backups()?;
+    let mut run = Run {
+        store,
+        remote,
+        options,
+        progress,
+        st,
+        prog: PushProgress::default(),
+        view: View { manifests, objects },
+        report,
+        local: &listing.backups,
+        todo: HashSet::new(),
+        tried: HashSet::new(),
+    };
     let mut todo: Vec<&BackupInfo> = Vec::new();
     for info in &listing.backups {
         if on_remote.contains(&info.id.to_string()) {
-            report.already += 1;
+            run.report.already += 1;
             continue;
         }
         match (&info.checksum, info.has_data(), &info.meta_path) {
             (Some(_), true, Some(_)) => todo.push(info),
-            (_, false, _) => report.skipped.push(PushFailure {
+            (_, false, _) => run.report.skipped.push(PushFailure {
                 id: info.id.clone(),
                 reason: "its data file is missing".to_string(),
             }),
-            _ => report.skipped.push(PushFailure {
+            _ => run.report.skipped.push(PushFailure {
                 id: info.id.clone(),
                 reason: "it has no usable meta, so nothing could verify it later".to_string(),
             }),
         }
     }
-    let mut prog = PushProgress {
+    run.todo = todo.iter().map(|i| i.id.clone()).collect();
+    run.prog = PushProgress {
         backups_total: todo.len(),
-        bytes_total: todo.iter().filter_map(|i| i.plain_size.or(i.size)).sum(),
+        bytes_total: todo.iter().filter_map(|i| i.size.or(i.plain_size)).sum(),
         ..PushProgress::default()
     };
-    progress(&prog);
+    progress(&run.prog);
     for info in todo {
-        prog.backup = Some(info.id.to_string());
-        prog.parts_done = 0;
-        progress(&prog);
-        match push_one(
-            store,
-            remote,
-            options,
-            info,
-            &data_objects,
-            &manifests,
-            st,
-            &mut prog,
-            progress,
-        ) {
-            Ok(pushed) => {
-                report.bytes_sent += pushed.bytes_sent;
-                st.backups.insert(
-                    info.id.to_string(),
-                    OffsiteEntry {
-                        status: OffsiteStatus::Verified,
-                        at: state::now_text(),
-                        detail: None,
-                    },
-                );
-                report.sent.push(pushed);
-            }
-            Err(e) if is_fatal(&e) => {
-                st.backups.insert(
-                    info.id.to_string(),
-                    OffsiteEntry {
-                        status: OffsiteStatus::Failed,
-                        at: state::now_text(),
-                        detail: Some(e.to_string()),
-                    },
-                );
-                return Err(e);
-            }
-            Err(e) => {
-                tracing::warn!(backup = %info.id, error = %e, "push of one backup failed");
-                st.backups.insert(
-                    info.id.to_string(),
-                    OffsiteEntry {
-                        status: OffsiteStatus::Failed,
-                        at: state::now_text(),
-                        detail: Some(e.to_string()),
-                    },
-                );
-                report.failed.push(PushFailure {
-                    id: info.id.clone(),
-                    reason: e.to_string(),
-                });
-            }
-        }
-        prog.backups_done += 1;
-        progress(&prog);
+        run.send(info)?;
     }
+    let mut report = run.report;
     report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
     tracing::info!(
         remote = %remote.config.name,
@@ -288,6 +261,368 @@ fn push_inner(
     Ok(report)
 }
 
+/// What the remote holds, as far as this push knows: the manifests listed
+/// at its start and those it wrote, and the data objects present.
+struct View {
+    manifests: Vec<Manifest>,
+    /// Full keys of the data objects.
+    objects: HashSet<String>,
+}
+
+impl View {
+    /// A backup on the remote whose data object holds `checksum`'s content
+    /// and is there: one of `id` first, then a full one, then any.
+    /// `full_only` leaves deltas out (a base, or a full backup that must
+    /// stay restorable on its own); `encrypted` asks for objects of that
+    /// kind (`None`: either).
+    fn holding(
+        &self,
+        remote: &Remote,
+        checksum: &str,
+        id: Option<&BackupId>,
+        full_only: bool,
+        encrypted: Option<bool>,
+    ) -> Option<&Manifest> {
+        let usable = |m: &&Manifest| {
+            m.checksum == checksum
+                && m.form().is_ok()
+                && (!full_only || m.is_full())
+                && encrypted.is_none_or(|e| m.encryption.is_some() == e)
+                && self.objects.contains(&remote.key(&m.data_key))
+        };
+        let id = id.map(ToString::to_string);
+        self.manifests
+            .iter()
+            .filter(usable)
+            .find(|m| Some(&m.id) == id.as_ref())
+            .or_else(|| self.manifests.iter().filter(usable).find(|m| m.is_full()))
+            .or_else(|| self.manifests.iter().find(usable))
+    }
+}
+
+/// A local backup as a push sends it: its stored bytes as they are.
+struct Local<'a> {
+    info: &'a BackupInfo,
+    /// The meta file, byte for byte.
+    meta_text: String,
+    form: StoredForm,
+    /// SHA-256 (hex) and size of the stored bytes, as the meta records
+    /// them (the plain checksum and size for plain JSON).
+    encoded_sha256: String,
+    encoded_size: u64,
+    /// For a delta: the local base's id and the plain checksum it must have.
+    base: Option<(BackupId, String)>,
+}
+
+impl Local<'_> {
+    fn checksum(&self) -> String {
+        self.info.checksum.clone().unwrap_or_default()
+    }
+    fn plain_size(&self) -> u64 {
+        self.info.plain_size.or(self.info.size).unwrap_or(0)
+    }
+}
+
+/// Reads what a push needs of a local backup from its meta. A compressed
+/// backup whose meta records no stored checksum is proven by decoding it.
+fn describe<'a>(store: &Store, remote: &Remote, info: &'a BackupInfo) -> Result<Local<'a>> {
+    let meta_path = info.meta_path.clone().unwrap_or_default();
+    let bytes =
+        crate::store::fs::read_file(store.fs(), &meta_path, crate::store::meta::MAX_META_LEN)
+            .map_err(|e| crate::store::StoreError::io("read backup meta", &meta_path, e))?;
+    let meta_text = String::from_utf8(bytes).map_err(|_| RemoteError::VerifyFailed {
+        id: info.id.to_string(),
+        remote: remote.config.name.clone(),
+        reason: "its meta is not UTF-8 text".to_string(),
+    })?;
+    let meta = crate::store::meta::Meta::from_slice(meta_text.as_bytes()).map_err(|e| {
+        RemoteError::VerifyFailed {
+            id: info.id.to_string(),
+            remote: remote.config.name.clone(),
+            reason: format!("its meta is not valid: {e}"),
+        }
+    })?;
+    let checksum = info.checksum.clone().unwrap_or_default();
+    let (encoded_sha256, encoded_size) = match (info.form, meta.stored_sha256()) {
+        (StoredForm::Plain, _) => (checksum.clone(), info.size.unwrap_or(0)),
+        (_, Some(sha)) => (
+            sha.to_ascii_lowercase(),
+            meta.stored_size.or(info.size).unwrap_or(0),
+        ),
+        (_, None) => {
+            // Nothing records the stored bytes: prove them by decoding.
+            let (plain, _) = crate::store::codec::hash_plain(
+                store.fs(),
+                &info.data_path,
+                crate::store::MAX_GRAPH_LEN,
+            )
+            .map_err(|e| crate::store::StoreError::io("read backup", &info.data_path, e))?;
+            if plain != checksum {
+                return Err(local_corrupt(info, &checksum, &plain));
+            }
+            crate::store::verify::hash_file(
+                store.fs(),
+                &info.data_path,
+                crate::store::MAX_GRAPH_LEN,
+            )
+            .map_err(|e| crate::store::StoreError::io("read backup", &info.data_path, e))?
+        }
+    };
+    let base = if info.form == StoredForm::Delta {
+        let id = meta
+            .delta_base
+            .as_deref()
+            .and_then(|b| b.parse::<BackupId>().ok());
+        let sha = meta.delta_base_checksum.clone().filter(|s| !s.is_empty());
+        match (id, sha) {
+            (Some(id), Some(sha)) => Some((id, sha.to_ascii_lowercase())),
+            _ => {
+                return Err(RemoteError::VerifyFailed {
+                    id: info.id.to_string(),
+                    remote: remote.config.name.clone(),
+                    reason: "it is a delta and its meta does not name its base and the base's checksum, so it could never be read back; nothing was sent".to_string(),
+                });
+            }
+        }
+    } else {
+        None
+    };
+    Ok(Local {
+        info,
+        meta_text,
+        form: info.form,
+        encoded_sha256,
+        encoded_size,
+        base,
+    })
+}
+
+/// One push's working state.
+struct Run<'a, 's> {
+    store: &'a Store,
+    remote: &'a Remote,
+    options: &'a PushOptions,
+    progress: &'a dyn Fn(&PushProgress),
+    st: &'s mut RemoteState,
+    prog: PushProgress,
+    view: View,
+    report: PushReport,
+    /// Every local backup (a delta's base is looked up here).
+    local: &'a [BackupInfo],
+    /// The backups this push is to send.
+    todo: HashSet<BackupId>,
+    /// Those it has tried (a base is tried before its delta, once).
+    tried: HashSet<BackupId>,
+}
+
+impl Run<'_, '_> {
+    /// Sends one backup (its base first when it is a delta whose base is
+    /// not on the remote) and records the outcome.
+    ///
+    /// # Errors
+    /// Only a failure that stops every upload.
+    fn send(&mut self, info: &BackupInfo) -> Result<()> {
+        if !self.tried.insert(info.id.clone()) {
+            return Ok(());
+        }
+        self.prog.backup = Some(info.id.to_string());
+        self.prog.parts_done = 0;
+        (self.progress)(&self.prog);
+        let result = describe(self.store, self.remote, info).and_then(|local| {
+            let base = self.base_for(&local)?;
+            self.prog.backup = Some(info.id.to_string());
+            self.prog.parts_done = 0;
+            self.push_one(&local, base)
+        });
+        match result {
+            Ok(pushed) => {
+                self.report.bytes_sent += pushed.bytes_sent;
+                self.st.backups.insert(
+                    info.id.to_string(),
+                    OffsiteEntry {
+                        status: OffsiteStatus::Verified,
+                        at: state::now_text(),
+                        detail: None,
+                    },
+                );
+                self.report.sent.push(pushed);
+            }
+            Err(e) => {
+                self.st.backups.insert(
+                    info.id.to_string(),
+                    OffsiteEntry {
+                        status: OffsiteStatus::Failed,
+                        at: state::now_text(),
+                        detail: Some(e.to_string()),
+                    },
+                );
+                if is_fatal(&e) {
+                    return Err(e);
+                }
+                tracing::warn!(backup = %info.id, error = %e, "push of one backup failed");
+                self.report.failed.push(PushFailure {
+                    id: info.id.clone(),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        self.prog.backups_done += 1;
+        (self.progress)(&self.prog);
+        Ok(())
+    }
+
+    /// For a delta: the remote backup it will be read through (a full
+    /// backup with its base's content), pushing the local base first when
+    /// the remote has none. `None` for a full backup, and for a delta
+    /// whose content is already on the remote (nothing of it is sent).
+    ///
+    /// # Errors
+    /// The base cannot be put on the remote: the delta is not sent, so no
+    /// remote delta ever lacks its base.
+    fn base_for(&mut self, local: &Local<'_>) -> Result<Option<(String, String)>> {
+        let Some((base_id, base_sha)) = local.base.clone() else {
+            return Ok(None);
+        };
+        let encrypted = Some(self.remote.encrypts());
+        if self
+            .view
+            .holding(self.remote, &local.checksum(), None, false, encrypted)
+            .is_some()
+        {
+            return Ok(None);
+        }
+        let remote = self.remote;
+        let found = |view: &View| {
+            view.holding(remote, &base_sha, Some(&base_id), true, None)
+                .map(|m| (m.id.clone(), base_sha.clone()))
+        };
+        if let Some(b) = found(&self.view) {
+            return Ok(Some(b));
+        }
+        let all = self.local;
+        let base_info = all.iter().find(|b| b.id == base_id);
+        if let Some(b) = base_info
+            && self.todo.contains(&b.id)
+        {
+            self.send(b)?;
+            if let Some(found) = found(&self.view) {
+                return Ok(Some(found));
+            }
+        }
+        let why = if let Some(f) = self.report.failed.iter().find(|f| f.id == base_id) {
+            format!("pushing it failed: {}", f.reason)
+        } else if let Some(s) = self.report.skipped.iter().find(|s| s.id == base_id) {
+            format!("it cannot be pushed: {}", s.reason)
+        } else if base_info.is_none() {
+            "it is not among the local backups".to_string()
+        } else {
+            "the remote has no full backup with its content (its id there holds other content, or no data object)".to_string()
+        };
+        Err(RemoteError::VerifyFailed {
+            id: local.info.id.to_string(),
+            remote: self.remote.config.name.clone(),
+            reason: format!(
+                "it is a delta and its base {base_id} is not on the remote: {why}; a delta is never pushed without its base, so nothing was sent"
+            ),
+        })
+    }
+
+    fn push_one(
+        &mut self,
+        local: &Local<'_>,
+        base: Option<(String, String)>,
+    ) -> Result<PushedBackup> {
+        let (store, remote, options) = (self.store, self.remote, self.options);
+        let info = local.info;
+        let checksum = local.checksum();
+        let encrypt = remote.encrypts();
+        // The same content already there, in a form that needs no more
+        // than this one does (a full backup never becomes a delta there).
+        let existing = self
+            .view
+            .holding(remote, &checksum, None, local.form.is_full(), Some(encrypt))
+            .cloned();
+        let (rel, form, stored, encoded, base) = if let Some(m) = existing {
+            let stored = reuse_named(remote, info, &m)?;
+            let form = m.form().unwrap_or(StoredForm::Plain);
+            let encoded = (
+                m.encoded_size.unwrap_or(m.size),
+                m.encoded_sha256().to_string(),
+            );
+            let base = m.delta_base.clone().zip(m.delta_base_checksum.clone());
+            (m.data_key.clone(), form, stored, encoded, base)
+        } else {
+            let rel = data_key(&checksum, local.form, encrypt);
+            let key = remote.key(&rel);
+            let stored = if self.view.objects.contains(&key) {
+                let pending = self.st.upload.as_ref().filter(|u| u.key == key);
+                let stored = reuse_unnamed(remote, store, local, &key, options, pending)?;
+                // An upload of this key left pending (its completion went
+                // through but the answer was lost) has nothing left to do.
+                if let Some(u) = self.st.upload.take_if(|u| u.key == key) {
+                    abandon(store, remote, &u);
+                }
+                stored
+            } else if local.encoded_size >= options.multipart_threshold {
+                let resuming = self.st.upload.as_ref().is_some_and(|u| u.key == key);
+                let (st, prog, progress) = (&mut *self.st, &mut self.prog, self.progress);
+                match upload_multipart(store, remote, options, local, &key, st, prog, progress) {
+                    Ok(s) => s,
+                    // The server may have forgotten the upload (restarted
+                    // without it, or expired it): start once more from the
+                    // first part.
+                    Err(e) if resuming && !is_fatal(&e) => {
+                        tracing::warn!(error = %e, "resuming the multipart upload failed; starting it again");
+                        if let Some(u) = st.upload.take() {
+                            abandon(store, remote, &u);
+                        }
+                        upload_multipart(store, remote, options, local, &key, st, prog, progress)?
+                    }
+                    Err(e) => return Err(e),
+                }
+            } else {
+                upload_single(store, remote, local, &key)?
+            };
+            let encoded = (local.encoded_size, local.encoded_sha256.clone());
+            (rel, local.form, stored, encoded, base)
+        };
+        self.prog.bytes_done += local.encoded_size;
+
+        let full = form.is_full();
+        let manifest = Manifest {
+            graphvault_remote: super::MANIFEST_VERSION,
+            id: info.id.to_string(),
+            checksum,
+            size: local.plain_size(),
+            data_key: rel.clone(),
+            stored_size: stored.size,
+            stored_checksum: stored.checksum,
+            part_size: stored.part_size,
+            encryption: remote.encrypts().then(|| "age".to_string()),
+            stored_format: (form != StoredForm::Plain).then(|| form.name().to_string()),
+            encoded_size: (form != StoredForm::Plain).then_some(encoded.0),
+            encoded_sha256: (form != StoredForm::Plain).then_some(encoded.1),
+            delta_base: base.as_ref().filter(|_| !full).map(|b| b.0.clone()),
+            delta_base_checksum: base.filter(|_| !full).map(|b| b.1),
+            meta: local.meta_text.clone(),
+            pushed_at: state::now_text(),
+            pushed_by: crate::store::meta::SAVED_BY.to_string(),
+        };
+        let bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
+        let mkey = remote.key(&manifest_key(&info.id));
+        // Already there means another push got here first with the same id;
+        // it is on the remote either way.
+        let _ = remote.backend().put_create(&mkey, bytes)?;
+        self.view.objects.insert(remote.key(&rel));
+        self.view.manifests.push(manifest);
+        Ok(PushedBackup {
+            id: info.id.clone(),
+            bytes_sent: stored.bytes_sent,
+            data: stored.how,
+        })
+    }
+}
+
 /// What was stored for one data object.
 struct Stored {
     size: u64,
@@ -297,104 +632,48 @@ struct Stored {
     how: &'static str,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn push_one(
-    store: &Store,
-    remote: &Remote,
-    options: &PushOptions,
-    info: &BackupInfo,
-    data_objects: &std::collections::HashMap<String, u64>,
-    manifests: &[Manifest],
-    st: &mut RemoteState,
-    prog: &mut PushProgress,
-    progress: &dyn Fn(&PushProgress),
-) -> Result<PushedBackup> {
-    let checksum = info.checksum.clone().unwrap_or_default();
-    let meta_path = info.meta_path.clone().unwrap_or_default();
-    let meta =
-        crate::store::fs::read_file(store.fs(), &meta_path, crate::store::meta::MAX_META_LEN)
-            .map_err(|e| crate::store::StoreError::io("read backup meta", &meta_path, e))?;
-    let meta = String::from_utf8(meta).map_err(|_| RemoteError::VerifyFailed {
+/// Reuses the data object of a backup already on the remote with the same
+/// content, when the server still reports the checksum its push recorded.
+fn reuse_named(remote: &Remote, info: &BackupInfo, m: &Manifest) -> Result<Stored> {
+    let key = remote.key(&m.data_key);
+    let server = remote.backend().server_checksum(&key)?;
+    if server.as_deref() == Some(m.stored_checksum.as_str()) {
+        return Ok(Stored {
+            size: m.stored_size,
+            checksum: m.stored_checksum.clone(),
+            part_size: m.part_size,
+            bytes_sent: 0,
+            how: "reused",
+        });
+    }
+    Err(RemoteError::VerifyFailed {
         id: info.id.to_string(),
         remote: remote.config.name.clone(),
-        reason: "its meta is not UTF-8 text".to_string(),
-    })?;
-    let rel = data_key(&checksum, remote.encrypts());
-    let key = remote.key(&rel);
-    let size = info.plain_size.or(info.size).unwrap_or(0);
-
-    let stored = if data_objects.contains_key(&key) {
-        let pending = st.upload.as_ref().filter(|u| u.key == key);
-        let stored = reuse(remote, store, info, &rel, &key, manifests, options, pending)?;
-        // An upload of this key left pending (its completion went through
-        // but the answer was lost) has nothing left to do.
-        if let Some(u) = st.upload.take_if(|u| u.key == key) {
-            abandon(store, remote, &u);
-        }
-        stored
-    } else if size >= options.multipart_threshold {
-        let resuming = st.upload.as_ref().is_some_and(|u| u.key == key);
-        match upload_multipart(store, remote, options, info, &key, st, prog, progress) {
-            Ok(s) => s,
-            // The server may have forgotten the upload (restarted without
-            // it, or expired it): start once more from the first part.
-            Err(e) if resuming && !is_fatal(&e) => {
-                tracing::warn!(error = %e, "resuming the multipart upload failed; starting it again");
-                if let Some(u) = st.upload.take() {
-                    abandon(store, remote, &u);
-                }
-                upload_multipart(store, remote, options, info, &key, st, prog, progress)?
-            }
-            Err(e) => return Err(e),
-        }
-    } else {
-        upload_single(store, remote, info, &key)?
-    };
-    prog.bytes_done += size;
-
-    let manifest = Manifest {
-        graphvault_remote: super::MANIFEST_VERSION,
-        id: info.id.to_string(),
-        checksum,
-        size,
-        data_key: rel,
-        stored_size: stored.size,
-        stored_checksum: stored.checksum,
-        part_size: stored.part_size,
-        encryption: remote.encrypts().then(|| "age".to_string()),
-        meta,
-        pushed_at: state::now_text(),
-        pushed_by: crate::store::meta::SAVED_BY.to_string(),
-    };
-    let bytes = serde_json::to_vec_pretty(&manifest).unwrap_or_default();
-    let mkey = remote.key(&manifest_key(&info.id));
-    // Already there means another push got here first with the same id;
-    // it is on the remote either way.
-    let _ = remote.backend().put_create(&mkey, bytes)?;
-    Ok(PushedBackup {
-        id: info.id.clone(),
-        bytes_sent: stored.bytes_sent,
-        data: stored.how,
+        reason: format!(
+            "the data object {key} (also used by {}) reports checksum {} instead of {}; it was not overwritten",
+            m.id,
+            server.as_deref().unwrap_or("none"),
+            m.stored_checksum
+        ),
     })
 }
 
-/// Data already on the remote under this checksum: reuse it when a
-/// manifest vouches for it, or when it can be shown to hold these bytes
-/// (the server's checksum is the one of this machine's pending upload of
-/// it, or of the local bytes, or it decrypts to them).
-#[allow(clippy::too_many_arguments)]
-fn reuse(
+/// An object no manifest names at this backup's key: left by a push
+/// interrupted between the data and the manifest, or by a concurrent
+/// push. Reused when it can be shown to hold these stored bytes (the
+/// server's checksum is the one of this machine's pending upload of it,
+/// or of the local stored bytes, or it decrypts to them).
+fn reuse_unnamed(
     remote: &Remote,
     store: &Store,
-    info: &BackupInfo,
-    rel: &str,
+    local: &Local<'_>,
     key: &str,
-    manifests: &[Manifest],
     options: &PushOptions,
     pending: Option<&PendingUpload>,
 ) -> Result<Stored> {
+    let info = local.info;
     let server = remote.backend().server_checksum(key)?;
-    if let Some(p) = pending.filter(|p| p.checksum == info.checksum.clone().unwrap_or_default()) {
+    if let Some(p) = pending.filter(|p| p.checksum == local.encoded_sha256) {
         let digests: Option<Vec<[u8; 32]>> = p.part_sha256.iter().map(|h| unhex32(h)).collect();
         if let Some(digests) = digests.filter(|d| !d.is_empty()) {
             let expected = super::s3_composite_checksum(&digests);
@@ -414,33 +693,7 @@ fn reuse(
             }
         }
     }
-    if let Some(m) = manifests.iter().find(|m| m.data_key == rel) {
-        if server.as_deref() == Some(m.stored_checksum.as_str()) {
-            return Ok(Stored {
-                size: m.stored_size,
-                checksum: m.stored_checksum.clone(),
-                part_size: m.part_size,
-                bytes_sent: 0,
-                how: "reused",
-            });
-        }
-        return Err(RemoteError::VerifyFailed {
-            id: info.id.to_string(),
-            remote: remote.config.name.clone(),
-            reason: format!(
-                "the data object {key} (also used by {}) reports checksum {} instead of {}; it was not overwritten",
-                m.id,
-                server.as_deref().unwrap_or("none"),
-                m.stored_checksum
-            ),
-        });
-    }
-    // An object no manifest names: left by a push interrupted between the
-    // data and the manifest, or by a concurrent push. Plain data can be
-    // checked against the local bytes; ciphertext can be decrypted.
-    let bytes =
-        crate::store::codec::read_plain(store.fs(), &info.data_path, crate::store::MAX_GRAPH_LEN)
-            .map_err(|e| crate::store::StoreError::io("read backup", &info.data_path, e))?;
+    let bytes = read_checked(store, local)?;
     let stored_size = remote
         .backend()
         .head(key)?
@@ -481,22 +734,25 @@ fn reuse(
     }
 }
 
-/// Reads a local backup and checks it against its meta before sending.
-fn read_checked(store: &Store, info: &BackupInfo) -> Result<Vec<u8>> {
-    let bytes =
-        crate::store::codec::read_plain(store.fs(), &info.data_path, crate::store::MAX_GRAPH_LEN)
-            .map_err(|e| crate::store::StoreError::io("read backup", &info.data_path, e))?;
+/// Reads a local backup's stored bytes as they are (a zstd or delta frame
+/// is not decoded) and checks them against its meta before sending.
+fn read_checked(store: &Store, local: &Local<'_>) -> Result<Vec<u8>> {
+    let path = &local.info.data_path;
+    let bytes = crate::store::fs::read_file(store.fs(), path, crate::store::MAX_GRAPH_LEN)
+        .map_err(|e| crate::store::StoreError::io("read backup", path, e))?;
     let actual = crate::store::verify::sha256_hex(&bytes);
-    if Some(actual.as_str()) != info.checksum.as_deref() {
-        return Err(local_corrupt(info, &actual));
+    if actual != local.encoded_sha256 {
+        return Err(local_corrupt(local.info, &local.encoded_sha256, &actual));
     }
     Ok(bytes)
 }
 
-fn local_corrupt(info: &BackupInfo, actual: &str) -> RemoteError {
+/// The local file does not hash to what its meta records (`expected`: the
+/// plain checksum for plain JSON, the stored checksum for a frame).
+fn local_corrupt(info: &BackupInfo, expected: &str, actual: &str) -> RemoteError {
     RemoteError::Store(crate::store::StoreError::ChecksumMismatch {
         path: info.data_path.clone(),
-        expected: info.checksum.clone().unwrap_or_default(),
+        expected: expected.to_string(),
         actual: actual.to_string(),
     })
 }
@@ -518,14 +774,14 @@ fn confirm_server_checksum(remote: &Remote, key: &str, expected: &str) -> Result
     }
 }
 
-fn upload_single(store: &Store, remote: &Remote, info: &BackupInfo, key: &str) -> Result<Stored> {
-    let plain = read_checked(store, info)?;
+fn upload_single(store: &Store, remote: &Remote, local: &Local<'_>, key: &str) -> Result<Stored> {
+    let bytes = read_checked(store, local)?;
     let stored = match (remote.encrypts(), remote.keys()) {
-        (true, Some(k)) => k.encrypt(&plain)?,
+        (true, Some(k)) => k.encrypt(&bytes)?,
         (true, None) => {
             return Err(RemoteError::Crypto("no encryption key loaded".to_string()));
         }
-        (false, _) => plain,
+        (false, _) => bytes,
     };
     let checksum = super::s3_checksum(&stored);
     let size = stored.len() as u64;
@@ -567,10 +823,11 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-/// Encrypts the backup into the remote's staged ciphertext file (written
-/// atomically and synced), checking the plain bytes against the meta on
-/// the way. Returns the ciphertext's SHA-256 (hex).
-fn stage_ciphertext(store: &Store, remote: &Remote, info: &BackupInfo) -> Result<String> {
+/// Encrypts the backup's stored bytes into the remote's staged ciphertext
+/// file (written atomically and synced), checking them against the meta
+/// on the way. Returns the ciphertext's SHA-256 (hex).
+fn stage_ciphertext(store: &Store, remote: &Remote, local: &Local<'_>) -> Result<String> {
+    let info = local.info;
     let keys = remote
         .keys()
         .ok_or_else(|| RemoteError::Crypto("no encryption key loaded".to_string()))?;
@@ -583,10 +840,11 @@ fn stage_ciphertext(store: &Store, remote: &Remote, info: &BackupInfo) -> Result
             .create_dir_all(&dir)
             .map_err(|e| crate::store::StoreError::io("create directory", &dir, e))?;
     }
-    let crate::store::fs::ReadFile { mut reader, .. } =
-        crate::store::codec::open_plain(store.fs(), &info.data_path, crate::store::MAX_GRAPH_LEN)
-            .map_err(|e| crate::store::StoreError::io("open backup", &info.data_path, e))?;
-    let mut plain_hash = sha2::Sha256::new();
+    let crate::store::fs::ReadFile { mut reader, .. } = store
+        .fs()
+        .open_read(&info.data_path, crate::store::MAX_GRAPH_LEN)
+        .map_err(|e| crate::store::StoreError::io("open backup", &info.data_path, e))?;
+    let mut source_hash = sha2::Sha256::new();
     let mut cipher_hash = None;
     let mut crypto_error = None;
     let written = crate::store::fs::write_atomic_with(
@@ -611,7 +869,7 @@ fn stage_ciphertext(store: &Store, remote: &Remote, info: &BackupInfo) -> Result
                 if n == 0 {
                     break;
                 }
-                plain_hash.update(&buf[..n]);
+                source_hash.update(&buf[..n]);
                 enc.write_all(&buf[..n])?;
             }
             enc.finish()?;
@@ -623,10 +881,10 @@ fn stage_ciphertext(store: &Store, remote: &Remote, info: &BackupInfo) -> Result
         return Err(e);
     }
     written?;
-    let actual = crate::store::verify::hex(&plain_hash.finalize());
-    if Some(actual.as_str()) != info.checksum.as_deref() {
+    let actual = crate::store::verify::hex(&source_hash.finalize());
+    if actual != local.encoded_sha256 {
         state::remove_staged(store, &remote.config.name);
-        return Err(local_corrupt(info, &actual));
+        return Err(local_corrupt(info, &local.encoded_sha256, &actual));
     }
     cipher_hash.ok_or_else(|| RemoteError::Crypto("age encryption did not finish".to_string()))
 }
@@ -664,7 +922,7 @@ fn upload_multipart(
     store: &Store,
     remote: &Remote,
     options: &PushOptions,
-    info: &BackupInfo,
+    local: &Local<'_>,
     key: &str,
     st: &mut RemoteState,
     prog: &mut PushProgress,
@@ -672,7 +930,9 @@ fn upload_multipart(
 ) -> Result<Stored> {
     let part_size = options.part_size.max(5 << 20);
     let part_len = usize::try_from(part_size).unwrap_or(8 << 20);
-    let checksum = info.checksum.clone().unwrap_or_default();
+    let info = local.info;
+    // The pending upload is of these stored bytes.
+    let checksum = local.encoded_sha256.clone();
     let encrypt = remote.encrypts();
 
     // Resume an upload of these same bytes in parts of this size; anything
@@ -697,7 +957,7 @@ fn upload_multipart(
         Some(p) => p,
         None => {
             let staged_sha256 = if encrypt {
-                Some(stage_ciphertext(store, remote, info)?)
+                Some(stage_ciphertext(store, remote, local)?)
             } else {
                 None
             };
@@ -729,17 +989,12 @@ fn upload_multipart(
     } else {
         info.data_path.clone()
     };
-    // A compressed backup goes up as its plain JSON for now (the remote's
-    // objects are named and checked by the plain checksum): read through
-    // the store's decoder.
-    let opened = if encrypt {
-        store
-            .fs()
-            .open_read(&source, crate::store::MAX_GRAPH_LEN * 2)
-    } else {
-        crate::store::codec::open_plain(store.fs(), &source, crate::store::MAX_GRAPH_LEN)
-    }
-    .map_err(|e| crate::store::StoreError::io("open backup", &source, e));
+    // The stored bytes as they are (a zstd or delta frame is never
+    // decoded here), or their staged ciphertext.
+    let opened = store
+        .fs()
+        .open_read(&source, crate::store::MAX_GRAPH_LEN * 2)
+        .map_err(|e| crate::store::StoreError::io("open backup", &source, e));
     let crate::store::fs::ReadFile { mut reader, .. } = match opened {
         Ok(r) => r,
         Err(e) => {
@@ -749,7 +1004,7 @@ fn upload_multipart(
             return Err(e.into());
         }
     };
-    // The hash of everything read: the plain JSON (checked against the
+    // The hash of everything read: the stored bytes (checked against the
     // meta) or the staged ciphertext (checked against what was staged).
     let mut source_hash = sha2::Sha256::new();
     let mut part = vec![0u8; part_len];
@@ -831,7 +1086,7 @@ fn upload_multipart(
                 source.display()
             )));
         }
-        return Err(local_corrupt(info, &actual));
+        return Err(local_corrupt(info, &expected_source, &actual));
     }
     let expected = super::s3_composite_checksum(&digests);
     let outcome =

@@ -260,6 +260,22 @@ impl Store {
         meta
     }
 
+    /// `converted`, a meta rewritten from `original` to describe the same
+    /// graph in another form, signed when this store's key proves
+    /// `original` (and left without an HMAC otherwise: an HMAC is never
+    /// made up for a meta the key did not vouch for).
+    pub(crate) fn sign_if_authentic(
+        &self,
+        original: &meta::Meta,
+        mut converted: meta::Meta,
+    ) -> meta::Meta {
+        converted.hmac = None;
+        match &self.key {
+            Some(k) if k.check(original) == Some(true) => self.sign(converted),
+            _ => converted,
+        }
+    }
+
     /// Finishes a meta about to be written under the lock: the next
     /// store-wide creation sequence number (so order never rests on the
     /// clock), then the HMAC.
