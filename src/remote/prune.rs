@@ -3,6 +3,9 @@
 //! kept, a floor of valid backups, every decision with its reasons, and a
 //! dry run unless applied). Health comes from the server checksums.
 //!
+//! A delta is read through its base: the base of a delta the plan keeps
+//! is kept too, with a reason naming the delta (as local retention does).
+//!
 //! Removing a backup deletes its manifest first (it is then no longer
 //! listed) and then its data object when no other manifest names it. A
 //! bucket with versioning keeps what is deleted as old versions behind a
@@ -19,6 +22,7 @@ use super::backend::BucketProtection;
 use super::error::Result;
 use super::inspect::check_backup;
 use super::{Remote, manifest_key};
+use crate::store::codec::StoredForm;
 use crate::store::names::BackupId;
 use crate::store::retention::{self, Action, Candidate, Health, RetentionPlan, RetentionPolicy};
 use crate::store::verify::Status;
@@ -79,7 +83,15 @@ pub fn rotate(
         }
     }
     candidates.sort_by(|a, b| b.id.cmp(&a.id));
-    let plan = retention::plan(policy, &candidates, chrono::Local::now().naive_local())?;
+    let mut plan = retention::plan(policy, &candidates, chrono::Local::now().naive_local())?;
+    // A delta is read through its base: the base of every kept delta is
+    // kept, whatever the policy says of it, and its reasons say why.
+    let deltas: Vec<(BackupId, BackupId)> = manifests
+        .iter()
+        .filter(|m| m.form() == Ok(StoredForm::Delta))
+        .filter_map(|m| Some((m.backup_id().ok()?, m.base_id()?)))
+        .collect();
+    retention::keep_bases_of_kept_deltas(&mut plan, &deltas);
     let protection = remote.backend().protection();
     let mut notes = Vec::new();
     if protection.versioning.as_deref() == Some("Enabled") {
