@@ -518,22 +518,30 @@ fn render_listing(l: &RemoteListing) -> String {
     } else {
         let _ = writeln!(
             out,
-            "{:<26}  {:>10}  {:>10}  {:>6}  {:>6}  {:<12}  pushed",
-            "ID", "SIZE", "STORED", "NODES", "EDGES", "CHECKSUM"
+            "{:<26}  {:>10}  {:>10}  {:<10}  {:>6}  {:>6}  {:<12}  pushed",
+            "ID", "SIZE", "STORED", "FORM", "NODES", "EDGES", "CHECKSUM"
         );
     }
     for b in &l.backups {
         let _ = writeln!(
             out,
-            "{:<26}  {:>10}  {:>10}  {:>6}  {:>6}  {:<12}  {}{}",
+            "{:<26}  {:>10}  {:>10}  {:<10}  {:>6}  {:>6}  {:<12}  {}{}{}",
             b.id,
             human_size(b.size),
             human_size(b.stored_size),
+            match b.stored_format.as_str() {
+                "zstd-delta" => "delta",
+                other => other,
+            },
             b.node_count.map_or("–".to_string(), |n| n.to_string()),
             b.edge_count.map_or("–".to_string(), |n| n.to_string()),
             short_checksum(&b.checksum),
             b.pushed_at,
-            if b.encrypted { "  age" } else { "" }
+            if b.encrypted { "  age" } else { "" },
+            b.delta_base
+                .as_deref()
+                .map(|base| format!("  base {base}"))
+                .unwrap_or_default()
         );
     }
     let _ = writeln!(
