@@ -19,7 +19,7 @@ use graphvault::store::verify::{Depth, Level, Status, Target};
 
 use crate::common::{self, sha256};
 
-fn at(day: u32) -> chrono::DateTime<chrono::Local> {
+pub(crate) fn at(day: u32) -> chrono::DateTime<chrono::Local> {
     chrono::Local
         .with_ymd_and_hms(2025, 10, day, 12, 0, 0)
         .earliest()
@@ -27,7 +27,7 @@ fn at(day: u32) -> chrono::DateTime<chrono::Local> {
 }
 
 /// The same large graph each day, with one node more: what a delta is for.
-fn day_graph(day: u32) -> KnowledgeGraph {
+pub(crate) fn day_graph(day: u32) -> KnowledgeGraph {
     let mut g = KnowledgeGraph::from_slice(common::app_graph(300, 2, false, "same").as_bytes())
         .expect("graph");
     for d in 1..=day {

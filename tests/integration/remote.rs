@@ -845,6 +845,22 @@ fn figures_push_and_recovery_of_a_77_mb_graph_against_raw_transfers() {
     let push_s = t.elapsed().as_secs_f64();
     assert_eq!(report.sent.len(), 1);
 
+    // The same graph in a store whose backups are zstd frames: the push
+    // sends the frame as it is.
+    let z = common::empty_store();
+    let mut zstore = graphvault::store::Store::open(z.root()).expect("store");
+    zstore.set_setting("compression", "zstd").expect("set");
+    zstore.save_graph_with_backup(&graph).expect("save");
+    let zconfig = server.config("zst", &bucket, "fig-zst");
+    let zremote = Remote::open_with_credentials(&zconfig, Some(s3server::credentials()), None)
+        .expect("remote");
+    let t = Instant::now();
+    let zreport =
+        graphvault::remote::push::push(&zstore, &zremote, &PushOptions::default(), &|_| {})
+            .expect("compressed push");
+    let zpush_s = t.elapsed().as_secs_f64();
+    assert_eq!(zreport.sent.len(), 1);
+
     // The same push encrypted: age on the way, the ciphertext staged on
     // local disk so that an interrupted upload resumes.
     let keys = tempfile::tempdir().expect("keys");
@@ -917,6 +933,12 @@ fn figures_push_and_recovery_of_a_77_mb_graph_against_raw_transfers() {
         "raw multipart upload of the same bytes (floor): {raw_up_s:.2} s, {:.0} MB/s; push/floor {:.2}x",
         mb / raw_up_s,
         push_s / raw_up_s
+    );
+    println!(
+        "push of the same graph from a compressed store (the zstd frame as stored): {zpush_s:.2} s, {} bytes sent against {} for the plain push ({:.1}%)",
+        zreport.bytes_sent,
+        report.bytes_sent,
+        zreport.bytes_sent as f64 * 100.0 / report.bytes_sent as f64
     );
     println!(
         "push encrypted (age, ciphertext staged on disk, 8 MiB parts, read back, manifest): {enc_push_s:.2} s, {:.0} MB/s; {:.2}x the floor",
@@ -1423,4 +1445,606 @@ fn a_pushed_encrypted_backup_decrypts_with_the_age_command_line_tools() {
         .output()
         .expect("run rage");
     assert!(!refused.status.success(), "a wrong key must be refused");
+}
+
+// ---- Off-site copies of compressed and delta backups: stored bytes as
+// they are, read back through their form.
+
+/// A store whose four backups are zstd frames, or with `deltas`, a full
+/// backup every other save and a delta against it in between: day 1 full,
+/// day 2 a delta of day 1, day 3 full, day 4 a delta of day 3. Returns the
+/// backups, newest first.
+fn encoded_store(deltas: bool) -> (common::AppStore, Vec<graphvault::store::list::BackupInfo>) {
+    use graphvault::store::save::SaveOptions;
+    let s = common::empty_store();
+    let mut store = s.open();
+    store.set_setting("compression", "zstd").expect("set");
+    if deltas {
+        store.set_setting("deltas", "on").expect("set");
+        store.set_setting("full-every", "2").expect("set");
+    }
+    for day in 1..=4 {
+        store
+            .save_with(
+                &crate::delta::day_graph(day),
+                &SaveOptions {
+                    rotate: false,
+                    at: Some(crate::delta::at(day)),
+                },
+            )
+            .expect("save");
+    }
+    let backups = store.list_backups().expect("list").backups;
+    assert_eq!(backups.len(), 4);
+    (s, backups)
+}
+
+/// The plain JSON of a local backup, read through its form.
+fn plain_of(b: &graphvault::store::list::BackupInfo) -> Vec<u8> {
+    graphvault::store::codec::read_plain(&graphvault::store::fs::RealFs, &b.data_path, u64::MAX)
+        .expect("plain")
+}
+
+fn raw_get(server: &Server, bucket: &str, key: &str) -> Vec<u8> {
+    use graphvault::remote::ObjectBackend;
+    server
+        .backend(bucket)
+        .get(key, u64::MAX)
+        .unwrap_or_else(|e| panic!("get {key}: {e}"))
+}
+
+fn manifest_of(server: &Server, bucket: &str, prefix: &str, id: &str) -> Value {
+    let bytes = raw_get(
+        server,
+        bucket,
+        &format!("{prefix}backups/{id}.manifest.json"),
+    );
+    serde_json::from_slice(&bytes).expect("manifest JSON")
+}
+
+fn check_of<'a>(json: &'a Value, id: &str) -> &'a Value {
+    json["result"]["backups"]
+        .as_array()
+        .or_else(|| json["result"]["candidates"].as_array())
+        .expect("checks")
+        .iter()
+        .find(|c| c["id"] == id)
+        .unwrap_or_else(|| panic!("no check of {id}: {json}"))
+}
+
+/// `recover --from-remote URL` onto `target`, with `extra` flags.
+fn recover_from(target: &Path, server: &Server, url: &str, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec![
+        "recover",
+        "--from-remote",
+        url,
+        "--endpoint",
+        &server.endpoint,
+    ];
+    args.extend_from_slice(extra);
+    gv(target, &args)
+}
+
+/// `encoded_store(true)` pushed to a new bucket as remote `off` at
+/// `s3://BUCKET/PREFIX`: the bucket, the store and its backups.
+fn pushed_delta_store(
+    server: &Server,
+    tag: &str,
+    prefix: &str,
+) -> (
+    String,
+    common::AppStore,
+    Vec<graphvault::store::list::BackupInfo>,
+) {
+    let bucket = server.bucket(&s3server::unique_bucket(tag));
+    let (s, backups) = encoded_store(true);
+    add_remote(
+        &s.root(),
+        server,
+        "off",
+        &format!("s3://{bucket}/{prefix}"),
+        &[],
+    );
+    let (code, json) = gv(&s.root(), &["push", "off"]);
+    assert_eq!(code, 0, "push: {json}");
+    (bucket, s, backups)
+}
+
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+#[test]
+fn a_compressed_store_is_pushed_as_its_stored_frames_byte_for_byte() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("zst"));
+    let (s, backups) = encoded_store(false);
+    let root = s.root();
+    add_remote(&root, server, "off", &format!("s3://{bucket}/z"), &[]);
+    let (code, json) = gv(&root, &["push", "off"]);
+    assert_eq!(code, 0, "push: {json}");
+    assert_eq!(pushed_ids(&json).len(), 4, "{json}");
+    let stored_total: u64 = backups.iter().map(|b| b.size.expect("size")).sum();
+    assert_eq!(
+        json["result"]["bytes_sent"].as_u64(),
+        Some(stored_total),
+        "what went up is the stored frames, not the plain JSON: {json}"
+    );
+
+    let keys = raw_keys(server, &bucket, "z/data/");
+    for b in &backups {
+        assert_eq!(b.form, graphvault::store::codec::StoredForm::Zstd);
+        let sha = b.checksum.clone().expect("checksum");
+        let local = std::fs::read(&b.data_path).expect("local frame");
+        let object = raw_get(server, &bucket, &format!("z/data/{sha}.json.zst"));
+        assert_eq!(object.len() as u64, b.size.expect("size"));
+        assert_eq!(object, local, "the object is the local file, byte for byte");
+        // Negative control: a push that still sent plain JSON would have
+        // put the plain bytes (which do not start with zstd's magic) under
+        // the plain key.
+        assert!(object.starts_with(&ZSTD_MAGIC));
+        assert_ne!(object, plain_of(b));
+        assert!(
+            !keys.contains(&format!("z/data/{sha}.json")),
+            "no plain copy: {keys:?}"
+        );
+        let m = manifest_of(server, &bucket, "z/", &b.id.to_string());
+        assert_eq!(m["stored_format"], "zstd");
+        assert_eq!(
+            m["checksum"],
+            sha.as_str(),
+            "the plain checksum: the graph's identity"
+        );
+        assert_eq!(m["size"].as_u64(), Some(plain_of(b).len() as u64));
+        assert_eq!(m["stored_size"].as_u64(), b.size);
+        assert_eq!(m["encoded_sha256"], sha256(&local).as_str());
+        assert_eq!(m["delta_base"], Value::Null);
+    }
+
+    let (code, json) = gv(&root, &["remote", "ls", "off"]);
+    assert_eq!(code, 0, "{json}");
+    for b in json["result"]["backups"].as_array().expect("backups") {
+        assert_eq!(b["stored_format"], "zstd");
+        assert!(b["stored_size"].as_u64() < b["size"].as_u64(), "{b}");
+    }
+    let (code, json) = gv(&root, &["remote", "verify", "off"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["valid"], 4);
+    let (code, json) = gv(&root, &["remote", "verify", "off", "--deep"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["valid"], 4);
+
+    // Restored as it was stored: the frame and its meta, byte for byte.
+    let newest = &backups[0];
+    let fresh = tempfile::tempdir().expect("fresh");
+    let target = fresh.path().join("storage");
+    let url = format!("s3://{bucket}/z");
+    let (code, json) = recover_from(&target, server, &url, &[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["remote_id"], newest.id.to_string());
+    assert_eq!(
+        std::fs::read(target.join("graph.json")).expect("primary"),
+        plain_of(newest)
+    );
+    let installed = target.join("backups").join(newest.id.zstd_file_name());
+    assert_eq!(
+        std::fs::read(&installed).expect("installed"),
+        std::fs::read(&newest.data_path).expect("local")
+    );
+    assert_eq!(
+        std::fs::read(target.join("backups").join(newest.id.meta_file_name())).expect("meta"),
+        std::fs::read(newest.meta_path.as_ref().expect("meta")).expect("meta")
+    );
+    let (code, json) = gv(&target, &["verify", &newest.id.to_string()]);
+    assert_eq!(code, 0, "{json}");
+}
+
+#[test]
+fn a_delta_store_is_pushed_with_its_bases_and_recovers_through_a_delta() {
+    use graphvault::store::codec::StoredForm;
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("delta"));
+    let (s, backups) = encoded_store(true);
+    let root = s.root();
+    let forms: Vec<StoredForm> = backups.iter().map(|b| b.form).collect();
+    assert_eq!(
+        forms,
+        [
+            StoredForm::Delta,
+            StoredForm::Zstd,
+            StoredForm::Delta,
+            StoredForm::Zstd
+        ]
+    );
+    let id = |i: usize| backups[i].id.to_string();
+    add_remote(&root, server, "off", &format!("s3://{bucket}/d"), &[]);
+    let (code, json) = gv(&root, &["push", "off"]);
+    assert_eq!(code, 0, "push: {json}");
+    // Newest first, each delta's base just before it.
+    assert_eq!(pushed_ids(&json), [id(1), id(0), id(3), id(2)], "{json}");
+
+    for (delta, base) in [(0, 1), (2, 3)] {
+        let d = &backups[delta];
+        let b = &backups[base];
+        let m = manifest_of(server, &bucket, "d/", &id(delta));
+        assert_eq!(m["stored_format"], "zstd-delta");
+        assert_eq!(
+            m["delta_base"],
+            id(base).as_str(),
+            "the manifest names its base"
+        );
+        assert_eq!(
+            m["delta_base_checksum"],
+            b.checksum.clone().expect("checksum").as_str()
+        );
+        let object = raw_get(
+            server,
+            &bucket,
+            &format!("d/{}", m["data_key"].as_str().expect("key")),
+        );
+        assert_eq!(object, std::fs::read(&d.data_path).expect("local delta"));
+        assert!(
+            m["data_key"]
+                .as_str()
+                .expect("key")
+                .ends_with(".json.delta.zst"),
+            "{m}"
+        );
+        let bm = manifest_of(server, &bucket, "d/", &id(base));
+        assert_eq!(bm["stored_format"], "zstd");
+        assert_eq!(
+            raw_get(
+                server,
+                &bucket,
+                &format!("d/{}", bm["data_key"].as_str().expect("key"))
+            ),
+            std::fs::read(&b.data_path).expect("local base")
+        );
+    }
+    let (code, json) = gv(&root, &["remote", "verify", "off"]);
+    assert_eq!(code, 0, "{json}");
+    let levels: Vec<&str> = check_of(&json, &id(0))["levels"]
+        .as_array()
+        .expect("levels")
+        .iter()
+        .map(|l| l["level"].as_str().expect("level"))
+        .collect();
+    assert_eq!(
+        levels,
+        ["manifest", "object", "server_checksum", "base", "base"]
+    );
+    let (code, json) = gv(&root, &["remote", "ls", "off"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["backups"][0]["stored_format"], "zstd-delta");
+    assert_eq!(json["result"]["backups"][0]["delta_base"], id(1).as_str());
+
+    // Onto an empty directory, through the newest, a delta.
+    let fresh = tempfile::tempdir().expect("fresh");
+    let target = fresh.path().join("storage");
+    let url = format!("s3://{bucket}/d");
+    let (code, json) = recover_from(&target, server, &url, &[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["remote_id"], id(0).as_str());
+    let expected = plain_of(&backups[0]);
+    assert_eq!(
+        std::fs::read(target.join("graph.json")).expect("primary"),
+        expected,
+        "the primary is the original plain JSON, byte for byte"
+    );
+    // Installed as a full plain backup, its meta describing that.
+    let installed = target.join("backups").join(backups[0].id.data_file_name());
+    assert_eq!(std::fs::read(&installed).expect("installed"), expected);
+    assert!(
+        !target
+            .join("backups")
+            .join(backups[0].id.delta_file_name())
+            .exists()
+    );
+    let meta: Value = serde_json::from_slice(
+        &std::fs::read(target.join("backups").join(backups[0].id.meta_file_name())).expect("meta"),
+    )
+    .expect("meta JSON");
+    assert_eq!(meta["checksum"], sha256(&expected).as_str());
+    assert_eq!(meta["size"].as_u64(), Some(expected.len() as u64));
+    for gone in [
+        "stored_format",
+        "stored_checksum",
+        "stored_size",
+        "delta_base",
+        "delta_base_checksum",
+    ] {
+        assert_eq!(meta[gone], Value::Null, "{gone} left in {meta}");
+    }
+    let (code, json) = gv(&target, &["verify", &id(0)]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["status"], "valid");
+
+    // `remote restore` of the other delta, by id.
+    add_remote(&target, server, "off", &url, &[]);
+    let (code, json) = gv(&target, &["remote", "restore", "off", &id(2)]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        std::fs::read(target.join("graph.json")).expect("primary"),
+        plain_of(&backups[2])
+    );
+}
+
+#[test]
+fn a_delta_is_never_pushed_without_its_base() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("nobase"));
+    let (s, backups) = encoded_store(true);
+    let root = s.root();
+    let id = |i: usize| backups[i].id.to_string();
+    // The newest delta's base is damaged locally: it cannot be sent, so
+    // neither can the delta.
+    let mut bytes = std::fs::read(&backups[1].data_path).expect("base");
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&backups[1].data_path, bytes).expect("damage");
+    add_remote(&root, server, "off", &format!("s3://{bucket}"), &[]);
+    let (code, json) = gv(&root, &["push", "off"]);
+    assert_ne!(code, 0, "{json}");
+    assert_eq!(pushed_ids(&json), [id(3), id(2)], "{json}");
+    let failed = json["result"]["failed"].to_string();
+    assert!(failed.contains(&id(1)), "{failed}");
+    let reason = json["result"]["failed"]
+        .as_array()
+        .expect("failed")
+        .iter()
+        .find(|f| f["id"] == id(0).as_str())
+        .expect("the delta failed")["reason"]
+        .to_string();
+    assert!(
+        reason.contains(&format!("its base {} is not on the remote", id(1))),
+        "{reason}"
+    );
+    assert_eq!(remote_ids(&root, "off"), [id(2), id(3)]);
+    assert!(
+        !raw_keys(server, &bucket, "data/")
+            .iter()
+            .any(|k| k.contains(&backups[0].checksum.clone().expect("sha"))),
+        "nothing of the delta went up"
+    );
+}
+
+#[test]
+fn a_remote_delta_whose_base_is_damaged_names_it_and_recovery_takes_the_next() {
+    use graphvault::remote::ObjectBackend;
+    let server = s3server::shared();
+    let (bucket, s, backups) = pushed_delta_store(server, "badbase", "b");
+    let root = s.root();
+    let id = |i: usize| backups[i].id.to_string();
+    let base_key = format!(
+        "b/{}",
+        manifest_of(server, &bucket, "b/", &id(1))["data_key"]
+            .as_str()
+            .expect("key")
+    );
+    // Overwritten through the S3 API with other bytes.
+    let raw = raw_store(server, &bucket);
+    block_on(raw.put(
+        &object_store::path::Path::from(base_key.as_str()),
+        b"not the base".to_vec().into(),
+    ))
+    .expect("damage");
+
+    let (code, json) = gv(&root, &["remote", "verify", "off"]);
+    assert_eq!(code, 1, "{json}");
+    let delta = check_of(&json, &id(0));
+    assert_eq!(delta["status"], "corrupt");
+    assert_eq!(delta["failed_level"], "base");
+    assert!(
+        delta["reason"]
+            .as_str()
+            .expect("reason")
+            .contains(&format!("base {}", id(1))),
+        "{delta}"
+    );
+    // The other delta and its base are fine.
+    assert_eq!(check_of(&json, &id(2))["status"], "valid");
+
+    let fresh = tempfile::tempdir().expect("fresh");
+    let target = fresh.path().join("storage");
+    let url = format!("s3://{bucket}/b");
+    let (code, json) = recover_from(&target, server, &url, &[]);
+    assert_eq!(code, 0, "{json}");
+    let r = &json["result"];
+    assert_eq!(r["candidates"][0]["id"], id(0).as_str());
+    assert_eq!(r["candidates"][0]["status"], "corrupt");
+    assert!(
+        r["candidates"][0]["reason"]
+            .as_str()
+            .expect("reason")
+            .contains(&format!("base {}", id(1))),
+        "{r}"
+    );
+    assert_eq!(r["candidates"][1]["id"], id(1).as_str());
+    assert_eq!(r["candidates"][1]["status"], "corrupt");
+    assert_eq!(r["remote_id"], id(2).as_str(), "the next candidate: {r}");
+    assert_eq!(
+        std::fs::read(target.join("graph.json")).expect("primary"),
+        plain_of(&backups[2])
+    );
+
+    // Gone altogether: named as missing.
+    server.backend(&bucket).delete(&base_key).expect("delete");
+    let (code, json) = gv(&root, &["remote", "verify", "off"]);
+    assert_eq!(code, 1, "{json}");
+    let reason = check_of(&json, &id(0))["reason"]
+        .as_str()
+        .expect("reason")
+        .to_string();
+    assert!(
+        reason.contains(&format!("base {}", id(1))) && reason.contains("is not on the remote"),
+        "{reason}"
+    );
+}
+
+#[test]
+fn remote_rotate_keeps_the_base_a_kept_delta_needs() {
+    let server = s3server::shared();
+    let (bucket, s, backups) = pushed_delta_store(server, "rotbase", "r");
+    let root = s.root();
+    let id = |i: usize| backups[i].id.to_string();
+    let args = [
+        "remote",
+        "rotate",
+        "off",
+        "--keep-last",
+        "1",
+        "--min-valid",
+        "1",
+        "--apply",
+    ];
+    let (code, json) = gv(&root, &args);
+    assert_eq!(code, 0, "{json}");
+    let r = &json["result"];
+    let decision = |i: usize| {
+        r["plan"]["decisions"]
+            .as_array()
+            .expect("decisions")
+            .iter()
+            .find(|d| d["id"] == id(i).as_str())
+            .unwrap_or_else(|| panic!("no decision for {}: {r}", id(i)))
+            .clone()
+    };
+    assert_eq!(decision(0)["action"], "keep");
+    assert_eq!(decision(1)["action"], "keep", "the kept delta's base: {r}");
+    assert!(
+        decision(1)["reasons"]
+            .to_string()
+            .contains(&format!("the base of delta {}", id(0))),
+        "{r}"
+    );
+    // Negative control: the base of a delta that goes is not kept for it.
+    assert_eq!(decision(2)["action"], "remove", "{r}");
+    assert_eq!(decision(3)["action"], "remove", "{r}");
+    assert_eq!(remote_ids(&root, "off"), [id(0), id(1)]);
+    assert_eq!(raw_keys(server, &bucket, "r/data/").len(), 2);
+    let (code, json) = gv(&root, &["remote", "verify", "off", "--deep"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["valid"], 2);
+}
+
+#[test]
+fn an_encrypted_push_of_compressed_backups_round_trips() {
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("agezst"));
+    let keys = tempfile::tempdir().expect("keys");
+    let key = key_file(keys.path(), "graph.key");
+    let (s, backups) = encoded_store(true);
+    let root = s.root();
+    let url = format!("s3://{bucket}/e");
+    add_remote(
+        &root,
+        server,
+        "off",
+        &url,
+        &["--encrypt-key-file", key.to_str().expect("path")],
+    );
+    let (code, json) = gv(&root, &["push", "off"]);
+    assert_eq!(code, 0, "{json}");
+    let newest = &backups[0];
+    let m = manifest_of(server, &bucket, "e/", &newest.id.to_string());
+    let data_key = m["data_key"].as_str().expect("key");
+    assert!(data_key.ends_with(".json.delta.zst.age"), "{m}");
+    let object = raw_get(server, &bucket, &format!("e/{data_key}"));
+    assert!(object.starts_with(b"age-encryption.org/v1\n"));
+    assert_eq!(m["encoded_size"].as_u64(), newest.size);
+
+    let (code, json) = gv(&root, &["remote", "verify", "off", "--deep"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["valid"], 4);
+
+    let fresh = tempfile::tempdir().expect("fresh");
+    let target = fresh.path().join("storage");
+    let identity = ["--identity-file", key.to_str().expect("path")];
+    let (code, json) = recover_from(&target, server, &url, &identity);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        std::fs::read(target.join("graph.json")).expect("primary"),
+        plain_of(newest)
+    );
+    // A compressed one, by id: installed as its frame, byte for byte.
+    add_remote(
+        &target,
+        server,
+        "off",
+        &url,
+        &["--encrypt-key-file", key.to_str().expect("path")],
+    );
+    let (code, json) = gv(
+        &target,
+        &["remote", "restore", "off", &backups[1].id.to_string()],
+    );
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        std::fs::read(target.join("backups").join(backups[1].id.zstd_file_name()))
+            .expect("installed"),
+        std::fs::read(&backups[1].data_path).expect("local")
+    );
+    assert_eq!(
+        std::fs::read(target.join("graph.json")).expect("primary"),
+        plain_of(&backups[1])
+    );
+}
+
+#[test]
+fn an_object_pushed_by_an_older_version_is_still_read_as_plain_json() {
+    use graphvault::remote::ObjectBackend;
+    let server = s3server::shared();
+    let bucket = server.bucket(&s3server::unique_bucket("old"));
+    let backend = server.backend(&bucket);
+    let text = app_graph(5, 2, false, "old");
+    let sha = sha256(text.as_bytes());
+    let data_key = format!("o/data/{sha}.json");
+    backend
+        .put_create(&data_key, text.clone().into_bytes())
+        .expect("data");
+    let server_sum = backend
+        .server_checksum(&data_key)
+        .expect("head")
+        .expect("checksum");
+    // Exactly the fields versions before compression wrote.
+    let meta = common::app_meta(text.as_bytes(), Some((5, 4)));
+    let manifest = serde_json::json!({
+        "graphvault_remote": 1,
+        "id": "graph_20251001_080000",
+        "checksum": sha,
+        "size": text.len(),
+        "data_key": format!("data/{sha}.json"),
+        "stored_size": text.len(),
+        "stored_checksum": server_sum,
+        "meta": meta,
+        "pushed_at": "2025-10-01T08:00:01Z",
+        "pushed_by": "graphvault 0.1.0",
+    });
+    backend
+        .put_create(
+            "o/backups/graph_20251001_080000.manifest.json",
+            serde_json::to_vec_pretty(&manifest).expect("json"),
+        )
+        .expect("manifest");
+
+    let s = common::empty_store();
+    let root = s.root();
+    let url = format!("s3://{bucket}/o");
+    add_remote(&root, server, "off", &url, &[]);
+    let (code, json) = gv(&root, &["remote", "ls", "off"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["backups"][0]["stored_format"], "plain");
+    let (code, json) = gv(&root, &["remote", "verify", "off", "--deep"]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(json["result"]["valid"], 1);
+    let fresh = tempfile::tempdir().expect("fresh");
+    let target = fresh.path().join("storage");
+    let (code, json) = recover_from(&target, server, &url, &[]);
+    assert_eq!(code, 0, "{json}");
+    assert_eq!(
+        std::fs::read(target.join("graph.json")).expect("primary"),
+        text.as_bytes()
+    );
+    assert_eq!(
+        std::fs::read(target.join("backups/graph_20251001_080000.json")).expect("installed"),
+        text.as_bytes()
+    );
 }
