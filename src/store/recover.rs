@@ -867,10 +867,13 @@ impl Store {
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
             };
             let mut plan = RecoveryPlan::unsearched(early.report.clone());
+            // A caller that wants the graph has the chosen backup parsed in
+            // the search (once); one that does not takes the memo's word.
+            let keep = if want_graph { Keep::Graph } else { Keep::Bytes };
             let recommended = self.search_backups(
                 PlanOptions::default(),
                 false,
-                Keep::Bytes,
+                keep,
                 &mut plan,
                 &never,
                 progress,
