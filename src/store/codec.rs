@@ -458,11 +458,118 @@ pub fn base_path(fs: &dyn Fs, dir: &Path, base: &super::names::BackupId) -> std:
     here
 }
 
-/// Opens a delta: its base's plain JSON is read once (through its own
-/// form; never a delta: no chains), checked against the checksum the
-/// delta's meta records, and moved to the decoding thread, whose decoder
-/// borrows it as its reference prefix (never copied): the base is in
-/// memory once while the delta itself streams.
+/// The file a missing base was stored as, for the message that says it is
+/// missing: its meta, when left, says whether it was plain JSON or a zstd
+/// frame; without one, both names a full backup can have.
+fn missing_base_name(fs: &dyn Fs, base_file: &Path, base: &super::names::BackupId) -> String {
+    let dir = super::fs::parent_dir(base_file);
+    let form = [base.meta_file_name(), base.alt_meta_file_name()]
+        .iter()
+        .find_map(|m| super::fs::read_file(fs, &dir.join(m), super::meta::MAX_META_LEN).ok())
+        .and_then(|b| super::meta::Meta::from_slice(&b).ok())
+        .map(|m| match m.stored_format.as_deref() {
+            Some(ZSTD_FORMAT) => Some(StoredForm::Zstd),
+            None => Some(StoredForm::Plain),
+            // A base is never a delta; an unknown format names no file.
+            Some(_) => None,
+        });
+    match form {
+        Some(Some(form)) => dir.join(base.stored_file_name(form)).display().to_string(),
+        _ => format!(
+            "neither {} nor {} is in {}",
+            base.data_file_name(),
+            base.zstd_file_name(),
+            dir.display()
+        ),
+    }
+}
+
+/// A delta's base, as the decoding thread gets it.
+enum BaseSource {
+    /// Its plain JSON, read and checked already.
+    Ready(Vec<u8>),
+    /// A compressed base proven by its stored checksum (see
+    /// [`stored_proves_base`]): opened, decompressed by the decoding thread
+    /// when the delta is first read, and its JSON checked then too.
+    Lazy {
+        reader: Box<dyn Read + Send>,
+        len: u64,
+        id: String,
+        sha: String,
+    },
+}
+
+impl BaseSource {
+    fn into_plain(self) -> io::Result<Vec<u8>> {
+        match self {
+            BaseSource::Ready(plain) => Ok(plain),
+            BaseSource::Lazy {
+                mut reader,
+                len,
+                id,
+                sha,
+            } => {
+                let mut plain = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                reader
+                    .read_to_end(&mut plain)
+                    .map_err(|e| base_problem(format!("base {id} is corrupt: {e}")))?;
+                if super::digest::sha256_hex(&plain) != sha {
+                    return Err(base_problem(format!(
+                        "base {id} is corrupt: its JSON does not hash to the checksum the delta was made against"
+                    )));
+                }
+                Ok(plain)
+            }
+        }
+    }
+}
+
+/// Whether the compressed base at `base_file` is proven to hold the JSON
+/// whose SHA-256 is `sha` without decompressing it: its meta names that
+/// checksum, and the file's stored bytes hash to the stored checksum its
+/// meta records (a frame is proven to decode to its meta's checksum
+/// before it is written, and decoding is deterministic, as a verify of a
+/// compressed backup relies on too).
+fn stored_proves_base(
+    fs: &dyn Fs,
+    base_file: &Path,
+    base: &super::names::BackupId,
+    sha: &str,
+    max_len: u64,
+) -> bool {
+    if StoredForm::of_path(base_file) != StoredForm::Zstd {
+        return false;
+    }
+    let dir = super::fs::parent_dir(base_file);
+    let Some(meta) = [base.meta_file_name(), base.alt_meta_file_name()]
+        .iter()
+        .find_map(|m| super::fs::read_file(fs, &dir.join(m), super::meta::MAX_META_LEN).ok())
+        .and_then(|b| super::meta::Meta::from_slice(&b).ok())
+    else {
+        return false;
+    };
+    let names_it = meta.sha256().is_some_and(|m| m.eq_ignore_ascii_case(sha))
+        && meta.stored_format.as_deref() == Some(ZSTD_FORMAT);
+    let Some(stored) = meta.stored_sha256().filter(|_| names_it) else {
+        return false;
+    };
+    let Ok(file) = fs.open_read(base_file, max_len) else {
+        return false;
+    };
+    if meta.stored_size.is_some_and(|s| s != file.len) {
+        return false;
+    }
+    super::digest::hash_reader(file.reader).is_ok_and(|(h, _)| h.eq_ignore_ascii_case(stored))
+}
+
+/// Opens a delta: its base is checked first (a compressed one by its
+/// stored checksum, without decompressing; any other by reading its JSON
+/// and hashing it), so a missing or corrupt base is reported at open,
+/// naming it. The base's plain JSON is then in memory once: the decoding
+/// thread reads it (or is handed it) and owns it, and its decoder borrows
+/// it as its reference prefix (never copied) while the delta streams. A
+/// delta opened and never read (a verify whose checks need no parse)
+/// decompresses nothing.
 fn open_delta(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<ReadFile> {
     // The delta itself first: a missing file is missing, whatever its base.
     fs.entry(path)?;
@@ -473,31 +580,41 @@ fn open_delta(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<ReadFile> {
             "base {base} is itself a delta: a delta depends on one full backup, never on a chain"
         )));
     }
-    let plain = match read_plain(fs, &base_file, max_len) {
-        Ok(p) => p,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(base_problem(format!(
+    let missing = |e: io::Error| {
+        if e.kind() == io::ErrorKind::NotFound {
+            base_problem(format!(
                 "base {base} is missing ({}): the delta cannot be read without it",
-                base_file.display()
-            )));
-        }
-        Err(e) => {
-            return Err(base_problem(format!("base {base} is corrupt: {e}")));
+                missing_base_name(fs, &base_file, &base)
+            ))
+        } else {
+            base_problem(format!("base {base} is corrupt: {e}"))
         }
     };
-    if super::digest::sha256_hex(&plain) != sha {
-        return Err(base_problem(format!(
-            "base {base} is corrupt: its JSON does not hash to the checksum the delta was made against"
-        )));
-    }
-    open_zstd(fs, path, max_len, Some(plain))
+    let source = if stored_proves_base(fs, &base_file, &base, &sha, max_len) {
+        let file = open_plain(fs, &base_file, max_len).map_err(missing)?;
+        BaseSource::Lazy {
+            reader: file.reader,
+            len: file.len,
+            id: base.to_string(),
+            sha,
+        }
+    } else {
+        let plain = read_plain(fs, &base_file, max_len).map_err(missing)?;
+        if super::digest::sha256_hex(&plain) != sha {
+            return Err(base_problem(format!(
+                "base {base} is corrupt: its JSON does not hash to the checksum the delta was made against"
+            )));
+        }
+        BaseSource::Ready(plain)
+    };
+    open_zstd(fs, path, max_len, Some(source))
 }
 
 fn open_zstd(
     fs: &dyn Fs,
     path: &Path,
     max_len: u64,
-    base: Option<Vec<u8>>,
+    base: Option<BaseSource>,
 ) -> io::Result<ReadFile> {
     let file = fs.open_read(path, max_len)?;
     let mut reader = file.reader;
@@ -536,7 +653,14 @@ fn open_zstd(
         // The decoding thread owns the base and the decoder only borrows
         // it (a reference prefix, never copied): the base is in memory
         // once, for as long as the delta is read.
-        Some(base) => Box::new(move |tx| {
+        Some(base_source) => Box::new(move |tx| {
+            let base = match base_source.into_plain() {
+                Ok(base) => base,
+                Err(e) => {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+            };
             let decoder =
                 zstd::stream::read::Decoder::with_ref_prefix(io::BufReader::new(source), &base)
                     .and_then(|mut d| d.window_log_max(MAX_WINDOW_LOG).map(|()| d));

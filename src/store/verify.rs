@@ -616,7 +616,12 @@ pub(crate) fn inspect_keeping(
             Outcome::Pass,
             format!("zstd frame, {stored_len} bytes stored"),
         );
+        // The stored fields describe the file of the meta's
+        // `stored_format` only: while a conversion is under way the file
+        // read first may be the other one (see `compact`), and it is then
+        // judged by its plain checksum alone.
         if let Ok(m) = &meta_read
+            && m.stored_format.as_deref() == Some(form.name())
             && let Some(expected) = m.stored_sha256()
         {
             let expected = expected.to_ascii_lowercase();
@@ -1088,6 +1093,11 @@ fn read_failed(mut ladder: Ladder, e: std::io::Error) -> FileReport {
     if codec::is_damaged_frame(&e) {
         return ladder.fail(Level::Checksum, Status::Corrupt, e.to_string());
     }
+    // A delta's base that turned out corrupt once decompressed (its
+    // stored bytes had proven it at open): the file level, naming it.
+    if codec::is_base_problem(&e) {
+        return ladder.fail(Level::File, Status::Corrupt, e.to_string());
+    }
     ladder.report.unreadable = true;
     ladder.fail(Level::File, Status::Corrupt, format!("read failed: {e}"))
 }
@@ -1289,7 +1299,9 @@ impl Store {
                 size
             }
             StoredForm::Zstd => {
-                if meta.stored_size != Some(size) {
+                if meta.stored_size != Some(size)
+                    || meta.stored_format.as_deref() != Some(codec::ZSTD_FORMAT)
+                {
                     return None;
                 }
                 meta.size?
