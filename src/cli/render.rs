@@ -172,9 +172,14 @@ pub fn listing(store: &Store, listing: &BackupListing) -> String {
 
 pub fn compact(r: &crate::store::compact::CompactReport) -> String {
     let mut out = String::new();
+    let deltas = if r.deltas {
+        format!(", deltas on (a full backup every {})", r.full_every)
+    } else {
+        String::new()
+    };
     let _ = writeln!(
         out,
-        "{}compression {}, the newest {} kept plain: {} to convert, {} already so, {} skipped",
+        "{}compression {}{deltas}, the newest {} kept plain: {} to convert, {} already so, {} skipped",
         if r.dry_run { "dry run: " } else { "" },
         r.compression.name(),
         r.keep_plain,
@@ -182,10 +187,31 @@ pub fn compact(r: &crate::store::compact::CompactReport) -> String {
         r.unchanged,
         r.skipped.len()
     );
+    for s in &r.settled {
+        let forms: Vec<&str> = s.trashed.iter().map(|f| f.name()).collect();
+        let _ = writeln!(
+            out,
+            "  {} interrupted conversion {}: its {} file kept, the {} copy {}",
+            s.id,
+            if r.dry_run { "to finish" } else { "finished" },
+            s.kept.name(),
+            forms.join(" and "),
+            if r.dry_run {
+                "goes to the trash"
+            } else {
+                "moved to the trash"
+            }
+        );
+    }
     for c in &r.converted {
         let after = c
             .size_after
             .map(|s| format!(" -> {}", human_size(s)))
+            .unwrap_or_default();
+        let base = c
+            .base
+            .as_ref()
+            .map(|b| format!(" (base {b})"))
             .unwrap_or_default();
         let trash = c
             .trash_id
@@ -194,7 +220,7 @@ pub fn compact(r: &crate::store::compact::CompactReport) -> String {
             .unwrap_or_default();
         let _ = writeln!(
             out,
-            "  {} {} -> {}: {}{after}{trash}",
+            "  {} {} -> {}{base}: {}{after}{trash}",
             c.id,
             c.from.name(),
             c.to.name(),
@@ -205,8 +231,8 @@ pub fn compact(r: &crate::store::compact::CompactReport) -> String {
         let _ = writeln!(out, "  skipped {}: {}", s.id, s.reason);
     }
     if r.dry_run {
-        if !r.converted.is_empty() {
-            out.push_str("nothing was written; `graphvault compact --apply` converts them, verifying each before the old file goes to the trash\n");
+        if !r.converted.is_empty() || !r.settled.is_empty() {
+            out.push_str("nothing was written; `graphvault compact --apply` converts them (bases first), verifying each before the old file goes to the trash\n");
         }
     } else {
         let _ = writeln!(

@@ -121,3 +121,10 @@ pub fn set_skip_restore_sync(on: bool) {
 pub(crate) fn skip_restore_sync() -> bool {
     SKIP_RESTORE_SYNC.with(Cell::get)
 }
+/// Set to `1` in a process's environment to make `compact` move a
+/// backup's old file to the trash before its replacement is written and
+/// proven (the wrong order): the real-process compact suite runs children.
+pub const COMPACT_TRASH_FIRST_ENV: &str = "GRAPHVAULT_NEGATIVE_COMPACT_TRASH_FIRST";
+pub(crate) fn compact_trash_first() -> bool {
+    std::env::var_os(COMPACT_TRASH_FIRST_ENV).is_some_and(|v| v == "1")
+}

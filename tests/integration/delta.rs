@@ -395,3 +395,275 @@ fn the_trash_keeps_a_delta_with_its_base() {
         assert_eq!(v.status, Status::Valid, "{:?}", v.reason);
     }
 }
+
+/// Six plain backups of a growing graph, in a store whose settings then
+/// ask for deltas with a full backup every 3.
+fn plain_history() -> (common::AppStore, Store, Vec<SaveReport>) {
+    let s = common::empty_store();
+    let store = s.open();
+    let saves: Vec<SaveReport> = (1..=6).map(|d| save_on(&store, d)).collect();
+    for r in &saves {
+        assert_eq!(form_of(&store, r), StoredForm::Plain);
+    }
+    let store = with_deltas(&s, 3);
+    (s, store, saves)
+}
+
+fn backup_info(store: &Store, r: &SaveReport) -> graphvault::store::list::BackupInfo {
+    store
+        .list_backups()
+        .expect("list")
+        .backups
+        .into_iter()
+        .find(|b| b.id == r.backup_id)
+        .expect("listed")
+}
+
+#[test]
+fn compact_makes_deltas_against_verified_bases_and_every_reader_reads_them() {
+    use graphvault::store::compact::CompactOptions;
+    let (s, store, saves) = plain_history();
+    let before = common::snapshot_tree(&s.backups());
+    // The dry run plans it all, bases named, and writes nothing.
+    let plan = store
+        .compact(CompactOptions { dry_run: true })
+        .expect("dry run");
+    assert_eq!(common::snapshot_tree(&s.backups()), before);
+    let planned: Vec<(StoredForm, Option<String>)> = plan
+        .converted
+        .iter()
+        .map(|c| (c.to, c.base.as_ref().map(ToString::to_string)))
+        .collect();
+    let id = |i: usize| Some(saves[i].backup_id.to_string());
+    // Oldest first: day 1 the base of 2 and 3, day 4 the base of 5 and 6.
+    assert_eq!(
+        planned,
+        vec![
+            (StoredForm::Zstd, None),
+            (StoredForm::Delta, id(0)),
+            (StoredForm::Delta, id(0)),
+            (StoredForm::Zstd, None),
+            (StoredForm::Delta, id(3)),
+            (StoredForm::Delta, id(3)),
+        ]
+    );
+    let done = store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact");
+    assert_eq!(done.skipped.len(), 0, "{:?}", done.skipped);
+    let applied: Vec<(StoredForm, Option<String>)> = done
+        .converted
+        .iter()
+        .map(|c| (c.to, c.base.as_ref().map(ToString::to_string)))
+        .collect();
+    assert_eq!(applied, planned, "the dry run said what the run did");
+    assert!(done.bytes_after * 10 < done.bytes_before, "{done:?}");
+    for (i, r) in saves.iter().enumerate() {
+        let b = backup_info(&store, r);
+        assert_eq!(b.form, planned[i].0, "{}", r.backup_id);
+        assert_eq!(b.delta_base.map(|x| x.to_string()), planned[i].1);
+        let v = store
+            .verify(&Target::Backup(r.backup_id.clone()), Depth::Full)
+            .expect("verify");
+        assert_eq!(v.status, Status::Valid, "{}: {:?}", r.backup_id, v.reason);
+        assert_eq!(v.actual_checksum.as_deref(), Some(r.checksum.as_str()));
+        // No plain file is left, and the old one is in the trash, whole.
+        assert!(!s.backups().join(format!("{}.json", r.backup_id)).exists());
+    }
+    let trash = store.list_trash().expect("trash");
+    for r in &saves {
+        let item = trash
+            .items
+            .iter()
+            .find(|t| t.backup_id == r.backup_id)
+            .expect("old file in the trash");
+        let bytes = fs::read(&item.files[0]).expect("trashed file");
+        assert_eq!(sha256(&bytes), r.checksum, "{}", r.backup_id);
+    }
+    // A second compact finds nothing to do.
+    let again = store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact again");
+    assert!(again.converted.is_empty(), "{again:?}");
+    assert_eq!(again.unchanged, saves.len());
+    // Diff of two deltas, restore of one, and recovery through one.
+    let diff = store
+        .diff(
+            &Target::Backup(saves[4].backup_id.clone()),
+            &Target::Backup(saves[5].backup_id.clone()),
+        )
+        .expect("diff of two deltas");
+    assert_eq!(diff.new_size, saves[5].size);
+    assert_eq!(
+        diff.diff.nodes_added.len(),
+        1,
+        "{:?}",
+        diff.diff.nodes_added
+    );
+    store
+        .restore(&saves[1].backup_id, RestoreOptions::default())
+        .expect("restore a compact-made delta");
+    assert_eq!(
+        sha256(&fs::read(s.primary()).expect("primary")),
+        saves[1].checksum
+    );
+    fs::remove_file(s.primary()).expect("lose the primary");
+    let (_, rec) = store
+        .load_with_recovery(RecoverOptions { dry_run: false })
+        .expect("recover");
+    assert_eq!(rec.recommended.as_ref(), Some(&saves[5].backup_id));
+    assert_eq!(
+        sha256(&fs::read(s.primary()).expect("primary")),
+        saves[5].checksum
+    );
+}
+
+#[test]
+fn retention_keeps_the_base_of_a_compact_made_delta_and_the_trash_gives_deltas_back() {
+    use graphvault::store::compact::CompactOptions;
+    let (s, store, saves) = plain_history();
+    store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact");
+    // Keep the newest, a delta of day 4: day 4 stays as its base.
+    let policy = RetentionPolicy {
+        keep_last: Some(1),
+        keep_within: None,
+        min_valid: 1,
+        ..RetentionPolicy::default()
+    };
+    let report = store
+        .rotate(&policy, RotateOptions { dry_run: false })
+        .expect("rotate");
+    let base = report
+        .plan
+        .decisions
+        .iter()
+        .find(|d| d.id == saves[3].backup_id)
+        .expect("decided");
+    assert!(
+        base.reasons.iter().any(|r| r.contains("base of delta")),
+        "{base:?}"
+    );
+    let listing = store.list_backups().expect("list");
+    let ids: Vec<_> = listing.backups.iter().map(|b| b.id.clone()).collect();
+    assert_eq!(
+        ids,
+        vec![saves[5].backup_id.clone(), saves[3].backup_id.clone()]
+    );
+    // The trash also holds the plain files compact replaced: the items
+    // retention made are named by its report.
+    let item = |r: &SaveReport| {
+        report
+            .trashed
+            .iter()
+            .find(|t| t.backup_id == r.backup_id)
+            .map(|t| t.id.to_string())
+            .expect("rotated into the trash")
+    };
+    // A delta rotated away comes back from the trash while its base is
+    // in backups/, and reads through it.
+    let back = store
+        .trash_restore(&[item(&saves[4])])
+        .expect("restore a delta from the trash");
+    assert_eq!(back.restored[0].status, Status::Valid);
+    // The delta of day 2 with its base, together.
+    let back = store
+        .trash_restore(&[item(&saves[1]), item(&saves[0])])
+        .expect("restore the pair");
+    assert_eq!(back.restored.len(), 2);
+    for r in [&saves[0], &saves[1], &saves[4]] {
+        let v = store
+            .verify(&Target::Backup(r.backup_id.clone()), Depth::Full)
+            .expect("verify");
+        assert_eq!(v.status, Status::Valid, "{}: {:?}", r.backup_id, v.reason);
+    }
+    let _ = s;
+}
+
+#[test]
+fn compact_undoes_deltas_when_the_settings_no_longer_ask_for_them() {
+    use graphvault::store::compact::CompactOptions;
+    let (s, store, saves) = plain_history();
+    store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact");
+    // Deltas off, zstd still on: every delta becomes one full zstd frame.
+    let mut store = s.open();
+    store.set_setting("deltas", "off").expect("set");
+    let done = store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact");
+    assert_eq!(done.converted.len(), 4, "{done:?}");
+    assert!(
+        done.converted
+            .iter()
+            .all(|c| c.from == StoredForm::Delta && c.to == StoredForm::Zstd)
+    );
+    // Compression none: every backup is plain JSON again.
+    store.set_setting("compression", "none").expect("set");
+    let done = store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact");
+    assert_eq!(done.converted.len(), 6, "{done:?}");
+    for r in &saves {
+        let bytes = fs::read(s.backups().join(format!("{}.json", r.backup_id))).expect("plain");
+        assert_eq!(sha256(&bytes), r.checksum);
+    }
+}
+
+#[test]
+fn a_missing_base_is_named_by_the_file_it_was_stored_as() {
+    use graphvault::store::compact::CompactOptions;
+    let (s, store, saves) = plain_history();
+    store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact");
+    let base_file = s.backups().join(format!("{}.json.zst", saves[3].backup_id));
+    fs::remove_file(&base_file).expect("lose the base");
+    let v = store
+        .verify(&Target::Backup(saves[4].backup_id.clone()), Depth::Full)
+        .expect("verify");
+    assert_eq!(v.status, Status::Corrupt);
+    let reason = v.reason.unwrap_or_default();
+    assert!(
+        reason.contains(&format!("{}.json.zst", saves[3].backup_id)),
+        "{reason}"
+    );
+}
+
+#[test]
+fn compact_leaves_a_backup_an_existing_delta_needs_full() {
+    use graphvault::store::compact::CompactOptions;
+    let s = common::empty_store();
+    // Saves make day 1 full and day 2 a delta of it (full every 10).
+    let store = with_deltas(&s, 10);
+    let first = save_on(&store, 1);
+    let second = save_on(&store, 2);
+    assert_eq!(form_of(&store, &second), StoredForm::Delta);
+    let plain = {
+        let mut p = s.open();
+        p.set_setting("deltas", "off").expect("set");
+        p.set_setting("compression", "none").expect("set");
+        p
+    };
+    // Two plain ones after, then deltas on again with a full every 10.
+    let third = save_on(&plain, 3);
+    let fourth = save_on(&plain, 4);
+    let store = with_deltas(&s, 10);
+    let done = store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact");
+    assert!(done.skipped.is_empty(), "{:?}", done.skipped);
+    assert_eq!(form_of(&store, &first), StoredForm::Zstd);
+    assert_eq!(form_of(&store, &second), StoredForm::Delta);
+    for r in [&third, &fourth] {
+        let b = backup_info(&store, r);
+        assert_eq!(b.form, StoredForm::Delta);
+        assert_eq!(
+            b.delta_base.as_ref(),
+            Some(&first.backup_id),
+            "never a chain"
+        );
+    }
+}
