@@ -36,6 +36,8 @@ mod faults;
 mod hostile;
 #[path = "reliability/kill.rs"]
 mod kill;
+#[path = "reliability/kill_compact.rs"]
+mod kill_compact;
 #[path = "reliability/kill_rotate.rs"]
 mod kill_rotate;
 #[path = "reliability/negative.rs"]

@@ -50,6 +50,7 @@ fn child_process_entry() {
     };
     match mode.as_str() {
         "crash" => crash(),
+        "compact" => compact(),
         "hold-lock" => hold_lock(),
         "probe-save" => probe_save(),
         other => panic!("unknown child mode {other}"),
@@ -65,6 +66,16 @@ fn crash() {
     // Reaching the end means step k was never reached: the parent asked
     // for one step too many, which it treats as a failure.
     let result = scenario.run(&store);
+    eprintln!("child finished without aborting: {result:?}");
+    std::process::exit(70);
+}
+
+/// Runs `compact --apply` over the real filesystem and aborts before step k.
+fn compact() {
+    let at: u64 = var("GV_REL_ABORT_AT").parse().expect("step number");
+    let fs = HookFs::new(Arc::new(RealFs), Arc::new(AbortBefore::new(at)));
+    let store = Store::open_with(var("GV_REL_ROOT"), Arc::new(fs)).expect("open store");
+    let result = store.compact(graphvault::store::compact::CompactOptions { dry_run: false });
     eprintln!("child finished without aborting: {result:?}");
     std::process::exit(70);
 }

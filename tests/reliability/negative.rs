@@ -200,4 +200,23 @@ mod weakened {
             tally.failures
         );
     }
+
+    #[test]
+    fn negative_control_compact_that_trashes_before_writing_is_caught_by_real_aborts() {
+        use graphvault::store::negative_controls::COMPACT_TRASH_FIRST_ENV;
+        let tally = crate::kill_compact::abort_at_every_step(Some(COMPACT_TRASH_FIRST_ENV));
+        println!(
+            "negative control, compact trashes the old file first: {} child processes aborted, first violation: {:?}",
+            tally.runs,
+            tally.failures.first()
+        );
+        assert!(
+            tally
+                .failures
+                .iter()
+                .any(|f| f.contains("cannot be read") || f.contains("is not listed")),
+            "the real-process compact suite did not notice: {:#?}",
+            tally.failures
+        );
+    }
 }
