@@ -489,13 +489,14 @@ enum BaseSource {
     /// Its plain JSON, read and checked already.
     Ready(Vec<u8>),
     /// A compressed base proven by its stored checksum (see
-    /// [`stored_proves_base`]): opened, decompressed by the decoding thread
-    /// when the delta is first read, and its JSON checked then too.
+    /// [`stored_proves_base`]): opened, and decompressed by the decoding
+    /// thread when the delta is first read. Its JSON is not hashed again:
+    /// the stored bytes are proven, and zstd checks the frame's own
+    /// content checksum as it decodes.
     Lazy {
         reader: Box<dyn Read + Send>,
         len: u64,
         id: String,
-        sha: String,
     },
 }
 
@@ -507,17 +508,11 @@ impl BaseSource {
                 mut reader,
                 len,
                 id,
-                sha,
             } => {
                 let mut plain = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
                 reader
                     .read_to_end(&mut plain)
                     .map_err(|e| base_problem(format!("base {id} is corrupt: {e}")))?;
-                if super::digest::sha256_hex(&plain) != sha {
-                    return Err(base_problem(format!(
-                        "base {id} is corrupt: its JSON does not hash to the checksum the delta was made against"
-                    )));
-                }
                 Ok(plain)
             }
         }
@@ -596,7 +591,6 @@ fn open_delta(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<ReadFile> {
             reader: file.reader,
             len: file.len,
             id: base.to_string(),
-            sha,
         }
     } else {
         let plain = read_plain(fs, &base_file, max_len).map_err(missing)?;
