@@ -701,8 +701,10 @@ fn bench_save(size: &SizeRun<'_>, store: &Store, report: &mut Report) -> Result<
 }
 
 /// Compressed (zstd) backups: a save with compression against a plain save, a checksum
-/// verify of a compressed backup against one of a plain backup, the stored size, and the
-/// `zstd` command line on the same file at the same level where it is installed.
+/// verify of a compressed backup against one of a plain backup, verifies at the default
+/// depth of a compressed and of a delta backup against a plain one (memo warm and cold),
+/// the stored size, and the `zstd` command line on the same file at the same level where
+/// it is installed.
 fn bench_compress(size: &SizeRun<'_>, report: &mut Report) -> Result<()> {
     let plain_dir = size.dir.join("compress-plain");
     let zstd_dir = size.dir.join("compress-zstd");
@@ -779,6 +781,83 @@ fn bench_compress(size: &SizeRun<'_>, report: &mut Report) -> Result<()> {
         )
         .goal(Goal::RatioAtLeast(0.8)),
     );
+    // Verify at the default depth (what `graphvault verify` does): a
+    // compressed backup is decompressed and parsed, a delta read through
+    // its base, against the same for a plain backup.
+    let delta_dir = size.dir.join("compress-delta");
+    let mut delta = Store::open(&delta_dir)?;
+    delta.save_with(size.graph, &no_rotation())?;
+    delta.set_setting("compression", "zstd")?;
+    delta.set_setting("deltas", "on")?;
+    clear_dir(&delta.backups_dir())?;
+    delta.save_with(size.graph, &no_rotation())?;
+    let mut changed = size.graph.clone();
+    changed.add_node(
+        "bench",
+        serde_json::json!({"delta": true}),
+        Some("compress_delta_node"),
+    );
+    let delta_id = delta.save_with(&changed, &no_rotation())?.backup_id;
+    let delta_form = delta
+        .list_backups()?
+        .backups
+        .iter()
+        .find(|b| b.id == delta_id)
+        .map(|b| b.form);
+    ensure!(
+        delta_form == Some(graphvault::store::codec::StoredForm::Delta),
+        "the second save was not written as a delta: {delta_form:?}"
+    );
+    // Twice: with the memo as a save leaves it (content it has parsed is
+    // proven by its hash; a matching stored checksum proves a compressed
+    // backup's without decompressing), and cold (the memo removed before
+    // each verify: every backup decompressed, hashed and parsed).
+    for cold in [false, true] {
+        let (mut plain_full, mut zstd_full, mut delta_full) = (Vec::new(), Vec::new(), Vec::new());
+        for rep in 0..=size.reps {
+            let one = |store: &Store, id: &BackupId| -> Result<Duration> {
+                if cold {
+                    let memo = store.state_dir().join("memo");
+                    if memo.exists() {
+                        fs::remove_dir_all(&memo)?;
+                    }
+                }
+                let t = Instant::now();
+                let r = store.verify(&Target::Backup(id.clone()), Depth::Full)?;
+                let elapsed = t.elapsed();
+                ensure!(r.status == Status::Valid, "verify {id}: {}", r.summary());
+                Ok(elapsed)
+            };
+            let p = one(&plain, &plain_id)?;
+            let z = one(&zstd, &zstd_id)?;
+            let d = one(&delta, &delta_id)?;
+            if rep > 0 {
+                plain_full.push(p);
+                zstd_full.push(z);
+                delta_full.push(d);
+            }
+        }
+        let plain_full = Timing::of(plain_full)?;
+        let memo = if cold { "memo cold" } else { "memo warm" };
+        for (what, samples) in [("zstd", zstd_full), ("delta", delta_full)] {
+            report.rows.push(
+                Row::time(
+                    size.label,
+                    &format!("verify a {what} backup (default depth, {memo})"),
+                    Timing::of(samples)?,
+                    Some(size.file_len),
+                )
+                .against(
+                    &format!("verify a plain backup (default depth, {memo})"),
+                    plain_full,
+                    RatioKind::Speed,
+                )
+                .goal(Goal::RatioAtLeast(0.8)),
+            );
+        }
+    }
+    drop(delta);
+    fs::remove_dir_all(&delta_dir)?;
     let listing = zstd.list_backups()?;
     let stored = listing
         .backups
