@@ -531,15 +531,29 @@ impl Store {
                     break;
                 }
                 let target = Target::Backup(info.id.clone());
-                // Content the memo proved needs no parse: one read and one
-                // hash settle it, whatever the bytes turn out to be.
-                let proven = keep != Keep::Graph
-                    && info.checksum.as_deref().is_some_and(|sha| {
-                        self.memo_lookup(sha, info.plain_size.unwrap_or(0))
-                            .is_some()
-                    });
+                // Content the memo proved is read (and decompressed) once:
+                // its hash settles it, and a caller that keeps the graph has
+                // the bytes parsed only once they pass. Anything else is
+                // hashed first, so that a damaged backup costs a hash and
+                // not a parse.
+                let proven = info.checksum.as_deref().is_some_and(|sha| {
+                    self.memo_lookup(sha, info.plain_size.unwrap_or(0))
+                        .is_some()
+                });
                 let inspection = if proven {
-                    self.inspect_target_keeping(&target, Depth::Full, keep)
+                    let mut found = self.inspect_target_keeping(&target, Depth::Full, Keep::Bytes);
+                    if keep == Keep::Graph && found.report.status == Status::Valid {
+                        found.graph = found
+                            .bytes
+                            .as_deref()
+                            .and_then(|b| KnowledgeGraph::from_slice(b).ok());
+                        if found.graph.is_none() {
+                            // The memo vouched for bytes that do not parse:
+                            // the full ladder, without it, says what is wrong.
+                            found = self.inspect_target_keeping(&target, Depth::Full, keep);
+                        }
+                    }
+                    found
                 } else {
                     let quick = self.inspect_target(&target, Depth::Checksum, false);
                     if matches!(quick.report.status, Status::Corrupt | Status::Missing) {
@@ -925,6 +939,19 @@ impl Store {
                 bytes: None,
                 meta: early.meta.clone(),
             };
+            let verified = backup.report.clone();
+            let restore = |compared| {
+                self.restore_bytes(
+                    id.clone(),
+                    verified.clone(),
+                    counts,
+                    &bytes,
+                    previous(None),
+                    compared,
+                    options.dry_run,
+                    started,
+                )
+            };
             let (graph, restore, lost, stale) = if same {
                 // The primary's meta names this very content: nothing to
                 // compare, so nothing to parse in front of the restore.
@@ -938,16 +965,7 @@ impl Store {
                 let (restore, graph) = std::thread::scope(|inner| {
                     let parsing = (want_graph && backup.graph.is_none())
                         .then(|| inner.spawn(|| KnowledgeGraph::from_slice(&bytes).ok()));
-                    let restore = self.restore_bytes(
-                        id.clone(),
-                        backup.report.clone(),
-                        counts,
-                        &bytes,
-                        previous(None),
-                        compared,
-                        options.dry_run,
-                        started,
-                    );
+                    let restore = restore(compared);
                     let graph = match parsing {
                         Some(p) => p
                             .join()
@@ -970,17 +988,7 @@ impl Store {
                 let (old, stale) = judged();
                 let primary = previous(old);
                 let lost = what_was_lost(&primary, &restored, &checksum);
-                let compared = self.diff_from_primary(&primary, &restored);
-                let restore = self.restore_bytes(
-                    id.clone(),
-                    backup.report.clone(),
-                    counts,
-                    &bytes,
-                    previous(None),
-                    compared,
-                    options.dry_run,
-                    started,
-                )?;
+                let restore = restore(self.diff_from_primary(&primary, &restored))?;
                 (want_graph.then_some(restored), restore, lost, stale)
             };
             if stale {
