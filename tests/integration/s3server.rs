@@ -86,8 +86,19 @@ fn install() -> Result<PathBuf, String> {
 }
 
 fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    l.local_addr().expect("local addr").port()
+    // Every port handed out stays this process's: a server killed by one
+    // test frees its ports, and without this another test's server could be
+    // given one of them before the first restarts on the same ports (seen:
+    // "bind: address already in use" on a restart).
+    static TAKEN: Mutex<std::collections::BTreeSet<u16>> =
+        Mutex::new(std::collections::BTreeSet::new());
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+        let port = l.local_addr().expect("local addr").port();
+        if TAKEN.lock().unwrap_or_else(|e| e.into_inner()).insert(port) {
+            return port;
+        }
+    }
 }
 
 /// One running `weed mini`.
