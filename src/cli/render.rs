@@ -121,10 +121,10 @@ pub fn listing(store: &Store, listing: &BackupListing) -> String {
                         .unwrap_or_else(|| if b.size.is_some() { "?" } else { "missing" }.into()),
                 ];
                 if compressed {
-                    row.push(match b.size {
-                        Some(s) => format!("{} {}", human_size(s), b.form.name()),
-                        None => "missing".into(),
-                    });
+                    // The size and the form in columns of their own: a size
+                    // aligned on its unit, whatever the form's name.
+                    row.push(b.size.map_or_else(|| "missing".into(), human_size));
+                    row.push(b.form.name().to_string());
                 }
                 row.extend([
                     opt_count(b.node_count, b.legacy_counts),
@@ -145,7 +145,7 @@ pub fn listing(store: &Store, listing: &BackupListing) -> String {
             ("SIZE", Align::Right),
         ];
         if compressed {
-            columns.push(("STORED", Align::Right));
+            columns.extend([("STORED", Align::Right), ("FORM", Align::Left)]);
         }
         columns.extend([
             ("NODES", Align::Right),
