@@ -135,7 +135,11 @@ struct Base {
 /// What a backup meant to be a delta turned out to be.
 enum DeltaPlan {
     /// The delta, proven to decode to the backup with the base.
-    Delta { encoded: codec::Encoded },
+    Delta {
+        encoded: codec::Encoded,
+        /// Bytes of the plain JSON it gives back.
+        plain_len: u64,
+    },
     /// It would not save much (or did not prove): a full backup instead.
     Full,
 }
@@ -320,7 +324,7 @@ impl Store {
         if let (false, Some(current)) = (due_full, base.as_ref()) {
             match self.plan_delta(b, current)? {
                 Err(reason) => return Ok(Some(Err(reason))),
-                Ok(DeltaPlan::Delta { encoded }) => {
+                Ok(DeltaPlan::Delta { encoded, plain_len }) => {
                     *since += 1;
                     if dry_run {
                         return Ok(Some(Ok(Conversion {
@@ -335,7 +339,7 @@ impl Store {
                         })));
                     }
                     return self
-                        .convert_to_delta(b, current, encoded, "compact", now)
+                        .convert_to_delta(b, current, encoded, plain_len, "compact", now)
                         .map(|c| Some(Ok(c)));
                 }
                 Ok(DeltaPlan::Full) => {}
@@ -432,7 +436,10 @@ impl Store {
         let proven = codec::proves_delta(&encoded.bytes, &base.plain, &sha)
             .map_err(|e| StoreError::io("check the delta backup", &target, e))?;
         Ok(Ok(if proven {
-            DeltaPlan::Delta { encoded }
+            DeltaPlan::Delta {
+                encoded,
+                plain_len: plain.len() as u64,
+            }
         } else {
             DeltaPlan::Full
         }))
@@ -655,12 +662,16 @@ impl Store {
         b: &BackupInfo,
         base: &Base,
         encoded: codec::Encoded,
+        plain_len: u64,
         operation: &str,
         now: chrono::DateTime<chrono::Local>,
     ) -> Result<Conversion> {
         let d = self.read_described(b)?;
         let mut m = d.meta.clone();
         m.hmac = None;
+        // The plain size, as a compressed backup's meta always records it
+        // (the application's metas have none): listings and the memo use it.
+        m.size = Some(plain_len);
         m.stored_format = Some(codec::DELTA_FORMAT.to_string());
         m.stored_size = Some(encoded.bytes.len() as u64);
         m.stored_checksum = Some(encoded.sha256.clone());

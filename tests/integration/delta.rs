@@ -667,3 +667,42 @@ fn compact_leaves_a_backup_an_existing_delta_needs_full() {
         );
     }
 }
+
+/// The application's metas record no plain size. Once compact has made such a
+/// backup a delta (or a full zstd backup), its JSON is no longer the file's size:
+/// the meta records it, so listings show it and the memo can be consulted.
+#[test]
+fn compact_records_the_plain_size_the_applications_metas_lack() {
+    use graphvault::store::compact::CompactOptions;
+    let s = common::empty_store();
+    std::fs::create_dir_all(s.backups()).expect("backups dir");
+    let mut sizes = Vec::new();
+    for day in 1..=4 {
+        // A graph that grows a little: each delta saves much against the first.
+        let text = common::app_graph(200 + day, 2, false, "grow");
+        let id = s.add_backup(
+            &format!("202510{day:02}_100000"),
+            &text,
+            common::MetaName::Meta,
+        );
+        sizes.push((id, text.len() as u64));
+    }
+    let store = with_deltas(&s, 4);
+    let done = store
+        .compact(CompactOptions { dry_run: false })
+        .expect("compact");
+    assert!(
+        done.converted.iter().any(|c| c.to == StoredForm::Delta),
+        "{done:?}"
+    );
+    let listing = store.list_backups().expect("list");
+    for (id, len) in sizes {
+        let b = listing
+            .backups
+            .iter()
+            .find(|b| b.id.to_string() == id)
+            .expect("listed");
+        assert_ne!(b.form, StoredForm::Plain, "{id} was converted");
+        assert_eq!(b.plain_size, Some(len), "{id} ({:?})", b.form);
+    }
+}
