@@ -24,6 +24,7 @@ use crate::tui::action::Action;
 use crate::tui::app::{App, Severity};
 use crate::tui::error::UiError;
 use crate::tui::keymap::{Binding, Context, KeyCode, bind, ch, code};
+use crate::tui::render::ellipsize;
 use crate::tui::theme::{Theme, status_symbol};
 use crate::tui::worker::{Command, Event, NodeGraphs};
 
@@ -343,6 +344,11 @@ impl PopupView for NodesPopup {
                 .areas(body);
         let height = usize::from(left.height.saturating_sub(1)).max(1);
         let offset = (self.selected + 1).saturating_sub(height);
+        // What the ID column gets of the width (the others are fixed, with a
+        // space between columns): a longer id ends in "…", never cut mute.
+        let id_width = usize::from(left.width)
+            .saturating_sub(2 + 10 + 6 + 19 + 4)
+            .max(12);
         let rows: Vec<Row> = self
             .rows
             .iter()
@@ -364,8 +370,8 @@ impl PopupView for NodesPopup {
                 };
                 Row::new(vec![
                     Cell::from(format!("{cursor}{mark}")),
-                    Cell::from(n.kind.clone().unwrap_or_else(|| "-".into())),
-                    Cell::from(n.id.clone()),
+                    Cell::from(ellipsize(n.kind.as_deref().unwrap_or("-"), 10)),
+                    Cell::from(ellipsize(&n.id, id_width)),
                     Cell::from(n.degree.to_string()),
                     Cell::from(
                         n.modified
