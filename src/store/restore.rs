@@ -268,6 +268,21 @@ impl Store {
         if let Some(old) = &previous.graph {
             return (Some(super::diff::diff_graphs(old, incoming)), None);
         }
+        // A file judged at the file level (not a regular file, sparse, over
+        // the size limit) is not read again to be compared: a sparse
+        // graph.json of gigabytes would be read whole for nothing.
+        if previous.bytes.is_none()
+            && previous.report.failed_level == Some(super::verify::Level::File)
+            && previous.report.status != Status::Missing
+        {
+            return (
+                None,
+                Some(format!(
+                    "graph.json cannot be compared: {}",
+                    previous.report.summary()
+                )),
+            );
+        }
         let path = self.primary_path();
         let bytes = match &previous.bytes {
             Some(b) => std::borrow::Cow::Borrowed(b.as_slice()),

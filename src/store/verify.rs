@@ -673,6 +673,9 @@ pub(crate) fn inspect_keeping(
             } else {
                 "data file is missing"
             };
+            // What the meta says the file held stays known: recovery
+            // compares it with what it restores ("lost: nothing" when equal).
+            out.meta = meta_read.ok();
             out.report = ladder.fail(Level::File, Status::Missing, reason.to_string());
             return out;
         }
@@ -681,6 +684,7 @@ pub(crate) fn inspect_keeping(
             // failed open (permission, I/O) was not.
             ladder.report.unreadable = e.kind() != std::io::ErrorKind::InvalidInput;
             ladder.levels.retain(|l| l.level != Level::File);
+            out.meta = meta_read.ok();
             out.report = ladder.fail(Level::File, Status::Corrupt, format!("cannot open: {e}"));
             return out;
         }
@@ -724,6 +728,7 @@ pub(crate) fn inspect_keeping(
             .read_at(path, hole, 1, MAX_GRAPH_LEN)
             .is_ok_and(|b| b == [0])
     {
+        out.meta = meta_read.ok();
         out.report = ladder.fail_replacing(
             Level::File,
             format!(
@@ -937,7 +942,24 @@ pub(crate) fn inspect_keeping(
         let same = same || super::negative_controls::trust_any_memo_entry();
         same && depth == Depth::Full
     };
-    if let Some(entry) = memo_hit.filter(proves) {
+    // An entry whose counts contradict the file's own meta is not taken:
+    // the memo is a cache, never the judge of a file. The parse below
+    // decides, and records what it proves in place of the entry.
+    let agrees = |e: &MemoEntry| {
+        let (mut problems, mut warnings) = (Vec::new(), Vec::new());
+        compare_counts(
+            meta_value.as_ref(),
+            usize::try_from(e.node_count).unwrap_or(usize::MAX),
+            usize::try_from(e.edge_count).unwrap_or(usize::MAX),
+            &mut problems,
+            &mut warnings,
+        );
+        if !problems.is_empty() {
+            tracing::warn!(sha256 = %e.sha256, problems = ?problems, "a memo entry disagrees with the meta; parsing instead");
+        }
+        problems.is_empty()
+    };
+    if let Some(entry) = memo_hit.filter(proves).filter(agrees) {
         ladder.record(
             Level::Parse,
             Outcome::Pass,

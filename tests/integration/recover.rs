@@ -298,3 +298,52 @@ fn a_plan_writes_nothing_and_recover_from_restores_the_chosen_candidate() {
         .expect_err("refused");
     assert!(matches!(err, StoreError::BackupUnverified { .. }), "{err}");
 }
+
+/// A primary that is gone, or is no regular file, or is a sparse file of a
+/// gigabyte, beside a meta that names the restored backup's content: nothing was
+/// lost, and the meta says so. (It was "unknown: there was no primary and no meta
+/// to compare with", and the sparse file was read whole to be compared.)
+#[test]
+fn a_primary_judged_at_the_file_level_still_has_its_meta_compared() {
+    for damage in ["missing", "directory", "sparse"] {
+        let s = primary_equal_to_the_newest_valid_backup();
+        match damage {
+            "missing" => fs::remove_file(s.primary()).expect("rm"),
+            "directory" => {
+                fs::remove_file(s.primary()).expect("rm");
+                fs::create_dir(s.primary()).expect("mkdir");
+            }
+            _ => fs::OpenOptions::new()
+                .write(true)
+                .open(s.primary())
+                .and_then(|f| f.set_len(1 << 30))
+                .expect("sparse"),
+        }
+        let report = s
+            .open()
+            .recover_reporting(RecoverOptions { dry_run: true }, &|_| {})
+            .expect("plan");
+        assert_eq!(
+            report.source,
+            backup_id("graph_20251003_100000"),
+            "{damage}"
+        );
+        assert_eq!(report.lost, Some(Lost::SameChecksum), "{damage}");
+    }
+}
+
+/// The memo's directory replaced by a file blocks nothing: the caches ignore it,
+/// and recovery restores as it would without it.
+#[test]
+fn a_memo_that_is_a_file_does_not_block_recovery() {
+    let s = primary_equal_to_the_newest_valid_backup();
+    let memo = s.root().join(".graphvault/memo");
+    fs::create_dir_all(s.root().join(".graphvault")).expect("state dir");
+    let _ = fs::remove_dir_all(&memo);
+    fs::write(&memo, "not a directory").expect("file");
+    let bytes = fs::read(s.primary()).expect("read");
+    fs::write(s.primary(), &bytes[..bytes.len() / 2]).expect("truncate");
+    let (_, report) = s.open().load_with_recovery(REAL).expect("recover");
+    assert_eq!(report.source, backup_id("graph_20251003_100000"));
+    assert_eq!(fs::read(&memo).expect("memo file"), b"not a directory");
+}
