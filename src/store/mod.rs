@@ -717,6 +717,17 @@ impl Store {
             let entries = match self.fs.read_dir(&dir) {
                 Ok(e) => e,
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                // One of our caches replaced by a file (the memo, the node
+                // index): it holds no temp files of ours, and the caches
+                // ignore it. It must not block a restore or a recovery.
+                Err(e)
+                    if e.kind() == std::io::ErrorKind::NotADirectory
+                        && (dir == self.state_dir().join("memo")
+                            || dir == self.node_index_dir()) =>
+                {
+                    tracing::warn!(path = %dir.display(), "not a directory: no temp files to sweep there");
+                    continue;
+                }
                 Err(e) => return Err(StoreError::io("list directory", &dir, e)),
             };
             let mut removed = false;
