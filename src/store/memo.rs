@@ -194,10 +194,12 @@ impl Store {
         entry.hmac = self.key.as_ref().map(|k| k.sign_message(&entry.message()));
         let path = dir.join(format!("{}.json", entry.sha256));
         // Already there with the same proof: nothing to write (saves and
-        // verifications of unchanged content cost no fsync).
+        // verifications of unchanged content cost no fsync). An entry that
+        // says other counts than the parse found is replaced.
         if let Ok(bytes) = fs::read_file(&*self.fs, &path, MAX_ENTRY_LEN)
             && let Ok(old) = serde_json::from_slice::<MemoEntry>(&bytes)
             && self.memo_trusts(&old, &entry.sha256, entry.size)
+            && (old.node_count, old.edge_count) == (entry.node_count, entry.edge_count)
         {
             return;
         }

@@ -982,8 +982,12 @@ impl Store {
                 // is the diff from the damaged primary, which needs both.
                 let restored = match backup.graph.take() {
                     Some(g) => g,
-                    None => KnowledgeGraph::from_slice(&bytes)
-                        .map_err(|_| super::restore::refusal(&id, &backup.report))?,
+                    None => KnowledgeGraph::from_slice(&bytes).map_err(|e| {
+                        super::StoreError::Invalid(format!(
+                            "recover: backup {id} matches its meta's checksum and the memo of verified content vouched for it, but it does not parse ({e}): the memo entry {} is wrong (written without --key-file, or damaged). Nothing was changed. Remove that file and run recover again: the backup is then parsed and passed over",
+                            self.state_dir().join("memo").join(format!("{checksum}.json")).display()
+                        ))
+                    })?,
                 };
                 let (old, stale) = judged();
                 let primary = previous(old);

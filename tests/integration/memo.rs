@@ -516,3 +516,27 @@ fn recovery_takes_the_restored_backups_parse_level_from_the_memo() {
         }
     }
 }
+
+/// An entry whose counts contradict the file's own meta does not make a good file
+/// corrupt: the file is parsed instead, and the entry is recorded again from what
+/// the parse proved.
+#[test]
+fn an_entry_that_contradicts_the_meta_is_not_taken_and_is_rewritten() {
+    let s = saved_store(6);
+    let bytes = fs::read(s.primary()).expect("read");
+    let entry = entry_path(&s, &bytes);
+    let text = fs::read_to_string(&entry).expect("entry");
+    let forged = text.replacen("\"node_count\": 6", "\"node_count\": 999", 1);
+    assert_ne!(forged, text, "the entry records the count: {text}");
+    fs::write(&entry, &forged).expect("forge");
+    let report = verify_primary(&s.open());
+    assert_eq!(report.status, Status::Valid, "{:?}", report.reason);
+    assert!(
+        !parse_detail(&report).contains("same content as verified"),
+        "the contradicted entry was taken: {:?}",
+        report.levels
+    );
+    let again = fs::read_to_string(&entry).expect("entry");
+    assert!(!again.contains("999"), "the entry was rewritten: {again}");
+    assert!(verify_primary(&s.open()).memo_verified_at.is_some());
+}
