@@ -463,13 +463,9 @@ impl Store {
             plan.warnings
                 .push(RecoveryWarning::StaleMeta { kept_at: None });
         }
-        if !usable && let Some(id) = &plan.recommended {
-            let chosen = plan
-                .candidates
-                .iter()
-                .find(|c| c.target.backup_id() == Some(id));
-            plan.warnings
-                .extend(self.candidate_warnings(id, None, chosen));
+        if !usable {
+            let warnings = self.recommended_warnings(&plan);
+            plan.warnings.extend(warnings);
         }
         plan.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
         Ok(PlanWork {
@@ -596,6 +592,19 @@ impl Store {
                 .collect();
         }
         Ok(recommended)
+    }
+
+    /// The warnings about restoring a plan's recommended backup (none
+    /// without one), with what its verification found.
+    fn recommended_warnings(&self, plan: &RecoveryPlan) -> Vec<RecoveryWarning> {
+        let Some(id) = &plan.recommended else {
+            return Vec::new();
+        };
+        let chosen = plan
+            .candidates
+            .iter()
+            .find(|c| c.target.backup_id() == Some(id));
+        self.candidate_warnings(id, None, chosen)
     }
 
     /// Warnings about restoring `id`: dated in the future, older than the
@@ -895,14 +904,8 @@ impl Store {
             )?;
             plan.primary_failure = Some(early.report.summary());
             plan.warnings = file_warnings(&early.report).collect();
-            if let Some(id) = &plan.recommended {
-                let chosen = plan
-                    .candidates
-                    .iter()
-                    .find(|c| c.target.backup_id() == Some(id));
-                plan.warnings
-                    .extend(self.candidate_warnings(id, None, chosen));
-            }
+            let warnings = self.recommended_warnings(&plan);
+            plan.warnings.extend(warnings);
             plan.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             let mut report = RecoveryReport::from_plan(plan, options.dry_run);
             let (Some(id), Some(mut backup)) = (report.recommended.clone(), recommended) else {
