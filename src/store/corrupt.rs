@@ -1,7 +1,7 @@
 //! The corruption simulator, for demos, the UI and tests. It refuses any
 //! store that is not marked as a sandbox (`.graphvault/sandbox`).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use serde::Serialize;
@@ -10,6 +10,7 @@ use super::Store;
 use super::error::{Result, StoreError};
 use super::fs::{self, Publish};
 use super::meta::{self, Meta};
+use super::names::BackupId;
 use super::verify::{Level, Target, sha256_hex};
 use crate::graph::KnowledgeGraph;
 
@@ -371,29 +372,46 @@ impl Store {
             )));
         };
         let path = b.data_path.clone();
-        let mut bytes = fs::read_file(&*self.fs, &path, super::MAX_GRAPH_LEN)
-            .map_err(|e| StoreError::io("read backup to corrupt", &path, e))?;
+        let (at, len) = self.flip_middle_bit(&path)?;
+        let action = format!(
+            "flipped bit 2 of byte {at} of {len} in the zstd frame of backup {} (its meta left as it was)",
+            b.id
+        );
+        Ok(self.backup_damaged(kind, b.id.clone(), path, action))
+    }
+
+    /// Flips bit 2 of the middle byte of a backup's data file, written back
+    /// atomically; returns the byte's position and the file's length.
+    fn flip_middle_bit(&self, path: &Path) -> Result<(usize, usize)> {
+        let mut bytes = fs::read_file(&*self.fs, path, super::MAX_GRAPH_LEN)
+            .map_err(|e| StoreError::io("read backup to corrupt", path, e))?;
         let at = bytes.len() / 2;
         if let Some(byte) = bytes.get_mut(at) {
             *byte ^= 0x04;
         }
-        fs::write_atomic(&*self.fs, &path, &bytes, Publish::Replace)?;
-        let action = format!(
-            "flipped bit 2 of byte {at} of {} in the zstd frame of backup {} (its meta left as it was)",
-            bytes.len(),
-            b.id
-        );
+        fs::write_atomic(&*self.fs, path, &bytes, Publish::Replace)?;
+        Ok((at, bytes.len()))
+    }
+
+    /// The report of damage done to backup `id` (a detectable kind).
+    fn backup_damaged(
+        &self,
+        kind: CorruptionKind,
+        id: BackupId,
+        path: PathBuf,
+        action: String,
+    ) -> CorruptionReport {
         tracing::warn!(kind = kind.name(), path = %path.display(), action = %action, "simulated corruption");
-        Ok(CorruptionReport {
+        CorruptionReport {
             kind,
-            target: Target::Backup(b.id.clone()),
+            target: Target::Backup(id),
             path,
             action,
             expected_level: self.expected_level(kind),
             detectable: true,
             note: None,
             evidence: Vec::new(),
-        })
+        }
     }
 
     /// Damages the base of the newest delta: deleted, or a bit flipped.
@@ -420,30 +438,13 @@ impl Store {
                 path.display()
             )
         } else {
-            let mut bytes = fs::read_file(&*self.fs, &path, super::MAX_GRAPH_LEN)
-                .map_err(|e| StoreError::io("read backup to corrupt", &path, e))?;
-            let at = bytes.len() / 2;
-            if let Some(byte) = bytes.get_mut(at) {
-                *byte ^= 0x04;
-            }
-            fs::write_atomic(&*self.fs, &path, &bytes, Publish::Replace)?;
+            let (at, len) = self.flip_middle_bit(&path)?;
             format!(
-                "flipped bit 2 of byte {at} of {} in {} (the base of delta {delta})",
-                bytes.len(),
+                "flipped bit 2 of byte {at} of {len} in {} (the base of delta {delta})",
                 path.display()
             )
         };
-        tracing::warn!(kind = kind.name(), path = %path.display(), action = %action, "simulated corruption");
-        Ok(CorruptionReport {
-            kind,
-            target: Target::Backup(delta),
-            path,
-            action,
-            expected_level: self.expected_level(kind),
-            detectable: true,
-            note: None,
-            evidence: Vec::new(),
-        })
+        Ok(self.backup_damaged(kind, delta, path, action))
     }
 
     /// Writes new primary bytes and a meta whose checksum matches them (the
