@@ -52,6 +52,16 @@ fn save_on(store: &Store, day: u32) -> SaveReport {
         .expect("save")
 }
 
+/// Retention that keeps the newest `n` and needs one valid backup.
+fn keep_last(n: u32) -> RetentionPolicy {
+    RetentionPolicy {
+        keep_last: Some(n),
+        keep_within: None,
+        min_valid: 1,
+        ..RetentionPolicy::default()
+    }
+}
+
 fn with_deltas(s: &common::AppStore, full_every: u32) -> Store {
     let mut store = s.open();
     store.set_setting("compression", "zstd").expect("set");
@@ -180,12 +190,7 @@ fn retention_never_removes_a_base_while_a_kept_delta_needs_it() {
     for d in 2..=4 {
         save_on(&store, d);
     }
-    let policy = RetentionPolicy {
-        keep_last: Some(2),
-        keep_within: None,
-        min_valid: 1,
-        ..RetentionPolicy::default()
-    };
+    let policy = keep_last(2);
     let report = store
         .rotate(&policy, RotateOptions { dry_run: false })
         .expect("rotate");
@@ -238,12 +243,7 @@ fn retention_property_a_kept_delta_always_has_its_base() {
                 .rev()
                 .map(|id| Candidate::new(id.clone(), Health::Valid))
                 .collect();
-            let policy = RetentionPolicy {
-                keep_last: Some(keep),
-                keep_within: None,
-                min_valid: 1,
-                ..RetentionPolicy::default()
-            };
+            let policy = keep_last(keep);
             let mut p = plan(&policy, &candidates, at(28).naive_local()).expect("plan");
             let mut deltas = Vec::new();
             let mut base = ids[0].clone();
@@ -324,12 +324,7 @@ fn a_delta_in_the_trash_comes_back_and_reads_through_its_base() {
     let delta = save_on(&store, 2);
     save_on(&store, 3);
     assert_eq!(form_of(&store, &delta), StoredForm::Delta);
-    let policy = RetentionPolicy {
-        keep_last: Some(1),
-        keep_within: None,
-        min_valid: 1,
-        ..RetentionPolicy::default()
-    };
+    let policy = keep_last(1);
     // Keeps 3 (a delta) and so its base 1; removes 2.
     let report = store
         .rotate(&policy, RotateOptions { dry_run: false })
@@ -360,12 +355,7 @@ fn the_trash_keeps_a_delta_with_its_base() {
     plain.set_setting("deltas", "off").expect("set");
     save_on(&plain, 3);
     save_on(&plain, 4);
-    let policy = RetentionPolicy {
-        keep_last: Some(2),
-        keep_within: None,
-        min_valid: 1,
-        ..RetentionPolicy::default()
-    };
+    let policy = keep_last(2);
     let report = plain
         .rotate(&policy, RotateOptions { dry_run: false })
         .expect("rotate");
@@ -526,12 +516,7 @@ fn retention_keeps_the_base_of_a_compact_made_delta_and_the_trash_gives_deltas_b
         .compact(CompactOptions { dry_run: false })
         .expect("compact");
     // Keep the newest, a delta of day 4: day 4 stays as its base.
-    let policy = RetentionPolicy {
-        keep_last: Some(1),
-        keep_within: None,
-        min_valid: 1,
-        ..RetentionPolicy::default()
-    };
+    let policy = keep_last(1);
     let report = store
         .rotate(&policy, RotateOptions { dry_run: false })
         .expect("rotate");
