@@ -540,3 +540,45 @@ fn an_entry_that_contradicts_the_meta_is_not_taken_and_is_rewritten() {
     assert!(!again.contains("999"), "the entry was rewritten: {again}");
     assert!(verify_primary(&s.open()).memo_verified_at.is_some());
 }
+
+/// A memo entry forged (without a key) for a backup whose bytes and meta were
+/// replaced together by content that does not parse: recovery, which took the
+/// entry's word, stops with nothing changed and names the entry to remove.
+#[test]
+fn recovery_through_a_forged_entry_stops_and_names_it() {
+    use graphvault::store::recover::RecoverOptions;
+    let s = saved_store(8);
+    let saved = fs::read(s.primary()).expect("read");
+    let backup = fs::read_dir(s.backups())
+        .expect("list")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|x| x == "json"))
+        .expect("a backup");
+    let meta_path = backup.with_extension("meta");
+    let mut bytes = fs::read(&backup).expect("backup");
+    let mid = bytes.len() / 2;
+    bytes[mid..mid + 16].fill(b'{');
+    fs::write(&backup, &bytes).expect("damage");
+    let forged_sha = sha256(&bytes);
+    let meta = fs::read_to_string(&meta_path).expect("meta");
+    fs::write(&meta_path, meta.replace(&sha256(&saved), &forged_sha)).expect("meta");
+    let entry = fs::read_to_string(entry_path(&s, &saved)).expect("entry");
+    fs::write(
+        memo_dir(&s).join(format!("{forged_sha}.json")),
+        entry.replace(&sha256(&saved), &forged_sha),
+    )
+    .expect("forge");
+    fs::write(s.primary(), &saved[..saved.len() / 3]).expect("truncate");
+    let before = common::snapshot_tree(&s.root());
+    let err = s
+        .open()
+        .recover_reporting(RecoverOptions { dry_run: false }, &|_| {})
+        .expect_err("a backup that does not parse is never restored");
+    let text = err.to_string();
+    assert!(
+        text.contains("does not parse") && text.contains(&format!("{forged_sha}.json")),
+        "{text}"
+    );
+    assert_eq!(common::snapshot_tree(&s.root()), before, "nothing changed");
+}
