@@ -356,7 +356,7 @@ impl Store {
         // Before the backup of the evidence is written (a restore that the
         // primary refuses must leave nothing behind), and in a dry run too,
         // which says what the real run would do.
-        self.refuse_symlinked_primary("before-restore")?;
+        self.refuse_unreplaceable_primary("before-restore")?;
         if options.dry_run {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             return Ok(report);

@@ -202,9 +202,10 @@ impl Store {
             after: None,
             elapsed_ms: 0.0,
         };
-        // A dry run says what the real run would do: a symlinked primary is
-        // refused before anything is planned as written.
-        self.refuse_symlinked_primary("before-restore")?;
+        // A dry run says what the real run would do: a symlinked primary (or
+        // a directory in its place) is refused before anything is planned as
+        // written.
+        self.refuse_unreplaceable_primary("before-restore")?;
         if dry_run {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             return Ok(report);
@@ -399,32 +400,50 @@ impl Store {
             .map(|b| b.id.clone())
     }
 
-    /// Refuses to replace a `graph.json` that is a symbolic link: the
-    /// file it points to is not graphvault's to keep or to replace (it is
-    /// never followed), and replacing the link would silently detach the
-    /// application from the file it may still be writing. Every write that
+    /// Refuses to replace a `graph.json` that is a symbolic link or a
+    /// directory. The file a link points to is not graphvault's to keep or to
+    /// replace (it is never followed), and replacing the link would silently
+    /// detach the application from the file it may still be writing; a
+    /// directory could only be replaced by removing it. Every write that
     /// replaces the primary keeps it first, so this one check covers save,
     /// restore, recovery and the restore of evidence. `why` is the evidence
     /// reason (`before-save`), which names the operation.
-    pub(crate) fn refuse_symlinked_primary(&self, why: &str) -> Result<()> {
+    pub(crate) fn refuse_unreplaceable_primary(&self, why: &str) -> Result<()> {
         let primary = self.primary_path();
-        if !matches!(self.fs.entry(&primary), Ok(e) if e.kind == fs::EntryKind::Symlink) {
-            return Ok(());
-        }
-        let to = self.fs.read_link(&primary).map_or_else(
-            |e| format!("a target that cannot be read ({e})"),
-            |t| t.display().to_string(),
-        );
+        let kind = match self.fs.entry(&primary) {
+            Ok(e) => e.kind,
+            Err(_) => return Ok(()),
+        };
         let op = why.strip_prefix("before-").unwrap_or(why).replace('-', " ");
+        let reason = match kind {
+            fs::EntryKind::Symlink => {
+                let to = self.fs.read_link(&primary).map_or_else(
+                    |e| format!("a target that cannot be read ({e})"),
+                    |t| t.display().to_string(),
+                );
+                format!(
+                    "{op} refused: graph.json is a symbolic link to {to}, and graphvault neither \
+                     follows nor replaces a link (the file it points to would silently stop being the \
+                     graph); nothing was changed: the link, the file it points to, graph.json.meta and \
+                     the backups are as they were. To go on, replace the link with a copy of the file \
+                     it points to (or move the link away), then run this again"
+                )
+            }
+            // A file cannot be renamed over a directory, and graphvault
+            // never removes one: say so before anything is kept or written,
+            // so that a dry run and the real run give the same answer.
+            fs::EntryKind::Dir => format!(
+                "{op} refused: graph.json is a directory, and a graph cannot be put in its place \
+                 without removing it, which graphvault never does; nothing was changed: the \
+                 directory, graph.json.meta and the backups are as they were. To go on, move the \
+                 directory away (for example `mv {path} {path}.dir`), then run this again",
+                path = primary.display()
+            ),
+            _ => return Ok(()),
+        };
         Err(StoreError::Refused {
             path: primary,
-            reason: format!(
-                "{op} refused: graph.json is a symbolic link to {to}, and graphvault neither \
-                 follows nor replaces a link (the file it points to would silently stop being the \
-                 graph); nothing was changed: the link, the file it points to, graph.json.meta and \
-                 the backups are as they were. To go on, replace the link with a copy of the file \
-                 it points to (or move the link away), then run this again"
-            ),
+            reason,
         })
     }
 
@@ -437,7 +456,7 @@ impl Store {
         at: chrono::DateTime<chrono::Local>,
         why: &str,
     ) -> Result<Vec<PathBuf>> {
-        self.refuse_symlinked_primary(why)?;
+        self.refuse_unreplaceable_primary(why)?;
         let dir = self.evidence_dir();
         self.fs
             .create_dir_all(&dir)

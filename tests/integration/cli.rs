@@ -317,6 +317,46 @@ fn a_symlinked_primary_is_refused_by_every_write_that_would_replace_it() {
     }
 }
 
+/// A directory at `graph.json` is refused by every write that would replace
+/// it, in a dry run as in the real run, before anything is kept: before, the
+/// dry run said it would recover, the real run failed at the rename with
+/// exit 5, and each attempt left one more copy of the meta in `evidence/`.
+#[test]
+fn a_directory_at_graph_json_is_refused_before_anything_is_kept() {
+    let s = common::app_store();
+    let id = s.add_backup(
+        "20251004_100000",
+        &common::app_graph(4, 2, false, "e"),
+        common::MetaName::Meta,
+    );
+    let input = s.dir.path().join("input.json");
+    fs::write(&input, common::app_graph(3, 2, false, "in")).expect("input");
+    fs::remove_file(s.primary()).expect("rm primary");
+    fs::create_dir(s.primary()).expect("directory in its place");
+    fs::write(s.primary().join("inside.txt"), "not ours").expect("inside");
+    let before = common::snapshot_tree(&s.root());
+    let input_arg = input.to_string_lossy().into_owned();
+    for args in [
+        vec!["recover", "--dry-run"],
+        vec!["recover"],
+        vec!["recover"],
+        vec!["restore", id.as_str(), "--dry-run"],
+        vec!["restore", id.as_str()],
+        vec!["save", "--from", input_arg.as_str()],
+    ] {
+        let out = gv(&s.root(), &args);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {err}");
+        assert!(
+            err.contains("graph.json is a directory")
+                && err.contains("nothing was changed")
+                && err.contains("move the directory away"),
+            "{args:?}: {err}"
+        );
+        assert_eq!(common::snapshot_tree(&s.root()), before, "{args:?}");
+    }
+}
+
 /// A primary the application rewrote beside its old meta, kept by a save,
 /// disagrees with the meta kept with it. `evidence restore --allow-unverified`
 /// puts it back (before, it was refused whatever the flag, and the only copy
