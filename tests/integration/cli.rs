@@ -3,14 +3,7 @@ use std::process::{Command, Output};
 
 use crate::common;
 
-fn gv(store: &std::path::Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_graphvault"))
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .expect("run graphvault")
-}
+use crate::common::gv;
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout)

@@ -243,3 +243,13 @@ pub fn snapshot_tree(dir: &Path) -> Vec<(PathBuf, Vec<u8>)> {
     out.sort();
     out
 }
+
+/// Runs the `graphvault` binary on `store` with `args`.
+pub fn gv(store: &Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(store)
+        .args(args)
+        .output()
+        .expect("run graphvault")
+}

@@ -1,7 +1,6 @@
 //! `show`, `history` and partial restore on stores in the application's format.
 
 use std::fs;
-use std::process::Command;
 
 use graphvault::graph::KnowledgeGraph;
 use graphvault::graph::merge::{Prefer, SkipReason};
@@ -625,14 +624,7 @@ fn partial_restore_is_a_save_the_history_then_shows() {
     );
 }
 
-fn gv(store: &std::path::Path, args: &[&str]) -> std::process::Output {
-    Command::new(env!("CARGO_BIN_EXE_graphvault"))
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .expect("run graphvault")
-}
+use crate::common::gv;
 
 #[test]
 fn the_cli_shows_history_and_restores_nodes() {

@@ -299,20 +299,18 @@ fn a_plan_writes_nothing_and_recover_from_restores_the_chosen_candidate() {
     assert!(matches!(err, StoreError::BackupUnverified { .. }), "{err}");
 }
 
-/// A primary that is gone, or is no regular file, or is a sparse file of a
-/// gigabyte, beside a meta that names the restored backup's content: nothing was
-/// lost, and the meta says so. (It was "unknown: there was no primary and no meta
-/// to compare with", and the sparse file was read whole to be compared.)
+/// A primary that is gone, or is a sparse file of a gigabyte, beside a meta
+/// that names the restored backup's content: nothing was lost, and the meta
+/// says so. (It was "unknown: there was no primary and no meta to compare
+/// with", and the sparse file was read whole to be compared.) A directory in
+/// its place is refused before anything is planned as written:
+/// `cli::a_directory_at_graph_json_is_refused_before_anything_is_kept`.
 #[test]
 fn a_primary_judged_at_the_file_level_still_has_its_meta_compared() {
-    for damage in ["missing", "directory", "sparse"] {
+    for damage in ["missing", "sparse"] {
         let s = primary_equal_to_the_newest_valid_backup();
         match damage {
             "missing" => fs::remove_file(s.primary()).expect("rm"),
-            "directory" => {
-                fs::remove_file(s.primary()).expect("rm");
-                fs::create_dir(s.primary()).expect("mkdir");
-            }
             _ => fs::OpenOptions::new()
                 .write(true)
                 .open(s.primary())

@@ -649,14 +649,7 @@ fn restoring_evidence_goes_through_the_plan_and_keeps_the_replaced_primary() {
     assert!(matches!(err, StoreError::InvalidBackupId { .. }), "{err}");
 }
 
-fn gv(store: &Path, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_graphvault"))
-        .arg("--store")
-        .arg(store)
-        .args(args)
-        .output()
-        .expect("run graphvault")
-}
+use crate::common::gv;
 
 fn json(out: &Output) -> serde_json::Value {
     serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
