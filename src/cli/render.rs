@@ -956,6 +956,9 @@ fn warning_hint(w: &RecoveryWarning) -> String {
         RecoveryWarning::FutureDated { .. } | RecoveryWarning::OlderThanNewestValid { .. } => {
             "; check `graphvault list` and restore another by id if needed".to_string()
         }
+        RecoveryWarning::RollsForward { primary_had, .. } => format!(
+            "; if that rollback was deliberate, run `graphvault restore {primary_had}` to go back to it"
+        ),
         RecoveryWarning::StaleMeta {
             kept_at: Some(kept),
         } => format!(

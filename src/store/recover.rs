@@ -87,6 +87,14 @@ pub enum RecoveryWarning {
         chosen: BackupId,
         newest_valid: BackupId,
     },
+    /// The primary's meta names the content of `primary_had`, a backup
+    /// older than `chosen`: the primary had been rolled back to it (a
+    /// deliberate restore, most often), and restoring `chosen` brings back
+    /// what was saved after it.
+    RollsForward {
+        chosen: BackupId,
+        primary_had: BackupId,
+    },
     /// A warning from one file's verification (a meta not authenticated by
     /// the key, legacy counts, …).
     File { target: Target, text: String },
@@ -120,6 +128,13 @@ impl std::fmt::Display for RecoveryWarning {
             } => write!(
                 f,
                 "{chosen} is older than {newest_valid}, the newest backup that verifies: what was saved between them is not brought back"
+            ),
+            RecoveryWarning::RollsForward {
+                chosen,
+                primary_had,
+            } => write!(
+                f,
+                "the primary's meta names the content of {primary_had}, which is older than {chosen}: the primary had been rolled back to {primary_had} (by a restore?), and {chosen} brings back what was saved after it"
             ),
             RecoveryWarning::File { target, text } => write!(f, "{target}: {text}"),
         }
@@ -604,7 +619,38 @@ impl Store {
             .candidates
             .iter()
             .find(|c| c.target.backup_id() == Some(id));
-        self.candidate_warnings(id, None, chosen)
+        let mut out = self.candidate_warnings(id, None, chosen);
+        out.extend(self.rolls_forward(&plan.primary, id, chosen));
+        out
+    }
+
+    /// Whether restoring `id` undoes a rollback: the primary's meta names
+    /// other content than the chosen backup's, and an older backup has that
+    /// content. The backups' metas are read only in that case, which a
+    /// primary saved by graphvault or the application never is (its meta
+    /// names the newest backup's content, or content no backup has yet).
+    fn rolls_forward(
+        &self,
+        primary: &FileReport,
+        id: &BackupId,
+        chosen: Option<&FileReport>,
+    ) -> Option<RecoveryWarning> {
+        let recorded = primary.expected_checksum.as_deref()?;
+        let restored = chosen?.actual_checksum.as_deref()?;
+        if recorded.eq_ignore_ascii_case(restored) {
+            return None;
+        }
+        let listing = self.list_backups().ok()?;
+        let at = listing.backups.iter().position(|b| b.id == *id)?;
+        let had = listing.backups[at + 1..].iter().find(|b| {
+            b.checksum
+                .as_deref()
+                .is_some_and(|c| c.eq_ignore_ascii_case(recorded))
+        })?;
+        Some(RecoveryWarning::RollsForward {
+            chosen: id.clone(),
+            primary_had: had.id.clone(),
+        })
     }
 
     /// Warnings about restoring `id`: dated in the future, older than the

@@ -345,3 +345,51 @@ fn a_memo_that_is_a_file_does_not_block_recovery() {
     assert_eq!(report.source, backup_id("graph_20251003_100000"));
     assert_eq!(fs::read(&memo).expect("memo file"), b"not a directory");
 }
+
+/// After a deliberate restore of an older backup, a damaged primary is
+/// recovered to the newest backup that verifies, as always, and the report
+/// says that this undoes the rollback, naming the backup the primary had.
+/// Before, nothing said so (red-team F4).
+#[test]
+fn recovery_that_undoes_a_rollback_says_so_and_names_the_backup_the_primary_had() {
+    let s = common::app_store();
+    let rolls_forward = |warnings: &[RecoveryWarning]| {
+        warnings
+            .iter()
+            .filter(|w| matches!(w, RecoveryWarning::RollsForward { .. }))
+            .count()
+    };
+    // Control: a damaged primary that was never rolled back.
+    fs::write(s.primary(), b"{\"nodes\": {").expect("damage");
+    let dry = RecoverOptions { dry_run: true };
+    let (_, report) = s.open().load_with_recovery(dry).expect("dry run");
+    assert_eq!(report.source, backup_id("graph_20251003_100000"));
+    assert_eq!(rolls_forward(&report.warnings), 0, "{:?}", report.warnings);
+
+    let older: graphvault::store::names::BackupId = "graph_20251002_100000".parse().expect("id");
+    s.open()
+        .restore(
+            &older,
+            graphvault::store::restore::RestoreOptions::default(),
+        )
+        .expect("deliberate restore of the older backup");
+    fs::write(s.primary(), b"{\"nodes\": {").expect("damage after the rollback");
+    let out = common::gv(&s.root(), &["recover", "--dry-run"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("rolled back to graph_20251002_100000")
+            && text.contains("graphvault restore graph_20251002_100000"),
+        "{text}"
+    );
+    let (graph, report) = s.open().load_with_recovery(REAL).expect("recover");
+    assert_eq!(report.source, backup_id("graph_20251003_100000"));
+    assert_eq!(graph.expect("graph").node_count(), 4);
+    assert!(
+        report.warnings.contains(&RecoveryWarning::RollsForward {
+            chosen: "graph_20251003_100000".parse().expect("id"),
+            primary_had: older.clone(),
+        }),
+        "{:?}",
+        report.warnings
+    );
+}
