@@ -51,7 +51,11 @@ fn tiny_benchmark_measures_every_operation() -> anyhow::Result<()> {
         "history: 4 backups, indexes cached",
     ];
     if config.wants(bench::Section::Tui) {
-        expected.extend(["TUI: first frame, 200 backups", "TUI: key press to frame"]);
+        expected.extend([
+            "TUI: first frame, 200 backups",
+            "TUI: key press to frame",
+            "CLI: UI, every row at full depth",
+        ]);
     }
     for operation in expected {
         let row = report.rows.iter().find(|r| r.operation == operation);
