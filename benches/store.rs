@@ -12,7 +12,9 @@
 //!   one untimed warm-up.
 //! - `GV_BENCH_PEER=0`: skip the Python peer (`scripts/peer.py`).
 //! - `GV_BENCH_OPS`: only these sections, e.g. `recovery` or `save,load` (of `save`,
-//!   `verify`, `load`, `memory`, `recovery`, `verify-all`, `check`, `peer`, `list`, `tui`, `nodes`, `cli`).
+//!   `verify`, `load`, `memory`, `recovery`, `verify-all`, `check`, `peer`, `list`, `tui`, `nodes`, `cli`,
+//!   `compress`; and `big`, which runs only when named: the commands once each on one large
+//!   graph with their peak memory, e.g. `GV_BENCH_OPS=big GV_BENCH_SIZES=1GB`).
 //!   `check` times `Store::check` over simulated days and the real `graphvault check` command
 //!   end to end, each beside one full verify of the primary plus the day's scrub share.
 //!   `cli` times the real `graphvault` commands end to end on a store with 30 backups
@@ -95,7 +97,7 @@ pub enum SizeSpec {
 }
 
 impl SizeSpec {
-    /// `2000`, `10k`, `1.5m` (nodes) or `100MB`, `512KB` (file bytes).
+    /// `2000`, `10k`, `1.5m` (nodes) or `100MB`, `512KB`, `1GB` (file bytes).
     pub fn parse(text: &str) -> Result<SizeSpec> {
         let t = text.trim().to_ascii_lowercase();
         let number = |s: &str, unit: f64| -> Result<usize> {
@@ -106,7 +108,9 @@ impl SizeSpec {
             ensure!(n > 0.0, "size {text:?} must be positive");
             Ok((n * unit).round() as usize)
         };
-        if let Some(s) = t.strip_suffix("mb") {
+        if let Some(s) = t.strip_suffix("gb") {
+            Ok(SizeSpec::Bytes(number(s, 1e9)?))
+        } else if let Some(s) = t.strip_suffix("mb") {
             Ok(SizeSpec::Bytes(number(s, MB)?))
         } else if let Some(s) = t.strip_suffix("kb") {
             Ok(SizeSpec::Bytes(number(s, 1e3)?))
@@ -143,9 +147,14 @@ pub enum Section {
     Nodes,
     Cli,
     Compress,
+    /// Only when named: the commands on one large graph, with their peak memory.
+    Big,
 }
 
 impl Section {
+    /// Sections run only when `GV_BENCH_OPS` names them.
+    pub const NAMED_ONLY: [Section; 1] = [Section::Big];
+
     pub const ALL: [Section; 13] = [
         Section::Save,
         Section::Verify,
@@ -177,6 +186,7 @@ impl Section {
             Section::Nodes => "nodes",
             Section::Cli => "cli",
             Section::Compress => "compress",
+            Section::Big => "big",
         }
     }
 }
@@ -244,9 +254,14 @@ impl Config {
                 .map(|name| {
                     Section::ALL
                         .into_iter()
+                        .chain(Section::NAMED_ONLY)
                         .find(|s| s.name() == name)
                         .with_context(|| {
-                            let names: Vec<&str> = Section::ALL.iter().map(|s| s.name()).collect();
+                            let names: Vec<&str> = Section::ALL
+                                .iter()
+                                .chain(&Section::NAMED_ONLY)
+                                .map(|s| s.name())
+                                .collect();
                             format!(
                                 "GV_BENCH_OPS: no section {name:?} (one of {})",
                                 names.join(", ")
@@ -609,6 +624,9 @@ fn bench_size(
     }
     if config.wants(Section::Compress) {
         bench_compress(&size, report)?;
+    }
+    if config.wants(Section::Big) {
+        bench_big(&size, &store, report)?;
     }
     drop(store);
     fs::remove_dir_all(&store_dir)?;
@@ -2277,6 +2295,111 @@ fn gv_cli(store: &Path, args: &[&std::ffi::OsStr]) -> Result<(serde_json::Value,
         doc["error"]
     );
     Ok((doc["result"].clone(), elapsed))
+}
+
+/// As [`gv_cli`], and the command's peak resident memory: its `VmHWM`, read every few
+/// milliseconds while it runs (the high-water mark only grows, so a late read sees it).
+fn gv_cli_peak(
+    store: &Path,
+    args: &[&std::ffi::OsStr],
+) -> Result<(serde_json::Value, Duration, u64)> {
+    let t = Instant::now();
+    let child = Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(store)
+        .arg("--json")
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("run graphvault")?;
+    let status = PathBuf::from(format!("/proc/{}/status", child.id()));
+    let waiting = std::thread::spawn(move || child.wait_with_output());
+    let mut peak_kib = 0u64;
+    while !waiting.is_finished() {
+        // Gone, or a zombie without memory, once it has exited: the last read stands.
+        if let Some(kib) = fs::read_to_string(&status).ok().and_then(|text| {
+            text.lines()
+                .find_map(|l| l.strip_prefix("VmHWM:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        }) {
+            peak_kib = peak_kib.max(kib);
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let output = waiting
+        .join()
+        .map_err(|_| anyhow::anyhow!("the waiting thread panicked"))?
+        .context("wait for graphvault")?;
+    let elapsed = t.elapsed();
+    let doc: serde_json::Value = serde_json::from_slice(&output.stdout).with_context(|| {
+        format!(
+            "graphvault {args:?} printed no JSON: {}",
+            String::from_utf8_lossy(&output.stderr)
+        )
+    })?;
+    ensure!(
+        doc["ok"] == true,
+        "graphvault {args:?} failed: {}",
+        doc["error"]
+    );
+    ensure!(peak_kib > 0, "graphvault {args:?}: no VmHWM was read");
+    Ok((doc["result"].clone(), elapsed, peak_kib * 1024))
+}
+
+/// The commands a person runs, once each, on one large graph (`GV_BENCH_OPS=big
+/// GV_BENCH_SIZES=1GB`): their time and their peak memory against the file's size. The
+/// store holds the bench's saved graph and its backup; the save adds a second.
+fn bench_big(size: &SizeRun<'_>, store: &Store, report: &mut Report) -> Result<()> {
+    let label = size.label;
+    let input = size.dir.join("big-input.json");
+    write_input(size.graph, &input, chrono::Local::now())?;
+    let root = store.root();
+    let file = size.file_len;
+    let mut measure = |what: &str, args: &[&std::ffi::OsStr]| -> Result<serde_json::Value> {
+        progress(&format!("{label}: big: {what}"));
+        let (result, t, peak) = gv_cli_peak(root, args)?;
+        report.rows.push(Row::time(
+            label,
+            &format!("big: {what}"),
+            Timing::of(vec![t])?,
+            Some(file),
+        ));
+        report.rows.push(Row {
+            size: label.to_string(),
+            operation: format!("  big: {what}, peak memory"),
+            measured: Measured::Memory { peak_bytes: peak },
+            bytes: Some(file),
+            graph_bytes: Some(file),
+            baseline: None,
+            ratio: Some((peak as f64 / file as f64, RatioKind::OfFile)),
+            peer_ms: None,
+            goal: Some(Goal::RatioAtMost(2.0)),
+        });
+        Ok(result)
+    };
+    measure(
+        "save --from",
+        &["save".as_ref(), "--from".as_ref(), input.as_os_str()],
+    )?;
+    fs::remove_file(&input)?;
+    let verified = measure("verify", &["verify".as_ref()])?;
+    ensure!(verified["status"] == "valid", "verify: {verified}");
+    let deep = measure("verify --deep", &["verify".as_ref(), "--deep".as_ref()])?;
+    ensure!(deep["status"] == "valid", "verify --deep: {deep}");
+    let listed = measure("list", &["list".as_ref()])?;
+    ensure!(
+        listed["backups"].as_array().is_some_and(|b| b.len() >= 2),
+        "list: {listed}"
+    );
+    flip_middle_bit(&store.primary_path())?;
+    let recovered = measure("recover (newest backup good)", &["recover".as_ref()])?;
+    ensure!(
+        recovered["source"]["kind"] == "backup",
+        "recover: {}",
+        recovered["source"]
+    );
+    Ok(())
 }
 
 /// A graph file as a save of `at` writes it (each `at` gives other bytes).
