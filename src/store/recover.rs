@@ -21,10 +21,12 @@ use chrono::NaiveDateTime;
 use serde::{Serialize, Serializer};
 
 use super::Store;
+use super::codec::StoredForm;
 use super::diff::{GraphDiff, diff_graphs};
 use super::error::Result;
 use super::names::BackupId;
 use super::restore::RestoreReport;
+use super::save::Content;
 use super::verify::{
     Depth, FileReport, Inspection, Keep, Level, Status, Target, VerifyAllOptions, VerifyProgress,
 };
@@ -544,7 +546,8 @@ impl Store {
                 let target = Target::Backup(info.id.clone());
                 // Content the memo proved is read (and decompressed) once:
                 // its hash settles it, and a caller that keeps the graph has
-                // the bytes parsed only once they pass. Anything else is
+                // the bytes parsed only once they pass (one that keeps
+                // nothing has them streamed through the hash). Anything else is
                 // hashed first, so that a damaged backup costs a hash and
                 // not a parse.
                 let proven = info.checksum.as_deref().is_some_and(|sha| {
@@ -552,7 +555,13 @@ impl Store {
                         .is_some()
                 });
                 let inspection = if proven {
-                    let mut found = self.inspect_target_keeping(&target, Depth::Full, Keep::Bytes);
+                    // Its bytes are held only for a caller that keeps them.
+                    let held = if keep == Keep::No {
+                        Keep::No
+                    } else {
+                        Keep::Bytes
+                    };
+                    let mut found = self.inspect_target_keeping(&target, Depth::Full, held);
                     if keep == Keep::Graph && found.report.status == Status::Valid {
                         found.graph = found
                             .bytes
@@ -937,8 +946,9 @@ impl Store {
             };
             let mut plan = RecoveryPlan::unsearched(early.report.clone());
             // A caller that wants the graph has the chosen backup parsed in
-            // the search (once); one that does not takes the memo's word.
-            let keep = if want_graph { Keep::Graph } else { Keep::Bytes };
+            // the search (once); one that does not takes the memo's word and
+            // holds none of its bytes (a plain file is copied as it is).
+            let keep = if want_graph { Keep::Graph } else { Keep::No };
             let recommended = self.search_backups(
                 PlanOptions::default(),
                 false,
@@ -967,9 +977,9 @@ impl Store {
                 report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
                 return Ok((None, report));
             };
-            let (Some(bytes), Status::Valid) = (backup.bytes.take(), backup.report.status) else {
+            if backup.report.status != Status::Valid {
                 return Err(super::restore::refusal(&id, &backup.report));
-            };
+            }
             let checksum = backup.report.actual_checksum.clone().unwrap_or_default();
             let counts = (
                 backup.report.node_count.unwrap_or(0),
@@ -982,6 +992,47 @@ impl Store {
                     .and_then(|m| m.sha256().map(str::to_owned))
             });
             let same = recorded.is_some_and(|c| c.eq_ignore_ascii_case(&checksum));
+            // The restore copies a plain backup's file when nothing else needs
+            // its bytes: recovery then holds the damaged primary (and its
+            // graph, on the judging thread) and no second copy of the graph.
+            // Otherwise the bytes come from the search, or from a second read
+            // that must verify to the same checksum.
+            let copied = match (&backup.bytes, backup.report.size) {
+                (None, Some(len))
+                    if same && StoredForm::of_path(&backup.report.path) == StoredForm::Plain =>
+                {
+                    Some(len)
+                }
+                _ => None,
+            };
+            let bytes = match (backup.bytes.take(), copied) {
+                (Some(b), _) => b,
+                (None, Some(_)) => Vec::new(),
+                (None, None) => {
+                    let again = self.inspect_target_keeping(
+                        &Target::Backup(id.clone()),
+                        Depth::Full,
+                        Keep::Bytes,
+                    );
+                    match again.bytes {
+                        Some(b)
+                            if again.report.status == Status::Valid
+                                && again.report.actual_checksum.as_deref()
+                                    == Some(checksum.as_str()) =>
+                        {
+                            b
+                        }
+                        _ => return Err(super::restore::refusal(&id, &again.report)),
+                    }
+                }
+            };
+            let content = match copied {
+                Some(len) => Content::File {
+                    path: &backup.report.path,
+                    len,
+                },
+                None => Content::Bytes(&bytes),
+            };
             let previous = |graph: Option<KnowledgeGraph>| Inspection {
                 report: early.report.clone(),
                 graph,
@@ -994,7 +1045,7 @@ impl Store {
                     id.clone(),
                     verified.clone(),
                     counts,
-                    &bytes,
+                    content,
                     previous(None),
                     compared,
                     options.dry_run,

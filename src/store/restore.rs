@@ -11,6 +11,7 @@ use super::error::{Result, StoreError};
 use super::fs::{self, Publish};
 use super::meta::Meta;
 use super::names::BackupId;
+use super::save::Content;
 use super::verify::{Depth, FileReport, Inspection, Status, Target};
 use crate::graph::KnowledgeGraph;
 
@@ -161,7 +162,7 @@ impl Store {
             id,
             backup,
             (graph.node_count(), graph.edge_count()),
-            &bytes,
+            Content::Bytes(&bytes),
             previous,
             compared,
             dry_run,
@@ -169,16 +170,17 @@ impl Store {
         )
     }
 
-    /// The writing half of [`Store::restore_verified`]: `bytes` (of a backup
-    /// verified by the caller, with `counts` nodes and edges) become the
-    /// primary; `compared` is the diff from `previous` or why there is none.
+    /// The writing half of [`Store::restore_verified`]: `content` (of a
+    /// backup verified by the caller, with `counts` nodes and edges) becomes
+    /// the primary; `compared` is the diff from `previous` or why there is
+    /// none.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn restore_bytes(
         &self,
         id: BackupId,
         backup: FileReport,
         counts: (usize, usize),
-        bytes: &[u8],
+        content: Content<'_>,
         previous: Inspection,
         compared: (Option<GraphDiff>, Option<String>),
         dry_run: bool,
@@ -210,7 +212,7 @@ impl Store {
             report.elapsed_ms = started.elapsed().as_secs_f64() * 1e3;
             return Ok(report);
         }
-        let size = bytes.len() as u64;
+        let size = content.len();
         self.require_space(
             "restore",
             size,
@@ -226,13 +228,13 @@ impl Store {
         )?;
         let meta = self.seal(Meta::for_data(
             checksum,
-            bytes.len() as u64,
+            size,
             counts.0 as u64,
             counts.1 as u64,
             &format!("restore of {id}"),
             at,
         ))?;
-        self.commit_primary(bytes, &meta, true).map_err(|e| {
+        self.commit_primary(content, &meta, true).map_err(|e| {
             e.left(format!(
                 "the previous primary was kept in {}",
                 self.evidence_dir().display()

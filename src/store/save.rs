@@ -15,7 +15,7 @@
 //! accepts it and the next locked open rolls it forward. So reopening gives
 //! the old graph or the new one, and verify never reports false corruption.
 
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -332,7 +332,7 @@ impl Store {
         let (backup_id, backup_path, backup_meta_path) =
             self.write_backup_pair(bytes, &meta, at)
                 .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
-        self.commit_primary(bytes, &meta, false)
+        self.commit_primary(Content::Bytes(bytes), &meta, false)
             .map_err(|e| e.left(format!("backup {backup_id} of the new graph was written")))?;
         if let Some(c) = consistency.filter(|c| c.problems.is_empty()) {
             self.memo_record(super::memo::MemoEntry::new(
@@ -601,15 +601,22 @@ impl Store {
 
     /// Replaces the primary and its meta (steps 2-4 of the protocol). With
     /// `reverify`, the temp file is read back and hashed before the rename
-    /// (restore: proves the bytes on disk are the backup's).
-    pub(crate) fn commit_primary(&self, bytes: &[u8], meta: &Meta, reverify: bool) -> Result<()> {
+    /// (restore: proves the bytes on disk are the backup's); a file's
+    /// content is always read back.
+    pub(crate) fn commit_primary(
+        &self,
+        content: Content<'_>,
+        meta: &Meta,
+        reverify: bool,
+    ) -> Result<()> {
         let pending = self.pending_meta_path();
         fs::write_atomic(&*self.fs, &pending, &meta.to_vec(), Publish::Replace)?;
         let primary = self.primary_path();
-        let result = if reverify {
-            self.write_verified_side_file(&primary, bytes, meta)
-        } else {
-            fs::write_atomic(&*self.fs, &primary, bytes, Publish::Replace)
+        let result = match content {
+            Content::Bytes(bytes) if !reverify => {
+                fs::write_atomic(&*self.fs, &primary, bytes, Publish::Replace)
+            }
+            content => self.write_verified_side_file(&primary, content, meta),
         };
         if let Err(e) = result {
             // Only a graph that surely did not land leaves a pending meta
@@ -645,9 +652,16 @@ impl Store {
         fs::rename_durable(&*self.fs, &pending, &self.primary_meta_path())
     }
 
-    /// Writes `bytes` to a side file beside `target`, reads it back and checks
-    /// its SHA-256 against the meta, then renames it over `target`.
-    fn write_verified_side_file(&self, target: &Path, bytes: &[u8], meta: &Meta) -> Result<()> {
+    /// Writes `content` to a side file beside `target`, reads it back and
+    /// checks its SHA-256 and length against the meta, then renames it over
+    /// `target`. A file is copied as it is read: what proves the copy is the
+    /// read-back, so a source that changed since it was verified is refused.
+    fn write_verified_side_file(
+        &self,
+        target: &Path,
+        content: Content<'_>,
+        meta: &Meta,
+    ) -> Result<()> {
         let side =
             target.with_file_name(format!("{}restore-{}", fs::TEMP_PREFIX, std::process::id()));
         let _ = self.fs.remove_file(&side);
@@ -655,20 +669,26 @@ impl Store {
             .fs
             .create_new(&side)
             .map_err(|e| StoreError::io("create side file", &side, e))?;
-        let written = file
-            .write_all(bytes)
-            .and_then(|()| file.flush())
-            .map_err(|e| StoreError::io("write side file", &side, e))
-            .and_then(|()| {
-                file.sync_all()
-                    .map_err(|e| StoreError::io("fsync side file", &side, e))
-            });
+        let written = match content {
+            Content::Bytes(bytes) => file
+                .write_all(bytes)
+                .map_err(|e| StoreError::io("write side file", &side, e)),
+            Content::File { path, .. } => self.copy_into(path, &mut *file, &side),
+        }
+        .and_then(|()| {
+            file.flush()
+                .map_err(|e| StoreError::io("write side file", &side, e))
+        })
+        .and_then(|()| {
+            file.sync_all()
+                .map_err(|e| StoreError::io("fsync side file", &side, e))
+        });
         drop(file);
         let checked = written.and_then(|()| {
             let (actual, len) = super::verify::hash_file(&*self.fs, &side, MAX_GRAPH_LEN)
                 .map_err(|e| StoreError::io("read back side file", &side, e))?;
             let expected = meta.sha256().unwrap_or_default();
-            if actual != expected || len != bytes.len() as u64 {
+            if actual != expected || len != content.len() {
                 return Err(StoreError::ChecksumMismatch {
                     path: side.clone(),
                     expected: expected.to_string(),
@@ -682,5 +702,47 @@ impl Store {
             let _ = self.fs.remove_file(&side);
         }
         renamed
+    }
+
+    /// Copies the file at `from` into `to` (the side file at `side`) in
+    /// chunks, holding one chunk in memory.
+    fn copy_into(&self, from: &Path, to: &mut dyn fs::WriteFile, side: &Path) -> Result<()> {
+        let mut source = self
+            .fs
+            .open_read(from, MAX_GRAPH_LEN)
+            .map_err(|e| StoreError::io("open for copying", from, e))?;
+        let mut chunk = vec![0u8; COPY_CHUNK];
+        loop {
+            let n = match source.reader.read(&mut chunk) {
+                Ok(0) => return Ok(()),
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(StoreError::io("read for copying", from, e)),
+            };
+            to.write_all(&chunk[..n])
+                .map_err(|e| StoreError::io("write side file", side, e))?;
+        }
+    }
+}
+
+/// Chunk of a copy from a backup file into the primary's side file.
+const COPY_CHUNK: usize = 1 << 20;
+
+/// What a restore puts in place of the primary.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Content<'a> {
+    /// Bytes in hand (what a save serialized, or a decoded backup).
+    Bytes(&'a [u8]),
+    /// A plain backup file, copied as it is: nothing of it is held in
+    /// memory. `len` is its verified size.
+    File { path: &'a Path, len: u64 },
+}
+
+impl Content<'_> {
+    pub(crate) fn len(&self) -> u64 {
+        match self {
+            Content::Bytes(b) => b.len() as u64,
+            Content::File { len, .. } => *len,
+        }
     }
 }

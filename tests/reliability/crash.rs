@@ -159,6 +159,11 @@ fn power_loss_at_every_step_of_recovery() {
     sim_suite(Scenario::Recover);
 }
 
+#[test]
+fn power_loss_at_every_step_of_the_command_lines_recovery() {
+    sim_suite(Scenario::RecoverCommand);
+}
+
 /// A real child process aborts before step k of the scenario, for every k.
 fn real_suite(scenario: Scenario) {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -248,6 +253,11 @@ fn a_real_process_aborted_at_every_step_of_restore() {
 #[test]
 fn a_real_process_aborted_at_every_step_of_recovery() {
     real_suite(Scenario::Recover);
+}
+
+#[test]
+fn a_real_process_aborted_at_every_step_of_the_command_lines_recovery() {
+    real_suite(Scenario::RecoverCommand);
 }
 
 /// A store on the simulated disk whose trash holds two backups (days 1 and

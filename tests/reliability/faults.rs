@@ -122,7 +122,7 @@ fn one_fault(
     // the next one: an older but valid graph, which is what it promises.
     let mut exp = exp.clone();
     if let Some(now) = disk.get(&primary)
-        && scenario == Scenario::Recover
+        && scenario.recovers()
         && now != exp.new
         && now != exp.old
         && exp.before_backups.values().any(|b| *b == now)
@@ -204,6 +204,11 @@ fn every_call_of_restore_fails_cleanly() {
 #[test]
 fn every_call_of_recovery_fails_cleanly() {
     fault_suite(Scenario::Recover);
+}
+
+#[test]
+fn every_call_of_the_command_lines_recovery_fails_cleanly() {
+    fault_suite(Scenario::RecoverCommand);
 }
 
 /// A store left by a save interrupted between renaming the graph and
@@ -625,4 +630,92 @@ fn metas_that_cannot_be_read_remove_no_backup() {
         .expect("verify");
     assert!(r.unreadable, "{r:?}");
     println!("EACCES on every backup meta: {before} backups, rotate and save+rotate removed none");
+}
+
+/// Replaces a backup's bytes the first time it is opened after the restore's
+/// side file was created: the backup changed between its verification and
+/// the copy that a restore makes of it.
+struct ChangeDuringCopy {
+    disk: SimFs,
+    backup: PathBuf,
+    replacement: Vec<u8>,
+    side_created: std::sync::atomic::AtomicBool,
+    changed: std::sync::atomic::AtomicBool,
+}
+
+impl crate::hookfs::Hook for ChangeDuringCopy {
+    fn before(&self, op: &crate::hookfs::Op) -> std::io::Result<()> {
+        use crate::hookfs::OpKind;
+        use std::sync::atomic::Ordering;
+        let side = op
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .is_some_and(|n| n.contains("restore-"));
+        if op.kind == OpKind::CreateNew && side {
+            self.side_created.store(true, Ordering::SeqCst);
+        }
+        if op.kind == OpKind::OpenRead
+            && op.path == self.backup
+            && self.side_created.load(Ordering::SeqCst)
+            && !self.changed.swap(true, Ordering::SeqCst)
+        {
+            self.disk.put(&self.backup, &self.replacement);
+        }
+        Ok(())
+    }
+}
+
+/// The command line's recovery copies a plain backup from its file instead
+/// of holding it in memory. A backup whose bytes change between their
+/// verification and that copy is refused by the read-back of the copy: the
+/// primary and its meta stay as they were, and nothing of the other content
+/// lands. (Negative control: with the read-back's comparison taken out of
+/// `write_verified_side_file`, the changed bytes become the primary and this
+/// test fails.)
+#[test]
+fn a_backup_changed_between_its_verification_and_the_copy_is_refused() {
+    let root = Path::new(SIM_ROOT);
+    let disk = sim_base(Scenario::RecoverCommand);
+    let primary = root.join("graph.json");
+    let meta = root.join("graph.json.meta");
+    let (old, old_meta) = (disk.get(&primary), disk.get(&meta));
+    let newest = Store::open_with(root, Arc::new(disk.clone()))
+        .expect("open")
+        .list_backups()
+        .expect("list")
+        .backups[0]
+        .data_path
+        .clone();
+    let original = disk.get(&newest).expect("newest backup");
+    // Same length, other content: only a hash can tell.
+    let mut replacement = original.clone();
+    let mid = replacement.len() / 2;
+    replacement[mid] ^= 0x01;
+    let hook = Arc::new(ChangeDuringCopy {
+        disk: disk.clone(),
+        backup: newest.clone(),
+        replacement: replacement.clone(),
+        side_created: Default::default(),
+        changed: Default::default(),
+    });
+    let store = Store::open_with(
+        root,
+        Arc::new(HookFs::new(Arc::new(disk.clone()), hook.clone())),
+    )
+    .expect("open");
+    let err = Scenario::RecoverCommand
+        .run(&store)
+        .expect_err("the changed backup must not be restored");
+    assert!(
+        hook.changed.load(std::sync::atomic::Ordering::SeqCst),
+        "the backup was never opened for the copy: the test did not reach the copy"
+    );
+    assert!(
+        matches!(err, StoreError::ChecksumMismatch { .. }) || err.to_string().contains("checksum"),
+        "{err}"
+    );
+    assert_eq!(disk.get(&primary), old, "the primary was replaced");
+    assert_eq!(disk.get(&meta), old_meta, "the primary's meta was replaced");
+    assert_ne!(disk.get(&primary).as_deref(), Some(replacement.as_slice()));
 }

@@ -14,7 +14,7 @@ use graphvault::graph::KnowledgeGraph;
 use graphvault::store::fs::{self as gvfs, EntryKind, Fs, Publish, TEMP_PREFIX};
 use graphvault::store::meta::Meta;
 use graphvault::store::names::BackupId;
-use graphvault::store::recover::{RecoverOptions, Source};
+use graphvault::store::recover::{RecoverOptions, RecoveryReport, Source};
 use graphvault::store::restore::RestoreOptions;
 use graphvault::store::retention::RetentionPolicy;
 use graphvault::store::save::SaveOptions;
@@ -79,15 +79,19 @@ pub enum Scenario {
     Restore,
     /// Load with recovery over a corrupt primary.
     Recover,
+    /// The command line's recovery over the same primary: no graph is
+    /// wanted, so a plain backup is copied from its file.
+    RecoverCommand,
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 5] = [
+    pub const ALL: [Scenario; 6] = [
         Scenario::Save,
         Scenario::SaveRotate,
         Scenario::SaveRotatePurge,
         Scenario::Restore,
         Scenario::Recover,
+        Scenario::RecoverCommand,
     ];
 
     pub fn name(self) -> &'static str {
@@ -97,7 +101,13 @@ impl Scenario {
             Scenario::SaveRotatePurge => "save+purge",
             Scenario::Restore => "restore",
             Scenario::Recover => "recover",
+            Scenario::RecoverCommand => "recover-command",
         }
+    }
+
+    /// Recovery over a damaged primary, either way in.
+    pub fn recovers(self) -> bool {
+        matches!(self, Scenario::Recover | Scenario::RecoverCommand)
     }
 
     pub fn from_name(name: &str) -> Option<Scenario> {
@@ -142,7 +152,7 @@ impl Scenario {
             // is over (a purge never believes the clock alone).
             store.save_with(&graph(6, "base4"), &no_rotate(6))?;
         }
-        if self == Scenario::Recover {
+        if self.recovers() {
             let path = store.primary_path();
             let mut bytes = gvfs::read_file(&*fs, &path, MAX_GRAPH_LEN)
                 .map_err(|e| StoreError::io("read", &path, e))?;
@@ -180,16 +190,14 @@ impl Scenario {
                     store.load_with_recovery(RecoverOptions { dry_run: false })?;
                 match (graph, &report.source) {
                     (Some(_), Source::Backup(_)) => Ok(()),
-                    (_, source) => Err(StoreError::Invalid(format!(
-                        "recovery did not restore a backup: {source:?}; primary: {}; candidates: {}",
-                        report.primary.summary(),
-                        report
-                            .candidates
-                            .iter()
-                            .map(|c| format!("{} {}", c.path.display(), c.summary()))
-                            .collect::<Vec<_>>()
-                            .join("; ")
-                    ))),
+                    _ => Err(not_restored(&report)),
+                }
+            }
+            Scenario::RecoverCommand => {
+                let report = store.recover_reporting(RecoverOptions { dry_run: false }, &|_| {})?;
+                match (&report.restore, &report.source) {
+                    (Some(_), Source::Backup(_)) => Ok(()),
+                    _ => Err(not_restored(&report)),
                 }
             }
         }
@@ -197,8 +205,26 @@ impl Scenario {
 
     /// Whether completing the operation keeps the previous primary as evidence.
     fn keeps_evidence(self) -> bool {
-        matches!(self, Scenario::Restore | Scenario::Recover)
+        matches!(
+            self,
+            Scenario::Restore | Scenario::Recover | Scenario::RecoverCommand
+        )
     }
+}
+
+/// A recovery that restored nothing, with what it found of each file.
+fn not_restored(report: &RecoveryReport) -> StoreError {
+    StoreError::Invalid(format!(
+        "recovery did not restore a backup: {:?}; primary: {}; candidates: {}",
+        report.source,
+        report.primary.summary(),
+        report
+            .candidates
+            .iter()
+            .map(|c| format!("{} {}", c.path.display(), c.summary()))
+            .collect::<Vec<_>>()
+            .join("; ")
+    ))
 }
 
 /// What the uninterrupted operation does, measured by running it.
@@ -545,7 +571,7 @@ pub fn check_reopened(fs: Arc<dyn Fs>, root: &Path, exp: &Expect) -> Result<Land
                     return Err("the new graph landed without a valid backup of it".to_string());
                 }
             }
-            Scenario::Restore | Scenario::Recover => {}
+            Scenario::Restore | Scenario::Recover | Scenario::RecoverCommand => {}
         }
         if exp.scenario.keeps_evidence() {
             let kept = walk(&*fs, &store.evidence_dir())
@@ -557,7 +583,7 @@ pub fn check_reopened(fs: Arc<dyn Fs>, root: &Path, exp: &Expect) -> Result<Land
         }
     }
 
-    if exp.scenario == Scenario::Recover && landed == Landed::Old {
+    if exp.scenario.recovers() && landed == Landed::Old {
         let (graph, report) = store
             .load_with_recovery(RecoverOptions { dry_run: false })
             .map_err(|e| format!("recovery after the crash: {e}"))?;
