@@ -315,7 +315,7 @@ pub fn read_plain(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<Vec<u8>>
 /// # Errors
 /// As [`open_plain`], and the read's errors.
 pub fn hash_plain(fs: &dyn Fs, path: &Path, max_len: u64) -> io::Result<(String, u64)> {
-    super::digest::hash_reader(open_plain(fs, path, max_len)?.reader)
+    super::digest::hash_reader(open_plain(fs, path, max_len)?)
 }
 
 /// Size of the plain bytes of the data file at `path`: a plain file's
@@ -578,7 +578,7 @@ fn stored_proves_base(
     if meta.stored_size.is_some_and(|s| s != file.len) {
         return false;
     }
-    super::digest::hash_reader(file.reader).is_ok_and(|(h, _)| h.eq_ignore_ascii_case(stored))
+    super::digest::hash_reader(file).is_ok_and(|(h, _)| h.eq_ignore_ascii_case(stored))
 }
 
 /// Opens a delta: its base is checked first (a compressed one by its

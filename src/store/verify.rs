@@ -240,7 +240,7 @@ impl VerifyAllReport {
 /// I/O errors from opening or reading (NotFound passes through).
 pub fn hash_file(fs: &dyn Fs, path: &Path, max_len: u64) -> std::io::Result<(String, u64)> {
     let file = fs.open_read(path, max_len)?;
-    hash_reader(file.reader)
+    hash_reader(file)
 }
 
 /// What the ladder found, plus what later steps can reuse.
@@ -761,7 +761,7 @@ pub(crate) fn inspect_keeping(
     } else if let Some(proven) = stored_proof {
         (Some(proven), None)
     } else {
-        match hash_reader(file.reader) {
+        match hash_reader(file) {
             Ok((h, _)) => (Some(h), None),
             Err(e) => {
                 out.report = read_failed(ladder, e);
