@@ -8,6 +8,8 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use graphvault::store::fs::{DirEntryInfo, Fs, LockError, LockHandle, ReadFile, RealFs, WriteFile};
+
 use sha2::{Digest, Sha256};
 
 pub fn sha256(bytes: &[u8]) -> String {
@@ -252,4 +254,70 @@ pub fn gv(store: &Path, args: &[&str]) -> std::process::Output {
         .args(args)
         .output()
         .expect("run graphvault")
+}
+
+/// The real filesystem with chosen faults: a fixed free space, and a
+/// rename onto one path that fails as a full disk would make it fail.
+#[derive(Debug, Default)]
+pub struct FakeDisk {
+    pub free: Option<u64>,
+    pub failing_rename_to: Option<PathBuf>,
+}
+
+impl FakeDisk {
+    pub fn free(bytes: u64) -> Self {
+        FakeDisk {
+            free: Some(bytes),
+            ..FakeDisk::default()
+        }
+    }
+
+    pub fn failing_rename_to(path: PathBuf) -> Self {
+        FakeDisk {
+            failing_rename_to: Some(path),
+            ..FakeDisk::default()
+        }
+    }
+}
+
+impl Fs for FakeDisk {
+    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn WriteFile>> {
+        RealFs.create_new(path)
+    }
+    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        if self.failing_rename_to.as_deref() == Some(to) {
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
+        RealFs.rename(from, to)
+    }
+    fn hard_link(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        RealFs.hard_link(from, to)
+    }
+    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
+        RealFs.remove_file(path)
+    }
+    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
+        RealFs.sync_dir(dir)
+    }
+    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
+        RealFs.create_dir_all(dir)
+    }
+    fn open_read(&self, path: &Path, max_len: u64) -> std::io::Result<ReadFile> {
+        RealFs.open_read(path, max_len)
+    }
+    fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<DirEntryInfo>> {
+        RealFs.read_dir(dir)
+    }
+    fn entry(&self, path: &Path) -> std::io::Result<DirEntryInfo> {
+        RealFs.entry(path)
+    }
+    fn try_lock(&self, path: &Path, holder: &str) -> Result<Box<dyn LockHandle>, LockError> {
+        RealFs.try_lock(path, holder)
+    }
+    fn lock_holder(&self, path: &Path) -> std::io::Result<Option<String>> {
+        RealFs.lock_holder(path)
+    }
+    fn free_space(&self, path: &Path) -> Option<u64> {
+        self.free.or_else(|| RealFs.free_space(path))
+    }
 }

@@ -199,11 +199,13 @@ fn retention_after_save_follows_the_store_policy() {
 
 #[test]
 fn a_save_that_fails_part_way_says_what_it_left() {
-    let s = common::empty_store();
-    // graph.json is a directory: the rename into place fails.
-    fs::create_dir_all(s.primary()).expect("dir in the way");
-    let err = s
-        .open()
+    let s = common::app_store();
+    let before = fs::read(s.primary()).expect("primary");
+    // The disk fills as the new graph is renamed into place.
+    let disk = common::FakeDisk::failing_rename_to(s.primary());
+    let store =
+        graphvault::store::Store::open_with(s.root(), std::sync::Arc::new(disk)).expect("open");
+    let err = store
         .save_graph_with_backup(&sample_graph())
         .expect_err("fails");
     let msg = err.to_string();
@@ -216,7 +218,14 @@ fn a_save_that_fails_part_way_says_what_it_left() {
         "{msg}"
     );
     assert!(msg.contains("of the new graph was written"), "{msg}");
+    assert_eq!(fs::read(s.primary()).expect("primary"), before);
     assert!(!s.root().join("graph.json.meta.pending").exists());
+    let strays: Vec<_> = fs::read_dir(s.root())
+        .expect("store")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(".gv-tmp-"))
+        .collect();
+    assert!(strays.is_empty(), "temporary files left: {strays:?}");
 }
 
 #[test]

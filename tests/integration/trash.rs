@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use chrono::TimeZone;
 use graphvault::graph::KnowledgeGraph;
-use graphvault::store::fs::{DirEntryInfo, Fs, LockError, LockHandle, ReadFile, RealFs, WriteFile};
 use graphvault::store::restore::RestoreOptions;
 use graphvault::store::retention::{Action, RetentionPolicy};
 use graphvault::store::rotate::RotateControl;
@@ -503,53 +502,10 @@ fn the_default_policy_thins_a_year_old_history_to_one_per_month() {
     assert_eq!(plain.plan.kept, 3, "30 days keeps only the floor of 3");
 }
 
-/// The real filesystem, reporting a fixed free space.
-#[derive(Debug)]
-struct TinyDisk(u64);
-
-impl Fs for TinyDisk {
-    fn create_new(&self, path: &Path) -> std::io::Result<Box<dyn WriteFile>> {
-        RealFs.create_new(path)
-    }
-    fn rename(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        RealFs.rename(from, to)
-    }
-    fn hard_link(&self, from: &Path, to: &Path) -> std::io::Result<()> {
-        RealFs.hard_link(from, to)
-    }
-    fn remove_file(&self, path: &Path) -> std::io::Result<()> {
-        RealFs.remove_file(path)
-    }
-    fn sync_dir(&self, dir: &Path) -> std::io::Result<()> {
-        RealFs.sync_dir(dir)
-    }
-    fn create_dir_all(&self, dir: &Path) -> std::io::Result<()> {
-        RealFs.create_dir_all(dir)
-    }
-    fn open_read(&self, path: &Path, max_len: u64) -> std::io::Result<ReadFile> {
-        RealFs.open_read(path, max_len)
-    }
-    fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<DirEntryInfo>> {
-        RealFs.read_dir(dir)
-    }
-    fn entry(&self, path: &Path) -> std::io::Result<DirEntryInfo> {
-        RealFs.entry(path)
-    }
-    fn try_lock(&self, path: &Path, holder: &str) -> Result<Box<dyn LockHandle>, LockError> {
-        RealFs.try_lock(path, holder)
-    }
-    fn lock_holder(&self, path: &Path) -> std::io::Result<Option<String>> {
-        RealFs.lock_holder(path)
-    }
-    fn free_space(&self, _path: &Path) -> Option<u64> {
-        Some(self.0)
-    }
-}
-
 #[test]
 fn the_space_check_refuses_a_save_and_a_restore_before_writing_anything() {
     let s = store_with_saves(2);
-    let tiny = Store::open_with(s.root(), Arc::new(TinyDisk(3_000))).expect("open");
+    let tiny = Store::open_with(s.root(), Arc::new(common::FakeDisk::free(3_000))).expect("open");
     let before = snapshot_tree(&s.root());
     let err = tiny
         .save_with(&graph(40, "big"), &SaveOptions::default())
@@ -577,7 +533,8 @@ fn the_space_check_refuses_a_save_and_a_restore_before_writing_anything() {
     assert_eq!(snapshot_tree(&s.root()), before, "nothing was written");
 
     // With room to spare both go through, and the real statvfs says so.
-    let roomy = Store::open_with(s.root(), Arc::new(TinyDisk(u64::MAX))).expect("open");
+    let roomy =
+        Store::open_with(s.root(), Arc::new(common::FakeDisk::free(u64::MAX))).expect("open");
     roomy
         .restore(&id, RestoreOptions::default())
         .expect("restore");
