@@ -811,15 +811,24 @@ impl Store {
                 // there would leave it describing a data file removed next.
                 Err(e) => return Err(StoreError::io("look up backup file", &path, e)),
             }
-            match verify::hash_file(&*self.fs, &path, MAX_GRAPH_LEN) {
-                Ok((sha, size)) if sha == f.sha256 && size == f.size => {}
-                // Another file took the name since: not ours to remove.
-                Ok(_) => {
-                    tracing::warn!(path = %path.display(), "a file of a trashed backup's name differs from the trashed one: left alone");
-                    continue;
+            // The usual case, just after the link: the backup's name and the
+            // trash's are one inode, so removing this name loses no byte and
+            // there is nothing to read. Otherwise (a copy, or a crash
+            // between the steps) the bytes must be the recorded ones.
+            let trashed = self.trash_dir().join(&f.trash_name);
+            if same_inode(&*self.fs, &path, &trashed) {
+                tracing::debug!(path = %path.display(), "the trash holds this very file: removing its backup name without reading it");
+            } else {
+                match verify::hash_file(&*self.fs, &path, MAX_GRAPH_LEN) {
+                    Ok((sha, size)) if sha == f.sha256 && size == f.size => {}
+                    // Another file took the name since: not ours to remove.
+                    Ok(_) => {
+                        tracing::warn!(path = %path.display(), "a file of a trashed backup's name differs from the trashed one: left alone");
+                        continue;
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(StoreError::io("read backup file", &path, e)),
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(StoreError::io("read backup file", &path, e)),
             }
             if (f.backup_name.ends_with(".json") || f.backup_name.ends_with(".zst"))
                 && !removed.is_empty()
@@ -1405,6 +1414,15 @@ impl Store {
         }
         fs::remove_durable(&*self.fs, &dir.join(id.file_name(RESTORING_SUFFIX)))?;
         Ok(files)
+    }
+}
+
+/// Whether `a` and `b` are two names of one file (same device and inode),
+/// as far as the filesystem can say; `false` when it cannot.
+fn same_inode(fs: &dyn fs::Fs, a: &Path, b: &Path) -> bool {
+    match (fs.file_stat(a), fs.file_stat(b)) {
+        (Ok(x), Ok(y)) => x.ino.is_some() && x.dev.is_some() && (x.ino, x.dev) == (y.ino, y.dev),
+        _ => false,
     }
 }
 

@@ -262,6 +262,11 @@ pub fn gv(store: &Path, args: &[&str]) -> std::process::Output {
 pub struct FakeDisk {
     pub free: Option<u64>,
     pub failing_rename_to: Option<PathBuf>,
+    /// Hard links into this directory fail (a new backup cannot be
+    /// published there).
+    pub failing_links_into: Option<PathBuf>,
+    /// Every path opened for reading, in order.
+    pub reads: std::sync::Mutex<Vec<PathBuf>>,
 }
 
 impl FakeDisk {
@@ -291,6 +296,9 @@ impl Fs for FakeDisk {
         RealFs.rename(from, to)
     }
     fn hard_link(&self, from: &Path, to: &Path) -> std::io::Result<()> {
+        if self.failing_links_into.as_deref() == to.parent() {
+            return Err(std::io::Error::from_raw_os_error(28));
+        }
         RealFs.hard_link(from, to)
     }
     fn remove_file(&self, path: &Path) -> std::io::Result<()> {
@@ -303,6 +311,10 @@ impl Fs for FakeDisk {
         RealFs.create_dir_all(dir)
     }
     fn open_read(&self, path: &Path, max_len: u64) -> std::io::Result<ReadFile> {
+        self.reads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(path.to_path_buf());
         RealFs.open_read(path, max_len)
     }
     fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<DirEntryInfo>> {
@@ -310,6 +322,9 @@ impl Fs for FakeDisk {
     }
     fn entry(&self, path: &Path) -> std::io::Result<DirEntryInfo> {
         RealFs.entry(path)
+    }
+    fn file_stat(&self, path: &Path) -> std::io::Result<graphvault::store::fs::FileStat> {
+        RealFs.file_stat(path)
     }
     fn try_lock(&self, path: &Path, holder: &str) -> Result<Box<dyn LockHandle>, LockError> {
         RealFs.try_lock(path, holder)

@@ -706,6 +706,31 @@ fn trash_and_evidence_from_the_command_line() {
 }
 
 #[test]
+fn a_move_to_the_trash_reads_the_backup_once() {
+    let s = store_with_saves(3);
+    let disk = Arc::new(common::FakeDisk::default());
+    let store = Store::open_with(s.root(), disk.clone()).expect("open");
+    let r = store
+        .rotate(&keep_last(2), RotateOptions { dry_run: false })
+        .expect("rotate");
+    let gone = r.trashed[0].backup_id.clone();
+    let data = s.backups().join(gone.data_file_name());
+    assert!(!data.exists(), "moved to the trash");
+    // Once, for the manifest's checksum. Its backup name is removed without
+    // a second read: it is one inode with the trash's file.
+    let reads = disk
+        .reads
+        .lock()
+        .expect("reads")
+        .iter()
+        .filter(|p| **p == data)
+        .count();
+    assert_eq!(reads, 1);
+    let item = store.trash_dir().join(format!("{}.json", r.trashed[0].id));
+    assert!(item.exists(), "the trash holds it");
+}
+
+#[test]
 fn a_backup_recreated_with_a_trashed_name_and_bytes_is_not_taken_for_a_remnant() {
     // Found by the benchmark: a backup hard-linked back under the name of
     // one just trashed, same bytes, was removed by the next locked open as
