@@ -667,7 +667,32 @@ pub fn write_atomic_with(
     publish: Publish,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<()> {
-    let dir = parent_dir(target);
+    stage(fs, target, fill)?.publish(publish)
+}
+
+/// A file written under a temporary name beside its target and made
+/// durable, not yet in place: [`Staged::publish`] puts it there, and
+/// dropping it unpublished removes it. A save stages the new primary while
+/// its backup is written, and publishes it only once the backup is durable.
+#[must_use = "a staged file is removed when dropped unpublished"]
+pub struct Staged<'a> {
+    fs: &'a dyn Fs,
+    tmp: PathBuf,
+    target: PathBuf,
+    published: bool,
+}
+
+/// Writes what `fill` produces to a temporary name beside `target` and
+/// fsyncs it (steps 1 and 2 of [`write_atomic`]).
+///
+/// # Errors
+/// [`StoreError::Io`] naming the step and the temporary path; the
+/// temporary file is removed.
+pub fn stage<'a>(
+    fs: &'a dyn Fs,
+    target: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<Staged<'a>> {
     let tmp = temp_path_for(target);
     let mut file = fs
         .create_new(&tmp)
@@ -684,50 +709,90 @@ pub fn write_atomic_with(
                 .map_err(|e| StoreError::io("fsync", &tmp, e))
         });
     drop(file);
-    let published = written.and_then(|()| match publish {
-        Publish::Replace => fs
-            .rename(&tmp, target)
-            .map_err(|e| StoreError::io("rename into place", target, e)),
-        Publish::NoReplace => match fs.hard_link(&tmp, target) {
-            Ok(()) => Ok(()),
-            // Filesystems without hard links (FAT, some network mounts):
-            // check the name is free, then rename. Writers of the store hold
-            // its lock, so no other graphvault can take the name meanwhile.
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS)
-                ) =>
-            {
-                match fs.entry(target) {
-                    Ok(_) => Err(StoreError::io(
-                        "publish (no overwrite)",
-                        target,
-                        io::Error::from(io::ErrorKind::AlreadyExists),
-                    )),
-                    Err(_) => fs
-                        .rename(&tmp, target)
-                        .map_err(|e| StoreError::io("publish (no overwrite)", target, e)),
+    let staged = Staged {
+        fs,
+        tmp,
+        target: target.to_path_buf(),
+        published: false,
+    };
+    // On an error, dropping `staged` removes the temporary file.
+    written.map(|()| staged)
+}
+
+impl Staged<'_> {
+    /// Puts the staged file in place and fsyncs the directory (steps 3
+    /// and 4 of [`write_atomic`]). On an error the temporary file is
+    /// removed and the old target, if any, is untouched.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] naming the step and the target.
+    pub fn publish(mut self, publish: Publish) -> Result<()> {
+        self.published = true;
+        let (fs, tmp, target) = (self.fs, &self.tmp, &self.target);
+        let dir = parent_dir(target);
+        let published = match publish {
+            Publish::Replace => fs
+                .rename(tmp, target)
+                .map_err(|e| StoreError::io("rename into place", target, e)),
+            Publish::NoReplace => match fs.hard_link(tmp, target) {
+                Ok(()) => Ok(()),
+                // Filesystems without hard links (FAT, some network mounts):
+                // check the name is free, then rename. Writers of the store hold
+                // its lock, so no other graphvault can take the name meanwhile.
+                Err(e)
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS)
+                    ) =>
+                {
+                    match fs.entry(target) {
+                        Ok(_) => Err(StoreError::io(
+                            "publish (no overwrite)",
+                            target,
+                            io::Error::from(io::ErrorKind::AlreadyExists),
+                        )),
+                        Err(_) => fs
+                            .rename(tmp, target)
+                            .map_err(|e| StoreError::io("publish (no overwrite)", target, e)),
+                    }
                 }
+                Err(e) => Err(StoreError::io("publish (no overwrite)", target, e)),
+            },
+        };
+        match published {
+            Ok(()) => {
+                if publish == Publish::NoReplace {
+                    // The target is durable content already; the temp name is
+                    // only an extra link. Failing to unlink it leaves a stale
+                    // temp file that the next locked open sweeps.
+                    let _ = fs.remove_file(tmp);
+                }
+                fs.sync_dir(dir)
+                    .map_err(|e| StoreError::io("fsync directory", dir, e))
             }
-            Err(e) => Err(StoreError::io("publish (no overwrite)", target, e)),
-        },
-    });
-    match published {
-        Ok(()) => {
-            if publish == Publish::NoReplace {
-                // The target is durable content already; the temp name is
-                // only an extra link. Failing to unlink it leaves a stale
-                // temp file that the next locked open sweeps.
-                let _ = fs.remove_file(&tmp);
+            Err(e) => {
+                let _ = fs.remove_file(tmp);
+                Err(e)
             }
-            fs.sync_dir(dir)
-                .map_err(|e| StoreError::io("fsync directory", dir, e))
         }
-        Err(e) => {
-            let _ = fs.remove_file(&tmp);
-            Err(e)
+    }
+}
+
+impl Drop for Staged<'_> {
+    fn drop(&mut self) {
+        if !self.published {
+            let _ = self.fs.remove_file(&self.tmp);
         }
+    }
+}
+
+impl fmt::Debug for Staged<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Staged")
+            .field("tmp", &self.tmp)
+            .field("target", &self.target)
+            .field("published", &self.published)
+            .finish()
     }
 }
 

@@ -329,10 +329,28 @@ impl Store {
         if !evidence.is_empty() {
             tracing::warn!(kept = ?evidence, "no backup held the primary's bytes: kept them before saving over it");
         }
-        let (backup_id, backup_path, backup_meta_path) =
-            self.write_backup_pair(bytes, &meta, at)
-                .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
-        self.commit_primary(Content::Bytes(bytes), &meta, false)
+        // The new primary is written under a temporary name, and made
+        // durable, on the other core while the backup pair is written: the
+        // two copies of 70 MB into the page cache are most of a save's
+        // writing. It is put in place only once the backup is durable.
+        let primary = self.primary_path();
+        let (backup, staged) = std::thread::scope(|scope| {
+            let staging = scope.spawn(|| fs::stage(&*self.fs, &primary, |w| w.write_all(bytes)));
+            let backup = self.write_backup_pair(bytes, &meta, at);
+            let staged = staging
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            (backup, staged)
+        });
+        // An error drops the staged file, which removes it.
+        let (backup_id, backup_path, backup_meta_path) = backup
+            .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
+        let staged = staged.map_err(|e| {
+            e.left(format!(
+                "backup {backup_id} of the new graph was written; graph.json and its meta are unchanged"
+            ))
+        })?;
+        self.commit_primary_with(&meta, |_| staged.publish(Publish::Replace))
             .map_err(|e| e.left(format!("backup {backup_id} of the new graph was written")))?;
         if let Some(c) = consistency.filter(|c| c.problems.is_empty()) {
             self.memo_record(super::memo::MemoEntry::new(
@@ -609,15 +627,26 @@ impl Store {
         meta: &Meta,
         reverify: bool,
     ) -> Result<()> {
+        self.commit_primary_with(meta, |primary| match content {
+            Content::Bytes(bytes) if !reverify => {
+                fs::write_atomic(&*self.fs, primary, bytes, Publish::Replace)
+            }
+            content => self.write_verified_side_file(primary, content, meta),
+        })
+    }
+
+    /// [`Store::commit_primary`] with the new graph's bytes put in place by
+    /// `write` (given the primary's path), between the pending meta and the
+    /// meta's rename.
+    fn commit_primary_with(
+        &self,
+        meta: &Meta,
+        write: impl FnOnce(&Path) -> Result<()>,
+    ) -> Result<()> {
         let pending = self.pending_meta_path();
         fs::write_atomic(&*self.fs, &pending, &meta.to_vec(), Publish::Replace)?;
         let primary = self.primary_path();
-        let result = match content {
-            Content::Bytes(bytes) if !reverify => {
-                fs::write_atomic(&*self.fs, &primary, bytes, Publish::Replace)
-            }
-            content => self.write_verified_side_file(&primary, content, meta),
-        };
+        let result = write(&primary);
         if let Err(e) = result {
             // Only a graph that surely did not land leaves a pending meta
             // that describes nothing. If the rename happened and a later

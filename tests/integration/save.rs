@@ -229,6 +229,84 @@ fn a_save_that_fails_part_way_says_what_it_left() {
 }
 
 #[test]
+fn a_backup_that_cannot_be_written_leaves_no_staged_primary() {
+    let s = common::app_store();
+    let before = fs::read(s.primary()).expect("primary");
+    let listed = |dir: &std::path::Path| -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .expect("dir")
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let backups_before = listed(&s.backups());
+    let disk = common::FakeDisk {
+        failing_links_into: Some(s.backups()),
+        ..common::FakeDisk::default()
+    };
+    let store =
+        graphvault::store::Store::open_with(s.root(), std::sync::Arc::new(disk)).expect("open");
+    let err = store
+        .save_graph_with_backup(&sample_graph())
+        .expect_err("the backup cannot be published");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("nothing was saved: graph.json and its meta are unchanged"),
+        "{msg}"
+    );
+    // The new primary was written beside the backup; it never replaced
+    // graph.json and its temporary file is gone.
+    assert_eq!(fs::read(s.primary()).expect("primary"), before);
+    assert!(
+        !listed(&s.root()).iter().any(|n| n.starts_with(".gv-tmp-")),
+        "{:?}",
+        listed(&s.root())
+    );
+    assert_eq!(listed(&s.backups()), backups_before);
+}
+
+#[test]
+fn a_primary_whose_bytes_no_backup_holds_is_kept_first() {
+    // The primary's meta names the newest backup's checksum and the sizes
+    // agree, but one byte differs: in graph.json (changed in place, its meta
+    // left as it was), or in the backup (damaged). Either way the primary's
+    // bytes are in no backup and are kept before the save replaces them.
+    for damaged in ["graph.json", "the backup"] {
+        let s = common::empty_store();
+        let store = s.open();
+        let first = store.save_graph_with_backup(&sample_graph()).expect("save");
+        let path = if damaged == "graph.json" {
+            s.primary()
+        } else {
+            first.backup_path.clone()
+        };
+        let mut bytes = fs::read(&path).expect("read");
+        let middle = bytes.len() / 2;
+        bytes[middle] ^= 0x01;
+        fs::write(&path, &bytes).expect("change in place");
+        let primary = fs::read(s.primary()).expect("primary");
+        store
+            .save_graph_with_backup(
+                &KnowledgeGraph::from_slice(common::app_graph(3, 2, false, "next").as_bytes())
+                    .expect("graph"),
+            )
+            .expect("save");
+        let evidence = s.root().join(".graphvault/evidence");
+        let kept: Vec<_> = fs::read_dir(&evidence)
+            .unwrap_or_else(|e| panic!("{damaged} damaged: nothing kept ({e})"))
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        assert!(
+            kept.iter().any(|p| fs::read(p).expect("read") == primary),
+            "{damaged} damaged: {kept:?}"
+        );
+    }
+}
+
+#[test]
 fn saving_over_a_primary_without_meta_keeps_it_first() {
     let s = common::app_store();
     fs::remove_file(s.primary_meta()).expect("rm meta");
