@@ -2022,6 +2022,9 @@ fn tui_session(store: &Path, count: usize) -> Result<TuiSession> {
         .unwrap_or(first_frame);
     let (done, at) = screens.wait_for(0, "verify all done")?;
     let checked = done - started;
+    // A frame can arrive in more than one read: the screen where the line first shows
+    // may hold only its start. Its counts are on the screen where the line is whole.
+    let (_, at) = screens.wait_for(at, "missing (")?;
     let done_screen = screens
         .seen
         .lock()
@@ -2518,12 +2521,26 @@ fn bench_cli(
             &["save".as_ref(), "--from".as_ref(), input.as_os_str()],
         )?;
         removed += result["rotation"]["plan"]["removed"].as_u64().unwrap_or(0);
+        ensure!(
+            result["evidence"].as_array().is_none_or(Vec::is_empty),
+            "the save kept the primary as evidence, though the newest backup holds it: {}",
+            result["evidence"]
+        );
         saves.push(t);
-        // Back to 30 backups for the next repetition (the bench's own scratch store).
-        for key in ["backup_path", "backup_meta_path"] {
-            if let Some(p) = result[key].as_str() {
-                fs::remove_file(p)?;
-            }
+        // Back to 30 backups for the next repetition (the bench's own scratch store). The
+        // backup this save wrote stays, as after a real daily save: the next save finds
+        // the primary's bytes in the newest backup. The oldest other than the template
+        // of the aged-out backups goes.
+        let listing = store.list_backups()?;
+        let spare = listing
+            .backups
+            .iter()
+            .rev()
+            .find(|b| b.id != oldest)
+            .context("no backup to take out")?;
+        fs::remove_file(&spare.data_path)?;
+        if let Some(meta) = &spare.meta_path {
+            fs::remove_file(meta)?;
         }
     }
     ensure!(
