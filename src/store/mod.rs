@@ -43,6 +43,7 @@ pub mod negative_controls;
 pub mod node_index;
 pub mod nodes;
 pub mod partial;
+mod prefetch;
 pub mod recover;
 pub mod restore;
 pub mod retention;
@@ -165,6 +166,8 @@ pub struct Store {
     /// Parse every file again instead of taking the parse level from the
     /// memo (the memo is still refreshed).
     deep: bool,
+    /// Hashes this run made, recalled while their files are unchanged.
+    run_hashes: prefetch::RunHashes,
 }
 
 /// Holds the store's write lock for as long as it lives.
@@ -205,6 +208,7 @@ impl Store {
             key: None,
             config_problem: None,
             deep: false,
+            run_hashes: prefetch::RunHashes::default(),
         };
         // A broken config must not lock an operator out of verify and
         // recover in the middle of an incident: fall back to the defaults,

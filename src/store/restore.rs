@@ -380,7 +380,14 @@ impl Store {
         let (hashed, guessed) = std::thread::scope(|scope| {
             let guessed = guess.map(|b| {
                 scope.spawn(move || {
-                    super::codec::hash_plain(&*self.fs, &b.data_path, super::MAX_GRAPH_LEN).ok()
+                    // Remembered: it is often a backup retention relies on next.
+                    if super::codec::StoredForm::of_path(&b.data_path)
+                        == super::codec::StoredForm::Plain
+                    {
+                        self.hash_remembering(&b.data_path).ok()
+                    } else {
+                        super::codec::hash_plain(&*self.fs, &b.data_path, super::MAX_GRAPH_LEN).ok()
+                    }
                 })
             });
             let hashed = super::verify::hash_file(&*self.fs, &primary, super::MAX_GRAPH_LEN);

@@ -333,25 +333,42 @@ impl Store {
         // durable, on the other core while the backup pair is written: the
         // two copies of 70 MB into the page cache are most of a save's
         // writing. It is put in place only once the backup is durable.
+        // Meanwhile a third thread hashes the backups the retention that
+        // follows will read (see `prefetch.rs`): the writes mostly wait for
+        // the disk.
         let primary = self.primary_path();
-        let (backup, staged) = std::thread::scope(|scope| {
+        let rotating = options.rotate && self.config_problem.is_none();
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let written = std::thread::scope(|scope| {
+            if rotating {
+                scope.spawn(|| self.prefetch_for_retention(at, &stop));
+            }
             let staging = scope.spawn(|| fs::stage(&*self.fs, &primary, |w| w.write_all(bytes)));
             let backup = self.write_backup_pair(bytes, &meta, at);
             let staged = staging
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (backup, staged)
+            // An error drops the staged file, which removes it.
+            let written = backup
+                .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))
+                .and_then(|(backup_id, backup_path, backup_meta_path)| {
+                    let staged = staged.map_err(|e| {
+                        e.left(format!(
+                            "backup {backup_id} of the new graph was written; graph.json and its meta are unchanged"
+                        ))
+                    })?;
+                    self.commit_primary_with(&meta, |_| staged.publish(Publish::Replace))
+                        .map_err(|e| {
+                            e.left(format!("backup {backup_id} of the new graph was written"))
+                        })?;
+                    Ok((backup_id, backup_path, backup_meta_path))
+                });
+            if written.is_err() {
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            written
         });
-        // An error drops the staged file, which removes it.
-        let (backup_id, backup_path, backup_meta_path) = backup
-            .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
-        let staged = staged.map_err(|e| {
-            e.left(format!(
-                "backup {backup_id} of the new graph was written; graph.json and its meta are unchanged"
-            ))
-        })?;
-        self.commit_primary_with(&meta, |_| staged.publish(Publish::Replace))
-            .map_err(|e| e.left(format!("backup {backup_id} of the new graph was written")))?;
+        let (backup_id, backup_path, backup_meta_path) = written?;
         if let Some(c) = consistency.filter(|c| c.problems.is_empty()) {
             self.memo_record(super::memo::MemoEntry::new(
                 &checksum,

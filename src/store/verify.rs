@@ -760,6 +760,12 @@ pub(crate) fn inspect_keeping(
         (None, Some(buf))
     } else if let Some(proven) = stored_proof {
         (Some(proven), None)
+    } else if let Some((known, _)) = (form == StoredForm::Plain)
+        .then(|| store.recall_hash(path))
+        .flatten()
+    {
+        // Hashed earlier in this run (a save's prefetch) and unchanged since.
+        (Some(known), None)
     } else {
         match hash_reader(file) {
             Ok((h, _)) => (Some(h), None),

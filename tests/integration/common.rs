@@ -265,8 +265,30 @@ pub struct FakeDisk {
     /// Hard links into this directory fail (a new backup cannot be
     /// published there).
     pub failing_links_into: Option<PathBuf>,
-    /// Every path opened for reading, in order.
-    pub reads: std::sync::Mutex<Vec<PathBuf>>,
+    /// Every file whose bytes were read, once per opening, in order.
+    pub reads: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>>,
+}
+
+/// A reader that logs its path at its first read of any bytes.
+struct LoggedRead {
+    inner: Box<dyn std::io::Read + Send>,
+    path: Option<PathBuf>,
+    log: std::sync::Arc<std::sync::Mutex<Vec<PathBuf>>>,
+}
+
+impl std::io::Read for LoggedRead {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n > 0
+            && let Some(path) = self.path.take()
+        {
+            self.log
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(path);
+        }
+        Ok(n)
+    }
 }
 
 impl FakeDisk {
@@ -311,11 +333,15 @@ impl Fs for FakeDisk {
         RealFs.create_dir_all(dir)
     }
     fn open_read(&self, path: &Path, max_len: u64) -> std::io::Result<ReadFile> {
-        self.reads
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(path.to_path_buf());
-        RealFs.open_read(path, max_len)
+        let file = RealFs.open_read(path, max_len)?;
+        Ok(ReadFile {
+            reader: Box::new(LoggedRead {
+                inner: file.reader,
+                path: Some(path.to_path_buf()),
+                log: std::sync::Arc::clone(&self.reads),
+            }),
+            len: file.len,
+        })
     }
     fn read_dir(&self, dir: &Path) -> std::io::Result<Vec<DirEntryInfo>> {
         RealFs.read_dir(dir)

@@ -307,6 +307,62 @@ fn a_primary_whose_bytes_no_backup_holds_is_kept_first() {
 }
 
 #[test]
+fn a_save_with_retention_reads_each_backup_at_most_once() {
+    let s = common::empty_store();
+    let mut store = s.open();
+    let mut config = store.config().clone();
+    config.retention = graphvault::store::retention::RetentionPolicy {
+        keep_last: Some(2),
+        keep_within: None,
+        min_valid: 2,
+        ..Default::default()
+    };
+    store.set_config(config).expect("config");
+    let base = chrono::Local::now() - chrono::Duration::days(3);
+    let graph = |salt: &str| {
+        KnowledgeGraph::from_slice(common::app_graph(4, 2, false, salt).as_bytes()).expect("graph")
+    };
+    for (i, salt) in ["a", "b", "c"].iter().enumerate() {
+        store
+            .save_with(
+                &graph(salt),
+                &SaveOptions {
+                    rotate: false,
+                    at: Some(base + chrono::Duration::hours(i as i64)),
+                },
+            )
+            .expect("save");
+    }
+    let disk = std::sync::Arc::new(common::FakeDisk::default());
+    let watched = graphvault::store::Store::open_with(s.root(), disk.clone()).expect("open");
+    let before = watched.list_backups().expect("list").backups;
+    let report = watched
+        .save_with(
+            &graph("d"),
+            &SaveOptions {
+                rotate: true,
+                at: Some(base + chrono::Duration::hours(5)),
+            },
+        )
+        .expect("save");
+    let rotation = report.rotation.expect("rotation ran");
+    assert_eq!(rotation.plan.removed, 2, "{:?}", rotation.plan);
+    // The old primary's backup (the newest before this save) is hashed to
+    // keep the primary, and is then one the floor relies on; the removed
+    // ones are hashed for the trash's manifest. Each is read once.
+    let reads = disk.reads.lock().expect("reads").clone();
+    for b in &before {
+        let n = reads.iter().filter(|p| **p == b.data_path).count();
+        assert!(n <= 1, "{} read {n} times: {reads:?}", b.id);
+    }
+    assert_eq!(
+        reads.iter().filter(|p| **p == before[0].data_path).count(),
+        1,
+        "the newest backup was confirmed in this run"
+    );
+}
+
+#[test]
 fn saving_over_a_primary_without_meta_keeps_it_first() {
     let s = common::app_store();
     fs::remove_file(s.primary_meta()).expect("rm meta");
