@@ -318,57 +318,79 @@ impl Store {
             size.saturating_mul(2),
             "nothing was written: graph.json, its meta and the backups are unchanged",
         )?;
-        // The bytes in graph.json may exist nowhere else (the application
-        // or a person wrote them, whatever the meta says): keep them first.
-        let evidence = if primary_kept {
-            Vec::new()
-        } else {
-            self.keep_primary_before_replacing(None, at, "before-save", Some(&checksum))
-                .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?
-        };
-        if !evidence.is_empty() {
-            tracing::warn!(kept = ?evidence, "no backup held the primary's bytes: kept them before saving over it");
+        // A symlink or a directory at graph.json is refused before anything
+        // is written (the keeping below would refuse it after the backup).
+        if !primary_kept {
+            self.refuse_unreplaceable_primary("before-save")
+                .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
         }
-        // The new primary is written under a temporary name, and made
-        // durable, on the other core while the backup pair is written: the
-        // two copies of 70 MB into the page cache are most of a save's
-        // writing. It is put in place only once the backup is durable.
-        // Meanwhile a third thread hashes the backups the retention that
-        // follows will read (see `prefetch.rs`): the writes mostly wait for
-        // the disk.
+        // Four things overlap; the disk is what they mostly wait for:
+        // - the backup pair is written (this thread);
+        // - the new primary is written under a temporary name and made
+        //   durable (the two copies of 70 MB into the page cache are most of
+        //   a save's writing);
+        // - the bytes in graph.json, which may exist nowhere else (the
+        //   application or a person wrote them, whatever the meta says), are
+        //   kept unless a backup holds them;
+        // - then the backups the retention that follows will read are hashed
+        //   (see `prefetch.rs`).
+        // The new primary is put in place only once the backup is durable and
+        // the old one is kept.
         let primary = self.primary_path();
         let rotating = options.rotate && self.config_problem.is_none();
         let stop = std::sync::atomic::AtomicBool::new(false);
+        let (kept_tx, kept_rx) = std::sync::mpsc::channel::<()>();
+        let incoming = checksum.as_str();
         let written = std::thread::scope(|scope| {
+            let keeping = scope.spawn(move || {
+                let kept = if primary_kept {
+                    Ok(Vec::new())
+                } else {
+                    self.keep_primary_before_replacing(None, at, "before-save", Some(incoming))
+                };
+                // The prefetch may now recall the hashes made here.
+                drop(kept_tx);
+                kept
+            });
             if rotating {
-                scope.spawn(|| self.prefetch_for_retention(at, &stop));
+                let stop = &stop;
+                scope.spawn(move || {
+                    let _ = kept_rx.recv();
+                    self.prefetch_for_retention(at, stop);
+                });
             }
             let staging = scope.spawn(|| fs::stage(&*self.fs, &primary, |w| w.write_all(bytes)));
             let backup = self.write_backup_pair(bytes, &meta, at);
             let staged = staging
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            let kept = keeping
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             // An error drops the staged file, which removes it.
             let written = backup
                 .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))
                 .and_then(|(backup_id, backup_path, backup_meta_path)| {
-                    let staged = staged.map_err(|e| {
-                        e.left(format!(
-                            "backup {backup_id} of the new graph was written; graph.json and its meta are unchanged"
-                        ))
-                    })?;
+                    let unchanged = format!(
+                        "backup {backup_id} of the new graph was written; graph.json and its meta are unchanged"
+                    );
+                    let evidence = kept.map_err(|e| e.left(&*unchanged))?;
+                    if !evidence.is_empty() {
+                        tracing::warn!(kept = ?evidence, "no backup held the primary's bytes: kept them before saving over it");
+                    }
+                    let staged = staged.map_err(|e| e.left(&*unchanged))?;
                     self.commit_primary_with(&meta, |_| staged.publish(Publish::Replace))
                         .map_err(|e| {
                             e.left(format!("backup {backup_id} of the new graph was written"))
                         })?;
-                    Ok((backup_id, backup_path, backup_meta_path))
+                    Ok((backup_id, backup_path, backup_meta_path, evidence))
                 });
             if written.is_err() {
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             written
         });
-        let (backup_id, backup_path, backup_meta_path) = written?;
+        let (backup_id, backup_path, backup_meta_path, evidence) = written?;
         if let Some(c) = consistency.filter(|c| c.problems.is_empty()) {
             self.memo_record(super::memo::MemoEntry::new(
                 &checksum,
