@@ -29,10 +29,25 @@ pub(crate) fn hex(bytes: &[u8]) -> String {
 /// this one hashes, so the copy out of the page cache (a quarter of the
 /// work beside a SHA-256 with the CPU's instructions) is not on the way.
 pub(crate) fn hash_reader(file: ReadFile) -> std::io::Result<(String, u64)> {
-    if file.len < PIPELINE_FROM {
+    if file.len < PIPELINE_FROM || SERIAL.with(std::cell::Cell::get) {
         return hash_serially(file.reader);
     }
     hash_pipelined(file.reader)
+}
+
+thread_local! {
+    /// Set on the workers of a parallel pass (see [`serially`]).
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `f` with this thread's hashes read and hashed on this thread. For
+/// the workers of a pass that already keeps every core hashing (`verify
+/// --all`): a reader thread per file would only add switches between them.
+pub(crate) fn serially<R>(f: impl FnOnce() -> R) -> R {
+    let before = SERIAL.with(|s| s.replace(true));
+    let result = f();
+    SERIAL.with(|s| s.set(before));
+    result
 }
 
 /// Below this size a thread costs more than the overlap gains.
@@ -168,5 +183,25 @@ mod tests {
         let bytes = vec![7u8; (PIPELINE_FROM as usize) * 2];
         let err = hash_reader(file(&bytes, 65_536, Some(5 * CHUNK))).expect_err("must fail");
         assert_eq!(err.to_string(), "the disk went away");
+    }
+
+    #[test]
+    fn serially_hashes_the_same_bytes_and_restores_the_setting() {
+        let bytes: Vec<u8> = (0..(5u32 << 20)).map(|i| (i % 251) as u8).collect();
+        let file = |b: &[u8]| ReadFile {
+            reader: Box::new(std::io::Cursor::new(b.to_vec())),
+            len: b.len() as u64,
+        };
+        let pipelined = hash_reader(file(&bytes)).expect("hash");
+        let serial = serially(|| {
+            assert!(SERIAL.with(std::cell::Cell::get));
+            // Nested: still serial inside, and the outer setting comes back.
+            serially(|| ());
+            assert!(SERIAL.with(std::cell::Cell::get));
+            hash_reader(file(&bytes)).expect("hash")
+        });
+        assert_eq!(serial, pipelined);
+        assert_eq!(serial.1, bytes.len() as u64);
+        assert!(!SERIAL.with(std::cell::Cell::get));
     }
 }

@@ -1501,7 +1501,7 @@ impl Store {
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| {
-                    loop {
+                    let work = || loop {
                         if cancel.load(Ordering::Relaxed) {
                             break;
                         }
@@ -1524,6 +1524,11 @@ impl Store {
                             elapsed: started.elapsed(),
                             report,
                         });
+                    };
+                    if threads > 1 {
+                        super::digest::serially(work);
+                    } else {
+                        work();
                     }
                 });
             }
