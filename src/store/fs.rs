@@ -739,23 +739,16 @@ impl Staged<'_> {
                 // Filesystems without hard links (FAT, some network mounts):
                 // check the name is free, then rename. Writers of the store hold
                 // its lock, so no other graphvault can take the name meanwhile.
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS)
-                    ) =>
-                {
-                    match fs.entry(target) {
-                        Ok(_) => Err(StoreError::io(
-                            "publish (no overwrite)",
-                            target,
-                            io::Error::from(io::ErrorKind::AlreadyExists),
-                        )),
-                        Err(_) => fs
-                            .rename(tmp, target)
-                            .map_err(|e| StoreError::io("publish (no overwrite)", target, e)),
-                    }
-                }
+                Err(e) if no_hard_links(&e) => match fs.entry(target) {
+                    Ok(_) => Err(StoreError::io(
+                        "publish (no overwrite)",
+                        target,
+                        io::Error::from(io::ErrorKind::AlreadyExists),
+                    )),
+                    Err(_) => fs
+                        .rename(tmp, target)
+                        .map_err(|e| StoreError::io("publish (no overwrite)", target, e)),
+                },
                 Err(e) => Err(StoreError::io("publish (no overwrite)", target, e)),
             },
         };
@@ -794,6 +787,15 @@ impl fmt::Debug for Staged<'_> {
             .field("published", &self.published)
             .finish()
     }
+}
+
+/// Whether a failed `hard_link` says the filesystem has none (FAT, some
+/// network mounts), rather than that this link could not be made.
+pub(crate) fn no_hard_links(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS)
+    )
 }
 
 /// Writes a cache file: to a temp name, then renamed over `target`, with

@@ -773,12 +773,7 @@ impl Store {
     fn link_or_move(&self, from: &Path, to: &Path, from_dir: &Path) -> Result<()> {
         match self.fs.hard_link(from, to) {
             Ok(()) => Ok(()),
-            Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::EPERM | libc::EOPNOTSUPP | libc::ENOSYS)
-                ) =>
-            {
+            Err(e) if fs::no_hard_links(&e) => {
                 if self.fs.entry(to).is_ok() {
                     return Err(StoreError::io(
                         "move (no overwrite)",

@@ -163,9 +163,8 @@ fn snapshot_copies_the_primary_bytes_and_refuses_a_corrupt_one() {
     assert!(err.to_string().contains("snapshot refused"), "{err}");
 }
 
-#[test]
-fn retention_after_save_follows_the_store_policy() {
-    let s = common::empty_store();
+/// The store of `s`, set to keep the last two backups, two of them valid.
+fn keeping_the_last_two(s: &common::AppStore) -> graphvault::store::Store {
     let mut store = s.open();
     let mut config = store.config().clone();
     config.retention = graphvault::store::retention::RetentionPolicy {
@@ -175,7 +174,13 @@ fn retention_after_save_follows_the_store_policy() {
         ..Default::default()
     };
     store.set_config(config).expect("config");
-    let store = s.open();
+    s.open()
+}
+
+#[test]
+fn retention_after_save_follows_the_store_policy() {
+    let s = common::empty_store();
+    let store = keeping_the_last_two(&s);
     let base = chrono::Local::now() - chrono::Duration::days(10);
     let g = sample_graph();
     let mut last = None;
@@ -309,15 +314,7 @@ fn a_primary_whose_bytes_no_backup_holds_is_kept_first() {
 #[test]
 fn a_save_with_retention_reads_each_backup_at_most_once() {
     let s = common::empty_store();
-    let mut store = s.open();
-    let mut config = store.config().clone();
-    config.retention = graphvault::store::retention::RetentionPolicy {
-        keep_last: Some(2),
-        keep_within: None,
-        min_valid: 2,
-        ..Default::default()
-    };
-    store.set_config(config).expect("config");
+    let store = keeping_the_last_two(&s);
     let base = chrono::Local::now() - chrono::Duration::days(3);
     let graph = |salt: &str| {
         KnowledgeGraph::from_slice(common::app_graph(4, 2, false, salt).as_bytes()).expect("graph")
