@@ -27,8 +27,20 @@ use super::{MAX_GRAPH_LEN, Store};
 const MAX_PREFETCH: usize = 8;
 
 /// Hashes of this run by path, with the stat each file had when read.
+/// Held only while a save runs (`None` otherwise): a long-lived process
+/// (the UI) must read a file again when asked to verify it later, since
+/// damage to the disk's bytes changes no stat.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct RunHashes(Arc<Mutex<HashMap<PathBuf, Remembered>>>);
+pub(crate) struct RunHashes(Arc<Mutex<Option<HashMap<PathBuf, Remembered>>>>);
+
+/// Holds the run's hashes from [`Store::remember_hashes`] until dropped.
+pub(crate) struct Remembering(RunHashes);
+
+impl Drop for Remembering {
+    fn drop(&mut self) {
+        *self.0.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
 
 #[derive(Debug, Clone)]
 struct Remembered {
@@ -43,6 +55,18 @@ fn identifies(stat: &FileStat) -> bool {
 }
 
 impl Store {
+    /// Hashes made from now until the guard is dropped are remembered and
+    /// recalled (a save holds it for its whole run, retention included);
+    /// then they are forgotten.
+    pub(crate) fn remember_hashes(&self) -> Remembering {
+        *self
+            .run_hashes
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(HashMap::new());
+        Remembering(self.run_hashes.clone())
+    }
+
     /// The SHA-256 and length this run computed for `path`, if its file is
     /// still the one that was read.
     pub(crate) fn recall_hash(&self, path: &Path) -> Option<(String, u64)> {
@@ -51,29 +75,33 @@ impl Store {
             .0
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
-        let known = hashes.get(path)?;
+        let known = hashes.as_ref()?.get(path)?;
         let now = self.fs.file_stat(path).ok()?;
         (identifies(&now) && now == known.stat).then(|| (known.sha256.clone(), known.len))
     }
 
-    /// Hashes the plain file at `path` and remembers the result, if its
-    /// stat was the same before and after the read.
+    /// Hashes the plain file at `path` and, while a save runs, remembers
+    /// the result if its stat was the same before and after the read.
     pub(crate) fn hash_remembering(&self, path: &Path) -> std::io::Result<(String, u64)> {
         let before = self.fs.file_stat(path)?;
         let (sha256, len) = super::verify::hash_file(&*self.fs, path, MAX_GRAPH_LEN)?;
-        if identifies(&before) && self.fs.file_stat(path).is_ok_and(|after| after == before) {
-            self.run_hashes
+        if identifies(&before)
+            && self.fs.file_stat(path).is_ok_and(|after| after == before)
+            && let Some(hashes) = self
+                .run_hashes
                 .0
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner)
-                .insert(
-                    path.to_path_buf(),
-                    Remembered {
-                        stat: before,
-                        sha256: sha256.clone(),
-                        len,
-                    },
-                );
+                .as_mut()
+        {
+            hashes.insert(
+                path.to_path_buf(),
+                Remembered {
+                    stat: before,
+                    sha256: sha256.clone(),
+                    len,
+                },
+            );
         }
         Ok((sha256, len))
     }
@@ -195,19 +223,27 @@ mod tests {
     }
 
     #[test]
-    fn a_hash_is_recalled_while_its_file_is_unchanged() {
+    fn a_hash_is_recalled_while_its_file_is_unchanged_and_a_save_runs() {
         let (_dir, store, path) = store_with_file(b"{\"nodes\": {}}");
+        // Outside a save nothing is remembered.
+        store.hash_remembering(&path).expect("hash");
+        assert_eq!(store.recall_hash(&path), None);
+        let saving = store.remember_hashes();
         assert_eq!(store.recall_hash(&path), None, "nothing hashed yet");
         let hashed = store.hash_remembering(&path).expect("hash");
         assert_eq!(hashed.1, 13);
         assert_eq!(store.recall_hash(&path), Some(hashed.clone()));
         // A clone of the store (the same run) recalls it too.
         assert_eq!(store.clone().recall_hash(&path), Some(hashed));
+        // After the save, a verify reads the file again.
+        drop(saving);
+        assert_eq!(store.recall_hash(&path), None);
     }
 
     #[test]
     fn a_file_written_since_its_hash_is_not_recalled() {
         let (_dir, store, path) = store_with_file(b"{\"nodes\": {}}");
+        let _saving = store.remember_hashes();
         store.hash_remembering(&path).expect("hash");
         let modified = fs::metadata(&path)
             .expect("stat")
@@ -228,6 +264,7 @@ mod tests {
     #[test]
     fn another_file_under_the_same_name_is_not_recalled() {
         let (dir, store, path) = store_with_file(b"{\"nodes\": {}}");
+        let _saving = store.remember_hashes();
         store.hash_remembering(&path).expect("hash");
         let other = dir.path().join("other");
         fs::write(&other, b"{\"nodes\": {}}").expect("write");

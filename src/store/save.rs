@@ -318,6 +318,9 @@ impl Store {
             size.saturating_mul(2),
             "nothing was written: graph.json, its meta and the backups are unchanged",
         )?;
+        // Hashes made in this save (keeping the old primary, the prefetch)
+        // are recalled by its retention, and forgotten when it returns.
+        let _remembering = self.remember_hashes();
         // A symlink or a directory at graph.json is refused before anything
         // is written (the keeping below would refuse it after the backup).
         if !primary_kept {
