@@ -176,13 +176,9 @@ impl Store {
         };
         if plan.removed > 0 {
             // The floor: the newest valid backups, the new one among them.
-            let relied = candidates
-                .iter()
-                .enumerate()
-                .filter(|(_, c)| c.health == Health::Valid && c.id.time() <= now)
-                .take(policy.min_valid.max(1) as usize)
-                .filter(|&(i, _)| i > 0)
-                .filter_map(|(i, _)| plain[i - 1]);
+            let relied = retention::relied_on(policy, &candidates, now)
+                .filter(|&i| i > 0)
+                .filter_map(|i| plain[i - 1]);
             wanted.extend(relied);
             let position: HashMap<&BackupId, usize> = listing
                 .backups

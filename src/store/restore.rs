@@ -420,14 +420,8 @@ impl Store {
     /// The checksum graph.json's meta records, if it can be read (lower
     /// case); a guess only, the bytes decide.
     fn read_primary_checksum(&self) -> Option<String> {
-        let bytes = fs::read_file(
-            &*self.fs,
-            &self.primary_meta_path(),
-            super::meta::MAX_META_LEN,
-        )
-        .ok()?;
-        let meta = super::meta::Meta::from_slice(&bytes).ok()?;
-        Some(meta.checksum?.to_ascii_lowercase())
+        let (_, meta) = super::verify::read_usable_meta(&*self.fs, &self.primary_metas());
+        Some(meta.ok()?.sha256()?.to_ascii_lowercase())
     }
 
     /// A backup whose data file hashes to `sha` (and is `size` bytes), found

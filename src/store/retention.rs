@@ -493,6 +493,23 @@ pub fn keep_bases_of_kept_deltas(
     changed
 }
 
+/// What a plan that removes anything relies on: the positions in
+/// `candidates` of the newest valid backups dated up to `now`, as many as
+/// the floor keeps. Retention confirms them in its run before it removes
+/// anything (`rotate.rs`), and a save hashes them ahead (`prefetch.rs`).
+pub fn relied_on(
+    policy: &RetentionPolicy,
+    candidates: &[Candidate],
+    now: NaiveDateTime,
+) -> impl Iterator<Item = usize> {
+    candidates
+        .iter()
+        .enumerate()
+        .filter(move |(_, c)| c.health == Health::Valid && c.id.time() <= now)
+        .take(policy.min_valid.max(1) as usize)
+        .map(|(i, _)| i)
+}
+
 /// Decides, for every candidate, whether `policy` keeps or removes it and
 /// why. `now` only serves to recognise backups dated in the future; ages are
 /// measured from the newest backup.

@@ -465,11 +465,7 @@ impl Store {
             let relied: Vec<usize> = if plan.removed == 0 {
                 Vec::new()
             } else {
-                (0..candidates.len())
-                    .filter(|&i| {
-                        candidates[i].health == Health::Valid && candidates[i].id.time() <= now
-                    })
-                    .take(policy.min_valid.max(1) as usize)
+                retention::relied_on(policy, &candidates, now)
                     .filter(|&i| !confirmed[i])
                     .collect()
             };

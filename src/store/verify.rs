@@ -420,7 +420,7 @@ impl Ladder {
 
 /// Reads the first meta of `metas` that exists: its path, and the parsed
 /// meta or why it is unusable. `None` when there is no meta at all.
-fn read_usable_meta(
+pub(crate) fn read_usable_meta(
     fs: &dyn Fs,
     metas: &MetaSource,
 ) -> (Option<PathBuf>, std::result::Result<Meta, MetaProblem>) {
