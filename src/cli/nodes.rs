@@ -156,9 +156,18 @@ pub fn history(r: &HistoryReport) -> String {
     }
     let _ = writeln!(
         out,
-        "node index: {} cached, {} built, {} rebuilt; {:.0} ms",
-        r.index_hits, r.index_built, r.index_rebuilt, r.elapsed_ms
+        "node index: {} cached, {} built, {} rebuilt, {} skimmed; {:.0} ms",
+        r.index_hits, r.index_built, r.index_rebuilt, r.index_skimmed, r.elapsed_ms
     );
+    if r.index_skimmed > 0 {
+        let _ = writeln!(
+            out,
+            "  {} graph(s) had no node index and were read for this node alone; \
+             `graphvault check` (or `history --build-index`) indexes them, after which a \
+             history reads indexes only",
+            r.index_skimmed
+        );
+    }
     out
 }
 

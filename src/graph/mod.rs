@@ -45,6 +45,7 @@ pub mod change;
 pub mod merge;
 pub mod pyjson;
 pub mod select;
+pub mod skim;
 pub mod spans;
 
 mod check;

@@ -196,6 +196,80 @@ fn has_control(text: &[u8]) -> bool {
     found != 0 || chunks.remainder().iter().any(|&c| c < 0x20)
 }
 
+/// Moving over JSON's punctuation and blanks, shared by the scanners of this module and
+/// [`super::skim`]: each is a cursor over bytes.
+pub(super) trait Cursor {
+    fn bytes(&self) -> &[u8];
+    fn pos(&self) -> usize;
+    fn set_pos(&mut self, i: usize);
+
+    fn peek(&self) -> Option<u8> {
+        self.bytes().get(self.pos()).copied()
+    }
+
+    fn ws(&mut self) {
+        let mut i = self.pos();
+        let b = self.bytes();
+        while let Some(&c) = b.get(i) {
+            match c {
+                // Indentation: eight spaces at a time.
+                b' ' => {
+                    i += 1;
+                    while let Some(chunk) = b.get(i..i + 8)
+                        && word(chunk) == SPACES
+                    {
+                        i += 8;
+                    }
+                }
+                b'\n' | b'\r' | b'\t' => i += 1,
+                _ => break,
+            }
+        }
+        self.set_pos(i);
+    }
+
+    fn eat(&mut self, c: u8) -> Option<()> {
+        self.ws();
+        (self.peek()? == c).then(|| self.set_pos(self.pos() + 1))
+    }
+
+    /// After `{` or `[` and blanks: true (and consumed) when the container ends here.
+    fn closes(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let empty = self.peek()? == close;
+        if empty {
+            self.set_pos(self.pos() + 1);
+        }
+        Some(empty)
+    }
+
+    /// After a member: true when another follows (`,` consumed), false at `close`.
+    fn more(&mut self, close: u8) -> Option<bool> {
+        self.ws();
+        let c = self.peek()?;
+        if c == b',' || c == close {
+            self.set_pos(self.pos() + 1);
+        }
+        match c {
+            b',' => Some(true),
+            c if c == close => Some(false),
+            _ => None,
+        }
+    }
+}
+
+impl Cursor for Scanner<'_> {
+    fn bytes(&self) -> &[u8] {
+        self.b
+    }
+    fn pos(&self) -> usize {
+        self.i
+    }
+    fn set_pos(&mut self, i: usize) {
+        self.i = i;
+    }
+}
+
 /// A JSON scanner that only finds where things are. Every method returns `None` at the
 /// first byte it does not accept; the caller then asks serde, which either accepts the
 /// file (the scanner was stricter than JSON) or says what is wrong.
@@ -207,59 +281,6 @@ struct Scanner<'a> {
 impl<'a> Scanner<'a> {
     fn new(b: &'a [u8]) -> Self {
         Scanner { b, i: 0 }
-    }
-
-    fn peek(&self) -> Option<u8> {
-        self.b.get(self.i).copied()
-    }
-
-    fn ws(&mut self) {
-        while let Some(&c) = self.b.get(self.i) {
-            match c {
-                // Indentation: eight spaces at a time.
-                b' ' => {
-                    self.i += 1;
-                    while let Some(chunk) = self.b.get(self.i..self.i + 8)
-                        && word(chunk) == SPACES
-                    {
-                        self.i += 8;
-                    }
-                }
-                b'\n' | b'\r' | b'\t' => self.i += 1,
-                _ => return,
-            }
-        }
-    }
-
-    fn eat(&mut self, c: u8) -> Option<()> {
-        self.ws();
-        (self.peek()? == c).then(|| self.i += 1)
-    }
-
-    /// After `{` or `[` and blanks: true (and consumed) when the container ends here.
-    fn closes(&mut self, close: u8) -> Option<bool> {
-        self.ws();
-        if self.peek()? == close {
-            self.i += 1;
-            return Some(true);
-        }
-        Some(false)
-    }
-
-    /// After a member: true when another follows (`,` consumed), false at `close`.
-    fn more(&mut self, close: u8) -> Option<bool> {
-        self.ws();
-        match self.peek()? {
-            b',' => {
-                self.i += 1;
-                Some(true)
-            }
-            c if c == close => {
-                self.i += 1;
-                Some(false)
-            }
-            _ => None,
-        }
     }
 
     /// A string at the cursor: the range of its text between the quotes, and whether

@@ -2,10 +2,13 @@
 //! whether the node was added, changed (which keys of its `data`, old and new values),
 //! unchanged or removed there, and the same for its edges.
 //!
-//! Each graph file is looked at through its node index ([`super::node_index`]), built on
-//! first use and cached by checksum, so a history over many large backups costs, once the
-//! indexes exist, a few small reads per backup. Only the versions that differ are read
-//! from the graph files, one node's or edge's bytes at a time.
+//! Each graph file is looked at through its node index ([`super::node_index`]), cached by
+//! checksum, so a history over many large backups costs, once the indexes exist, a few
+//! small reads per backup. Only the versions that differ are read from the graph files,
+//! one node's or edge's bytes at a time. A graph with no index yet is read for this node
+//! alone when the memo vouches for its content (a skim: one read, one hash and a walk
+//! over the bytes), and indexed otherwise; `check` and `history --build-index` build the
+//! missing indexes.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -17,9 +20,7 @@ use serde::Serialize;
 
 use super::Store;
 use super::error::Result;
-use super::node_index::{
-    IndexFailure, IndexOutcome, IndexedEdge, NodeIndex, NodeRecord, read_span,
-};
+use super::node_index::{IndexFailure, IndexOutcome, IndexedEdge, NodeRecord, read_span};
 use super::verify::Target;
 use crate::graph::change::{FieldChange, NodeChanges, node_changes, object_changes};
 
@@ -30,6 +31,10 @@ pub struct HistoryOptions {
     pub threads: usize,
     /// Leave out the primary (backups only).
     pub backups_only: bool,
+    /// Build and cache the node index of every graph that has none. Without it, a
+    /// graph whose content the memo vouches for is read for this node alone (a skim,
+    /// several times cheaper than indexing it); `check` builds the indexes.
+    pub build_indexes: bool,
 }
 
 /// What happened to the node in one graph, compared with the next older readable one.
@@ -123,6 +128,8 @@ pub struct HistoryReport {
     pub index_hits: usize,
     pub index_built: usize,
     pub index_rebuilt: usize,
+    /// Graphs with no index yet, read for this node alone.
+    pub index_skimmed: usize,
     pub elapsed_ms: f64,
 }
 
@@ -186,25 +193,31 @@ impl Store {
         Ok(sources)
     }
 
-    fn look_up(&self, source: &Source, key: &str) -> Looked {
-        let open = |outcome: Option<IndexOutcome>| -> std::result::Result<(NodeIndex, IndexOutcome), IndexFailure> {
-            match outcome {
-                None => self.node_index(&source.data, source.checksum.as_deref(), source.plain_size),
-                Some(o) => self.build_node_index(
-                    &source.data,
-                    source.checksum.as_deref(),
-                    source.plain_size,
-                    o,
-                ),
+    /// What `source` holds for `key`. With `confirm`, a cached index is used only once
+    /// the file's bytes hash to its meta's checksum (without, its header naming that
+    /// content and the file's size is enough, as for any cached index).
+    fn look_up(&self, source: &Source, key: &str, build_indexes: bool, confirm: bool) -> Looked {
+        let (data, sum, size) = (&source.data, source.checksum.as_deref(), source.plain_size);
+        let (index, outcome) = match self.cached_node_index(data, sum, size)? {
+            Ok(index) => {
+                if confirm {
+                    self.confirm_graph_bytes(data, sum, size)?;
+                }
+                (index, IndexOutcome::Hit)
             }
+            // None yet: read for this node alone, unless indexes are wanted.
+            Err(IndexOutcome::Built) if !build_indexes => {
+                return self.node_record_unindexed(data, sum, size, key);
+            }
+            Err(outcome) => self.build_node_index(data, sum, size, outcome)?,
         };
-        let (index, outcome) = open(None)?;
         match index.record(&*self.fs, key) {
             Ok(record) => Ok((record, outcome, index.checksum.clone())),
             Err(why) => {
                 // A cached index that fails inside is rebuilt from the file.
-                tracing::warn!(data = %source.data.display(), why = %why, "node index damaged; rebuilding");
-                let (index, outcome) = open(Some(IndexOutcome::Rebuilt { why }))?;
+                tracing::warn!(data = %data.display(), why = %why, "node index damaged; rebuilding");
+                let (index, outcome) =
+                    self.build_node_index(data, sum, size, IndexOutcome::Rebuilt { why })?;
                 let record = index
                     .record(&*self.fs, key)
                     .map_err(IndexFailure::Unreadable)?;
@@ -231,28 +244,36 @@ impl Store {
         // Backups of the same content share one index: a checksum already
         // taken by a worker waits for it rather than being built twice at
         // once (twice the memory, for nothing), then reads the cache.
-        let claimed: Mutex<HashSet<String>> = Mutex::new(HashSet::new());
-        let deferred: Mutex<Vec<usize>> = Mutex::new(Vec::new());
+        let claimed: Mutex<HashMap<String, usize>> = Mutex::new(HashMap::new());
+        let deferred: Mutex<Vec<(usize, usize)>> = Mutex::new(Vec::new());
         #[cfg(feature = "negative-controls")]
-        let trusted = super::negative_controls::trust_node_index();
+        let (trusted, unvouched) = (
+            super::negative_controls::trust_node_index(),
+            super::negative_controls::skim_unvouched(),
+        );
         std::thread::scope(|s| {
             for _ in 0..threads {
                 s.spawn(|| {
                     #[cfg(feature = "negative-controls")]
-                    super::negative_controls::set_trust_node_index(trusted);
+                    {
+                        super::negative_controls::set_trust_node_index(trusted);
+                        super::negative_controls::set_skim_unvouched(unvouched);
+                    }
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(source) = sources.get(i) else { break };
                         if let Some(checksum) = &source.checksum
                             && let Ok(mut taken) = claimed.lock()
-                            && !taken.insert(checksum.clone())
                         {
-                            if let Ok(mut later) = deferred.lock() {
-                                later.push(i);
+                            if let Some(&first) = taken.get(checksum) {
+                                if let Ok(mut later) = deferred.lock() {
+                                    later.push((i, first));
+                                }
+                                continue;
                             }
-                            continue;
+                            taken.insert(checksum.clone(), i);
                         }
-                        let result = self.look_up(source, key);
+                        let result = self.look_up(source, key, options.build_indexes, false);
                         if let Ok(mut all) = looked.lock() {
                             all[i] = Some(result);
                         }
@@ -260,8 +281,15 @@ impl Store {
                 });
             }
         });
-        for i in deferred.into_inner().unwrap_or_default() {
-            let result = self.look_up(&sources[i], key);
+        for (i, first) in deferred.into_inner().unwrap_or_default() {
+            // Its meta names content another graph was just read for, which its own
+            // bytes may not be: hashed before it takes an index built by this run,
+            // and read on its own when there is none (a skim writes none). An index
+            // the other found cached is taken on its header's word, as by the other.
+            let fresh = looked
+                .lock()
+                .is_ok_and(|all| !matches!(&all[first], Some(Ok((_, IndexOutcome::Hit, _)))));
+            let result = self.look_up(&sources[i], key, options.build_indexes, fresh);
             if let Ok(mut all) = looked.lock() {
                 all[i] = Some(result);
             }
@@ -272,7 +300,7 @@ impl Store {
         let mut entries: Vec<HistoryEntry> = Vec::with_capacity(sources.len());
         // Walk oldest first, each graph compared with the next older readable one.
         let mut older: Option<(usize, Option<NodeRecord>)> = None;
-        let (mut hits, mut built, mut rebuilt) = (0, 0, 0);
+        let (mut hits, mut built, mut rebuilt, mut skimmed) = (0, 0, 0, 0);
         for i in (0..sources.len()).rev() {
             let source = &sources[i];
             let mut entry = HistoryEntry {
@@ -315,6 +343,7 @@ impl Store {
                 IndexOutcome::Hit => hits += 1,
                 IndexOutcome::Built => built += 1,
                 IndexOutcome::Rebuilt { .. } => rebuilt += 1,
+                IndexOutcome::Skimmed => skimmed += 1,
             }
             entry.index = Some(outcome);
             let here = record.as_ref().and_then(|r| r.node);
@@ -441,6 +470,7 @@ impl Store {
             hits,
             built,
             rebuilt,
+            skimmed,
             "node history"
         );
         Ok(HistoryReport {
@@ -450,6 +480,7 @@ impl Store {
             index_hits: hits,
             index_built: built,
             index_rebuilt: rebuilt,
+            index_skimmed: skimmed,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
     }

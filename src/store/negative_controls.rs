@@ -17,6 +17,15 @@ thread_local! {
     static SCRUB_IGNORES_STAT: Cell<bool> = const { Cell::new(false) };
     static COMPLETE_OVERWRITES: Cell<bool> = const { Cell::new(false) };
     static SKIP_STORED_CHECKSUM: Cell<bool> = const { Cell::new(false) };
+    static SKIM_UNVOUCHED: Cell<bool> = const { Cell::new(false) };
+}
+/// Makes a history skim a graph file for a node whatever the memo says of
+/// its content, on this thread: bytes that are not a graph can then answer.
+pub fn set_skim_unvouched(on: bool) {
+    SKIM_UNVOUCHED.with(|c| c.set(on));
+}
+pub(crate) fn skim_unvouched() -> bool {
+    SKIM_UNVOUCHED.with(Cell::get)
 }
 /// Makes a remote's multipart completion leave out `If-None-Match`, as
 /// object_store's own completion does, on this thread: an object that

@@ -39,6 +39,7 @@ use sha2::{Digest, Sha256};
 use super::Store;
 use super::digest::hex;
 use super::fs::{self, EntryKind};
+use crate::graph::skim::{Skimmed, skim_node};
 use crate::graph::spans::scan_spans;
 
 /// The directory of index files inside `.graphvault/`.
@@ -105,6 +106,9 @@ pub enum IndexOutcome {
     Built,
     /// Cached but unusable (damaged, or not describing this file): rebuilt.
     Rebuilt { why: String },
+    /// Not cached yet, and the file's content is one the memo records as a valid
+    /// graph: read for this node alone, no index built.
+    Skimmed,
 }
 
 /// What [`Store::index_missing`] did.
@@ -117,6 +121,13 @@ pub struct IndexingReport {
     /// Graphs that could not be indexed, and why (a file that fails its checksum is
     /// the scrub's finding; here it is only not indexed).
     pub failed: Vec<(String, String)>,
+    /// Graphs left unindexed because the call was asked to stop.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub left: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 /// Why a graph file could not be indexed.
@@ -643,8 +654,6 @@ impl Store {
         }
     }
 
-    /// The index of the graph file `data`, whose meta records `expected` (when it has a
-    /// meta): from the cache when a usable one is there, else built and cached.
     /// The size an index of `data` records: the plain size (a compressed file's is in
     /// its frame's header, which must agree with what its meta records, if anything).
     fn indexed_size(&self, data: &Path, recorded_size: Option<u64>) -> Result<u64, IndexFailure> {
@@ -674,14 +683,16 @@ impl Store {
         }
     }
 
-    pub(crate) fn node_index(
+    /// The cached index of the graph file `data`, whose meta records `expected` (when it
+    /// has a meta), when a usable one is there; otherwise how a build
+    /// would be reported (built, or rebuilt and why the cached one was not usable).
+    pub(crate) fn cached_node_index(
         &self,
         data: &Path,
         expected: Option<&str>,
         recorded_size: Option<u64>,
-    ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
+    ) -> Result<Result<NodeIndex, IndexOutcome>, IndexFailure> {
         let size = self.indexed_size(data, recorded_size)?;
-        let mut outcome = IndexOutcome::Built;
         // Without a meta there is no recorded checksum: the file's own hash names its
         // index (one hash, still no parse).
         let hashed = match expected {
@@ -690,17 +701,71 @@ impl Store {
                 .ok()
                 .map(|(h, _)| h),
         };
-        if let Some(checksum) = expected.or(hashed.as_deref()) {
-            match self.load_cached_index(checksum, size) {
-                Ok(index) => return Ok((index, IndexOutcome::Hit)),
-                Err(None) => {}
-                Err(Some(why)) => {
-                    tracing::warn!(index = %self.node_index_path(checksum).display(), why = %why, "ignoring an unusable node index");
-                    outcome = IndexOutcome::Rebuilt { why };
-                }
+        let Some(checksum) = expected.or(hashed.as_deref()) else {
+            return Ok(Err(IndexOutcome::Built));
+        };
+        match self.load_cached_index(checksum, size) {
+            Ok(index) => Ok(Ok(index)),
+            Err(None) => Ok(Err(IndexOutcome::Built)),
+            Err(Some(why)) => {
+                tracing::warn!(index = %self.node_index_path(checksum).display(), why = %why, "ignoring an unusable node index");
+                Ok(Err(IndexOutcome::Rebuilt { why }))
             }
         }
-        self.build_node_index(data, expected, recorded_size, outcome)
+    }
+
+    /// What `data` holds for node `key`, for a caller that found no usable cached index.
+    /// The file is read and hashed once. When the memo of verified content vouches for
+    /// those bytes (they parsed as a graph), the node is found by a skim and no index is
+    /// built; otherwise the index is built from the same bytes, cached, and asked.
+    /// Returns the record, how it was obtained, and the file's checksum.
+    pub(crate) fn node_record_unindexed(
+        &self,
+        data: &Path,
+        expected: Option<&str>,
+        recorded_size: Option<u64>,
+        key: &str,
+    ) -> Result<(Option<NodeRecord>, IndexOutcome, String), IndexFailure> {
+        self.with_graph_bytes(data, recorded_size, |bytes| {
+            let len = bytes.len() as u64;
+            let vouches = |sum: &str| {
+                let vouched = self.memo_lookup(sum, len).is_some();
+                #[cfg(feature = "negative-controls")]
+                let vouched = vouched || super::negative_controls::skim_unvouched();
+                vouched
+            };
+            // With a meta, the bytes are the ones it names or refused, so whether the
+            // memo vouches is known before the hash: content it does not vouch for is
+            // indexed beside its hash at once, with no skim to throw away.
+            let known = expected.map(vouches);
+            if known == Some(false) {
+                let (actual, built) = hash_beside(bytes, || build(bytes, ""));
+                check_expected(expected, &actual)?;
+                let indexed = self.cache_built_index(built, &actual, len, IndexOutcome::Built);
+                return record_from(&*self.fs, indexed?, key, actual);
+            }
+            let (actual, skimmed) = hash_beside(bytes, || skim_node(bytes, key));
+            check_expected(expected, &actual)?;
+            if let (true, Some(found)) = (known.unwrap_or_else(|| vouches(&actual)), skimmed) {
+                return Ok((record_of(bytes, key, found), IndexOutcome::Skimmed, actual));
+            }
+            let indexed = self.index_from_bytes(bytes, &actual, IndexOutcome::Built);
+            record_from(&*self.fs, indexed?, key, actual)
+        })
+    }
+
+    /// Reads `data` and checks that its bytes hash to `expected`, the checksum its meta
+    /// records: for a graph whose meta names content another graph was just read for,
+    /// before it takes that content's index.
+    pub(crate) fn confirm_graph_bytes(
+        &self,
+        data: &Path,
+        expected: Option<&str>,
+        recorded_size: Option<u64>,
+    ) -> Result<(), IndexFailure> {
+        self.with_graph_bytes(data, recorded_size, |bytes| {
+            check_expected(expected, &super::digest::sha256_hex(bytes))
+        })
     }
 
     /// Builds (and caches) the index of `data`, ignoring any cached one.
@@ -711,67 +776,70 @@ impl Store {
         recorded_size: Option<u64>,
         outcome: IndexOutcome,
     ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
+        self.with_graph_bytes(data, recorded_size, |bytes| {
+            let (actual, built) = hash_beside(bytes, || build(bytes, ""));
+            check_expected(expected, &actual)?;
+            self.cache_built_index(built, &actual, bytes.len() as u64, outcome)
+        })
+    }
+
+    /// Builds and caches the index of `bytes`, whose SHA-256 is `checksum`.
+    fn index_from_bytes(
+        &self,
+        bytes: &[u8],
+        checksum: &str,
+        outcome: IndexOutcome,
+    ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
+        self.cache_built_index(build(bytes, ""), checksum, bytes.len() as u64, outcome)
+    }
+
+    fn cache_built_index(
+        &self,
+        built: Result<Vec<u8>, String>,
+        checksum: &str,
+        size: u64,
+        outcome: IndexOutcome,
+    ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
+        let mut built = built.map_err(IndexFailure::Unreadable)?;
+        // The checksum goes into the header once it is known.
+        set_header_checksum(&mut built, checksum);
+        self.write_cached_index(checksum, &built);
+        let index =
+            NodeIndex::from_built(built, checksum, size).map_err(IndexFailure::Unreadable)?;
+        Ok((index, outcome))
+    }
+
+    /// Runs `f` on the plain bytes of the graph file `data` (a compressed file decoded up
+    /// to the plain size its meta records), read into this thread's buffer.
+    fn with_graph_bytes<T>(
+        &self,
+        data: &Path,
+        recorded_size: Option<u64>,
+        f: impl FnOnce(&[u8]) -> Result<T, IndexFailure>,
+    ) -> Result<T, IndexFailure> {
         if let Some(reason) = self.sparse_reason(data) {
             return Err(IndexFailure::Unreadable(reason));
         }
-        // A compressed file is decoded up to the plain size its meta records.
         let limit = match super::codec::StoredForm::of_path(data) {
             super::codec::StoredForm::Plain => super::MAX_GRAPH_LEN,
             _ => recorded_size.map_or(super::MAX_GRAPH_LEN, |s| s.min(super::MAX_GRAPH_LEN)),
         };
-        // Each thread keeps its read buffer from one build to the next (a history
-        // builds many): its pages are faulted in once, not once per file.
+        // Each thread keeps its read buffer from one file to the next (a history
+        // reads many): its pages are faulted in once, not once per file.
         thread_local! {
             static BUFFER: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        BUFFER.with(|buffer| {
-            let Ok(mut bytes) = buffer.try_borrow_mut() else {
-                return self.build_node_index_of(data, expected, limit, outcome, &mut Vec::new());
-            };
-            self.build_node_index_of(data, expected, limit, outcome, &mut bytes)
-        })
-    }
-
-    fn build_node_index_of(
-        &self,
-        data: &Path,
-        expected: Option<&str>,
-        limit: u64,
-        outcome: IndexOutcome,
-        bytes: &mut Vec<u8>,
-    ) -> Result<(NodeIndex, IndexOutcome), IndexFailure> {
-        match super::codec::read_plain_into(&*self.fs, data, limit, bytes) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(IndexFailure::Missing);
+        let read = |bytes: &mut Vec<u8>| -> Result<T, IndexFailure> {
+            match super::codec::read_plain_into(&*self.fs, data, limit, bytes) {
+                Ok(()) => f(bytes),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(IndexFailure::Missing),
+                Err(e) => Err(IndexFailure::Unreadable(format!("cannot read: {e}"))),
             }
-            Err(e) => return Err(IndexFailure::Unreadable(format!("cannot read: {e}"))),
-        }
-        let bytes: &[u8] = bytes;
-        // The checksum and the scan are independent: one core each.
-        let (actual, built) = std::thread::scope(|s| {
-            let hashing = s.spawn(|| super::digest::sha256_hex(bytes));
-            let scanned = build(bytes, "");
-            let actual = hashing
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            (actual, scanned)
-        });
-        if let Some(expected) = expected
-            && expected != actual
-        {
-            return Err(IndexFailure::ChecksumMismatch {
-                expected: expected.to_owned(),
-                actual,
-            });
-        }
-        let mut built = built.map_err(IndexFailure::Unreadable)?;
-        // The checksum goes into the header once it is known.
-        set_header_checksum(&mut built, &actual);
-        self.write_cached_index(&actual, &built);
-        let index = NodeIndex::from_built(built, &actual, bytes.len() as u64)
-            .map_err(IndexFailure::Unreadable)?;
-        Ok((index, outcome))
+        };
+        BUFFER.with(|buffer| match buffer.try_borrow_mut() {
+            Ok(mut bytes) => read(&mut bytes),
+            Err(_) => read(&mut Vec::new()),
+        })
     }
 
     /// Builds the node index of every graph (the primary and each backup) that has no
@@ -782,6 +850,19 @@ impl Store {
     /// # Errors
     /// Listing `backups/` failed.
     pub fn index_missing(&self, threads: usize) -> super::Result<IndexingReport> {
+        self.index_missing_until(threads, &std::sync::atomic::AtomicBool::new(false))
+    }
+
+    /// [`Store::index_missing`], which starts no new graph once `stop` is set (the one
+    /// being indexed is finished: an index is written whole or not at all).
+    ///
+    /// # Errors
+    /// Listing `backups/` failed.
+    pub fn index_missing_until(
+        &self,
+        threads: usize,
+        stop: &std::sync::atomic::AtomicBool,
+    ) -> super::Result<IndexingReport> {
         let sources: Vec<(String, PathBuf, Option<String>, Option<u64>)> = self
             .history_sources(&super::history::HistoryOptions::default())?
             .into_iter()
@@ -817,6 +898,9 @@ impl Store {
             for _ in 0..threads {
                 s.spawn(|| {
                     loop {
+                        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                            break;
+                        }
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                         let Some((name, data, checksum, plain_size)) = todo.get(i) else {
                             break;
@@ -836,7 +920,9 @@ impl Store {
                 });
             }
         });
-        for (name, result) in outcomes.into_inner().unwrap_or_default() {
+        let outcomes = outcomes.into_inner().unwrap_or_default();
+        report.left = todo.len().saturating_sub(outcomes.len());
+        for (name, result) in outcomes {
             match result {
                 Ok(()) => report.built += 1,
                 Err(why) => report.failed.push((name, why.to_string())),
@@ -872,6 +958,63 @@ impl Store {
             let _ = self.fs.sync_dir(&dir);
         }
     }
+}
+
+/// The SHA-256 of `bytes`, computed on a second thread while `work` runs on this one:
+/// the checksum and the scan of a graph are independent, one core each.
+fn hash_beside<T>(bytes: &[u8], work: impl FnOnce() -> T) -> (String, T) {
+    std::thread::scope(|s| {
+        let hashing = s.spawn(|| super::digest::sha256_hex(bytes));
+        let done = work();
+        let actual = hashing
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (actual, done)
+    })
+}
+
+/// `key`'s record in a just-built `index` of the file whose checksum is `actual`.
+fn record_from(
+    fs: &dyn fs::Fs,
+    (index, outcome): (NodeIndex, IndexOutcome),
+    key: &str,
+    actual: String,
+) -> Result<(Option<NodeRecord>, IndexOutcome, String), IndexFailure> {
+    let record = index.record(fs, key).map_err(IndexFailure::Unreadable)?;
+    Ok((record, outcome, actual))
+}
+
+/// Refuses bytes that do not hash to the checksum their meta records.
+fn check_expected(expected: Option<&str>, actual: &str) -> Result<(), IndexFailure> {
+    match expected {
+        Some(expected) if expected != actual => Err(IndexFailure::ChecksumMismatch {
+            expected: expected.to_owned(),
+            actual: actual.to_owned(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// The record a skim found, with each object's hash, as an index would give it (none
+/// when the file has neither a node nor an edge with that id).
+fn record_of(bytes: &[u8], key: &str, found: Skimmed) -> Option<NodeRecord> {
+    if found.node.is_none() && found.edges.is_empty() {
+        return None;
+    }
+    Some(NodeRecord {
+        key: key.to_owned(),
+        node: found.node.map(|r| span_of(bytes, r)),
+        edges: found
+            .edges
+            .into_iter()
+            .map(|e| IndexedEdge {
+                span: span_of(bytes, e.range.clone()),
+                id: e.id,
+                from: e.from,
+                to: e.to,
+            })
+            .collect(),
+    })
 }
 
 /// Writes `checksum` into a built index's header and re-seals the header digest.

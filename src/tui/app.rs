@@ -909,6 +909,23 @@ impl App {
             // The node browser in front handles its own results.
             Event::NodesOpened { .. } | Event::NodeHistory { .. } | Event::NodesRestored { .. } => {
             }
+            Event::Indexed(result) => match result {
+                Ok(r) if r.built > 0 || !r.failed.is_empty() => {
+                    let failed = match r.failed.len() {
+                        0 => String::new(),
+                        n => format!("; {n} could not be indexed (verify says why)"),
+                    };
+                    self.log_line(
+                        Severity::Info,
+                        format!(
+                            "node indexes built for {} graph(s): a history now reads indexes{failed}",
+                            r.built
+                        ),
+                    );
+                }
+                Ok(_) => {}
+                Err(e) => self.log_line(Severity::Warn, format!("node indexing stopped: {e}")),
+            },
             Event::SnapshotTaken(result) => match result {
                 Ok(r) => {
                     self.log_line(

@@ -323,6 +323,8 @@ pub enum Event {
         node: String,
         result: Result<Box<HistoryReport>, UiError>,
     },
+    /// The background indexing a history started has finished (or stopped).
+    Indexed(Result<Box<crate::store::node_index::IndexingReport>, UiError>),
     NodesRestored {
         dry_run: bool,
         result: Result<Box<PartialRestoreReport>, UiError>,
@@ -409,8 +411,14 @@ pub fn spawn(
                 jobs: Vec::new(),
                 pushing: Arc::new(std::sync::Mutex::new(())),
                 seen: None,
+                indexing: None,
             };
             worker.run(&commands);
+            // Quitting does not wait for indexes nobody will read now: the one
+            // being written is finished, the rest are left for the next time.
+            if let Some((stop, _)) = &worker.indexing {
+                stop.store(true, Ordering::Relaxed);
+            }
             for job in worker.jobs.drain(..) {
                 let _ = job.join();
             }
@@ -428,6 +436,9 @@ struct Worker {
     pushing: Arc<std::sync::Mutex<()>>,
     /// The store's change stamp when it was last read.
     seen: Option<ChangeStamp>,
+    /// The background indexing of graphs a history skimmed: set to stop it, and
+    /// whether it has finished.
+    indexing: Option<(Arc<AtomicBool>, Arc<AtomicBool>)>,
 }
 
 impl Worker {
@@ -634,7 +645,11 @@ impl Worker {
                     .history(&node, HistoryOptions::default())
                     .map(Box::new)
                     .map_err(UiError::from);
+                let skimmed = result.as_ref().is_ok_and(|r| r.index_skimmed > 0);
                 self.send(Event::NodeHistory { node, result });
+                if skimmed {
+                    self.index_in_background();
+                }
             }
             Command::RestoreNodes { id, options } => {
                 let dry_run = options.dry_run;
@@ -808,6 +823,35 @@ impl Worker {
                     error: Some(e.to_string()),
                 },
             ]));
+        }
+    }
+
+    /// Indexes the graphs that have no node index, on one thread beside the UI, so
+    /// that the next history (of any node) reads indexes instead of skimming each
+    /// graph again. One at a time; a failure to start is only logged.
+    fn index_in_background(&mut self) {
+        if self
+            .indexing
+            .as_ref()
+            .is_some_and(|(_, done)| !done.load(Ordering::Relaxed))
+        {
+            return;
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let done = Arc::new(AtomicBool::new(false));
+        let (store, events) = (self.store.clone(), self.events.clone());
+        let (stopping, finished) = (stop.clone(), done.clone());
+        let started = self.spawn_job("graphvault-index", move || {
+            let result = store
+                .index_missing_until(1, &stopping)
+                .map(Box::new)
+                .map_err(UiError::from);
+            finished.store(true, Ordering::Relaxed);
+            let _ = events.send(Event::Indexed(result));
+        });
+        match started {
+            Ok(()) => self.indexing = Some((stop, done)),
+            Err(e) => tracing::warn!(error = %e, "no background indexing"),
         }
     }
 

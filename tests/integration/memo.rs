@@ -541,13 +541,11 @@ fn an_entry_that_contradicts_the_meta_is_not_taken_and_is_rewritten() {
     assert!(verify_primary(&s.open()).memo_verified_at.is_some());
 }
 
-/// A memo entry forged (without a key) for a backup whose bytes and meta were
-/// replaced together by content that does not parse: recovery, which took the
-/// entry's word, stops with nothing changed and names the entry to remove.
-#[test]
-fn recovery_through_a_forged_entry_stops_and_names_it() {
-    use graphvault::store::recover::RecoverOptions;
-    let s = saved_store(8);
+/// Damages the one backup of `s` (sixteen `fill` bytes in its middle) and
+/// forges, without a key, its meta and a memo entry for the damaged bytes, as
+/// whoever can write the store could. Returns the backup's path and the
+/// damaged bytes' SHA-256.
+fn forge_entry_for_damaged_backup(s: &common::AppStore, fill: u8) -> (PathBuf, String) {
     let saved = fs::read(s.primary()).expect("read");
     let backup = fs::read_dir(s.backups())
         .expect("list")
@@ -558,17 +556,29 @@ fn recovery_through_a_forged_entry_stops_and_names_it() {
     let meta_path = backup.with_extension("meta");
     let mut bytes = fs::read(&backup).expect("backup");
     let mid = bytes.len() / 2;
-    bytes[mid..mid + 16].fill(b'{');
+    bytes[mid..mid + 16].fill(fill);
     fs::write(&backup, &bytes).expect("damage");
     let forged_sha = sha256(&bytes);
     let meta = fs::read_to_string(&meta_path).expect("meta");
     fs::write(&meta_path, meta.replace(&sha256(&saved), &forged_sha)).expect("meta");
-    let entry = fs::read_to_string(entry_path(&s, &saved)).expect("entry");
+    let entry = fs::read_to_string(entry_path(s, &saved)).expect("entry");
     fs::write(
-        memo_dir(&s).join(format!("{forged_sha}.json")),
+        memo_dir(s).join(format!("{forged_sha}.json")),
         entry.replace(&sha256(&saved), &forged_sha),
     )
     .expect("forge");
+    (backup, forged_sha)
+}
+
+/// A memo entry forged (without a key) for a backup whose bytes and meta were
+/// replaced together by content that does not parse: recovery, which took the
+/// entry's word, stops with nothing changed and names the entry to remove.
+#[test]
+fn recovery_through_a_forged_entry_stops_and_names_it() {
+    use graphvault::store::recover::RecoverOptions;
+    let s = saved_store(8);
+    let saved = fs::read(s.primary()).expect("read");
+    let (_, forged_sha) = forge_entry_for_damaged_backup(&s, b'{');
     fs::write(s.primary(), &saved[..saved.len() / 3]).expect("truncate");
     let before = common::snapshot_tree(&s.root());
     let err = s
@@ -581,4 +591,40 @@ fn recovery_through_a_forged_entry_stops_and_names_it() {
         "{text}"
     );
     assert_eq!(common::snapshot_tree(&s.root()), before, "nothing changed");
+}
+
+/// A forged memo entry (no key) for a backup that does not parse, laid out so
+/// that the skim cannot walk it: the skim declines, and the index built from
+/// the same read judges the file unreadable. The forged entry gives no answer
+/// from a graph that is not one.
+#[test]
+fn a_history_through_a_forged_entry_the_skim_declines_finds_the_file_unreadable() {
+    use graphvault::store::history::{HistoryOptions, NodeState};
+    let s = saved_store(8);
+    // Sixteen unmatched brackets: the skim's count never closes the file.
+    let (backup, _) = forge_entry_for_damaged_backup(&s, b'[');
+    let store = s.open();
+    let history = store
+        .history("N0", HistoryOptions::default())
+        .expect("history");
+    let id = backup
+        .file_stem()
+        .and_then(|n| n.to_str())
+        .expect("backup name");
+    let damaged = history
+        .entries
+        .iter()
+        .find(|e| e.target.to_string() == id)
+        .expect("the damaged backup's entry");
+    assert_eq!(damaged.state, NodeState::Unreadable, "{damaged:?}");
+    assert!(damaged.index.is_none(), "{damaged:?}");
+    assert_eq!(
+        history.index_skimmed, 1,
+        "the primary was skimmed: {history:?}"
+    );
+    let cached = fs::read_dir(store.node_index_dir()).map_or(0, |d| d.count());
+    assert_eq!(
+        cached, 0,
+        "no index was cached for the file that does not parse"
+    );
 }

@@ -188,6 +188,38 @@ mod weakened {
         );
     }
 
+    /// A history skims only content the memo vouches for: the skim checks
+    /// nothing, so bytes that are not a graph (here a number with a leading
+    /// zero, which no JSON parser accepts) must go to the full scan, which
+    /// calls the backup unreadable. Skimming them anyway answers from them.
+    #[test]
+    fn skimming_content_the_memo_does_not_vouch_for_answers_from_a_broken_graph() {
+        use graphvault::store::history::{HistoryOptions, NodeState};
+        use graphvault::store::negative_controls::set_skim_unvouched;
+        let s = common::app_store();
+        let broken = r#"{"nodes": {"N3": {"id": "N3", "data": {"v": 01}}}, "edges": []}"#;
+        s.add_backup("20251004_100000", broken, common::MetaName::Meta);
+        let store = s.open();
+        let state = |skim: bool| {
+            set_skim_unvouched(skim);
+            let h = store.history("N3", HistoryOptions::default());
+            set_skim_unvouched(false);
+            let h = h.expect("history");
+            h.entries
+                .iter()
+                .find(|e| e.target.to_string() == "graph_20251004_100000")
+                .map(|e| e.state)
+                .expect("the broken backup's entry")
+        };
+        assert_eq!(state(false), NodeState::Unreadable);
+        fs::remove_dir_all(store.node_index_dir()).expect("drop the indexes");
+        assert_ne!(
+            state(true),
+            NodeState::Unreadable,
+            "skimming unvouched bytes, the broken backup answers"
+        );
+    }
+
     #[test]
     fn a_scrub_that_ignores_stat_misses_a_backup_changed_in_place() {
         use graphvault::store::negative_controls::set_scrub_ignores_stat;

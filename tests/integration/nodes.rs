@@ -270,6 +270,141 @@ fn the_node_index_cache_hits_misses_and_survives_damage() {
     assert_eq!(fs::read_dir(&dir).expect("dir").count(), 4);
 }
 
+/// A graph with no index is read for the node alone when the memo vouches for its
+/// content, and indexed when it does not; either way the answer is the index's.
+#[test]
+fn a_history_skims_what_the_memo_vouches_for_and_indexes_the_rest() {
+    let s = common::app_store();
+    let store = s.open();
+    let plain = |h: &graphvault::store::history::HistoryReport| -> Vec<String> {
+        h.entries
+            .iter()
+            .map(|e| {
+                format!(
+                    "{:?} {:?} {:?} {:?}",
+                    e.state, e.changes, e.edges, e.modified
+                )
+            })
+            .collect()
+    };
+    // Nothing verified yet: no memo entry vouches, so each graph is indexed.
+    let indexed = store
+        .history("N1", HistoryOptions::default())
+        .expect("history");
+    assert_eq!((indexed.index_built, indexed.index_skimmed), (5, 0));
+    let dir = store.node_index_dir();
+    fs::remove_dir_all(&dir).expect("drop the indexes");
+
+    // Each graph verified, so the memo records its content: skimmed, nothing built.
+    // Except the backup with no meta: with nothing to check it against, verify
+    // proves nothing of it, and it is indexed.
+    let listed = store.list_backups().expect("list").backups;
+    let targets =
+        std::iter::once(Target::Primary).chain(listed.iter().map(|b| Target::Backup(b.id.clone())));
+    for target in targets {
+        store.verify(&target, Depth::Full).expect("verify");
+    }
+    let skimmed = store
+        .history("N1", HistoryOptions::default())
+        .expect("history");
+    assert_eq!(
+        (
+            skimmed.index_skimmed,
+            skimmed.index_built,
+            skimmed.index_hits
+        ),
+        (4, 1, 0),
+        "{skimmed:?}"
+    );
+    let metaless = skimmed
+        .entries
+        .iter()
+        .find(|e| e.target.to_string() == "graph_20251003_100500")
+        .expect("entry");
+    assert_eq!(metaless.index, Some(IndexOutcome::Built));
+    assert_eq!(
+        plain(&skimmed),
+        plain(&indexed),
+        "the skim answers as the index does"
+    );
+    assert_eq!(
+        fs::read_dir(&dir).expect("dir").count(),
+        1,
+        "a skim writes no index; the build wrote one"
+    );
+    // Every node, including one absent from some graphs and one no graph has.
+    for node in ["N0", "N2", "N3", "N4", "no such node"] {
+        let a = store
+            .history(node, HistoryOptions::default())
+            .expect("history");
+        let b = store
+            .history(
+                node,
+                HistoryOptions {
+                    build_indexes: true,
+                    ..HistoryOptions::default()
+                },
+            )
+            .expect("history");
+        assert_eq!(plain(&a), plain(&b), "{node}");
+    }
+    let cached = store
+        .history("N1", HistoryOptions::default())
+        .expect("history");
+    assert_eq!(cached.index_hits, 5, "--build-index cached every index");
+    assert_eq!(plain(&cached), plain(&indexed));
+}
+
+/// Graphs whose metas name the same content are each read: an older backup given a
+/// copy of the newest one's meta and zeros of the same size (bit rot, a copy gone
+/// wrong) is unreadable, whether the content was skimmed or indexed just before it.
+/// (Found by a red-team pass: it once took the first graph's answer.)
+#[test]
+fn a_graph_whose_meta_names_another_graphs_content_is_read_on_its_own() {
+    let s = common::empty_store();
+    let store = s.open();
+    let g =
+        KnowledgeGraph::from_slice(common::app_graph(4, 2, false, "a").as_bytes()).expect("graph");
+    store.save_graph_with_backup(&g).expect("save");
+    let newest = store.list_backups().expect("list").backups[0].clone();
+    let len = fs::metadata(&newest.data_path).expect("stat").len();
+    let meta = newest.meta_path.clone().expect("meta");
+    fs::copy(&meta, s.backups().join("graph_20200101_000000.meta")).expect("copy meta");
+    let old_data = s.backups().join("graph_20200101_000000.json");
+    // Zeros written, then the same size never written (a sparse file: its hole is
+    // seen without reading it, before any hash).
+    for (sparse, why) in [(false, "checksum mismatch"), (true, "sparse file")] {
+        let _ = fs::remove_file(&old_data);
+        if sparse {
+            fs::File::create(&old_data)
+                .and_then(|f| f.set_len(len))
+                .expect("sparse");
+        } else {
+            fs::write(&old_data, vec![0u8; len as usize]).expect("zeros");
+        }
+        for build_indexes in [false, true] {
+            // Drop what the last round cached, so that the first graph's index is
+            // built in this run (the case where the second is confirmed by a read).
+            let _ = fs::remove_dir_all(store.node_index_dir());
+            let options = HistoryOptions {
+                threads: 1,
+                build_indexes,
+                ..HistoryOptions::default()
+            };
+            let h = store.history("N1", options).expect("history");
+            let old = h.entries.last().expect("the old backup");
+            assert_eq!(old.state, NodeState::Unreadable, "{build_indexes}: {old:?}");
+            assert!(
+                old.reason.as_deref().is_some_and(|r| r.contains(why)),
+                "{sparse} {build_indexes}: {:?}",
+                old.reason
+            );
+            assert!(h.has_problems());
+            assert!(!h.entries[0].state.is_problem() && !h.entries[1].state.is_problem());
+        }
+    }
+}
+
 /// A store whose primary lost N2 and N3 (and their edges) after the backup
 /// `graph_20251003_100000`, while N0 and the new N4.. changed since.
 fn store_with_a_deletion() -> (common::AppStore, BackupId) {
@@ -719,4 +854,61 @@ fn the_cli_shows_history_and_restores_nodes() {
         Some(0),
         "the restored primary verifies"
     );
+}
+
+/// Indexing asked to stop starts no new graph, and says how many it left.
+#[test]
+fn indexing_stops_between_graphs_when_asked() {
+    let s = common::app_store();
+    let store = s.open();
+    let stop = std::sync::atomic::AtomicBool::new(true);
+    let stopped = store.index_missing_until(1, &stop).expect("index");
+    assert_eq!((stopped.built, stopped.left), (0, 5), "{stopped:?}");
+    assert!(!store.node_index_dir().exists());
+    stop.store(false, std::sync::atomic::Ordering::Relaxed);
+    let all = store.index_missing_until(1, &stop).expect("index");
+    assert_eq!((all.built, all.left), (5, 0), "{all:?}");
+}
+
+/// Ids come from files anyone may have written: an escape sequence in one reaches the
+/// terminal as text, never as a sequence (found by a red-team pass).
+#[test]
+fn escape_sequences_in_ids_reach_the_terminal_as_text() {
+    let s = common::empty_store();
+    let input = s.dir.path().join("hostile.json");
+    fs::write(
+        &input,
+        r#"{"version": 2, "nodes": {"A": {"id": "A", "type": "t", "data": {}, "connections_in": [], "connections_out": ["e\u001b]0;pwned\u0007"]}, "B\u001b[31m": {"id": "B\u001b[31m", "type": "t", "data": {}, "connections_in": ["e\u001b]0;pwned\u0007"], "connections_out": []}}, "edges": [{"id": "e\u001b]0;pwned\u0007", "from": "A", "to": "B\u001b[31m", "type": "r", "strength": 0.5}]}"#,
+    )
+    .expect("input");
+    let saved = common::gv(
+        &s.root(),
+        &["save", "--from", input.to_str().expect("utf8")],
+    );
+    assert!(
+        saved.status.success(),
+        "{}",
+        String::from_utf8_lossy(&saved.stderr)
+    );
+    for args in [
+        &["history", "A"][..],
+        &["show", "primary", "--node", "A"],
+        &["history", "B\u{1b}[31m"],
+    ] {
+        let out = common::gv(&s.root(), args);
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            !text.contains('\u{1b}') && !text.contains('\u{7}'),
+            "{args:?}: {text}"
+        );
+        assert!(
+            text.contains("\\u{1b}"),
+            "{args:?}: the id is still shown: {text}"
+        );
+    }
 }

@@ -160,6 +160,7 @@ fn history(id: &BackupId) -> HistoryReport {
         index_hits: 4,
         index_built: 0,
         index_rebuilt: 0,
+        index_skimmed: 0,
         elapsed_ms: 12.0,
     }
 }
@@ -402,4 +403,52 @@ fn the_diff_drills_down_into_a_changed_node() {
         Some("AMD")
     );
     assert_snapshot!("diff_drill_down", screen(&app));
+}
+
+/// A history that skimmed graphs leaves the worker indexing them on a thread of its
+/// own; the next history, of another node, reads indexes only.
+#[test]
+fn a_skimming_history_leaves_the_graphs_indexed_for_the_next() {
+    use std::time::Duration;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = crate::store::Store::open(dir.path().join("s")).expect("open");
+    let mut g = graph();
+    store.save_graph_with_backup(&g).expect("save");
+    g.set_node_data_json("NVDA", r#"{"symbol": "NVDA", "price": 1.5}"#, T)
+        .expect("edit");
+    store.save_graph_with_backup(&g).expect("save");
+
+    let (commands, worker_rx) = std::sync::mpsc::channel();
+    let (events_tx, events) = std::sync::mpsc::channel();
+    let handle = crate::tui::worker::spawn(store.clone(), worker_rx, events_tx).expect("worker");
+    let next = |want: &dyn Fn(&Event) -> bool| loop {
+        match events.recv_timeout(Duration::from_secs(60)) {
+            Ok(e) if want(&e) => return e,
+            Ok(_) => {}
+            Err(e) => panic!("no event from the worker: {e}"),
+        }
+    };
+    // The history of `node`, as the worker reports it.
+    let history = |node: &str| {
+        commands
+            .send(Command::NodeHistory(node.into()))
+            .expect("send");
+        match next(&|e| matches!(e, Event::NodeHistory { .. })) {
+            Event::NodeHistory { result, .. } => result.expect("history"),
+            _ => unreachable!(),
+        }
+    };
+    let first = history("NVDA");
+    assert_eq!(first.index_skimmed, first.entries.len(), "{first:?}");
+    let Event::Indexed(indexed) = next(&|e| matches!(e, Event::Indexed(_))) else {
+        unreachable!()
+    };
+    let indexed = indexed.expect("indexing");
+    // The primary has the newest backup's bytes: two contents.
+    assert_eq!((indexed.built, indexed.left), (2, 0), "{indexed:?}");
+
+    let second = history("AMD");
+    assert_eq!(second.index_hits, second.entries.len(), "{second:?}");
+    drop(commands);
+    handle.join().expect("worker");
 }
