@@ -22,12 +22,56 @@ pub fn field_line(c: &FieldChange) -> String {
     match c.change {
         FieldChangeKind::Added => format!("+ {key}: {}", clip(c.new.as_deref().unwrap_or(""))),
         FieldChangeKind::Removed => format!("- {key}: {}", clip(c.old.as_deref().unwrap_or(""))),
-        FieldChangeKind::Changed => format!(
-            "~ {key}: {} -> {}",
-            clip(c.old.as_deref().unwrap_or("")),
-            clip(c.new.as_deref().unwrap_or(""))
-        ),
+        FieldChangeKind::Changed => {
+            let (old, new) = (
+                c.old.as_deref().unwrap_or(""),
+                c.new.as_deref().unwrap_or(""),
+            );
+            let clipped = old.chars().count() > VALUE_WIDTH || new.chars().count() > VALUE_WIDTH;
+            match list_change(old, new).filter(|_| clipped) {
+                Some(items) => format!("~ {key}: {items}"),
+                None => format!("~ {key}: {} -> {}", clip(old), clip(new)),
+            }
+        }
     }
+}
+
+/// A change between two long lists, as what was added and removed: two clipped
+/// lists would often show the same first sixty characters and hide the difference
+/// (a node's `connections_in` gaining one edge id at the end).
+fn list_change(old: &str, new: &str) -> Option<String> {
+    let items = |text: &str| -> Option<Vec<String>> {
+        match serde_json::from_str::<serde_json::Value>(text).ok()? {
+            serde_json::Value::Array(items) => Some(items.iter().map(|v| v.to_string()).collect()),
+            _ => None,
+        }
+    };
+    let (old, new) = (items(old)?, items(new)?);
+    let (in_old, in_new): (
+        std::collections::HashSet<&String>,
+        std::collections::HashSet<&String>,
+    ) = (old.iter().collect(), new.iter().collect());
+    let added: Vec<&str> = new
+        .iter()
+        .filter(|x| !in_old.contains(x))
+        .map(String::as_str)
+        .collect();
+    let removed: Vec<&str> = old
+        .iter()
+        .filter(|x| !in_new.contains(x))
+        .map(String::as_str)
+        .collect();
+    let mut parts = vec![format!("{} items -> {}", old.len(), new.len())];
+    if !added.is_empty() {
+        parts.push(format!("added {}", clip(&added.join(", "))));
+    }
+    if !removed.is_empty() {
+        parts.push(format!("removed {}", clip(&removed.join(", "))));
+    }
+    if added.is_empty() && removed.is_empty() {
+        parts.push("the same items in another order".to_string());
+    }
+    Some(parts.join("; "))
 }
 
 /// The plan of a partial restore, as the CLI and the UI's confirmation show it.
@@ -108,4 +152,49 @@ pub fn plan_lines(p: &MergePlan) -> Vec<String> {
         ));
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn changed(old: &str, new: &str) -> String {
+        field_line(&FieldChange {
+            key: "connections_in".into(),
+            change: FieldChangeKind::Changed,
+            old: Some(old.into()),
+            new: Some(new.into()),
+        })
+    }
+
+    #[test]
+    fn a_long_list_change_says_what_was_added_and_removed() {
+        let ids = |n: usize| {
+            (0..n)
+                .map(|i| format!("\"edge_{i:08}\""))
+                .collect::<Vec<_>>()
+        };
+        let old = format!("[{}]", ids(6).join(","));
+        let mut grown = ids(6);
+        grown.push("\"edge_new\"".into());
+        grown.remove(1);
+        let new = format!("[{}]", grown.join(","));
+        assert_eq!(
+            changed(&old, &new),
+            "~ connections_in: 6 items -> 6; added \"edge_new\"; removed \"edge_00000001\""
+        );
+        let mut reordered = ids(6);
+        reordered.reverse();
+        assert_eq!(
+            changed(&old, &format!("[{}]", reordered.join(","))),
+            "~ connections_in: 6 items -> 6; the same items in another order"
+        );
+        // Short lists, and anything that is not two lists, are shown whole.
+        assert_eq!(
+            changed("[1,2]", "[2,3]"),
+            "~ connections_in: [1,2] -> [2,3]"
+        );
+        let long = format!("\"{}\"", "x".repeat(80));
+        assert!(changed(&long, "[1]").contains(" -> [1]"));
+    }
 }

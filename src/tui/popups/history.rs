@@ -4,6 +4,7 @@
 
 use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
+use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use super::{Effects, render_text_popup, scroll};
@@ -59,15 +60,15 @@ impl HistoryView {
 
     pub fn draw(&self, t: Theme, area: Rect, buf: &mut Buffer) {
         let lines = match &self.result {
-            None => vec![Line::styled(
-                "reading the node in every backup (indexes are built on first use)…",
-                t.dim(),
-            )],
+            None => vec![Line::styled("reading the node in every backup…", t.dim())],
             Some(Err(e)) => vec![
                 Line::styled("the history could not be read:", t.bad()),
                 Line::from(e.to_string()),
             ],
-            Some(Ok(r)) => timeline_lines(t, r),
+            Some(Ok(r)) => {
+                let inner = area.width.saturating_sub(4).saturating_sub(2);
+                timeline_lines(t, r, usize::from(inner))
+            }
         };
         let title = format!(" history of {} ", self.node);
         let size = (area.width.saturating_sub(4), area.height.saturating_sub(2));
@@ -75,19 +76,60 @@ impl HistoryView {
     }
 }
 
-/// The timeline as lines, newest first.
-pub fn timeline_lines(t: Theme, r: &HistoryReport) -> Vec<Line<'static>> {
-    let mut lines = vec![Line::styled(
-        format!(
-            "present in {} of {} graphs · node index: {} cached, {} built, {} rebuilt",
+/// A detail line of the timeline, wrapped at spaces to `width` with its continuation
+/// lines indented under it (ratatui's own wrap would start them at the margin).
+fn detail(lines: &mut Vec<Line<'static>>, indent: usize, text: &str, style: Style, width: usize) {
+    let mut pad = " ".repeat(indent);
+    let mut line = pad.clone();
+    let mut fresh = true;
+    for word in text.split(' ') {
+        let room = width.saturating_sub(line.chars().count() + usize::from(!fresh));
+        if !fresh && word.chars().count() > room {
+            lines.push(Line::styled(std::mem::take(&mut line), style));
+            if pad.len() == indent {
+                pad.push_str("    ");
+            }
+            line = pad.clone();
+            fresh = true;
+        }
+        if !fresh {
+            line.push(' ');
+        }
+        line.push_str(word);
+        fresh = false;
+    }
+    lines.push(Line::styled(line, style));
+}
+
+/// The timeline as lines, newest first, for a popup `width` columns wide inside.
+pub fn timeline_lines(t: Theme, r: &HistoryReport, width: usize) -> Vec<Line<'static>> {
+    let counts: Vec<String> = [
+        (r.index_hits, "cached"),
+        (r.index_built, "built"),
+        (r.index_rebuilt, "rebuilt"),
+        (r.index_skimmed, "skimmed (no index yet)"),
+    ]
+    .iter()
+    .filter(|(n, _)| *n > 0)
+    .map(|(n, what)| format!("{n} {what}"))
+    .collect();
+    let mut lines = Vec::new();
+    detail(
+        &mut lines,
+        0,
+        &format!(
+            "present in {} of {} graphs · node index: {}",
             r.present_in,
             r.entries.len(),
-            r.index_hits,
-            r.index_built,
-            r.index_rebuilt
+            if counts.is_empty() {
+                "none".to_string()
+            } else {
+                counts.join(", ")
+            }
         ),
         t.dim(),
-    )];
+        width,
+    );
     for e in &r.entries {
         let (mark, style) = match e.state {
             NodeState::Added => ("+", t.good()),
@@ -112,10 +154,11 @@ pub fn timeline_lines(t: Theme, r: &HistoryReport) -> Vec<Line<'static>> {
         lines.push(Line::from(spans));
         if let Some(c) = &e.changes {
             for f in &c.data {
-                lines.push(Line::from(format!("      data {}", field_line(f))));
+                let text = format!("data {}", field_line(f));
+                detail(&mut lines, 6, &text, Style::default(), width);
             }
             for f in &c.fields {
-                lines.push(Line::styled(format!("      {}", field_line(f)), t.dim()));
+                detail(&mut lines, 6, &field_line(f), t.dim(), width);
             }
         }
         for c in &e.edges {
@@ -129,15 +172,37 @@ pub fn timeline_lines(t: Theme, r: &HistoryReport) -> Vec<Line<'static>> {
                 c.from, c.to, c.id
             )));
             for f in &c.fields {
-                lines.push(Line::styled(
-                    format!("          {}", field_line(f)),
-                    t.dim(),
-                ));
+                detail(&mut lines, 10, &field_line(f), t.dim(), width);
             }
         }
         if let Some(reason) = &e.reason {
-            lines.push(Line::styled(format!("      {reason}"), t.warn()));
+            detail(&mut lines, 6, reason, t.warn(), width);
         }
     }
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_long_detail_wraps_at_spaces_under_its_indent() {
+        let mut lines = Vec::new();
+        let text = "~ connections_in: 11 items -> 15; added \"edge_61a7bc75\", \"edge_29039004\"";
+        detail(&mut lines, 6, text, Style::default(), 40);
+        let text: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        assert_eq!(
+            text,
+            [
+                "      ~ connections_in: 11 items -> 15;",
+                "          added \"edge_61a7bc75\",",
+                "          \"edge_29039004\"",
+            ]
+        );
+        assert!(text.iter().all(|l| l.chars().count() <= 40));
+        let mut short = Vec::new();
+        detail(&mut short, 6, "data ~ price: 1 -> 2", Style::default(), 40);
+        assert_eq!(short.len(), 1);
+    }
 }
