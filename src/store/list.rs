@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::Store;
 use super::codec::StoredForm;
 use super::error::{Result, StoreError};
-use super::fs::{self, EntryKind};
+use super::fs::{self, DirFiles, EntryKind};
 use super::meta::{self, Meta};
 use super::names::{BackupFileKind, BackupId};
 
@@ -71,16 +71,29 @@ pub struct BackupListing {
 
 #[derive(Default)]
 struct Parts {
-    data: Option<u64>,
-    /// The compressed data file's size, when there is one.
-    zstd: Option<u64>,
-    /// The delta data file's size, when there is one.
-    delta: Option<u64>,
+    /// The data file, when the directory says it is a regular file (its
+    /// size is stat'ed by the thread that reads the meta).
+    data: bool,
+    /// The compressed data file, likewise.
+    zstd: bool,
+    /// The delta data file, likewise.
+    delta: bool,
     /// What stands where the data file should be, when it is not a
     /// regular file (never followed, opened or counted as missing).
     data_other: Option<EntryKind>,
     meta: bool,
     alt_meta: bool,
+}
+
+/// The stored sizes of a backup's data files, from one stat each.
+#[derive(Default)]
+struct Sizes {
+    data: Option<u64>,
+    zstd: Option<u64>,
+    delta: Option<u64>,
+    /// A file the directory called regular that a stat found otherwise
+    /// (replaced in between).
+    other: Option<EntryKind>,
 }
 
 /// Below this many backups per core, one thread reads every meta (a thread
@@ -98,18 +111,28 @@ impl Store {
         let started = Instant::now();
         let dir = self.backups_dir();
         self.check_own_dir(&dir)?;
-        // Only data files are stat'ed (their sizes are listed); a meta's
-        // open checks that it is a regular file, and its kind here comes
-        // from the directory.
-        let data_file = |name: &str| {
-            BackupId::from_file_name(name).is_some_and(|(_, kind)| {
-                matches!(
-                    kind,
-                    BackupFileKind::Data | BackupFileKind::Zstd | BackupFileKind::Delta
-                )
-            })
+        // Everything is read through one handle on `backups/`, opened without
+        // following a symlink: a directory swapped for a symlink after the
+        // check above is refused as the check refuses it, never followed.
+        let files = match self.fs.open_dir(&dir) {
+            Ok(files) => files,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(self.no_backups(dir, started));
+            }
+            Err(e) => {
+                self.check_own_dir(&dir)?;
+                return Err(StoreError::io("list backups", &dir, e));
+            }
         };
-        let entries = match self.fs.read_dir_describing(&dir, &data_file) {
+        // Nothing is stat'ed here: the directory's own entry types say what
+        // each name is, and the threads below stat the data files (their
+        // sizes are listed) beside reading the metas (whose open checks that
+        // they are regular files).
+        let entries = match &files {
+            Some(files) => files.entries(),
+            None => self.fs.read_dir_describing(&dir, &|_| false),
+        };
+        let entries = match entries {
             Ok(e) => e,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => return Err(StoreError::io("list backups", &dir, e)),
@@ -122,9 +145,9 @@ impl Store {
                 (Some((id, kind)), EntryKind::File) => {
                     let p = parts.entry(id).or_default();
                     match kind {
-                        BackupFileKind::Data => p.data = Some(entry.len),
-                        BackupFileKind::Zstd => p.zstd = Some(entry.len),
-                        BackupFileKind::Delta => p.delta = Some(entry.len),
+                        BackupFileKind::Data => p.data = true,
+                        BackupFileKind::Zstd => p.zstd = true,
+                        BackupFileKind::Delta => p.delta = true,
                         BackupFileKind::Meta => p.meta = true,
                         BackupFileKind::AltMeta => p.alt_meta = true,
                     }
@@ -151,24 +174,27 @@ impl Store {
             }
         }
         ignored.sort();
-        // Each backup costs an open, a read and a close of its meta: system
-        // calls that run side by side on every core (100,000 backups: 2.3 s
-        // of CPU on one).
+        // Each backup costs a stat of its data file and an open, a read and
+        // a close of its meta: system calls that run side by side on every
+        // core (100,000 backups: 2.3 s of CPU on one).
         let parts: Vec<(BackupId, Parts)> = parts.into_iter().rev().collect();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(parts.len().div_ceil(MIN_PER_THREAD).max(1));
         let chunk = parts.len().div_ceil(threads).max(1);
         let mut backups = Vec::with_capacity(parts.len());
-        std::thread::scope(|s| {
+        let files = files.as_deref();
+        std::thread::scope(|s| -> Result<()> {
             let workers: Vec<_> = parts
                 .chunks(chunk)
                 .map(|slice| {
                     s.spawn(move || {
+                        // One buffer for every meta this thread reads.
+                        let mut buf = Vec::with_capacity(1024);
                         slice
                             .iter()
-                            .map(|(id, p)| self.describe_backup(id.clone(), p))
-                            .collect::<Vec<_>>()
+                            .map(|(id, p)| self.describe_backup(id.clone(), p, files, &mut buf))
+                            .collect::<Result<Vec<_>>>()
                     })
                 })
                 .collect();
@@ -176,10 +202,11 @@ impl Store {
                 backups.extend(
                     worker
                         .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?,
                 );
             }
-        });
+            Ok(())
+        })?;
         super::names::creation_order(&mut backups, |b| (&b.id, b.sequence));
         let total_size = backups.iter().filter_map(|b| b.size).sum();
         let total_plain_size = backups.iter().filter_map(|b| b.plain_size).sum();
@@ -200,8 +227,61 @@ impl Store {
         Ok(listing)
     }
 
-    fn describe_backup(&self, id: BackupId, p: &Parts) -> BackupInfo {
+    /// The listing of a store without `backups/`.
+    fn no_backups(&self, dir: PathBuf, started: Instant) -> BackupListing {
+        BackupListing {
+            dir,
+            backups: Vec::new(),
+            ignored: Vec::new(),
+            total_size: 0,
+            total_plain_size: 0,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
+        }
+    }
+
+    /// Stats the data files the directory listed as regular files.
+    fn data_sizes(&self, id: &BackupId, p: &Parts, files: Option<&dyn DirFiles>) -> Result<Sizes> {
+        let mut sizes = Sizes::default();
+        for (form, seen, slot) in [
+            (StoredForm::Plain, p.data, &mut sizes.data),
+            (StoredForm::Zstd, p.zstd, &mut sizes.zstd),
+            (StoredForm::Delta, p.delta, &mut sizes.delta),
+        ] {
+            if !seen {
+                continue;
+            }
+            let name = id.stored_file_name(form);
+            let entry = match files {
+                Some(files) => files.entry(&name),
+                None => self.fs.entry(&self.backups_dir().join(&name)),
+            };
+            match entry {
+                Ok(e) if e.kind == EntryKind::File => *slot = Some(e.len),
+                Ok(e) => sizes.other = Some(e.kind),
+                // Removed between the listing and the stat: not there.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StoreError::io(
+                        "list backups",
+                        self.backups_dir().join(&name),
+                        e,
+                    ));
+                }
+            }
+        }
+        Ok(sizes)
+    }
+
+    fn describe_backup(
+        &self,
+        id: BackupId,
+        p: &Parts,
+        files: Option<&dyn DirFiles>,
+        buf: &mut Vec<u8>,
+    ) -> Result<BackupInfo> {
         let dir = self.backups_dir();
+        let sizes = self.data_sizes(&id, p, files)?;
+        let data_other = p.data_other.or(sizes.other);
         let mut notes = Vec::new();
         let meta_name = if p.meta {
             if p.alt_meta {
@@ -220,7 +300,7 @@ impl Store {
         };
         // The plain file is the one read when both are there (see
         // `data_path_in`).
-        let (form, stored) = match (p.data, p.zstd) {
+        let (form, stored) = match (sizes.data, sizes.zstd) {
             (Some(len), Some(_)) => {
                 notes.push(format!(
                     "both {} and {} exist (an interrupted compact); the plain one is read, and the next compact finishes the conversion",
@@ -231,18 +311,18 @@ impl Store {
             }
             (Some(len), None) => (StoredForm::Plain, Some(len)),
             (None, Some(len)) => (StoredForm::Zstd, Some(len)),
-            (None, None) => match p.delta {
+            (None, None) => match sizes.delta {
                 Some(len) => (StoredForm::Delta, Some(len)),
                 None => (StoredForm::Plain, None),
             },
         };
-        if p.delta.is_some() && form != StoredForm::Delta {
+        if sizes.delta.is_some() && form != StoredForm::Delta {
             notes.push(format!(
                 "{} is also there; the full file is read",
                 id.delta_file_name()
             ));
         }
-        match (stored, p.data_other) {
+        match (stored, data_other) {
             (Some(_), _) => {}
             (None, Some(kind)) => notes.push(format!(
                 "{} is {}, not a regular file: it cannot be a backup, and graphvault never opens or follows it",
@@ -255,7 +335,7 @@ impl Store {
             )),
             (None, None) => notes.push("data file is missing (only the meta is left)".to_string()),
         }
-        let meta_path = meta_name.map(|n| dir.join(n));
+        let meta_path = meta_name.as_ref().map(|n| dir.join(n));
         let mut info = BackupInfo {
             time: id.time(),
             data_path: dir.join(id.stored_file_name(form)),
@@ -275,9 +355,13 @@ impl Store {
             notes,
             id,
         };
-        if let Some(path) = meta_path {
-            match fs::read_file(&*self.fs, &path, meta::MAX_META_LEN) {
-                Ok(bytes) => match Meta::from_slice(&bytes) {
+        if let (Some(path), Some(name)) = (meta_path, meta_name) {
+            let read = match files {
+                Some(files) => files.read_into(&name, meta::MAX_META_LEN, buf),
+                None => fs::read_file_into(&*self.fs, &path, meta::MAX_META_LEN, buf),
+            };
+            match read {
+                Ok(()) => match Meta::from_slice(buf) {
                     Ok(m) => {
                         info.legacy_counts = m.counts_are_legacy_zero();
                         if !info.legacy_counts {
@@ -301,6 +385,6 @@ impl Store {
                 Err(e) => info.notes.push(format!("cannot read meta: {e}")),
             }
         }
-        info
+        Ok(info)
     }
 }

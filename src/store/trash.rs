@@ -654,6 +654,11 @@ impl Store {
     ) -> Result<Option<TrashedBackup>> {
         let backups = self.backups_dir();
         let whole = format!("backup {id} is unchanged in {}", backups.display());
+        // What is moved must come from the directory judged: `backups/`
+        // swapped for a symlink (or another directory) while a rotation runs
+        // would have files from elsewhere moved into the trash. Its identity
+        // is taken now and checked before every step that touches a file.
+        let anchor = self.dir_identity(&backups).map_err(|e| e.left(&*whole))?;
         let mut files = Vec::new();
         for &suffix in suffixes {
             let name = format!("{id}{suffix}");
@@ -724,6 +729,8 @@ impl Store {
         for f in &manifest.files {
             let from = backups.join(&f.backup_name);
             let to = dir.join(&f.trash_name);
+            self.same_dir(&backups, anchor, id)
+                .map_err(|e| e.left(&*half))?;
             self.link_or_move(&from, &to, &backups)
                 .map_err(|e| e.left(&*half))?;
             linked = true;
@@ -738,7 +745,8 @@ impl Store {
                 .map_err(|e| StoreError::io("fsync directory", &dir, e).left(&*half))?;
         }
         let moved = self
-            .remove_remnants(&manifest)
+            .same_dir(&backups, anchor, id)
+            .and_then(|()| self.remove_remnants(&manifest))
             .map_err(|e| {
                 e.left(format!(
                     "backup {id} is whole in the trash ({}); what is left of it in {} is removed by the next write",
@@ -765,6 +773,36 @@ impl Store {
             expires_at,
             moved,
         }))
+    }
+
+    /// The device and inode of `dir`, refused when it is a symlink or not a
+    /// directory; `None` when it is not there.
+    fn dir_identity(&self, dir: &Path) -> Result<Option<(Option<u64>, Option<u64>)>> {
+        self.check_own_dir(dir)?;
+        match self.fs.file_stat(dir) {
+            Ok(st) => Ok(Some((st.dev, st.ino))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(StoreError::io("inspect directory", dir, e)),
+        }
+    }
+
+    /// Refuses to go on moving backup `id` when `dir` is no longer the
+    /// directory whose identity was `anchor`.
+    fn same_dir(
+        &self,
+        dir: &Path,
+        anchor: Option<(Option<u64>, Option<u64>)>,
+        id: &BackupId,
+    ) -> Result<()> {
+        if self.dir_identity(dir)? == anchor {
+            return Ok(());
+        }
+        Err(StoreError::Refused {
+            path: dir.to_path_buf(),
+            reason: format!(
+                "it was replaced while backup {id} was being moved to the trash (it is no longer the directory the move began in); nothing more is moved through it"
+            ),
+        })
     }
 
     /// A second name for `from` at `to` (never replacing `to`); where the

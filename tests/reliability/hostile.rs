@@ -671,3 +671,265 @@ fn hard_links_to_outside_files_are_never_written_through() {
         .any(|b| b == g1.as_bytes());
     assert!(kept, "the replaced primary was not kept in evidence");
 }
+
+/// Passes every call through: a filesystem without a directory handle, so
+/// that a listing looks each file up along its path.
+struct PathsOnly;
+
+impl crate::hookfs::Hook for PathsOnly {
+    fn before(&self, _op: &crate::hookfs::Op) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Metas and data files that are links, FIFOs, directories or oversized are
+/// listed with what they are, never followed or waited on, and the same
+/// whether each is looked up from the open directory or along its path.
+#[test]
+fn a_listing_of_hostile_entries_follows_nothing_and_agrees_with_the_paths() {
+    use graphvault::store::fs::RealFs;
+    use std::sync::Arc;
+    let h = hostile();
+    let outside_meta = h.outside.join(format!("{OUTSIDE_ID}.meta"));
+    let g = app_graph(2, 2, false, "l");
+    let data = |id: &str| {
+        std::fs::write(h.s.backups().join(format!("{id}.json")), &g).expect("data");
+    };
+    data("graph_20251006_000000");
+    h.link("graph_20251006_000000.meta", &outside_meta);
+    data("graph_20251006_000001");
+    let fifo = h.s.backups().join("graph_20251006_000001.meta");
+    assert!(
+        Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .expect("mkfifo")
+            .success()
+    );
+    data("graph_20251006_000002");
+    std::fs::create_dir(h.s.backups().join("graph_20251006_000002.meta")).expect("dir");
+    data("graph_20251006_000003");
+    std::fs::write(
+        h.s.backups().join("graph_20251006_000003.meta"),
+        vec![b' '; (graphvault::store::meta::MAX_META_LEN + 1) as usize],
+    )
+    .expect("oversized meta");
+    data("graph_20251006_000005");
+    let _socket =
+        std::os::unix::net::UnixListener::bind(h.s.backups().join("graph_20251006_000005.meta"))
+            .expect("socket");
+    h.link(
+        "graph_20251006_000004.json",
+        &h.outside.join(format!("{OUTSIDE_ID}.json")),
+    );
+    std::fs::copy(
+        &outside_meta,
+        h.s.backups().join("graph_20251006_000004.meta"),
+    )
+    .expect("meta");
+
+    let root = h.s.root();
+    let notes = |store: Store| {
+        run_with_timeout(move || {
+            let listing = store.list_backups().expect("list");
+            listing
+                .backups
+                .iter()
+                .filter(|b| b.id.to_string().starts_with("graph_20251006"))
+                .map(|b| {
+                    (
+                        b.id.to_string(),
+                        b.size,
+                        b.checksum.clone(),
+                        b.notes.join("; "),
+                    )
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let by_name = notes(open_real(&root));
+    let by_path = notes(
+        Store::open_with(
+            &root,
+            Arc::new(crate::hookfs::HookFs::new(
+                Arc::new(RealFs),
+                Arc::new(PathsOnly),
+            )),
+        )
+        .expect("open"),
+    );
+    assert_eq!(by_name, by_path);
+    let note = |id: &str| {
+        by_name
+            .iter()
+            .find(|(i, ..)| i == id)
+            .map(|(_, size, checksum, notes)| (*size, checksum.clone(), notes.clone()))
+            .expect(id)
+    };
+    for (id, says) in [
+        ("graph_20251006_000000", "symlink"),
+        ("graph_20251006_000001", "FIFO"),
+        ("graph_20251006_000002", "directory"),
+        ("graph_20251006_000003", "limit"),
+        ("graph_20251006_000005", "a socket"),
+    ] {
+        let (size, checksum, notes) = note(id);
+        assert_eq!(size, Some(g.len() as u64), "{id}");
+        assert_eq!(checksum, None, "{id}: the meta was read: {notes}");
+        assert!(
+            notes.contains("cannot read meta") && notes.contains(says),
+            "{id}: {notes}"
+        );
+    }
+    let (size, _, notes) = note("graph_20251006_000004");
+    assert_eq!(size, None, "{notes}");
+    assert!(notes.contains("a symlink"), "{notes}");
+}
+
+/// A listing's handle on `backups/` keeps reading the directory it opened:
+/// the directory swapped for a symlink to another one afterwards is never
+/// followed, and a symlink in its place is never opened as the handle.
+/// (A red-team pass swapped `backups/` during listings: a listing that fell
+/// back to paths mixed the two directories' files in one answer.)
+#[test]
+fn a_backups_directory_swapped_for_a_symlink_is_never_read_through() {
+    use graphvault::store::fs::{Fs as _, RealFs};
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let ours = tmp.path().join("backups");
+    let theirs = tmp.path().join("theirs");
+    for (dir, text) in [(&ours, "ours"), (&theirs, "theirs")] {
+        std::fs::create_dir(dir).expect("dir");
+        std::fs::write(dir.join("graph_20251001_000000.meta"), text).expect("meta");
+        std::fs::write(dir.join(format!("only_{text}")), text).expect("file");
+    }
+    let handle = RealFs.open_dir(&ours).expect("open").expect("a handle");
+    // Swapped: our directory moved aside, a symlink to theirs in its place.
+    std::fs::rename(&ours, tmp.path().join("moved")).expect("move");
+    symlink(&theirs, &ours).expect("symlink");
+    let mut names: Vec<String> = handle
+        .entries()
+        .expect("entries")
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
+    names.sort();
+    assert_eq!(names, ["graph_20251001_000000.meta", "only_ours"]);
+    let mut buf = Vec::new();
+    handle
+        .read_into("graph_20251001_000000.meta", 1024, &mut buf)
+        .expect("read");
+    assert_eq!(buf, b"ours");
+    assert_eq!(handle.entry("only_ours").expect("stat").len, 4);
+    assert!(handle.entry("only_theirs").is_err());
+    // A symlink is never opened as the handle, and the listing refuses it.
+    assert!(RealFs.open_dir(&ours).is_err());
+    let store_root = tmp.path();
+    let e = Store::open(store_root)
+        .expect("open")
+        .list_backups()
+        .expect_err("refused");
+    assert!(e.to_string().contains("symlink"), "{e}");
+}
+
+/// Swaps `backups/` for a symlink to `outside` when the first file is
+/// created in the trash (the manifest of a move, written after the backup's
+/// files were hashed and before they are linked).
+struct SwapBackupsOnRead {
+    backups: PathBuf,
+    outside: PathBuf,
+    done: std::sync::atomic::AtomicBool,
+}
+
+impl crate::hookfs::Hook for SwapBackupsOnRead {
+    fn before(&self, op: &crate::hookfs::Op) -> std::io::Result<()> {
+        let in_trash = op.path.parent().is_some_and(|p| p.ends_with("trash"));
+        if op.kind == crate::hookfs::OpKind::CreateNew
+            && in_trash
+            && !self.done.swap(true, std::sync::atomic::Ordering::SeqCst)
+        {
+            std::fs::rename(&self.backups, self.backups.with_extension("moved"))?;
+            symlink(&self.outside, &self.backups)?;
+        }
+        Ok(())
+    }
+}
+
+/// A rotation whose `backups/` is swapped for a symlink to another
+/// directory while it moves backups to the trash moves nothing from there:
+/// the directory's identity is checked before each file is linked and
+/// removed. (A red-team pass swapped it during `rotate --apply`, and files
+/// of the other directory were moved into the store's trash.)
+#[test]
+fn a_rotation_never_moves_files_from_a_directory_swapped_in_for_backups() {
+    use graphvault::store::fs::RealFs;
+    use graphvault::store::save::SaveOptions;
+    use std::sync::Arc;
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("storage");
+    let store = open_real(&root);
+    for i in 0..4 {
+        let graph = KnowledgeGraph::from_slice(app_graph(2, 2, false, &format!("r{i}")).as_bytes())
+            .expect("graph");
+        store
+            .save_with(
+                &graph,
+                &SaveOptions {
+                    rotate: false,
+                    at: Some(chrono::Local::now() - chrono::Duration::days(40 - i * 10)),
+                },
+            )
+            .expect("save");
+    }
+    // Another directory with the same names and other bytes.
+    let outside = tmp.path().join("outside");
+    std::fs::create_dir(&outside).expect("outside");
+    for entry in std::fs::read_dir(store.backups_dir()).expect("list") {
+        let name = entry.expect("entry").file_name();
+        std::fs::write(outside.join(&name), b"not the store's").expect("outside file");
+    }
+    let outside_before = snapshot_tree(&outside);
+    let backups = store.backups_dir();
+    let swapping = Store::open_with(
+        &root,
+        Arc::new(crate::hookfs::HookFs::new(
+            Arc::new(RealFs),
+            Arc::new(SwapBackupsOnRead {
+                backups: backups.clone(),
+                outside: outside.clone(),
+                done: std::sync::atomic::AtomicBool::new(false),
+            }),
+        )),
+    )
+    .expect("open")
+    .with_lock_wait(LOCK_GRACE);
+    let policy = RetentionPolicy {
+        keep_last: Some(1),
+        keep_within: None,
+        min_valid: 1,
+        ..Default::default()
+    };
+    let result = swapping.rotate(&policy, RotateOptions { dry_run: false });
+    let message = match &result {
+        Ok(report) => format!("{report:?}"),
+        Err(e) => e.to_string(),
+    };
+    assert!(
+        std::fs::symlink_metadata(&backups)
+            .expect("swapped")
+            .file_type()
+            .is_symlink(),
+        "the swap happened: {message}"
+    );
+    assert_eq!(snapshot_tree(&outside), outside_before, "{message}");
+    let trash = root.join(".graphvault").join("trash");
+    for entry in std::fs::read_dir(&trash).into_iter().flatten() {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).unwrap_or_default();
+        assert!(
+            !bytes.starts_with(b"not the store's"),
+            "{} came from the other directory: {message}",
+            path.display()
+        );
+    }
+    assert!(result.is_err() || message.contains("replaced"), "{message}");
+}
