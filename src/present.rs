@@ -9,6 +9,36 @@ use chrono::{Local, NaiveDateTime, TimeZone};
 
 use crate::store::verify::{Outcome, Status};
 
+/// Text for a terminal, with every control character but a newline and a tab shown as
+/// `\u{1b}` instead of written raw: node and edge ids, file names and messages come
+/// from files anyone may have written, and an escape sequence in one would otherwise
+/// reach the terminal (retitling it, recolouring, moving the cursor over earlier lines).
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_where(text, |c| c.is_control() && c != '\n' && c != '\t')
+}
+
+/// `text` on one line: every control character, newlines and tabs too, shown
+/// as an escape (a file name with a newline would otherwise break a list).
+pub fn one_line(text: &str) -> std::borrow::Cow<'_, str> {
+    escape_where(text, char::is_control)
+}
+
+/// `text` with each character `escaped` picks written as `\u{..}`.
+fn escape_where(text: &str, escaped: impl Fn(char) -> bool) -> std::borrow::Cow<'_, str> {
+    if !text.chars().any(&escaped) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if escaped(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Bytes as a short human size: `812 B`, `118.4 KiB`, `97.3 MiB`.
 pub fn human_size(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -94,7 +124,9 @@ pub fn local_time(t: NaiveDateTime) -> String {
         t.day(),
         t.hour(),
         t.minute(),
-        t.second()
+        // A leap second (a backup named `..._235960`) reads as chrono writes
+        // it: 60, never a second time 59.
+        t.second() + u32::from(t.nanosecond() >= 1_000_000_000)
     )
 }
 
@@ -182,12 +214,37 @@ mod tests {
     use super::*;
 
     #[test]
+    fn control_characters_reach_a_terminal_only_as_text() {
+        assert_eq!(terminal_safe("a\tb\nc"), "a\tb\nc");
+        assert_eq!(
+            terminal_safe("e\u{1b}]0;pwned\u{7}x\u{9b}31m\r"),
+            "e\\u{1b}]0;pwned\\u{7}x\\u{9b}31m\\u{d}"
+        );
+        assert!(matches!(
+            terminal_safe("plain é"),
+            std::borrow::Cow::Borrowed(_)
+        ));
+    }
+
+    #[test]
+    fn one_line_escapes_newlines_that_terminal_text_keeps() {
+        let name = "graph_x\nfake line\t\u{1b}[2J";
+        assert_eq!(one_line(name), "graph_x\\u{a}fake line\\u{9}\\u{1b}[2J");
+        assert_eq!(terminal_safe(name), "graph_x\nfake line\t\\u{1b}[2J");
+        assert!(matches!(
+            one_line("plain"),
+            std::borrow::Cow::Borrowed("plain")
+        ));
+    }
+
+    #[test]
     fn local_times_read_as_strftime_writes_them() {
         for text in [
             "2025-10-03 00:04:32",
             "1999-12-31 23:59:59",
             "2026-01-09 07:05:00",
             "0001-01-01 00:00:00",
+            "2026-06-30 23:59:60",
         ] {
             let t = NaiveDateTime::parse_from_str(text, "%Y-%m-%d %H:%M:%S").expect("time");
             assert_eq!(local_time(t), t.format("%Y-%m-%d %H:%M:%S").to_string());

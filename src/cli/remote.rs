@@ -251,7 +251,7 @@ pub(super) fn execute(
             config.remotes.push(remote.clone());
             save_config(store, config)?;
             let text = format!("added remote {}\n", remote.describe());
-            Ok(outcome(&remote, text, exit::OK))
+            Ok(outcome(json, &remote, text, exit::OK))
         }
         RemoteCommand::List => {
             let remotes = &store.config().remotes;
@@ -284,7 +284,7 @@ pub(super) fn execute(
                     }
                 );
             }
-            Ok(outcome(remotes, text, exit::OK))
+            Ok(outcome(json, remotes, text, exit::OK))
         }
         RemoteCommand::Remove { name } => {
             let removed = find(store, name)?.clone();
@@ -296,12 +296,12 @@ pub(super) fn execute(
                 "removed remote {} from the config; nothing on it was deleted\n",
                 removed.describe()
             );
-            Ok(outcome(&removed, text, exit::OK))
+            Ok(outcome(json, &removed, text, exit::OK))
         }
         RemoteCommand::Ls { name } => {
             let remote = open(store, name, None)?;
             let listing = crate::remote::inspect::list(&remote)?;
-            Ok(outcome(&listing, render_listing(&listing), exit::OK))
+            Ok(outcome(json, &listing, render_listing(&listing), exit::OK))
         }
         RemoteCommand::Verify {
             name,
@@ -323,7 +323,7 @@ pub(super) fn execute(
             } else {
                 exit::OK
             };
-            Ok(outcome(&report, render_verify(&report), code))
+            Ok(outcome(json, &report, render_verify(&report), code))
         }
         RemoteCommand::Restore {
             name,
@@ -338,7 +338,7 @@ pub(super) fn execute(
                 id,
                 FetchOptions { dry_run: *dry_run },
             )?;
-            Ok(outcome(&report, render_recovery(&report), exit::OK))
+            Ok(outcome(json, &report, render_recovery(&report), exit::OK))
         }
         RemoteCommand::Rotate {
             name,
@@ -370,7 +370,7 @@ pub(super) fn execute(
                 RemoteRotateOptions { dry_run: !apply },
             )?;
             let _ = json;
-            Ok(outcome(&report, render_rotate(&report), exit::OK))
+            Ok(outcome(json, &report, render_rotate(&report), exit::OK))
         }
     }
 }
@@ -414,15 +414,16 @@ pub(super) fn push(store: &Store, json: bool, name: Option<&str>) -> Result<Outc
     };
     let text: String = reports.iter().map(render_push).collect();
     if name.is_some() {
-        Ok(outcome(&reports[0], text, code))
+        Ok(outcome(json, &reports[0], text, code))
     } else {
-        Ok(outcome(&reports, text, code))
+        Ok(outcome(json, &reports, text, code))
     }
 }
 
 /// `graphvault recover --from-remote NAME|URL`.
 pub(super) fn recover(
     store: &Store,
+    json: bool,
     args: &FromRemoteArgs,
     from: &str,
     dry_run: bool,
@@ -450,7 +451,7 @@ pub(super) fn recover(
     } else {
         exit::OK
     };
-    Ok(outcome(&report, render_recovery(&report), code))
+    Ok(outcome(json, &report, render_recovery(&report), code))
 }
 
 /// Runs the store's auto-push remotes after a save and says how it went.

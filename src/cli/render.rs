@@ -32,33 +32,38 @@ pub(super) fn table(header: &[(&str, Align)], rows: &[Vec<String>]) -> String {
             *w = (*w).max(cell.chars().count());
         }
     }
-    let mut out = String::new();
-    let mut line = |cells: Vec<&str>| {
-        let mut s = String::new();
-        for (i, cell) in cells.iter().enumerate() {
+    // Written straight into one string (a listing of 100,000 backups makes
+    // as many lines).
+    let line_len: usize = widths.iter().map(|w| w + 2).sum::<usize>() + 1;
+    let mut out = String::with_capacity(line_len * (rows.len() + 1));
+    let mut line = |cells: &mut dyn Iterator<Item = &str>| {
+        let start = out.len();
+        let mut cells = cells.zip(header).enumerate().peekable();
+        while let Some((i, (cell, (_, align)))) = cells.next() {
             let pad = widths[i].saturating_sub(cell.chars().count());
-            let last = i + 1 == cells.len();
-            match header[i].1 {
-                Align::Left if last => s.push_str(cell),
+            let last = cells.peek().is_none();
+            match align {
+                Align::Left if last => out.push_str(cell),
                 Align::Left => {
-                    s.push_str(cell);
-                    s.push_str(&" ".repeat(pad));
+                    out.push_str(cell);
+                    out.extend(std::iter::repeat_n(' ', pad));
                 }
                 Align::Right => {
-                    s.push_str(&" ".repeat(pad));
-                    s.push_str(cell);
+                    out.extend(std::iter::repeat_n(' ', pad));
+                    out.push_str(cell);
                 }
             }
             if !last {
-                s.push_str("  ");
+                out.push_str("  ");
             }
         }
-        out.push_str(s.trim_end());
+        let kept = start + out[start..].trim_end().len();
+        out.truncate(kept);
         out.push('\n');
     };
-    line(header.iter().map(|(h, _)| *h).collect());
+    line(&mut header.iter().map(|(h, _)| *h));
     for row in rows {
-        line(row.iter().map(String::as_str).collect());
+        line(&mut row.iter().map(String::as_str));
     }
     out
 }
@@ -164,7 +169,12 @@ pub fn listing(store: &Store, listing: &BackupListing) -> String {
         let _ = writeln!(
             out,
             "left alone (not graph backups): {}",
-            listing.ignored.join(", ")
+            listing
+                .ignored
+                .iter()
+                .map(|name| crate::present::one_line(name))
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     out

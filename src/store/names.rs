@@ -9,7 +9,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use chrono::NaiveDateTime;
+use chrono::{Datelike, NaiveDateTime, Timelike};
 
 use super::error::StoreError;
 
@@ -176,8 +176,6 @@ pub enum BackupFileKind {
     AltMeta,
 }
 
-use chrono::Timelike;
-
 impl Ord for BackupId {
     fn cmp(&self, other: &Self) -> std::cmp::Ordering {
         (self.time, self.seq).cmp(&(other.time, other.seq))
@@ -192,7 +190,35 @@ impl PartialOrd for BackupId {
 
 impl fmt::Display for BackupId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "graph_{}", self.time.format(TIME_FORMAT))?;
+        // Digit by digit into one buffer (as `TIME_FORMAT` would write it; a
+        // leap second as 60): every listed backup's paths and row go through
+        // here, and `write!` with six padded fields was a tenth of a listing.
+        let t = self.time;
+        match u32::try_from(t.year()).ok().filter(|y| *y <= 9999) {
+            Some(year) => {
+                let leap = u32::from(t.nanosecond() >= 1_000_000_000);
+                let mut name = *b"graph_00000000_000000";
+                let fields = [
+                    (6, 4, year),
+                    (10, 2, t.month()),
+                    (12, 2, t.day()),
+                    (15, 2, t.hour()),
+                    (17, 2, t.minute()),
+                    (19, 2, t.second() + leap),
+                ];
+                for (at, width, mut value) in fields {
+                    for slot in name[at..at + width].iter_mut().rev() {
+                        *slot = b'0' + (value % 10) as u8;
+                        value /= 10;
+                    }
+                }
+                // ASCII digits written into an ASCII template.
+                f.write_str(std::str::from_utf8(&name).map_err(|_| fmt::Error)?)?;
+            }
+            // A year no name holds (a clock gone far wrong): written as chrono
+            // writes it, which no name parses back to.
+            None => write!(f, "graph_{}", t.format(TIME_FORMAT))?,
+        }
         if self.seq > 1 {
             write!(f, "_{}", self.seq)?;
         }
@@ -222,8 +248,8 @@ impl FromStr for BackupId {
         {
             return Err(invalid("expected graph_YYYYMMDD_HHMMSS[_N]"));
         }
-        let time = NaiveDateTime::parse_from_str(&rest[..15], TIME_FORMAT)
-            .map_err(|_| invalid("the date or time in the name does not exist"))?;
+        let time = name_time(bytes)
+            .ok_or_else(|| invalid("the date or time in the name does not exist"))?;
         let seq = match &rest[15..] {
             "" => 0,
             tail => {
@@ -254,9 +280,81 @@ impl serde::Serialize for BackupId {
     }
 }
 
+/// The time of `YYYYMMDD_HHMMSS` (digits checked by the caller), read field by field: a
+/// listing reads every name in `backups/`, and a strftime pattern parsed per name was a
+/// twentieth of a listing's CPU. A leap second (`60`) is left to chrono's parser.
+fn name_time(b: &[u8]) -> Option<NaiveDateTime> {
+    let num =
+        |r: std::ops::Range<usize>| b[r].iter().fold(0u32, |n, d| n * 10 + u32::from(d - b'0'));
+    let sec = num(13..15);
+    if sec >= 60 {
+        let text = std::str::from_utf8(&b[..15]).ok()?;
+        return NaiveDateTime::parse_from_str(text, TIME_FORMAT).ok();
+    }
+    let date = chrono::NaiveDate::from_ymd_opt(num(0..4) as i32, num(4..6), num(6..8))?;
+    date.and_hms_opt(num(9..11), num(11..13), sec)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The names' times read and written field by field, as chrono's pattern would.
+    #[test]
+    fn name_times_read_and_write_as_the_pattern_does() {
+        let mut names: Vec<String> = Vec::new();
+        for y in [0, 1, 999, 1970, 2000, 2024, 2025, 9999] {
+            for (m, d) in [
+                (1, 1),
+                (2, 28),
+                (2, 29),
+                (2, 30),
+                (4, 31),
+                (12, 31),
+                (0, 1),
+                (13, 1),
+                (1, 0),
+                (1, 32),
+            ] {
+                for (h, mi, se) in [
+                    (0, 0, 0),
+                    (23, 59, 59),
+                    (23, 59, 60),
+                    (24, 0, 0),
+                    (12, 60, 0),
+                    (12, 0, 61),
+                ] {
+                    names.push(format!("{y:04}{m:02}{d:02}_{h:02}{mi:02}{se:02}"));
+                }
+            }
+        }
+        for name in names {
+            let ours = name_time(name.as_bytes());
+            let chrono = NaiveDateTime::parse_from_str(&name, TIME_FORMAT).ok();
+            assert_eq!(ours, chrono, "{name}");
+            if let Some(t) = ours {
+                let id = BackupId { time: t, seq: 0 };
+                assert_eq!(
+                    id.to_string(),
+                    format!("graph_{}", t.format(TIME_FORMAT)),
+                    "{name}"
+                );
+            }
+        }
+        // Years no name holds are written as chrono writes them.
+        for year in [-1, 10_000, 262_000] {
+            let t = chrono::NaiveDate::from_ymd_opt(year, 1, 2)
+                .and_then(|d| d.and_hms_opt(3, 4, 5))
+                .expect("a time");
+            let id = BackupId { time: t, seq: 2 };
+            assert_eq!(
+                id.to_string(),
+                format!("graph_{}_2", t.format(TIME_FORMAT)),
+                "{year}"
+            );
+            assert!(id.to_string().parse::<BackupId>().is_err(), "{year}");
+        }
+    }
 
     #[test]
     fn round_trips_plain_and_counter_names() {

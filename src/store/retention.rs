@@ -29,7 +29,7 @@
 //!   whose checksum matches but carries no HMAC under a configured key
 //!   ([`Health::Unauthenticated`]; "not authenticated" is not "no
 //!   checksum"). Neither is corrupt.
-//! - An unverified backup (no meta, so no checksum) is kept only while it is
+//! - An unverified backup (no usable meta, so no checksum) is kept only while it is
 //!   newer than the oldest valid backup being kept, and always while the
 //!   valid backups do not reach the floor.
 //! - With no valid backup to fall back on, nothing is removed at all.
@@ -680,7 +680,7 @@ fn plan_with(
         };
         for (i, c) in order.iter().enumerate() {
             if c.health == Health::Unverified && !is_future(c) {
-                marks.note(i, "unverified (no meta, so no checksum)".to_string());
+                marks.note(i, "unverified (no usable meta, so no checksum)".to_string());
             }
             marks.keep(i, why.to_string());
         }
@@ -776,7 +776,7 @@ fn plan_with(
             Health::Unverified if floor_unmet => marks.keep(
                 i,
                 format!(
-                    "unverified (no meta, so no checksum): only {} valid backup{} below the floor of \
+                    "unverified (no usable meta, so no checksum): only {} valid backup{} below the floor of \
                      {}, so kept as a fallback, but not counted",
                     present_valid.len(),
                     if present_valid.len() == 1 { " is" } else { "s are" },
@@ -787,7 +787,7 @@ fn plan_with(
                 Some((at, oldest)) if i < *at => marks.keep(
                     i,
                     format!(
-                        "unverified (no meta, so no checksum): newer than the oldest kept valid \
+                        "unverified (no usable meta, so no checksum): newer than the oldest kept valid \
                          backup {oldest}, so kept, but not counted"
                     ),
                 ),
@@ -799,7 +799,7 @@ fn plan_with(
                 // backup kept there is nothing better to fall back on.
                 None => marks.keep(
                     i,
-                    "unverified (no meta, so no checksum): no valid backup is kept".to_string(),
+                    "unverified (no usable meta, so no checksum): no valid backup is kept".to_string(),
                 ),
             },
             Health::Corrupt(_) | Health::Unauthenticated | Health::Unjudged(_) => {}
@@ -1759,7 +1759,7 @@ mod tests {
             assert_eq!(
                 d.reasons,
                 [
-                    "unverified (no meta, so no checksum)",
+                    "unverified (no usable meta, so no checksum)",
                     "no backup verifies: nothing is removed while there is no valid backup to fall back on"
                 ]
             );
@@ -1781,7 +1781,7 @@ mod tests {
         assert_eq!(
             decision(&plan, "graph_20251002_120000").reasons,
             [
-                "unverified (no meta, so no checksum): newer than the oldest kept valid backup \
+                "unverified (no usable meta, so no checksum): newer than the oldest kept valid backup \
               graph_20251002_100000, so kept, but not counted"
             ]
         );
