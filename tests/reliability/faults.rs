@@ -417,7 +417,9 @@ fn namespaces_available() -> Result<(), String> {
 enum FullAt {
     /// The new backup does not fit.
     Backup,
-    /// The new backup fits, the new primary does not.
+    /// Either the new backup or the new primary fits, not both. The two
+    /// are written at once, so which of them meets the full disk is a race:
+    /// either way the save must fail cleanly, and say which it left.
     Primary,
     /// Both fit, but not the margin the store keeps free: refused by the
     /// space check (a real statvfs) before anything is written.
@@ -505,10 +507,28 @@ df -k "$MNT" | tail -1 > "$OUT/df"
             get("backups.after")
         ));
     }
-    if full_at != FullAt::Margin && err.contains("/backups/") != (full_at == FullAt::Backup) {
+    let failed_in_backups = err.contains("/backups/");
+    if full_at == FullAt::Backup && !failed_in_backups {
         return Err(format!(
             "the disk ran out at another step than planned ({size_kib} KiB): {err}"
         ));
+    }
+    // Where the backup was written and the primary was not, the error says
+    // so and the new backup is there; where the backup failed, backups/ is
+    // as it was.
+    if full_at == FullAt::Primary {
+        let count = |name: &str| get(name).lines().count() as isize;
+        let added = count("backups.after") - count("backups.before");
+        let (said, pairs) = if failed_in_backups {
+            (true, 0)
+        } else {
+            (err.contains("of the new graph was written"), 2)
+        };
+        if !said || added != pairs {
+            return Err(format!(
+                "the error and backups/ disagree ({added} files added, {size_kib} KiB): {err}"
+            ));
+        }
     }
     if get("before") != get("after") {
         return Err("the failed save changed graph.json or its meta".to_string());
