@@ -150,7 +150,7 @@ fn sandbox_now(root: &Path) -> String {
     };
     let primary = match store.verify(&Target::Primary, Depth::Full) {
         Ok(r) => match (r.node_count, r.edge_count) {
-            (Some(n), Some(e)) => format!("primary {n} nodes, {e} edges, {}", r.status.name()),
+            (Some(n), Some(e)) => format!("primary {n} nodes, {e} edges, {}", r.word()),
             _ => format!("primary {}", r.summary()),
         },
         Err(e) => format!("primary: {e}"),

@@ -344,7 +344,7 @@ pub fn verify_all(r: &VerifyAllReport) -> String {
         .iter()
         .map(|f| {
             vec![
-                format!("{} {}", status_symbol(f.status), f.status.name()),
+                format!("{} {}", status_symbol(f.status), f.word()),
                 f.target.to_string(),
                 f.size.map(human_size).unwrap_or_else(|| "-".into()),
                 f.failed_level
@@ -364,12 +364,17 @@ pub fn verify_all(r: &VerifyAllReport) -> String {
         ],
         &rows,
     );
+    // `corrupt` counts every file that failed; the ones whose read failed are named apart.
+    let unreadable = r.files.iter().filter(|f| f.word() == "unreadable").count();
+    let failed = match unreadable {
+        0 => format!("{} corrupt", r.corrupt),
+        n => format!("{} corrupt, {n} unreadable", r.corrupt.saturating_sub(n)),
+    };
     let _ = writeln!(
         out,
-        "{} valid, {} unverified, {} corrupt, {} missing; {} in {:.0} ms{}",
+        "{} valid, {} unverified, {failed}, {} missing; {} in {:.0} ms{}",
         r.valid,
         r.unverified,
-        r.corrupt,
         r.missing,
         human_size(r.bytes),
         r.elapsed_ms,
@@ -838,7 +843,7 @@ pub fn recover(r: &RecoveryReport) -> String {
             let _ = writeln!(
                 out,
                 "primary is usable ({}): {} nodes, {} edges; nothing to recover",
-                r.primary.status.name(),
+                r.primary.word(),
                 r.node_count,
                 r.edge_count
             );
@@ -986,10 +991,10 @@ pub fn diff(r: &DiffReport) -> String {
         "{} ({}, {}) -> {} ({}, {})",
         r.old,
         human_size(r.old_size),
-        r.old_file.status.name(),
+        r.old_file.word(),
         r.new,
         human_size(r.new_size),
-        r.new_file.status.name()
+        r.new_file.word()
     );
     diff_lines(&mut out, &r.diff);
     out

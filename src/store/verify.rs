@@ -186,8 +186,20 @@ impl FileReport {
     /// One line: status and, when not valid, the reason.
     pub fn summary(&self) -> String {
         match &self.reason {
-            Some(r) => format!("{}: {r}", self.status.name()),
-            None => self.status.name().to_string(),
+            Some(r) => format!("{}: {r}", self.word()),
+            None => self.word().to_string(),
+        }
+    }
+
+    /// The verdict in one word. A file whose read failed (permission, an I/O error)
+    /// fails like a corrupt one, since nothing vouches for it, but is called
+    /// "unreadable": nothing was learned about its bytes, and retention keeps it as
+    /// "could not be judged".
+    pub fn word(&self) -> &'static str {
+        if self.unreadable && self.status == Status::Corrupt {
+            "unreadable"
+        } else {
+            self.status.name()
         }
     }
 }

@@ -280,7 +280,7 @@ fn primary_spans(app: &App) -> Vec<Span<'static>> {
             {
                 "checksum ok, not parsed"
             } else {
-                status_word(status)
+                p.word()
             };
             spans.push(Span::styled(
                 format!("{} {word}", status_symbol(status)),
@@ -776,7 +776,8 @@ fn backup_row<'a>(app: &App, row: &BackupRow, columns: Columns) -> Row<'a> {
         {
             "sum only"
         }
-        _ => status_word(status),
+        Some(r) => r.word(),
+        None => status_word(status),
     };
     let status_cell = if columns.status_word {
         Cell::from(Span::styled(

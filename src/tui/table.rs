@@ -111,9 +111,9 @@ impl SortBy {
 
 /// The word a status filter matches: what the status column says.
 fn status_name(row: &BackupRow) -> &'static str {
-    match row.status() {
+    match &row.report {
         None => "unchecked",
-        Some(s) => s.name(),
+        Some(r) => r.word(),
     }
 }
 
@@ -177,7 +177,7 @@ impl BackupTable {
 
     /// The rows that pass the filter, in the chosen order. The filter
     /// matches part of an id or a local time, or a status word (`corrupt`,
-    /// `valid`, `unverified`, `missing`, `unchecked`).
+    /// `unreadable`, `valid`, `unverified`, `missing`, `unchecked`).
     fn refilter(&mut self) {
         let needle = self.filter.trim().to_lowercase();
         let mut visible: Vec<usize> = self
@@ -425,6 +425,23 @@ mod tests {
         assert!(t.selected_row().is_none());
         t.move_by(1);
         assert_eq!(t.selected, 0);
+    }
+
+    #[test]
+    fn a_file_that_could_not_be_read_is_filtered_as_unreadable_not_corrupt() {
+        let mut t = BackupTable::default();
+        t.replace(fixtures::listing(3));
+        let (denied, damaged) = (t.rows[0].info.id.clone(), t.rows[1].info.id.clone());
+        let mut report = fixtures::report_for(&denied, Status::Corrupt);
+        report.unreadable = true;
+        t.set_report(report);
+        t.set_report(fixtures::report_for(&damaged, Status::Corrupt));
+        t.set_filter("unreadable");
+        assert_eq!(t.selected_id(), Some(&denied));
+        assert_eq!(t.visible.len(), 1);
+        t.set_filter("corrupt");
+        assert_eq!(t.selected_id(), Some(&damaged));
+        assert_eq!(t.visible.len(), 1);
     }
 
     #[test]

@@ -768,7 +768,7 @@ impl Wizard {
                         .as_ref()
                         .map(ToString::to_string)
                         .unwrap_or_default(),
-                    r.after.status.name()
+                    r.after.word()
                 ),
             )),
             WizardEvent::RemoteRestored(Err(e)) => {
@@ -779,7 +779,7 @@ impl Wizard {
                 format!(
                     "recovered from {}: the primary is now {}; the damaged file was kept in {}",
                     r.report.source_label(),
-                    r.after.status.name(),
+                    r.after.word(),
                     evidence_text(r.report.evidence())
                 ),
             )),
@@ -1477,7 +1477,7 @@ fn remote_plan_lines(app: &App, w: &Wizard, width: u16) -> Vec<Line<'static>> {
         if let Some(local) = &c.local {
             lines.push(Line::from(format!(
                 "  the downloaded graph: {} · {} nodes, {} edges",
-                local.status.name(),
+                local.word(),
                 local
                     .node_count
                     .map(|n| n.to_string())

@@ -27,6 +27,12 @@ fn the_ladder_names_the_level_that_failed() {
     let (status, level, reason) = primary_status(&s);
     assert_eq!((status, level), (Status::Corrupt, Some(Level::Checksum)));
     assert!(reason.expect("reason").contains("mismatch"));
+    // Bytes that were read and are wrong are corrupt (an unreadable file is not).
+    let r = s
+        .open()
+        .verify(&Target::Primary, Depth::Full)
+        .expect("verify");
+    assert_eq!(r.word(), "corrupt");
 
     // Broken JSON with a matching meta: parse level, with line and column.
     let broken = b"{\n  \"nodes\": {\n    \"a\" {}\n  }\n}";

@@ -585,6 +585,55 @@ impl crate::hookfs::Hook for DenyBackupMetas {
     }
 }
 
+/// Denies every read of a backup's data file (EACCES), as a file another user owns.
+struct DenyBackupData;
+
+impl crate::hookfs::Hook for DenyBackupData {
+    fn before(&self, op: &crate::hookfs::Op) -> std::io::Result<()> {
+        let in_backups = op
+            .path
+            .parent()
+            .is_some_and(|p| p.ends_with(graphvault::store::BACKUPS_DIR));
+        let data = op.path.extension().is_some_and(|e| e == "json");
+        if op.kind == crate::hookfs::OpKind::OpenRead && in_backups && data {
+            return Err(std::io::Error::from_raw_os_error(libc::EACCES));
+        }
+        Ok(())
+    }
+}
+
+#[test]
+fn a_backup_that_cannot_be_read_is_called_unreadable_not_corrupt() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let root = tmp.path().join("storage");
+    let store = crate::scenario::open_real(&root);
+    for i in 0..2 {
+        let graph = graphvault::graph::KnowledgeGraph::from_slice(
+            crate::fixtures::app_graph(2, 2, false, &format!("u{i}")).as_bytes(),
+        )
+        .expect("graph");
+        store.save_graph_with_backup(&graph).expect("save");
+    }
+    let id = store.list_backups().expect("list").backups[0].id.clone();
+    let denied = Store::open_with(
+        &root,
+        Arc::new(HookFs::new(Arc::new(RealFs), Arc::new(DenyBackupData))),
+    )
+    .expect("open");
+    let r = denied
+        .verify(&Target::Backup(id.clone()), Depth::Full)
+        .expect("verify");
+    // It fails (nothing vouches for it) but nothing was learned about its bytes.
+    assert_eq!((r.status, r.unreadable), (Status::Corrupt, true), "{r:?}");
+    assert_eq!(r.word(), "unreadable", "{r:?}");
+    assert!(r.summary().starts_with("unreadable: "), "{}", r.summary());
+    // The same file read through the real disk verifies.
+    let real = store
+        .verify(&Target::Backup(id), Depth::Full)
+        .expect("verify");
+    assert_eq!(real.word(), "valid", "{real:?}");
+}
+
 #[test]
 fn metas_that_cannot_be_read_remove_no_backup() {
     // A meta that cannot be read says nothing about its backup: retention
@@ -649,6 +698,8 @@ fn metas_that_cannot_be_read_remove_no_backup() {
         .verify(&Target::Backup(any), Depth::Full)
         .expect("verify");
     assert!(r.unreadable, "{r:?}");
+    // A meta it could not read leaves the backup unverified, never corrupt.
+    assert_eq!(r.word(), "unverified", "{r:?}");
     println!("EACCES on every backup meta: {before} backups, rotate and save+rotate removed none");
 }
 

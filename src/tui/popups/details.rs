@@ -13,7 +13,7 @@ use crate::store::verify::{FileReport, Target};
 use crate::tui::action::Action;
 use crate::tui::app::{App, Severity};
 use crate::tui::keymap::{Binding, Context, KeyCode, bind, ch, code};
-use crate::tui::theme::{Theme, outcome_symbol, status_symbol, status_word};
+use crate::tui::theme::{Theme, outcome_symbol, status_symbol};
 use crate::tui::worker::Command;
 
 /// Width and height of the details popup.
@@ -201,7 +201,7 @@ pub fn ladder_lines(
     };
     let mut lines = vec![Line::from(vec![
         Span::styled(
-            format!("{} {}", status_symbol(status), status_word(status)),
+            format!("{} {}", status_symbol(status), r.word()),
             t.status(status)
                 .add_modifier(ratatui::style::Modifier::BOLD),
         ),

@@ -308,7 +308,7 @@ impl PopupView for NodesPopup {
         let file = Some(graphs.file.status);
         let mut spans = vec![
             Span::styled(
-                format!("{} {} ", status_symbol(file), graphs.file.status.name()),
+                format!("{} {} ", status_symbol(file), graphs.file.word()),
                 t.status(file),
             ),
             Span::raw(format!(
