@@ -339,15 +339,26 @@ impl PopupView for NodesPopup {
         }
         Paragraph::new(Line::from(spans)).render(status, buf);
 
-        let [left, right] =
-            Layout::horizontal([Constraint::Percentage(55), Constraint::Percentage(45)])
-                .areas(body);
+        // A narrow window gives the table a little more of the width.
+        let table_share = if body.width < 100 { 60 } else { 55 };
+        let [left, right] = Layout::horizontal([
+            Constraint::Percentage(table_share),
+            Constraint::Percentage(100 - table_share),
+        ])
+        .areas(body);
         let height = usize::from(left.height.saturating_sub(1)).max(1);
         let offset = (self.selected + 1).saturating_sub(height);
+        // MODIFIED as date and time, as a date alone, or not at all: whatever
+        // fits beside an ID column of at least 12, never a date cut mid-way.
+        let fixed = 2 + 10 + 6 + 4;
+        let modified_width = [19, 10, 0]
+            .into_iter()
+            .find(|w| usize::from(left.width) >= fixed + 12 + w)
+            .unwrap_or(0);
         // What the ID column gets of the width (the others are fixed, with a
         // space between columns): a longer id ends in "…", never cut mute.
         let id_width = usize::from(left.width)
-            .saturating_sub(2 + 10 + 6 + 19 + 4)
+            .saturating_sub(fixed + modified_width)
             .max(12);
         let rows: Vec<Row> = self
             .rows
@@ -376,7 +387,7 @@ impl PopupView for NodesPopup {
                     Cell::from(
                         n.modified
                             .as_deref()
-                            .map(|m| m.get(..19).unwrap_or(m).replace('T', " "))
+                            .map(|m| m.get(..modified_width).unwrap_or(m).replace('T', " "))
                             .unwrap_or_default(),
                     ),
                 ])
@@ -390,10 +401,19 @@ impl PopupView for NodesPopup {
                 Constraint::Length(10),
                 Constraint::Min(12),
                 Constraint::Length(6),
-                Constraint::Length(19),
+                Constraint::Length(modified_width as u16),
             ],
         )
-        .header(Row::new(vec!["", "TYPE", "ID", "DEGREE", "MODIFIED"]).style(t.dim()))
+        .header(
+            Row::new(vec![
+                "",
+                "TYPE",
+                "ID",
+                "DEGREE",
+                if modified_width > 0 { "MODIFIED" } else { "" },
+            ])
+            .style(t.dim()),
+        )
         .render(left, buf);
 
         let lines = match self.selected_node() {

@@ -5,7 +5,9 @@ use std::sync::Arc;
 
 use insta::assert_snapshot;
 
-use super::{BIG, Rx, fixtures, press, screen, sent, type_text, verified};
+use super::{
+    BIG, MEDIUM, Rx, SMALL, fixtures, press, screen, screen_text, sent, type_text, verified,
+};
 use crate::graph::KnowledgeGraph;
 use crate::graph::change::{FieldChange, FieldChangeKind, NodeChanges};
 use crate::graph::merge::{EdgeRef, MergePlan, NodeConflict, Prefer, SkipReason, SkippedEdge};
@@ -250,6 +252,41 @@ fn enter_opens_the_browser_with_every_node_and_its_detail() {
     assert_eq!(p.selected_node().map(|n| n.id.as_str()), Some("NVDA"));
     assert_eq!(p.selected_node().map(|n| n.degree), Some(3));
     assert_snapshot!("node_browser", screen(&app));
+}
+
+/// The table shows MODIFIED as date and time, as a date, or not at all, by the width:
+/// a date cut mid-way (`2025-10-0`) reads as another date.
+#[test]
+fn the_node_table_never_cuts_a_date_at_any_size() {
+    for (size, shown) in [
+        (BIG, "2025-10-04 10:00:00"),
+        (MEDIUM, "2025-10-04"),
+        (SMALL, ""),
+    ] {
+        let (mut app, _rx) = browsing();
+        app.size = size;
+        let lines = screen_text(&app);
+        // The table's part of a line: after the outer border, up to the detail pane.
+        let table = |line: &str| -> String {
+            line.chars()
+                .skip(1)
+                .take_while(|&c| c != '│' && c != '┌')
+                .collect()
+        };
+        let header = lines.iter().find(|l| l.contains("DEGREE")).expect("header");
+        assert_eq!(
+            table(header).contains("MODIFIED"),
+            !shown.is_empty(),
+            "{size:?}: {header}"
+        );
+        let amd = lines.iter().find(|l| l.contains(" AMD ")).expect("AMD row");
+        let cell = table(amd);
+        let date = cell.trim_end().rsplit("  ").next().unwrap_or_default();
+        match shown {
+            "" => assert!(!cell.contains("2025"), "{size:?}: {amd}"),
+            full => assert_eq!(date.trim(), full, "{size:?}: {amd}"),
+        }
+    }
 }
 
 #[test]
