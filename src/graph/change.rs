@@ -79,6 +79,44 @@ pub fn compact_json(text: &str) -> String {
     out
 }
 
+/// `compact` (see [`compact_json`]) with every string literal written one way: escapes
+/// decoded and the string re-encoded with only what JSON requires escaped. `"\u00e9"` (as
+/// the application and graphvault write it) and a hand-typed `"é"` are the same value,
+/// and must not show as a change. A literal that does not decode (a lone surrogate) is
+/// kept as written. Numbers keep their text: Python tells `1` from `1.0`.
+fn canonical_strings(compact: &str) -> String {
+    if !compact.contains('\\') {
+        return compact.to_string();
+    }
+    let b = compact.as_bytes();
+    let mut out = String::with_capacity(compact.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] != b'"' {
+            // Up to the next string (quotes and backslashes are ASCII: byte scans
+            // never land inside a character).
+            let next = memchr::memchr(b'"', &b[i..]).map_or(b.len(), |k| i + k);
+            out.push_str(&compact[i..next]);
+            i = next;
+            continue;
+        }
+        let mut j = i + 1;
+        while j < b.len() && b[j] != b'"' {
+            j += if b[j] == b'\\' { 2 } else { 1 };
+        }
+        let end = (j + 1).min(b.len());
+        let literal = &compact[i..end];
+        match pyjson::string_value(literal) {
+            Some(text) => {
+                out.push_str(&serde_json::to_string(&*text).unwrap_or_else(|_| literal.into()))
+            }
+            None => out.push_str(literal),
+        }
+        i = end;
+    }
+    out
+}
+
 /// The entries of an object's text, the last one winning for a repeated key (as Python
 /// reads it), in first-appearance order, with compact value texts. `None` when `text` is
 /// JSON but not an object.
@@ -88,7 +126,7 @@ fn entries(text: &str) -> Result<Option<Vec<(String, String)>>, JsonError> {
     };
     let mut out: Vec<(String, String)> = Vec::with_capacity(raw.len());
     for (key, range) in raw {
-        let value = compact_json(text.get(range).unwrap_or(""));
+        let value = canonical_strings(&compact_json(text.get(range).unwrap_or("")));
         match out.iter_mut().find(|(k, _)| *k == key) {
             Some(slot) => slot.1 = value,
             None => out.push((key, value)),
@@ -139,7 +177,10 @@ pub fn object_changes(old: &str, new: &str) -> Result<Vec<FieldChange>, JsonErro
     match (entries(old)?, entries(new)?) {
         (Some(a), Some(b)) => Ok(diff_entries(&a, &b)),
         _ => {
-            let (a, b) = (compact_json(old), compact_json(new));
+            let (a, b) = (
+                canonical_strings(&compact_json(old)),
+                canonical_strings(&compact_json(new)),
+            );
             Ok(if a == b {
                 Vec::new()
             } else {
@@ -181,6 +222,31 @@ pub fn node_changes(old_node: &str, new_node: &str) -> Result<NodeChanges, JsonE
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_string_escaped_two_ways_is_no_change() {
+        // As the application writes it, and as a hand-edited file has it.
+        let escaped = r#"{"data": {"name": "Soci\u00e9t\u00e9 G\u00e9n\u00e9rale", "tags": ["\u00e9", 1.0]}, "id": "caf\u00e9"}"#;
+        let plain = r#"{"data": {"name": "Société Générale", "tags": ["é", 1.0]}, "id": "café"}"#;
+        let c = node_changes(escaped, plain).expect("changes");
+        assert!(c.is_empty(), "{c:?}");
+        // A real difference is still one, shown with the strings decoded.
+        let c = node_changes(escaped, &plain.replace("Générale", "Generale")).expect("changes");
+        assert_eq!(c.data.len(), 1, "{c:?}");
+        assert_eq!(c.data[0].old.as_deref(), Some(r#""Société Générale""#));
+        // Numbers keep their text: 1.0 and 1 are not the same to Python.
+        assert_eq!(
+            object_changes(r#"{"a": 1.0}"#, r#"{"a": 1}"#)
+                .expect("changes")
+                .len(),
+            1
+        );
+        // Escapes JSON requires survive, and a lone surrogate is kept as written.
+        assert_eq!(
+            canonical_strings(r#"["a\"b\\c\n","\ud800","\/"]"#),
+            r#"["a\"b\\c\n","\ud800","/"]"#
+        );
+    }
 
     #[test]
     fn compact_keeps_strings_and_nan() {

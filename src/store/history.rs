@@ -374,12 +374,23 @@ impl Store {
                         read_span(&*self.fs, &source.data, &b),
                     ) {
                         (Ok(old), Ok(new)) => match node_changes(&old, &new) {
-                            Ok(c) => entry.changes = Some(c),
-                            Err(e) => problems.push(format!("cannot compare: {e}")),
+                            // Other bytes, the same values (spacing, or a string
+                            // escaped another way): nothing a person changed.
+                            Ok(c) if c.is_empty() => NodeState::Unchanged,
+                            Ok(c) => {
+                                entry.changes = Some(c);
+                                NodeState::Changed
+                            }
+                            Err(e) => {
+                                problems.push(format!("cannot compare: {e}"));
+                                NodeState::Changed
+                            }
                         },
-                        (Err(e), _) | (_, Err(e)) => problems.push(e),
+                        (Err(e), _) | (_, Err(e)) => {
+                            problems.push(e);
+                            NodeState::Changed
+                        }
                     }
-                    NodeState::Changed
                 }
             };
             // Edges at the node, compared by id.
@@ -415,7 +426,15 @@ impl Store {
                             read_span(&*self.fs, &older_data, &o.span),
                             read_span(&*self.fs, &source.data, &e.span),
                         ) {
-                            (Ok(a), Ok(b)) => object_changes(&a, &b).unwrap_or_default(),
+                            (Ok(a), Ok(b)) => match object_changes(&a, &b) {
+                                // The same values written another way.
+                                Ok(fields) if fields.is_empty() => continue,
+                                Ok(fields) => fields,
+                                Err(why) => {
+                                    problems.push(format!("cannot compare: {why}"));
+                                    Vec::new()
+                                }
+                            },
                             (Err(why), _) | (_, Err(why)) => {
                                 problems.push(why);
                                 Vec::new()

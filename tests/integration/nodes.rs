@@ -175,6 +175,43 @@ fn history_walks_every_backup_newest_first_with_field_changes() {
     assert_eq!(h.entries[0].state, NodeState::Added, "back in the primary");
 }
 
+/// A graph written by hand (or by another tool) with `é` where the application writes
+/// `\u00e9`, and its own indentation: other bytes, the same values. The history says
+/// unchanged; a real edit beside it is still a change.
+#[test]
+fn the_same_values_written_another_way_are_unchanged() {
+    let s = common::empty_store();
+    fs::create_dir_all(s.backups()).expect("backups");
+    let escaped = common::app_graph(3, 2, false, "x");
+    assert!(escaped.contains("Soci\\u00e9t\\u00e9 1"));
+    s.add_backup("20251001_100000", &escaped, MetaName::Meta);
+    let by_hand = escaped
+        .replace("Soci\\u00e9t\\u00e9", "Société")
+        .replace("\n      ", "\n\t");
+    s.write_primary(&by_hand, true);
+    let store = s.open();
+    let h = store
+        .history("N1", HistoryOptions::default())
+        .expect("history");
+    assert_eq!(
+        h.entries[0].state,
+        NodeState::Unchanged,
+        "{:?}",
+        h.entries[0]
+    );
+    assert!(h.entries[0].changes.is_none() && h.entries[0].edges.is_empty());
+
+    s.write_primary(&by_hand.replace("Société 1", "Société Une"), true);
+    let h = store
+        .history("N1", HistoryOptions::default())
+        .expect("history");
+    assert_eq!(h.entries[0].state, NodeState::Changed);
+    let c = h.entries[0].changes.as_ref().expect("changes");
+    assert_eq!(c.data.len(), 1, "{c:?}");
+    assert_eq!(c.data[0].old.as_deref(), Some("\"Société 1\""));
+    assert!(c.fields.is_empty(), "{c:?}");
+}
+
 #[test]
 fn history_reports_a_corrupt_backup_and_compares_across_it() {
     let s = common::app_store();
