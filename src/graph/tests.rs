@@ -1001,6 +1001,28 @@ fn removal_keeps_connections_consistent() {
 }
 
 #[test]
+fn diff_calls_the_same_values_escaped_another_way_unchanged() {
+    let doc = |name: &str, strength: &str| {
+        format!(
+            r#"{{"nodes": {{"A": {{"id": "A", "type": "stock", "data": {{"name": "{name}"}}}}, "B": {{"id": "B", "type": "stock", "data": {{}}}}}},
+               "edges": [{{"id": "e1", "from": "A", "to": "B", "relationship": "r", "strength": {strength}, "data": {{"note": "{name}"}}}}]}}"#
+        )
+    };
+    let escaped =
+        KnowledgeGraph::from_slice(doc(r"Soci\u00e9t\u00e9", "0.5").as_bytes()).expect("graph");
+    let by_hand = KnowledgeGraph::from_slice(doc("Société", "0.5").as_bytes()).expect("graph");
+    let d = diff(&escaped, &by_hand);
+    assert!(d.is_empty(), "{d:?}");
+    // Another value is a change, node and edge alike.
+    let other = KnowledgeGraph::from_slice(doc("Societe", "0.5").as_bytes()).expect("graph");
+    let d = diff(&escaped, &other);
+    assert_eq!(
+        (d.nodes_changed.as_slice(), d.edges_changed.as_slice()),
+        (&["A".to_string()][..], &["e1".to_string()][..])
+    );
+}
+
+#[test]
 fn diff_by_key_and_id() {
     let (old, ids) = scenario(1);
     assert!(diff(&old, &old).is_empty());
