@@ -5,7 +5,7 @@ use std::fmt::Write;
 use super::render::{Align, table};
 use crate::graph::change::NodeChanges;
 use crate::graph::select::EdgeView;
-use crate::present::nodes::{field_line, plan_lines};
+use crate::present::nodes::{EDGE_CHANGES_SHOWN, field_line, more_edge_changes, plan_lines};
 use crate::store::history::{EdgeState, HistoryReport, NodeState};
 use crate::store::nodes::ShowReport;
 use crate::store::partial::PartialRestoreReport;
@@ -134,7 +134,7 @@ pub fn history(r: &HistoryReport) -> String {
         if let Some(c) = &e.changes {
             change_lines(&mut out, "    ", c);
         }
-        for c in &e.edges {
+        for c in e.edges.iter().take(EDGE_CHANGES_SHOWN) {
             let state = match c.state {
                 EdgeState::Added => "+",
                 EdgeState::Removed => "-",
@@ -144,6 +144,9 @@ pub fn history(r: &HistoryReport) -> String {
             for f in &c.fields {
                 let _ = writeln!(out, "        {}", field_line(f));
             }
+        }
+        if let Some(more) = more_edge_changes(e.edges.len()) {
+            let _ = writeln!(out, "    {more} (`--json` lists every one)");
         }
         if let Some(reason) = &e.reason {
             let prefix = if e.state == NodeState::Unreadable {

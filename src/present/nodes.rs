@@ -17,6 +17,21 @@ pub fn clip(text: &str) -> String {
 }
 
 /// One field change as `key: old -> new`.
+/// How many edge changes one entry of a history lists: a hub node's first appearance
+/// brings thousands of edges with it, and a page of `edge + …` hides the rest of the
+/// timeline. `history --json` keeps every one.
+pub const EDGE_CHANGES_SHOWN: usize = 12;
+
+/// The line that stands for the edge changes of an entry beyond
+/// [`EDGE_CHANGES_SHOWN`], or `None` when every one is listed.
+pub fn more_edge_changes(total: usize) -> Option<String> {
+    let hidden = total.checked_sub(EDGE_CHANGES_SHOWN).filter(|&n| n > 0)?;
+    Some(format!(
+        "… and {hidden} more edge change{}",
+        if hidden == 1 { "" } else { "s" }
+    ))
+}
+
 pub fn field_line(c: &FieldChange) -> String {
     let key = if c.key.is_empty() { "(value)" } else { &c.key };
     match c.change {
@@ -165,6 +180,20 @@ mod tests {
             old: Some(old.into()),
             new: Some(new.into()),
         })
+    }
+
+    #[test]
+    fn edge_changes_past_the_first_few_are_counted() {
+        assert_eq!(more_edge_changes(0), None);
+        assert_eq!(more_edge_changes(EDGE_CHANGES_SHOWN), None);
+        assert_eq!(
+            more_edge_changes(EDGE_CHANGES_SHOWN + 1).as_deref(),
+            Some("… and 1 more edge change")
+        );
+        assert_eq!(
+            more_edge_changes(EDGE_CHANGES_SHOWN + 3047).as_deref(),
+            Some("… and 3047 more edge changes")
+        );
     }
 
     #[test]

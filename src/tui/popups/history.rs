@@ -8,7 +8,7 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 
 use super::{Effects, render_text_popup, scroll};
-use crate::present::nodes::field_line;
+use crate::present::nodes::{EDGE_CHANGES_SHOWN, field_line, more_edge_changes};
 use crate::store::history::{EdgeState, HistoryReport, NodeState};
 use crate::store::verify::Target;
 use crate::tui::action::Action;
@@ -161,7 +161,7 @@ pub fn timeline_lines(t: Theme, r: &HistoryReport, width: usize) -> Vec<Line<'st
                 detail(&mut lines, 6, &field_line(f), t.dim(), width);
             }
         }
-        for c in &e.edges {
+        for c in e.edges.iter().take(EDGE_CHANGES_SHOWN) {
             let sign = match c.state {
                 EdgeState::Added => "+",
                 EdgeState::Removed => "-",
@@ -174,6 +174,9 @@ pub fn timeline_lines(t: Theme, r: &HistoryReport, width: usize) -> Vec<Line<'st
             for f in &c.fields {
                 detail(&mut lines, 10, &field_line(f), t.dim(), width);
             }
+        }
+        if let Some(more) = more_edge_changes(e.edges.len()) {
+            lines.push(Line::styled(format!("      {more}"), t.dim()));
         }
         if let Some(reason) = &e.reason {
             detail(&mut lines, 6, reason, t.warn(), width);

@@ -340,6 +340,41 @@ fn h_shows_the_timeline_of_the_selected_node() {
     assert_eq!(app.context(), Context::Nodes, "back to the browser");
 }
 
+/// A hub node's first appearance brings thousands of edges: the timeline lists the
+/// first few and says how many more, so the rest of the history stays in reach.
+#[test]
+fn a_hub_nodes_edges_are_counted_past_the_first_few() {
+    let (mut app, _rx) = browsing();
+    press(&mut app, KeyCode::Char('h'));
+    let id = backup_id(&app);
+    let mut report = history(&id);
+    let hub = report.entries.len() - 1;
+    report.entries[hub].edges = (0..3059)
+        .map(|i| EdgeChange {
+            id: format!("edge_{i:08x}"),
+            from: format!("company_{i}"),
+            to: "NVDA".into(),
+            state: EdgeState::Added,
+            fields: Vec::new(),
+        })
+        .collect();
+    app.update(Action::Worker(Event::NodeHistory {
+        node: "NVDA".into(),
+        result: Ok(Box::new(report)),
+    }));
+    // Scrolled to the end: the oldest entry, its first edges, then the count.
+    for _ in 0..40 {
+        press(&mut app, KeyCode::PageDown);
+    }
+    let text = super::screen_text(&app).join("\n");
+    let listed = text.matches("edge + company_").count();
+    assert!((1..=12).contains(&listed), "{listed} edges listed:\n{text}");
+    assert!(
+        text.contains("… and 3047 more edge changes"),
+        "no count of the rest:\n{text}"
+    );
+}
+
 #[test]
 fn marked_nodes_go_through_plan_choice_confirm_and_reverify() {
     let (mut app, rx) = browsing();
