@@ -10,6 +10,61 @@ use crate::tui::action::Action;
 use crate::tui::app::App;
 use crate::tui::keymap::{self, Binding, Context, KeyCode, bind, ch, code};
 
+/// The width of the keys column, margin included.
+const KEYS_WIDTH: usize = 18;
+
+/// What each status mark means.
+const STATUSES: [&str; 5] = [
+    "✓ valid",
+    "? unverified (no meta)",
+    "✗ corrupt, or unreadable (the read failed)",
+    "∅ missing",
+    "· unchecked (not verified yet)",
+];
+
+/// The status legend in lines of at most `width` characters, whole items only, the
+/// lines after the first under the first item.
+fn legend_lines(width: usize) -> Vec<String> {
+    const LEAD: &str = "Statuses: ";
+    let mut lines = vec![LEAD.to_string()];
+    for item in STATUSES {
+        let line = lines.last_mut().expect("one line at least");
+        let used = line.chars().count();
+        if used > LEAD.len() && used + 2 + item.chars().count() > width {
+            lines.push(format!("{:width$}{item}", "", width = LEAD.len()));
+        } else {
+            if used > LEAD.len() {
+                line.push_str("  ");
+            }
+            line.push_str(item);
+        }
+    }
+    lines
+}
+
+/// `text` in lines of at most `width` characters, broken at spaces (a word longer
+/// than the width has a line of its own). A width under 20 leaves the wrapping to
+/// the popup.
+fn word_lines(text: &str, width: usize) -> Vec<String> {
+    if width < 20 {
+        return vec![text.to_string()];
+    }
+    let mut lines = vec![String::new()];
+    for word in text.split(' ') {
+        let line = lines.last_mut().expect("one line at least");
+        let used = line.chars().count();
+        if used > 0 && used + 1 + word.chars().count() > width {
+            lines.push(word.to_string());
+        } else {
+            if used > 0 {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    lines
+}
+
 #[derive(Debug, Default)]
 pub struct HelpPopup {
     pub scroll: u16,
@@ -39,23 +94,74 @@ impl PopupView for HelpPopup {
         let t = app.theme;
         // The help popup is itself the current context: describe what is under it.
         let under = app.context_under_popup();
-        let mut lines = vec![
-            Line::styled(
-                "Statuses: ✓ valid  ? unverified (no meta)  ✗ corrupt  ∅ missing  · unchecked (not verified yet)",
-                t.dim(),
-            ),
-            Line::from(""),
-        ];
+        let size = (100, 40);
+        // What does not fit goes on under itself, not at the margin.
+        let inner = usize::from(size.0.min(area.width).saturating_sub(2));
+        let mut lines: Vec<Line<'static>> = legend_lines(inner)
+            .into_iter()
+            .map(|l| Line::styled(l, t.dim()))
+            .collect();
+        lines.push(Line::from(""));
         for (ctx, bindings) in keymap::help_sections(under) {
             lines.push(Line::styled(ctx.title().to_string(), t.bold()));
             for b in bindings {
+                let mut parts = word_lines(b.help, inner.saturating_sub(KEYS_WIDTH)).into_iter();
                 lines.push(Line::from(vec![
                     Span::styled(format!("  {:<16}", b.keys_label()), t.key()),
-                    Span::raw(b.help),
+                    Span::raw(parts.next().unwrap_or_default()),
                 ]));
+                for more in parts {
+                    lines.push(Line::raw(format!("{:KEYS_WIDTH$}{more}", "")));
+                }
             }
             lines.push(Line::from(""));
         }
-        render_text_popup(t, area, " help: keys ", lines, self.scroll, (100, 40), buf);
+        render_text_popup(t, area, " help: keys ", lines, self.scroll, size, buf);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::word_lines;
+
+    #[test]
+    fn a_description_breaks_at_spaces_within_the_width() {
+        let text = "verify the selected backup, parsing it again (never from the memo)";
+        let lines = word_lines(text, 40);
+        assert_eq!(
+            lines,
+            [
+                "verify the selected backup, parsing it",
+                "again (never from the memo)"
+            ]
+        );
+        assert!(lines.iter().all(|l| l.chars().count() <= 40));
+        assert_eq!(lines.join(" "), text);
+        assert_eq!(
+            word_lines(text, 10),
+            [text],
+            "too narrow: left to the popup"
+        );
+    }
+
+    #[test]
+    fn the_legend_keeps_each_status_whole() {
+        let wide = super::legend_lines(200);
+        assert_eq!(wide.len(), 1);
+        for width in [98, 78, 58] {
+            let lines = super::legend_lines(width);
+            assert!(lines.len() > 1, "{width}: {lines:?}");
+            assert!(
+                lines.iter().all(|l| l.chars().count() <= width),
+                "{lines:?}"
+            );
+            assert!(lines[1..].iter().all(|l| l.starts_with("          ")));
+            for item in super::STATUSES {
+                assert!(
+                    lines.iter().any(|l| l.contains(item)),
+                    "{item} cut: {lines:?}"
+                );
+            }
+        }
     }
 }
