@@ -1750,6 +1750,31 @@ fn snapshot_wizard_steps() {
     }
 }
 
+/// The first step in a narrow window: its intro and key hint wrap instead of being
+/// cut at the border, and every kind of damage stays listed.
+#[test]
+fn the_choice_of_damage_reads_whole_in_a_narrow_window() {
+    for size in [(80, 24), (60, 24)] {
+        let mut app = wizard_at(CorruptionKind::Truncate, Step::Choose);
+        app.size = size;
+        let text = screen_text(&app)
+            .iter()
+            .map(|l| l.trim_matches(|c: char| c == '│' || c == ' ').to_string())
+            .collect::<Vec<_>>()
+            .join(" ");
+        for whole in ["catch it and recover.", "Esc closes"] {
+            assert!(text.contains(whole), "{size:?}: {whole} cut in {text}");
+        }
+        for kind in CorruptionKind::ALL {
+            assert!(
+                text.contains(kind.name()),
+                "{size:?}: {} missing",
+                kind.name()
+            );
+        }
+    }
+}
+
 /// A plan longer than the window says so on the border, and scrolling
 /// stops at its last line: Up after many PgDn moves at once.
 #[test]

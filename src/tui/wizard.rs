@@ -1046,15 +1046,19 @@ fn render_status(t: Theme, w: &Wizard, area: Rect, buf: &mut Buffer) {
 }
 
 fn render_choose(t: Theme, w: &Wizard, body: Rect, status: Rect, buf: &mut Buffer) {
-    let roomy = usize::from(body.height) >= CorruptionKind::ALL.len() + 4;
+    const INTRO: &str =
+        "Choose the damage to do to graph.json; watch graphvault catch it and recover.";
+    const HINT: &str = "↑↓ choose · Enter continues (you confirm before any damage) · Esc closes";
+    let width = usize::from(body.width);
+    // The intro and the hint wrap in a narrow window: room for them counts their lines.
+    let wrapped = |text: &str| text.chars().count().div_ceil(width.max(1));
+    let roomy =
+        usize::from(body.height) >= CorruptionKind::ALL.len() + wrapped(INTRO) + wrapped(HINT) + 2;
     let mut lines = Vec::new();
     if roomy {
-        lines.push(Line::from(
-            "Choose the damage to do to graph.json, then watch graphvault detect it and recover.",
-        ));
+        lines.push(Line::from(INTRO));
         lines.push(Line::from(""));
     }
-    let width = usize::from(body.width);
     // Keep the choice in view on a short screen.
     let rows = usize::from(body.height).max(1);
     let first = if roomy {
@@ -1093,12 +1097,11 @@ fn render_choose(t: Theme, w: &Wizard, body: Rect, status: Rect, buf: &mut Buffe
     }
     if roomy {
         lines.push(Line::from(""));
-        lines.push(Line::styled(
-            "↑↓ choose · Enter continues (you confirm before anything is damaged) · Esc closes",
-            t.dim(),
-        ));
+        lines.push(Line::styled(HINT, t.dim()));
     }
-    Paragraph::new(lines).render(body, buf);
+    Paragraph::new(lines)
+        .wrap(Wrap { trim: false })
+        .render(body, buf);
     render_status(t, w, status, buf);
 }
 
