@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
-use super::{Effects, Env, PopupView, render_text_popup, scroll};
+use super::{Effects, Env, PopupView, render_text_popup, scroll, wrap_words};
 use crate::tui::action::Action;
 use crate::tui::app::App;
 use crate::tui::keymap::{self, Binding, Context, KeyCode, bind, ch, code};
@@ -37,29 +37,6 @@ fn legend_lines(width: usize) -> Vec<String> {
                 line.push_str("  ");
             }
             line.push_str(item);
-        }
-    }
-    lines
-}
-
-/// `text` in lines of at most `width` characters, broken at spaces (a word longer
-/// than the width has a line of its own). A width under 20 leaves the wrapping to
-/// the popup.
-fn word_lines(text: &str, width: usize) -> Vec<String> {
-    if width < 20 {
-        return vec![text.to_string()];
-    }
-    let mut lines = vec![String::new()];
-    for word in text.split(' ') {
-        let line = lines.last_mut().expect("one line at least");
-        let used = line.chars().count();
-        if used > 0 && used + 1 + word.chars().count() > width {
-            lines.push(word.to_string());
-        } else {
-            if used > 0 {
-                line.push(' ');
-            }
-            line.push_str(word);
         }
     }
     lines
@@ -105,7 +82,14 @@ impl PopupView for HelpPopup {
         for (ctx, bindings) in keymap::help_sections(under) {
             lines.push(Line::styled(ctx.title().to_string(), t.bold()));
             for b in bindings {
-                let mut parts = word_lines(b.help, inner.saturating_sub(KEYS_WIDTH)).into_iter();
+                // Too narrow for a column of its own: the popup wraps it.
+                let room = inner.saturating_sub(KEYS_WIDTH);
+                let parts = if room < 20 {
+                    vec![b.help.to_string()]
+                } else {
+                    wrap_words(b.help, room)
+                };
+                let mut parts = parts.into_iter();
                 lines.push(Line::from(vec![
                     Span::styled(format!("  {:<16}", b.keys_label()), t.key()),
                     Span::raw(parts.next().unwrap_or_default()),
@@ -122,28 +106,6 @@ impl PopupView for HelpPopup {
 
 #[cfg(test)]
 mod tests {
-    use super::word_lines;
-
-    #[test]
-    fn a_description_breaks_at_spaces_within_the_width() {
-        let text = "verify the selected backup, parsing it again (never from the memo)";
-        let lines = word_lines(text, 40);
-        assert_eq!(
-            lines,
-            [
-                "verify the selected backup, parsing it",
-                "again (never from the memo)"
-            ]
-        );
-        assert!(lines.iter().all(|l| l.chars().count() <= 40));
-        assert_eq!(lines.join(" "), text);
-        assert_eq!(
-            word_lines(text, 10),
-            [text],
-            "too narrow: left to the popup"
-        );
-    }
-
     #[test]
     fn the_legend_keeps_each_status_whole() {
         let wide = super::legend_lines(200);
