@@ -221,7 +221,8 @@ pub fn ladder_lines(
     const INDENT: usize = 15;
     let room = usize::from(width).saturating_sub(INDENT).max(12);
     for l in &r.levels {
-        for (i, chunk) in wrap_words(&l.detail, room).into_iter().enumerate() {
+        let detail = fit_checksums(&l.detail, room);
+        for (i, chunk) in wrap_words(&detail, room).into_iter().enumerate() {
             let head = if i == 0 {
                 vec![
                     Span::styled(
@@ -249,6 +250,24 @@ pub fn ladder_lines(
         lines.push(type_line(t, "edge types", &r.edge_types));
     }
     lines
+}
+
+/// `detail` with each SHA-256 (64 hex digits) that would not fit on a line of `room`
+/// columns shortened to its first 16 digits and "…": a checksum cut across two lines
+/// reads as two values. The CLI and the JSON keep them whole.
+fn fit_checksums(detail: &str, room: usize) -> String {
+    detail
+        .split(' ')
+        .map(|word| {
+            let hex = word.bytes().take_while(u8::is_ascii_hexdigit).count();
+            if hex == 64 && word.chars().count() > room {
+                format!("{}…{}", &word[..16], &word[64..])
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn type_line(t: Theme, name: &str, types: &[(String, usize)]) -> Line<'static> {
@@ -284,4 +303,23 @@ pub fn render_details_pane(app: &App, area: Rect, buf: &mut Buffer) {
                 .title(Span::styled(title, t.bold())),
         )
         .render(area, buf);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::fit_checksums;
+
+    #[test]
+    fn a_checksum_that_cannot_fit_a_line_is_shortened_not_cut() {
+        let (a, b) = ("1d97".repeat(16), "5828".repeat(16));
+        let detail = format!("checksum mismatch: meta says sha256 {a}, the file hashes to {b}");
+        let narrow = fit_checksums(&detail, 63);
+        assert_eq!(
+            narrow,
+            "checksum mismatch: meta says sha256 1d971d971d971d97…, the file hashes to 5828582858285828…"
+        );
+        // With room for it, a checksum stays whole; other words are never touched.
+        assert_eq!(fit_checksums(&detail, 80), detail);
+        assert_eq!(fit_checksums(&"x".repeat(70), 10), "x".repeat(70));
+    }
 }
