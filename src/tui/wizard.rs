@@ -461,7 +461,7 @@ impl Wizard {
                         self.error = Some(format!(
                             "{} cannot be restored: {}. Choose a valid one (✓).",
                             candidate.target,
-                            candidate.summary()
+                            super::popups::fit_checksums(&candidate.summary(), 0)
                         ));
                         return Vec::new();
                     }

@@ -7,7 +7,7 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Paragraph, Widget, Wrap};
 
-use super::{Effects, Env, PopupView, field, render_text_popup, scroll, wrap_words};
+use super::{Effects, Env, PopupView, field, fit_checksums, render_text_popup, scroll, wrap_words};
 use crate::present::{age, human_size, local_time, short_checksum};
 use crate::store::verify::{FileReport, Target};
 use crate::tui::action::Action;
@@ -252,24 +252,6 @@ pub fn ladder_lines(
     lines
 }
 
-/// `detail` with each SHA-256 (64 hex digits) that would not fit on a line of `room`
-/// columns shortened to its first 16 digits and "…": a checksum cut across two lines
-/// reads as two values. The CLI and the JSON keep them whole.
-fn fit_checksums(detail: &str, room: usize) -> String {
-    detail
-        .split(' ')
-        .map(|word| {
-            let hex = word.bytes().take_while(u8::is_ascii_hexdigit).count();
-            if hex == 64 && word.chars().count() > room {
-                format!("{}…{}", &word[..16], &word[64..])
-            } else {
-                word.to_string()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
-}
-
 fn type_line(t: Theme, name: &str, types: &[(String, usize)]) -> Line<'static> {
     let text = types
         .iter()
@@ -303,23 +285,4 @@ pub fn render_details_pane(app: &App, area: Rect, buf: &mut Buffer) {
                 .title(Span::styled(title, t.bold())),
         )
         .render(area, buf);
-}
-
-#[cfg(test)]
-mod tests {
-    use super::fit_checksums;
-
-    #[test]
-    fn a_checksum_that_cannot_fit_a_line_is_shortened_not_cut() {
-        let (a, b) = ("1d97".repeat(16), "5828".repeat(16));
-        let detail = format!("checksum mismatch: meta says sha256 {a}, the file hashes to {b}");
-        let narrow = fit_checksums(&detail, 63);
-        assert_eq!(
-            narrow,
-            "checksum mismatch: meta says sha256 1d971d971d971d97…, the file hashes to 5828582858285828…"
-        );
-        // With room for it, a checksum stays whole; other words are never touched.
-        assert_eq!(fit_checksums(&detail, 80), detail);
-        assert_eq!(fit_checksums(&"x".repeat(70), 10), "x".repeat(70));
-    }
 }

@@ -279,6 +279,24 @@ pub fn scroll(scroll: &mut u16, action: &Action) -> bool {
     true
 }
 
+/// `detail` with each SHA-256 (64 hex digits) that would not fit on a line of `room`
+/// columns shortened to its first 16 digits and "…" (`room` 0: every one): a checksum
+/// cut across two lines reads as two values. The CLI and the JSON keep them whole.
+pub fn fit_checksums(detail: &str, room: usize) -> String {
+    detail
+        .split(' ')
+        .map(|word| {
+            let hex = word.bytes().take_while(u8::is_ascii_hexdigit).count();
+            if hex == 64 && word.chars().count() > room {
+                format!("{}…{}", &word[..16], &word[64..])
+            } else {
+                word.to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 /// Splits `text` into lines of at most `width` characters, at spaces when
 /// it can.
 pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
@@ -309,7 +327,7 @@ pub fn wrap_words(text: &str, width: usize) -> Vec<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::wrap_words;
+    use super::{fit_checksums, wrap_words};
 
     #[test]
     fn words_wrap_at_spaces_and_long_ones_are_cut() {
@@ -319,5 +337,19 @@ mod tests {
         );
         assert_eq!(wrap_words("abcdefghijkl", 5), vec!["abcde", "fghij", "kl"]);
         assert_eq!(wrap_words("", 5), vec![""]);
+    }
+
+    #[test]
+    fn a_checksum_that_cannot_fit_a_line_is_shortened_not_cut() {
+        let (a, b) = ("1d97".repeat(16), "5828".repeat(16));
+        let detail = format!("checksum mismatch: meta says sha256 {a}, the file hashes to {b}");
+        let narrow = fit_checksums(&detail, 63);
+        assert_eq!(
+            narrow,
+            "checksum mismatch: meta says sha256 1d971d971d971d97…, the file hashes to 5828582858285828…"
+        );
+        // With room for it, a checksum stays whole; other words are never touched.
+        assert_eq!(fit_checksums(&detail, 80), detail);
+        assert_eq!(fit_checksums(&"x".repeat(70), 10), "x".repeat(70));
     }
 }

@@ -12,7 +12,7 @@ use ratatui::widgets::{Block, Clear, Paragraph, Widget, Wrap};
 use super::diff::diff_lines;
 use super::evidence::EvidencePopup;
 use super::trash::TrashPopup;
-use super::{Effects, Env, Popup, PopupView};
+use super::{Effects, Env, Popup, PopupView, fit_checksums};
 use crate::present::{age, count_of, human_size, local_time, short_checksum};
 use crate::store::evidence::{EvidenceId, EvidenceRestoreReport};
 use crate::store::names::BackupId;
@@ -631,7 +631,7 @@ pub fn evidence_plan_lines(app: &App, r: &EvidenceRestoreReport) -> Vec<Line<'st
             format!(
                 "{} {}",
                 status_symbol(previous),
-                r.previous_primary.summary()
+                fit_checksums(&r.previous_primary.summary(), 0)
             ),
             t.status(previous),
         )],
@@ -681,7 +681,11 @@ pub fn restore_plan_lines(app: &App, r: &RestoreReport) -> Vec<Line<'static>> {
             Span::styled(format!("{:<18}", "backup"), t.dim()),
             Span::styled(format!("{} ", r.backup_id), t.bold()),
             Span::styled(
-                format!("{} {}", status_symbol(backup), r.backup.summary()),
+                format!(
+                    "{} {}",
+                    status_symbol(backup),
+                    fit_checksums(&r.backup.summary(), 0)
+                ),
                 t.status(backup),
             ),
         ]),
@@ -700,7 +704,7 @@ pub fn restore_plan_lines(app: &App, r: &RestoreReport) -> Vec<Line<'static>> {
                 format!(
                     "{} {}",
                     status_symbol(previous),
-                    r.previous_primary.summary()
+                    fit_checksums(&r.previous_primary.summary(), 0)
                 ),
                 t.status(previous),
             ),
@@ -735,7 +739,7 @@ pub fn restore_plan_lines(app: &App, r: &RestoreReport) -> Vec<Line<'static>> {
                 format!(
                     "re-verified the new primary: {} {}",
                     status_symbol(s),
-                    after.summary()
+                    fit_checksums(&after.summary(), 0)
                 ),
                 t.status(s),
             ));
