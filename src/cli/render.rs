@@ -8,7 +8,7 @@ use crate::store::corrupt::CorruptionReport;
 use crate::store::diff::DiffReport;
 use crate::store::evidence::{EvidenceListing, EvidenceRestoreReport};
 use crate::store::list::BackupListing;
-use crate::store::recover::{Lost, RecoveryReport, RecoveryWarning, Source};
+use crate::store::recover::{Lost, RecoveryReport, RecoveryWarning, Source, warns_of_stale_meta};
 use crate::store::restore::RestoreReport;
 use crate::store::retention::Action;
 use crate::store::rotate::RotateReport;
@@ -906,7 +906,7 @@ pub fn recover(r: &RecoveryReport) -> String {
         );
     }
     if let Some(lost) = &r.lost {
-        lost_lines(&mut out, lost, r.dry_run);
+        lost_lines(&mut out, lost, r.dry_run, warns_of_stale_meta(&r.warnings));
     }
     for w in &r.warnings {
         let _ = writeln!(out, "warning: {w}{}", warning_hint(w));
@@ -918,14 +918,11 @@ pub fn recover(r: &RecoveryReport) -> String {
 }
 
 /// What a recovery lost, as the store worked it out.
-fn lost_lines(out: &mut String, lost: &Lost, dry_run: bool) {
+fn lost_lines(out: &mut String, lost: &Lost, dry_run: bool, stale: bool) {
     let head = if dry_run { "would lose" } else { "lost" };
     match lost {
         Lost::SameChecksum => {
-            let _ = writeln!(
-                out,
-                "{head}: nothing (the replaced primary's meta records the restored backup's checksum)"
-            );
+            let _ = writeln!(out, "{head}: {}", Lost::same_checksum_text(stale));
         }
         Lost::SameGraph => {
             let _ = writeln!(

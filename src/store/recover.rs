@@ -177,7 +177,27 @@ pub enum Lost {
     },
 }
 
+/// Whether `warnings` hold the stale-meta warning: the replaced primary still parses,
+/// so a meta naming the restored backup may only be out of date.
+pub fn warns_of_stale_meta(warnings: &[RecoveryWarning]) -> bool {
+    warnings
+        .iter()
+        .any(|w| matches!(w, RecoveryWarning::StaleMeta { .. }))
+}
+
 impl Lost {
+    /// [`Lost::SameChecksum`] in words. Beside the stale-meta warning the meta may be
+    /// out of date, so "nothing" holds only if it was current.
+    pub fn same_checksum_text(stale: bool) -> &'static str {
+        if stale {
+            "nothing, if graph.json.meta was current: it records this backup's checksum; \
+             but the damaged primary still parses, so it may be newer data (see the warning)"
+        } else {
+            "nothing: the damaged primary's meta records this backup's checksum, so before \
+             the damage it was this backup byte for byte"
+        }
+    }
+
     /// Whether it is proven that nothing was lost.
     pub fn nothing(&self) -> bool {
         match self {

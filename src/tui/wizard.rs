@@ -17,7 +17,7 @@ use ratatui::widgets::{Block, Clear, LineGauge, Paragraph, Widget, Wrap};
 use crate::present::{age, human_size, local_time};
 use crate::store::corrupt::{CorruptionKind, CorruptionReport};
 use crate::store::names::BackupId;
-use crate::store::recover::{Lost, RecoveryPlan, RecoveryReport, Source};
+use crate::store::recover::{Lost, RecoveryPlan, RecoveryReport, Source, warns_of_stale_meta};
 use crate::store::verify::{FileReport, Level, Status, Target};
 
 use super::action::Action;
@@ -1554,7 +1554,12 @@ fn plan_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
         ));
     }
     lines.push(Line::from(""));
-    lines.extend(lost_lines(t, plan.lost.as_ref(), true));
+    lines.extend(lost_lines(
+        t,
+        plan.lost.as_ref(),
+        true,
+        warns_of_stale_meta(&plan.warnings),
+    ));
     lines.extend(warning_lines(t, &plan.warnings));
     lines.push(Line::from(""));
     lines.push(buttons(t, "No", RESTORE_YES, w.focus_yes));
@@ -1640,7 +1645,12 @@ fn summary_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
             Span::raw("."),
         ]));
         lines.push(Line::from(""));
-        lines.extend(lost_lines(t, rec.report.lost.as_ref(), false));
+        lines.extend(lost_lines(
+            t,
+            rec.report.lost.as_ref(),
+            false,
+            warns_of_stale_meta(&rec.report.warnings),
+        ));
         lines.extend(warning_lines(t, &rec.report.warnings));
         lines.push(Line::from(""));
         let evidence = rec.report.evidence();
@@ -1771,7 +1781,7 @@ fn summary_lines(app: &App, w: &Wizard) -> Vec<Line<'static>> {
 
 /// What a recovery loses, as the store worked it out. `planned`: before
 /// the restore (the wording is "would").
-fn lost_lines(t: Theme, lost: Option<&Lost>, planned: bool) -> Vec<Line<'static>> {
+fn lost_lines(t: Theme, lost: Option<&Lost>, planned: bool, stale: bool) -> Vec<Line<'static>> {
     let Some(lost) = lost else {
         return Vec::new();
     };
@@ -1783,8 +1793,8 @@ fn lost_lines(t: Theme, lost: Option<&Lost>, planned: bool) -> Vec<Line<'static>
     let mut lines = vec![Line::styled(head, t.bold())];
     match lost {
         Lost::SameChecksum => lines.push(Line::styled(
-            "nothing: the damaged primary's meta records this backup's checksum, so before the damage it was this backup byte for byte",
-            t.good(),
+            Lost::same_checksum_text(stale),
+            if stale { t.warn() } else { t.good() },
         )),
         Lost::SameGraph => lines.push(Line::styled(
             "nothing: the replaced primary has the same nodes and edges",

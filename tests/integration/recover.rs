@@ -226,6 +226,40 @@ fn a_bit_flipped_node_is_not_reported_as_changed() {
     assert_eq!(report.lost, Some(Lost::SameChecksum), "{:?}", report.lost);
 }
 
+/// The same bit flip through the command line: "nothing lost" is said only on the
+/// condition it rests on, since the damaged file still parses and its meta may be stale.
+#[test]
+fn nothing_lost_beside_the_stale_meta_warning_is_said_with_its_condition() {
+    let s = primary_equal_to_the_newest_valid_backup();
+    let mut bytes = fs::read(s.primary()).expect("read");
+    let at = bytes
+        .windows(5)
+        .position(|w| w == b"101.5")
+        .expect("a price")
+        + 2;
+    bytes[at] ^= 0x01;
+    fs::write(s.primary(), &bytes).expect("flip");
+    let out = common::gv(&s.root(), &["recover"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("lost: nothing, if graph.json.meta was current"),
+        "{text}"
+    );
+    assert!(text.contains("warning: "), "{text}");
+    assert!(!text.contains("byte for byte"), "{text}");
+
+    // A truncated primary does not parse: nothing is lost, without a condition.
+    let s = primary_equal_to_the_newest_valid_backup();
+    let bytes = fs::read(s.primary()).expect("read");
+    fs::write(s.primary(), &bytes[..bytes.len() / 3]).expect("truncate");
+    let out = common::gv(&s.root(), &["recover"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        text.contains("lost: nothing: the damaged primary's meta records"),
+        "{text}"
+    );
+}
+
 #[test]
 fn what_was_lost_is_the_diff_when_the_primary_parses_and_differs() {
     let s = common::app_store();
