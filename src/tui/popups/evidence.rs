@@ -260,7 +260,7 @@ fn detail_lines(t: Theme, i: &EvidenceItem) -> Vec<Line<'static>> {
     if let Some(why) = &i.status_reason {
         lines.push(Line::from(vec![
             Span::styled("verified  ", t.dim()),
-            Span::styled(why.clone(), t.status(i.status)),
+            Span::styled(super::fit_checksums(why, 0), t.status(i.status)),
         ]));
     }
     lines

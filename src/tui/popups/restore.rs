@@ -593,7 +593,7 @@ fn evidence_head_lines(t: Theme, r: &EvidenceRestoreReport) -> Vec<Line<'static>
                     crate::present::status_word(s),
                     e.status_reason
                         .as_ref()
-                        .map(|r| format!(": {r}"))
+                        .map(|r| format!(": {}", fit_checksums(r, 0)))
                         .unwrap_or_default()
                 ),
                 t.status(s),
