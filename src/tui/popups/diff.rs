@@ -5,7 +5,7 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 
-use super::{Effects, Env, NodesPopup, PopupView, render_text_popup, scroll};
+use super::{Effects, Env, NodesPopup, PopupView, render_text_popup, scroll, wrap_words};
 use crate::present::{human_size, shorten_list};
 use crate::store::diff::{DiffReport, GraphDiff};
 use crate::store::verify::{FileReport, Target};
@@ -93,22 +93,37 @@ impl PopupView for DiffPopup {
                 Line::styled("the diff failed:", app.theme.bad()),
                 Line::from(e.message.clone()),
             ],
-            Some(Ok(report)) => diff_report_lines(app.theme, report, self.expanded),
+            Some(Ok(report)) => {
+                let inner = usize::from(SIZE.0.min(area.width).saturating_sub(2));
+                diff_report_lines(app.theme, report, self.expanded, inner)
+            }
         };
         let title = format!(" {} ", self.title);
-        render_text_popup(app.theme, area, &title, lines, self.scroll, (96, 30), buf);
+        render_text_popup(app.theme, area, &title, lines, self.scroll, SIZE, buf);
     }
 }
 
 /// How many ids of one kind of change are listed before "and N more".
 const IDS_LISTED: usize = 40;
 
+/// The diff popup's size at most.
+const SIZE: (u16, u16) = (96, 30);
+
+/// Where a group's list of ids starts: after its name, its count and two spaces.
+const IDS_AT: usize = 24;
+
 pub fn diff_lines(t: Theme, d: &GraphDiff) -> Vec<Line<'static>> {
-    diff_lines_listing(t, d, IDS_LISTED)
+    diff_lines_listing(t, d, IDS_LISTED, None)
 }
 
-/// [`diff_lines`] listing up to `listed` ids of each kind of change.
-fn diff_lines_listing(t: Theme, d: &GraphDiff, listed: usize) -> Vec<Line<'static>> {
+/// [`diff_lines`] listing up to `listed` ids of each kind of change. With the
+/// `width` of the lines, a list longer than a line goes on under itself.
+fn diff_lines_listing(
+    t: Theme,
+    d: &GraphDiff,
+    listed: usize,
+    width: Option<usize>,
+) -> Vec<Line<'static>> {
     let mut lines = Vec::new();
     let groups: [(&str, &Vec<String>); 6] = [
         ("+ nodes added", &d.nodes_added),
@@ -139,10 +154,19 @@ fn diff_lines_listing(t: Theme, d: &GraphDiff, listed: usize) -> Vec<Line<'stati
             ratatui::style::Style::new()
         };
         let mut spans = vec![Span::styled(format!("{what:<16}{:>6}", ids.len()), style)];
-        if !ids.is_empty() {
-            spans.push(Span::raw(format!("  {}", shorten_list(ids, listed))));
+        if ids.is_empty() {
+            lines.push(Line::from(spans));
+            continue;
         }
+        let list = shorten_list(ids, listed);
+        let parts = match width.map(|w| w.saturating_sub(IDS_AT)) {
+            Some(room) if room >= 20 => wrap_words(&list, room),
+            _ => vec![list],
+        };
+        let mut parts = parts.into_iter();
+        spans.push(Span::raw(format!("  {}", parts.next().unwrap_or_default())));
         lines.push(Line::from(spans));
+        lines.extend(parts.map(|more| Line::raw(format!("{:IDS_AT$}{more}", ""))));
     }
     lines
 }
@@ -166,14 +190,14 @@ fn file_line(
     ])
 }
 
-fn diff_report_lines(t: Theme, r: &DiffReport, expanded: bool) -> Vec<Line<'static>> {
+fn diff_report_lines(t: Theme, r: &DiffReport, expanded: bool, width: usize) -> Vec<Line<'static>> {
     let mut lines = vec![
         file_line(t, "old", &r.old, r.old_size, &r.old_file),
         file_line(t, "new", &r.new, r.new_size, &r.new_file),
         Line::from(""),
     ];
     let listed = if expanded { usize::MAX } else { IDS_LISTED };
-    lines.extend(diff_lines_listing(t, &r.diff, listed));
+    lines.extend(diff_lines_listing(t, &r.diff, listed, Some(width)));
     let more = [
         &r.diff.nodes_added,
         &r.diff.nodes_removed,
