@@ -208,12 +208,10 @@ fn nothing_is_lost_after_a_truncation_when_the_meta_matches_the_backup() {
     assert_eq!(report.lost, Some(Lost::SameChecksum), "no false alarm");
 }
 
-#[test]
-fn a_bit_flipped_node_is_not_reported_as_changed() {
-    let s = primary_equal_to_the_newest_valid_backup();
+/// Flips a bit inside a node's value (101.5 becomes 100.5): the file still parses,
+/// only the checksum tells.
+fn flip_a_price_bit(s: &common::AppStore) {
     let mut bytes = fs::read(s.primary()).expect("read");
-    // Flip a bit inside a node's value (101.5 becomes 100.5): the file
-    // still parses, only the checksum tells.
     let at = bytes
         .windows(5)
         .position(|w| w == b"101.5")
@@ -221,6 +219,12 @@ fn a_bit_flipped_node_is_not_reported_as_changed() {
         + 2;
     bytes[at] ^= 0x01;
     fs::write(s.primary(), &bytes).expect("flip");
+}
+
+#[test]
+fn a_bit_flipped_node_is_not_reported_as_changed() {
+    let s = primary_equal_to_the_newest_valid_backup();
+    flip_a_price_bit(&s);
     let (_, report) = s.open().load_with_recovery(REAL).expect("recover");
     assert!(matches!(report.source, Source::Backup(_)));
     assert_eq!(report.lost, Some(Lost::SameChecksum), "{:?}", report.lost);
@@ -231,14 +235,7 @@ fn a_bit_flipped_node_is_not_reported_as_changed() {
 #[test]
 fn nothing_lost_beside_the_stale_meta_warning_is_said_with_its_condition() {
     let s = primary_equal_to_the_newest_valid_backup();
-    let mut bytes = fs::read(s.primary()).expect("read");
-    let at = bytes
-        .windows(5)
-        .position(|w| w == b"101.5")
-        .expect("a price")
-        + 2;
-    bytes[at] ^= 0x01;
-    fs::write(s.primary(), &bytes).expect("flip");
+    flip_a_price_bit(&s);
     let out = common::gv(&s.root(), &["recover"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
