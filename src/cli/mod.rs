@@ -217,10 +217,8 @@ pub enum Command {
     },
     /// Damage the primary of a sandbox store (see `graphvault demo`).
     Corrupt {
-        /// bit-flip, truncate, append-garbage, invalid-json, zero-block,
-        /// dangling-edge, delete-primary, delete-meta, tampered; and for
-        /// the newest compressed backup: damaged-frame.
-        #[arg(value_parser = parse_kind)]
+        /// What to damage, and how (`--help` says what each kind does).
+        #[arg(value_parser = kind_parser())]
         kind: CorruptionKind,
     },
     /// The one command for a timer: verify the primary, scrub the backups,
@@ -554,6 +552,17 @@ fn parse_target(s: &str) -> Result<Target, String> {
 
 fn parse_kind(s: &str) -> Result<CorruptionKind, String> {
     s.parse().map_err(|e: StoreError| e.to_string())
+}
+
+/// The kinds of damage as clap's possible values, each with what it does: the primary's
+/// kinds (the wizard's list), then the backups'.
+fn kind_parser() -> impl clap::builder::TypedValueParser<Value = CorruptionKind> {
+    use clap::builder::TypedValueParser as _;
+    let kinds = CorruptionKind::ALL
+        .iter()
+        .chain(CorruptionKind::BACKUP_KINDS.iter())
+        .map(|k| clap::builder::PossibleValue::new(k.name()).help(k.description()));
+    clap::builder::PossibleValuesParser::new(kinds).try_map(|name: String| parse_kind(&name))
 }
 
 fn command_name(c: &Command) -> &'static str {

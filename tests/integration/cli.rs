@@ -31,6 +31,27 @@ fn list_prints_an_aligned_table_and_a_json_document() {
     assert_eq!(doc["result"]["backups"][0]["id"], "graph_20251003_100500");
 }
 
+/// `corrupt --help` says what each kind of damage does, the backups' kinds included,
+/// from the same descriptions the UI's wizard lists.
+#[test]
+fn corrupt_help_lists_every_kind_with_what_it_does() {
+    use graphvault::store::corrupt::CorruptionKind;
+    let s = common::app_store();
+    let out = gv(&s.root(), &["corrupt", "--help"]);
+    assert_eq!(out.status.code(), Some(0));
+    let help = String::from_utf8_lossy(&out.stdout);
+    for kind in CorruptionKind::ALL
+        .iter()
+        .chain(CorruptionKind::BACKUP_KINDS.iter())
+    {
+        let line = help
+            .lines()
+            .find(|l| l.trim_start().starts_with(&format!("- {}:", kind.name())))
+            .unwrap_or_else(|| panic!("{} not listed:\n{help}", kind.name()));
+        assert!(line.ends_with(kind.description()), "{line}");
+    }
+}
+
 #[test]
 fn exit_codes_are_the_documented_ones() {
     let s = common::app_store();
