@@ -365,7 +365,7 @@ pub fn verify_all(r: &VerifyAllReport) -> String {
         &rows,
     );
     // `corrupt` counts every file that failed; the ones whose read failed are named apart.
-    let unreadable = r.files.iter().filter(|f| f.word() == "unreadable").count();
+    let unreadable = r.files.iter().filter(|f| f.failed_unread()).count();
     let failed = match unreadable {
         0 => format!("{} corrupt", r.corrupt),
         n => format!("{} corrupt, {n} unreadable", r.corrupt.saturating_sub(n)),

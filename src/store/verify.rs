@@ -196,11 +196,16 @@ impl FileReport {
     /// "unreadable": nothing was learned about its bytes, and retention keeps it as
     /// "could not be judged".
     pub fn word(&self) -> &'static str {
-        if self.unreadable && self.status == Status::Corrupt {
+        if self.failed_unread() {
             "unreadable"
         } else {
             self.status.name()
         }
+    }
+
+    /// Whether it failed because its read failed, not because of what it holds.
+    pub fn failed_unread(&self) -> bool {
+        self.unreadable && self.status == Status::Corrupt
     }
 }
 
