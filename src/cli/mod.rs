@@ -928,19 +928,24 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 message: format!("read {}: {e}; nothing was saved", from.display()),
             })?;
             // Stored as they are: parsed (to refuse what is not a graph) and
-            // hashed at once, never serialized again.
-            let input = crate::store::save::SaveInput::read(bytes).map_err(|e| Failure {
-                code: exit::FAILURE,
-                kind: "invalid_graph",
-                message: format!("{}: {e}; nothing was saved", from.display()),
-            })?;
-            let report = store.save_input(
-                &input,
-                &crate::store::save::SaveOptions {
-                    rotate: !no_rotate,
-                    at: None,
-                },
-            )?;
+            // hashed while they are written, never serialized again.
+            let report = store
+                .save_file_bytes(
+                    from,
+                    bytes,
+                    &crate::store::save::SaveOptions {
+                        rotate: !no_rotate,
+                        at: None,
+                    },
+                )
+                .map_err(|e| {
+                    let invalid = matches!(e, StoreError::Graph { .. });
+                    let mut f = Failure::from(e);
+                    if invalid {
+                        f.message.push_str("; nothing was saved");
+                    }
+                    f
+                })?;
             let mut out = outcome(cli.json, &report, render::save(&report), exit::OK);
             remote::auto_push_after_save(store, &mut out);
             Ok(out)

@@ -507,6 +507,14 @@ impl Store {
         )
     }
 
+    /// Whether the directories a save creates are all there already (a save
+    /// into anything else makes a directory a store).
+    pub(crate) fn is_store(&self) -> bool {
+        [self.root.clone(), self.backups_dir(), self.state_dir()]
+            .iter()
+            .all(|dir| self.fs.entry(dir).is_ok())
+    }
+
     fn ensure_dirs(&self) -> Result<()> {
         for dir in [
             self.backups_dir(),

@@ -361,6 +361,21 @@ impl Store {
         why: &str,
         incoming: Option<&str>,
     ) -> Result<Vec<PathBuf>> {
+        if self.primary_needs_keeping(incoming)? {
+            self.keep_evidence(bytes, at, why)
+        } else {
+            Ok(Vec::new())
+        }
+    }
+
+    /// Whether graph.json must be kept before it is replaced: it is there
+    /// and no backup holds exactly its bytes, nor are they `incoming` (what
+    /// is about to be written). A file that cannot be hashed as a graph
+    /// (not a regular file, over the size limit) must be kept too.
+    ///
+    /// # Errors
+    /// graph.json could not be read (it is then neither kept nor replaced).
+    pub(crate) fn primary_needs_keeping(&self, incoming: Option<&str>) -> Result<bool> {
         let primary = self.primary_path();
         // The backup most likely to hold the primary's bytes (after a save,
         // the newest one: the primary's meta names its checksum) is hashed on
@@ -395,12 +410,10 @@ impl Store {
         });
         let (sha, size) = match hashed {
             Ok(h) => h,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
             // Not a regular file, or over the size limit: nothing a backup
             // could hold; keep_evidence keeps what can be kept of it.
-            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => {
-                return self.keep_evidence(bytes, at, why);
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidInput => return Ok(true),
             Err(e) => return Err(StoreError::io("read graph.json to keep it", primary, e)),
         };
         let guess_holds = guess.is_some_and(|b| {
@@ -408,13 +421,9 @@ impl Store {
                 .as_deref()
                 .is_some_and(|c| c.eq_ignore_ascii_case(&sha))
         }) && guessed.is_some_and(|(h, n)| h == sha && n == size);
-        if incoming == Some(sha.as_str())
+        Ok(!(incoming == Some(sha.as_str())
             || guess_holds
-            || self.backup_holding(listing.as_ref(), &sha, size).is_some()
-        {
-            return Ok(Vec::new());
-        }
-        self.keep_evidence(bytes, at, why)
+            || self.backup_holding(listing.as_ref(), &sha, size).is_some()))
     }
 
     /// The checksum graph.json's meta records, if it can be read (lower

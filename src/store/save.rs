@@ -9,6 +9,12 @@
 //! 3. the new graph to a temp file, fsync, rename over `graph.json`, fsync dir;
 //! 4. rename the pending meta over `graph.json.meta`, fsync dir.
 //!
+//! The backup's data and the new graph are written to their temporary
+//! names at once, beside the parse of `save --from`'s input; nothing is
+//! linked or renamed into place before the bytes are proven a graph that
+//! verify accepts, so a refused input leaves only temporary files, which
+//! are removed (or swept by the next locked open after a crash).
+//!
 //! A crash before 3 leaves the old graph and its meta (the pending meta does
 //! not match and is discarded at the next locked open). A crash between 3
 //! and 4 leaves the new graph and a pending meta that matches it: verify
@@ -138,17 +144,92 @@ pub(crate) fn serialize_for_save(
     out.finish()
 }
 
-/// The bytes a save writes, with what was proven about them.
+/// The bytes a save writes, and how they came to be.
 struct Prepared<'a> {
-    bytes: &'a [u8],
-    checksum: String,
-    /// The graph's consistency, when it was checked (the memo records only
-    /// a consistent graph).
-    consistency: Option<crate::graph::Consistency>,
+    /// Only read, except that a file with Python's bare `NaN` is masked in
+    /// place for its parse (and put back) once the writes are done.
+    bytes: &'a mut [u8],
     at: chrono::DateTime<chrono::Local>,
     /// The caller kept the primary in evidence already (a partial restore
     /// keeps what it replaces, as every restore does): not kept twice.
     primary_kept: bool,
+}
+
+/// What a save knows of its bytes before it writes them.
+enum Proof<'g> {
+    /// The graph they are the file form of, its consistency and their hash.
+    Known {
+        graph: &'g KnowledgeGraph,
+        consistency: crate::graph::Consistency,
+        checksum: String,
+    },
+    /// Nothing yet: the bytes of the file at `input` are hashed, parsed and
+    /// checked while they are written.
+    Parse { input: &'g Path },
+}
+
+/// What a save put in place: the graph its bytes are, with its
+/// consistency, the primary's meta, the checksum, the backup (id, data and
+/// meta paths) and where the replaced primary was kept.
+struct Written<'g> {
+    graph: std::borrow::Cow<'g, KnowledgeGraph>,
+    consistency: crate::graph::Consistency,
+    meta: Meta,
+    checksum: String,
+    backup: (BackupId, PathBuf, PathBuf),
+    evidence: Vec<PathBuf>,
+}
+
+/// What [`parse_unmasked_for_save`] found: the graph and its consistency,
+/// `None` for a file with bare `NaN` (parsed again masked), or the error.
+type Parsed = std::result::Result<
+    Option<(KnowledgeGraph, crate::graph::Consistency)>,
+    crate::graph::GraphError,
+>;
+
+/// Parses and checks bytes that other threads are writing (never changed).
+fn parse_unmasked_for_save(bytes: &[u8]) -> Parsed {
+    Ok(KnowledgeGraph::from_slice_unmasked(bytes)?.map(|graph| {
+        let consistency = graph.check_consistency();
+        (graph, consistency)
+    }))
+}
+
+/// The graph a save's bytes are, from `proof` and what the parse beside the
+/// writes found (`parsed`); a file with bare `NaN` is parsed again here,
+/// masked in place and put back.
+fn prove<'g>(
+    proof: Proof<'g>,
+    parsed: Option<Parsed>,
+    bytes: &mut [u8],
+) -> Result<(
+    std::borrow::Cow<'g, KnowledgeGraph>,
+    crate::graph::Consistency,
+)> {
+    match proof {
+        Proof::Known {
+            graph, consistency, ..
+        } => Ok((std::borrow::Cow::Borrowed(graph), consistency)),
+        Proof::Parse { input } => {
+            let invalid = |source| StoreError::Graph {
+                path: input.to_path_buf(),
+                source,
+            };
+            let parsed = match parsed {
+                Some(parsed) => parsed,
+                None => parse_unmasked_for_save(bytes),
+            };
+            let (graph, consistency) = match parsed.map_err(invalid)? {
+                Some(found) => found,
+                None => {
+                    let graph = KnowledgeGraph::from_mut_slice_masked(bytes).map_err(invalid)?;
+                    let consistency = graph.check_consistency();
+                    (graph, consistency)
+                }
+            };
+            Ok((std::borrow::Cow::Owned(graph), consistency))
+        }
+    }
 }
 
 /// A graph file read for saving as it is: its bytes, their SHA-256, the
@@ -191,6 +272,17 @@ impl SaveInput {
             consistency,
         })
     }
+}
+
+/// Refuses to save what verify would call corrupt (the one consistency
+/// check both share), before anything is put in place.
+fn refuse_inconsistent(consistency: &crate::graph::Consistency) -> Result<()> {
+    if consistency.problems.is_empty() {
+        return Ok(());
+    }
+    Err(StoreError::InconsistentGraph {
+        problems: consistency.problems.join("; "),
+    })
 }
 
 /// How far behind the newest backup's name the clock may read before a new
@@ -238,19 +330,24 @@ impl Store {
         let at = options.at.unwrap_or_else(super::now);
         // The memo records what a save writes only for a consistent graph;
         // the check runs on the second core while this one serializes.
-        let (bytes, checksum, consistency) = std::thread::scope(|s| {
+        let (mut bytes, checksum, consistency) = std::thread::scope(|s| {
             let check = s.spawn(|| graph.check_consistency());
             let (bytes, checksum) = serialize_for_save(graph, at);
             (bytes, checksum, check.join().ok())
         });
+        let consistency = consistency.unwrap_or_else(|| graph.check_consistency());
+        refuse_inconsistent(&consistency)?;
         let prepared = Prepared {
-            bytes: &bytes,
-            checksum,
-            consistency,
+            bytes: &mut bytes,
             at,
             primary_kept,
         };
-        self.save_prepared(graph, prepared, options, source, started)
+        let proof = Proof::Known {
+            graph,
+            consistency,
+            checksum,
+        };
+        self.save_prepared(prepared, proof, options, source, started)
     }
 
     /// Saves a graph file's bytes as they are (`save --from FILE`): what
@@ -260,55 +357,86 @@ impl Store {
     ///
     /// # Errors
     /// As [`Store::save_graph_with_backup`].
-    pub fn save_input(&self, input: &SaveInput, options: &SaveOptions) -> Result<SaveReport> {
+    pub fn save_input(&self, input: SaveInput, options: &SaveOptions) -> Result<SaveReport> {
         let started = Instant::now();
         // A save is the one operation that may make a directory a store.
         let _guard = self.lock_creating()?;
+        let SaveInput {
+            mut bytes,
+            checksum,
+            graph,
+            consistency,
+        } = input;
+        refuse_inconsistent(&consistency)?;
         let prepared = Prepared {
-            bytes: &input.bytes,
-            checksum: input.checksum.clone(),
-            consistency: Some(input.consistency.clone()),
+            bytes: &mut bytes,
             at: options.at.unwrap_or_else(super::now),
             primary_kept: false,
         };
-        self.save_prepared(&input.graph, prepared, options, "save", started)
+        let proof = Proof::Known {
+            graph: &graph,
+            consistency,
+            checksum,
+        };
+        self.save_prepared(prepared, proof, options, "save", started)
     }
 
-    /// The save of `prepared` (the file form of `graph`), under the lock.
+    /// Saves the bytes of the graph file at `input` as they are (`save --from
+    /// FILE`), parsing them while they are written: the backup's data and the
+    /// new primary go to temporary names beside their targets while another
+    /// core parses and checks the graph, and nothing is put in place until
+    /// the parse has proven it. A graph that does not parse, or that verify
+    /// would call corrupt, leaves the store as it was (the temporary files are
+    /// removed). A file with Python's bare `NaN` is parsed again with them
+    /// masked in place once the writes are done with the buffer: never a copy.
+    ///
+    /// Into a directory that is not a store yet the parse comes first (as
+    /// [`SaveInput::read`] and [`Store::save_input`]), so that a refused input
+    /// creates nothing.
+    ///
+    /// # Errors
+    /// [`StoreError::Graph`] (naming `input`) for bytes that are not a graph
+    /// in the application's format, [`StoreError::InconsistentGraph`], and as
+    /// [`Store::save_graph_with_backup`].
+    pub fn save_file_bytes(
+        &self,
+        input: &Path,
+        mut bytes: Vec<u8>,
+        options: &SaveOptions,
+    ) -> Result<SaveReport> {
+        if !self.is_store() {
+            let read = SaveInput::read(bytes).map_err(|source| StoreError::Graph {
+                path: input.to_path_buf(),
+                source,
+            })?;
+            return self.save_input(read, options);
+        }
+        let started = Instant::now();
+        let _guard = self.lock_creating()?;
+        let prepared = Prepared {
+            bytes: &mut bytes,
+            at: options.at.unwrap_or_else(super::now),
+            primary_kept: false,
+        };
+        self.save_prepared(prepared, Proof::Parse { input }, options, "save", started)
+    }
+
+    /// The save of `prepared`, under the lock, with what is known of its
+    /// bytes (`proof`). Nothing is put in place before the bytes are proven
+    /// a consistent graph.
     fn save_prepared(
         &self,
-        graph: &KnowledgeGraph,
         prepared: Prepared<'_>,
+        proof: Proof<'_>,
         options: &SaveOptions,
         source: &str,
         started: Instant,
     ) -> Result<SaveReport> {
         let Prepared {
             bytes,
-            checksum,
-            consistency,
             at,
             primary_kept,
         } = prepared;
-        // Save exactly what verify accepts (the same check), before anything
-        // is written: recovery would throw the new save away later.
-        let problems = match &consistency {
-            Some(c) => c.problems.clone(),
-            None => graph.check_consistency().problems,
-        };
-        if !problems.is_empty() {
-            return Err(StoreError::InconsistentGraph {
-                problems: problems.join("; "),
-            });
-        }
-        let meta = self.seal(Meta::for_data(
-            checksum.clone(),
-            bytes.len() as u64,
-            graph.node_count() as u64,
-            graph.edge_count() as u64,
-            source,
-            at,
-        ))?;
         // Backup and primary are both written in full before the old
         // primary's space comes back.
         let size = bytes.len() as u64;
@@ -327,8 +455,11 @@ impl Store {
             self.refuse_unreplaceable_primary("before-save")
                 .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))?;
         }
-        // Four things overlap; the disk is what they mostly wait for:
-        // - the backup pair is written (this thread);
+        // Six things overlap; the disk is what they mostly wait for:
+        // - the bytes are hashed (unless known) and the backup's data is
+        //   written to a temporary name (this thread);
+        // - for `save --from`, the bytes are parsed and checked (another
+        //   core);
         // - the new primary is written under a temporary name and made
         //   durable (the two copies of 70 MB into the page cache are most of
         //   a save's writing);
@@ -337,19 +468,31 @@ impl Store {
         //   kept unless a backup holds them;
         // - then the backups the retention that follows will read are hashed
         //   (see `prefetch.rs`).
-        // The new primary is put in place only once the backup is durable and
-        // the old one is kept.
+        // The backup is put in place once the graph is proven and its meta
+        // written; the new primary only once the backup is durable and the
+        // old one is kept.
         let primary = self.primary_path();
         let rotating = options.rotate && self.config_problem.is_none();
         let stop = std::sync::atomic::AtomicBool::new(false);
         let (kept_tx, kept_rx) = std::sync::mpsc::channel::<()>();
-        let incoming = checksum.as_str();
+        let (sum_tx, sum_rx) = std::sync::mpsc::channel::<String>();
+        let (go_tx, go_rx) = std::sync::mpsc::channel::<bool>();
+        let nothing_saved = "nothing was saved: graph.json and its meta are unchanged";
         let written = std::thread::scope(|scope| {
             let keeping = scope.spawn(move || {
-                let kept = if primary_kept {
-                    Ok(Vec::new())
-                } else {
-                    self.keep_primary_before_replacing(None, at, "before-save", Some(incoming))
+                // The hashes run beside the writes; a copy is made only
+                // for a save that goes ahead (its bytes proven a graph).
+                let kept = match (primary_kept, sum_rx.recv()) {
+                    (false, Ok(incoming)) => {
+                        self.primary_needs_keeping(Some(&incoming))
+                            .and_then(|needed| match (needed, go_rx.recv()) {
+                                (true, Ok(true)) => self.keep_evidence(None, at, "before-save"),
+                                _ => Ok(Vec::new()),
+                            })
+                    }
+                    // Kept by the caller, or the save ended before its bytes
+                    // were hashed.
+                    _ => Ok(Vec::new()),
                 };
                 // The prefetch may now recall the hashes made here.
                 drop(kept_tx);
@@ -362,18 +505,90 @@ impl Store {
                     self.prefetch_for_retention(at, stop);
                 });
             }
-            let staging = scope.spawn(|| fs::stage(&*self.fs, &primary, |w| w.write_all(bytes)));
-            let backup = self.write_backup_pair(bytes, &meta, at);
-            let staged = staging
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            // The writes, and the parse beside them, only read the bytes.
+            let (checksum, parsed, staged, early_backup) = std::thread::scope(|inner| {
+                let bytes: &[u8] = bytes;
+                // The disk is the longest wait: both writes start first.
+                let staging =
+                    inner.spawn(move || fs::stage(&*self.fs, &primary, |w| w.write_all(bytes)));
+                // A plain backup's data needs no meta yet: it is written
+                // before the proof. (A compressed or delta one is encoded
+                // with its meta.)
+                let early_backup = (self.config.backup_format.form_for(0) == StoredForm::Plain)
+                    .then(|| {
+                        let id = self.new_backup_id(at);
+                        let data_path = self.backups_dir().join(id.data_file_name());
+                        inner.spawn(move || {
+                            fs::stage(&*self.fs, &data_path, |w| w.write_all(bytes))
+                                .map(|staged| (id, data_path, staged))
+                        })
+                    });
+                let parsing = matches!(proof, Proof::Parse { .. })
+                    .then(|| inner.spawn(move || parse_unmasked_for_save(bytes)));
+                let checksum = match &proof {
+                    Proof::Known { checksum, .. } => checksum.clone(),
+                    Proof::Parse { .. } => super::digest::sha256_hex(bytes),
+                };
+                let _ = sum_tx.send(checksum.clone());
+                let early_backup = early_backup.map(|b| {
+                    b.join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+                });
+                let parsed = parsing.map(|p| {
+                    // A panic in the parser is a bug, not a verdict on the
+                    // input: parse again here so that it surfaces.
+                    p.join().unwrap_or_else(|_| parse_unmasked_for_save(bytes))
+                });
+                let staged = staging
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (checksum, parsed, staged, early_backup)
+            });
+            // The writes are done with the buffer: a file with bare `NaN`
+            // may be masked in place now.
+            let proven = prove(proof, parsed, bytes).and_then(|(graph, consistency)| {
+                refuse_inconsistent(&consistency)?;
+                let meta = self.seal(Meta::for_data(
+                    checksum.clone(),
+                    size,
+                    graph.node_count() as u64,
+                    graph.edge_count() as u64,
+                    source,
+                    at,
+                ))?;
+                Ok((graph, consistency, meta))
+            });
+            let _ = go_tx.send(proven.is_ok());
+            let backup = match proven {
+                // Not a graph to save: the staged files are dropped, which
+                // removes them, and nothing else was written.
+                Err(e) => Err(e),
+                Ok((graph, consistency, meta)) => match early_backup {
+                    Some(staged) => staged
+                        .and_then(|(id, data_path, staged)| {
+                            staged.publish(Publish::NoReplace)?;
+                            let meta_path = self.backups_dir().join(id.meta_file_name());
+                            fs::write_atomic(
+                                &*self.fs,
+                                &meta_path,
+                                &meta.to_vec(),
+                                Publish::NoReplace,
+                            )?;
+                            Ok((id, data_path, meta_path))
+                        })
+                        .map_err(|e| e.left(nothing_saved)),
+                    None => self
+                        .write_backup_pair(bytes, &meta, at)
+                        .map_err(|e| e.left(nothing_saved)),
+                }
+                .map(|written| (graph, consistency, meta, written)),
+            };
             let kept = keeping
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             // An error drops the staged file, which removes it.
-            let written = backup
-                .map_err(|e| e.left("nothing was saved: graph.json and its meta are unchanged"))
-                .and_then(|(backup_id, backup_path, backup_meta_path)| {
+            let written = backup.and_then(
+                |(graph, consistency, meta, (backup_id, backup_path, backup_meta_path))| {
                     let unchanged = format!(
                         "backup {backup_id} of the new graph was written; graph.json and its meta are unchanged"
                     );
@@ -386,22 +601,36 @@ impl Store {
                         .map_err(|e| {
                             e.left(format!("backup {backup_id} of the new graph was written"))
                         })?;
-                    Ok((backup_id, backup_path, backup_meta_path, evidence))
-                });
+                    Ok(Written {
+                        graph,
+                        consistency,
+                        meta,
+                        checksum,
+                        backup: (backup_id, backup_path, backup_meta_path),
+                        evidence,
+                    })
+                },
+            );
             if written.is_err() {
                 stop.store(true, std::sync::atomic::Ordering::Relaxed);
             }
             written
         });
-        let (backup_id, backup_path, backup_meta_path, evidence) = written?;
-        if let Some(c) = consistency.filter(|c| c.problems.is_empty()) {
-            self.memo_record(super::memo::MemoEntry::new(
-                &checksum,
-                bytes.len() as u64,
-                graph,
-                c.warnings,
-            ));
-        }
+        let Written {
+            graph,
+            consistency,
+            meta,
+            checksum,
+            backup: (backup_id, backup_path, backup_meta_path),
+            evidence,
+        } = written?;
+        let graph = &*graph;
+        self.memo_record(super::memo::MemoEntry::new(
+            &checksum,
+            size,
+            graph,
+            consistency.warnings,
+        ));
         tracing::info!(
             path = %self.primary_path().display(),
             backup = %backup_id,
@@ -501,6 +730,42 @@ impl Store {
         meta: &Meta,
         at: chrono::DateTime<chrono::Local>,
     ) -> Result<(BackupId, PathBuf, PathBuf)> {
+        let id = self.new_backup_id(at);
+        let dir = self.backups_dir();
+        let format = &self.config.backup_format;
+        let form = format.form_for(0);
+        let data_path = dir.join(id.stored_file_name(form));
+        let meta_path = dir.join(id.meta_file_name());
+        match form {
+            StoredForm::Plain => {
+                fs::write_atomic(&*self.fs, &data_path, bytes, Publish::NoReplace)?;
+                fs::write_atomic(&*self.fs, &meta_path, &meta.to_vec(), Publish::NoReplace)?;
+            }
+            StoredForm::Zstd | StoredForm::Delta => {
+                let (stored, meta, delta) = match self.encode_as_delta(bytes, meta)? {
+                    Some((stored, meta)) => (stored, meta, true),
+                    None => {
+                        let (stored, meta) = self.encode_backup(bytes, meta, &data_path)?;
+                        (stored, meta, false)
+                    }
+                };
+                let data_path = if delta {
+                    dir.join(id.delta_file_name())
+                } else {
+                    data_path
+                };
+                fs::write_atomic(&*self.fs, &data_path, &stored, Publish::NoReplace)?;
+                fs::write_atomic(&*self.fs, &meta_path, &meta.to_vec(), Publish::NoReplace)?;
+                return Ok((id, data_path, meta_path));
+            }
+        }
+        Ok((id, data_path, meta_path))
+    }
+
+    /// A fresh backup id for `at` (the caller holds the lock): a name taken
+    /// by any file, or by a backup in the trash, gets the next counter in
+    /// the same second.
+    fn new_backup_id(&self, at: chrono::DateTime<chrono::Local>) -> BackupId {
         let dir = self.backups_dir();
         let mut id = BackupId::new(at.naive_local(), 0);
         // A new backup must sort after every backup already there: order
@@ -544,34 +809,7 @@ impl Store {
             }
             id = id.next_in_second();
         }
-        let format = &self.config.backup_format;
-        let form = format.form_for(0);
-        let data_path = dir.join(id.stored_file_name(form));
-        let meta_path = dir.join(id.meta_file_name());
-        match form {
-            StoredForm::Plain => {
-                fs::write_atomic(&*self.fs, &data_path, bytes, Publish::NoReplace)?;
-                fs::write_atomic(&*self.fs, &meta_path, &meta.to_vec(), Publish::NoReplace)?;
-            }
-            StoredForm::Zstd | StoredForm::Delta => {
-                let (stored, meta, delta) = match self.encode_as_delta(bytes, meta)? {
-                    Some((stored, meta)) => (stored, meta, true),
-                    None => {
-                        let (stored, meta) = self.encode_backup(bytes, meta, &data_path)?;
-                        (stored, meta, false)
-                    }
-                };
-                let data_path = if delta {
-                    dir.join(id.delta_file_name())
-                } else {
-                    data_path
-                };
-                fs::write_atomic(&*self.fs, &data_path, &stored, Publish::NoReplace)?;
-                fs::write_atomic(&*self.fs, &meta_path, &meta.to_vec(), Publish::NoReplace)?;
-                return Ok((id, data_path, meta_path));
-            }
-        }
-        Ok((id, data_path, meta_path))
+        id
     }
 
     /// With deltas on: the new backup as a delta against the newest full

@@ -495,3 +495,109 @@ fn progress_is_drawn_on_a_terminal_only() {
         assert!(!out.stdout.is_empty(), "{args:?} printed no report");
     }
 }
+
+/// The application's store after one `save --from`, so that it is
+/// graphvault's store and the next `save --from` parses beside its writes.
+fn saved_once_from_a_file() -> common::AppStore {
+    let s = common::app_store();
+    let first = s.dir.path().join("first.json");
+    fs::write(&first, common::app_graph(4, 2, false, "first")).expect("input");
+    let out = gv(
+        &s.root(),
+        &["save", "--from", first.to_str().expect("utf8")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    s
+}
+
+/// `save --from` into a store writes the backup and the new primary while
+/// another core parses the input. An input that is not a graph, or one that
+/// verify would call corrupt, must leave the store exactly as it was: no
+/// backup, no temporary file, and no evidence copy of a primary that no
+/// backup holds (the copy is for a save that goes ahead).
+#[test]
+fn a_save_from_an_input_refused_while_written_leaves_the_store_as_it_was() {
+    let s = saved_once_from_a_file();
+    // The application rewrites the primary: its bytes are in no backup.
+    fs::write(s.primary(), common::app_graph(6, 2, true, "unbacked")).expect("rewrite");
+    let before = common::snapshot_tree(&s.root());
+
+    let not_json = s.dir.path().join("not-json.json");
+    fs::write(
+        &not_json,
+        common::app_graph(40, 2, true, "cut").split_at(3000).0,
+    )
+    .expect("cut");
+    let dangling = s.dir.path().join("dangling.json");
+    fs::write(
+        &dangling,
+        common::app_graph(40, 2, true, "dangling").replacen(
+            "\"to\": \"N1\"",
+            "\"to\": \"N999\"",
+            1,
+        ),
+    )
+    .expect("dangling");
+    for (input, kind) in [
+        (&not_json, "invalid_graph"),
+        (&dangling, "inconsistent_graph"),
+    ] {
+        let out = gv(
+            &s.root(),
+            &["--json", "save", "--from", input.to_str().expect("utf8")],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{kind}: {err}");
+        let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+        assert_eq!(doc["error"]["kind"], kind, "{doc}");
+        let message = doc["error"]["message"].as_str().expect("message");
+        assert!(message.contains("nothing was"), "{message}");
+        if kind == "invalid_graph" {
+            assert!(message.contains("not-json.json"), "{message}");
+        }
+        assert_eq!(common::snapshot_tree(&s.root()), before, "{kind}");
+    }
+}
+
+/// A file with Python's bare `NaN`, saved into a store while it is written,
+/// is parsed again masked once the writes are done: the primary and the
+/// backup are the input byte for byte, and both verify.
+#[test]
+fn a_save_from_an_input_with_bare_nan_stores_its_bytes_as_they_are() {
+    let s = saved_once_from_a_file();
+
+    let input = s.dir.path().join("nan.json");
+    let text = common::app_graph(30, 2, true, "nan");
+    assert!(text.contains("\"price\": NaN"));
+    fs::write(&input, &text).expect("input");
+    let out = gv(
+        &s.root(),
+        &["--json", "save", "--from", input.to_str().expect("utf8")],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(doc["result"]["node_count"], 30, "{doc}");
+    let backup = doc["result"]["backup_path"].as_str().expect("backup path");
+    assert_eq!(fs::read(s.primary()).expect("primary"), text.as_bytes());
+    assert_eq!(fs::read(backup).expect("backup"), text.as_bytes());
+    let id = doc["result"]["backup_id"].as_str().expect("id");
+    for target in ["primary", id] {
+        let out = gv(&s.root(), &["verify", "--deep", target]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "{target}: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+    }
+}

@@ -140,6 +140,11 @@ fn power_loss_at_every_step_of_save() {
 }
 
 #[test]
+fn power_loss_at_every_step_of_save_from_a_file() {
+    sim_suite(Scenario::SaveFrom);
+}
+
+#[test]
 fn power_loss_at_every_step_of_save_and_rotate() {
     sim_suite(Scenario::SaveRotate);
 }
@@ -233,6 +238,11 @@ fn real_suite(scenario: Scenario) {
 #[test]
 fn a_real_process_aborted_at_every_step_of_save() {
     real_suite(Scenario::Save);
+}
+
+#[test]
+fn a_real_process_aborted_at_every_step_of_save_from_a_file() {
+    real_suite(Scenario::SaveFrom);
 }
 
 #[test]

@@ -187,6 +187,11 @@ fn every_call_of_save_fails_cleanly() {
 }
 
 #[test]
+fn every_call_of_save_from_a_file_fails_cleanly() {
+    fault_suite(Scenario::SaveFrom);
+}
+
+#[test]
 fn every_call_of_save_and_rotate_fails_cleanly() {
     fault_suite(Scenario::SaveRotate);
 }

@@ -67,6 +67,9 @@ fn no_rotate(day: u32) -> SaveOptions {
 pub enum Scenario {
     /// Save with backup, no retention.
     Save,
+    /// `save --from`: a graph file's bytes (with Python's bare `NaN`) saved
+    /// as they are, parsed while the backup and the primary are written.
+    SaveFrom,
     /// Save with backup, then the store's retention (moves two backups to
     /// the trash).
     SaveRotate,
@@ -85,8 +88,9 @@ pub enum Scenario {
 }
 
 impl Scenario {
-    pub const ALL: [Scenario; 6] = [
+    pub const ALL: [Scenario; 7] = [
         Scenario::Save,
+        Scenario::SaveFrom,
         Scenario::SaveRotate,
         Scenario::SaveRotatePurge,
         Scenario::Restore,
@@ -97,6 +101,7 @@ impl Scenario {
     pub fn name(self) -> &'static str {
         match self {
             Scenario::Save => "save",
+            Scenario::SaveFrom => "save-from",
             Scenario::SaveRotate => "save+rotate",
             Scenario::SaveRotatePurge => "save+purge",
             Scenario::Restore => "restore",
@@ -167,6 +172,12 @@ impl Scenario {
     pub fn run(self, store: &Store) -> Result<(), StoreError> {
         match self {
             Scenario::Save => store.save_with(&graph(7, "new"), &no_rotate(4)).map(drop),
+            Scenario::SaveFrom => {
+                let bytes = app_graph(8, 2, true, "from").into_bytes();
+                store
+                    .save_file_bytes(Path::new("input.json"), bytes, &no_rotate(4))
+                    .map(drop)
+            }
             Scenario::SaveRotate | Scenario::SaveRotatePurge => store
                 .save_with(
                     &graph(7, "new"),
@@ -562,7 +573,10 @@ pub fn check_reopened(fs: Arc<dyn Fs>, root: &Path, exp: &Expect) -> Result<Land
 
     if landed == Landed::New {
         match exp.scenario {
-            Scenario::Save | Scenario::SaveRotate | Scenario::SaveRotatePurge => {
+            Scenario::Save
+            | Scenario::SaveFrom
+            | Scenario::SaveRotate
+            | Scenario::SaveRotatePurge => {
                 let backed_up = listing.backups.iter().any(|b| {
                     present.get(&b.id) == Some(&Status::Valid)
                         && read(&*fs, &b.data_path).as_deref() == Some(exp.new.as_slice())
