@@ -485,9 +485,14 @@ impl Store {
                 let kept = match (primary_kept, sum_rx.recv()) {
                     (false, Ok(incoming)) => {
                         self.primary_needs_keeping(Some(&incoming))
-                            .and_then(|needed| match (needed, go_rx.recv()) {
-                                (true, Ok(true)) => self.keep_evidence(None, at, "before-save"),
-                                _ => Ok(Vec::new()),
+                            .and_then(|needed| {
+                                // Asked only when a copy is needed: the
+                                // prefetch waits for this thread.
+                                if needed && go_rx.recv() == Ok(true) {
+                                    self.keep_evidence(None, at, "before-save")
+                                } else {
+                                    Ok(Vec::new())
+                                }
                             })
                     }
                     // Kept by the caller, or the save ended before its bytes
