@@ -819,30 +819,82 @@ pub fn stage<'a>(
     target: &Path,
     fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> Result<Staged<'a>> {
+    stage_unsynced(fs, target, fill)?.sync()
+}
+
+/// A file written under a temporary name beside its target, not yet made
+/// durable: [`Unsynced::sync`] fsyncs it into a [`Staged`], and dropping it
+/// removes it. A save hands its writes to other threads for their fsyncs,
+/// so that the buffer they were written from is free meanwhile.
+#[must_use = "an unsynced file is removed when dropped"]
+pub struct Unsynced<'a> {
+    file: Box<dyn WriteFile>,
+    staged: Staged<'a>,
+}
+
+/// Writes what `fill` produces to a temporary name beside `target` (step 1
+/// of [`write_atomic`]); [`Unsynced::sync`] is step 2.
+///
+/// # Errors
+/// [`StoreError::Io`] naming the step and the temporary path; the
+/// temporary file is removed.
+pub fn stage_unsynced<'a>(
+    fs: &'a dyn Fs,
+    target: &Path,
+    fill: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> Result<Unsynced<'a>> {
     let tmp = temp_path_for(target);
     let mut file = fs
         .create_new(&tmp)
         .map_err(|e| StoreError::io("create temp file", &tmp, e))?;
-    let written = fill(&mut *file)
-        .map_err(|e| StoreError::io("write", &tmp, e))
-        .and_then(|()| file.flush().map_err(|e| StoreError::io("write", &tmp, e)))
-        .and_then(|()| {
-            #[cfg(feature = "negative-controls")]
-            if super::negative_controls::skip_fsync() {
-                return Ok(());
-            }
-            file.sync_all()
-                .map_err(|e| StoreError::io("fsync", &tmp, e))
-        });
-    drop(file);
     let staged = Staged {
         fs,
         tmp,
         target: target.to_path_buf(),
         published: false,
     };
-    // On an error, dropping `staged` removes the temporary file.
-    written.map(|()| staged)
+    let written = fill(&mut *file)
+        .map_err(|e| StoreError::io("write", &staged.tmp, e))
+        .and_then(|()| {
+            file.flush()
+                .map_err(|e| StoreError::io("write", &staged.tmp, e))
+        });
+    match written {
+        Ok(()) => Ok(Unsynced { file, staged }),
+        Err(e) => {
+            // Closed, then removed (dropping `staged`).
+            drop(file);
+            drop(staged);
+            Err(e)
+        }
+    }
+}
+
+impl<'a> Unsynced<'a> {
+    /// Makes the written file durable (step 2 of [`write_atomic`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] naming the temporary path; the file is removed.
+    pub fn sync(self) -> Result<Staged<'a>> {
+        let Unsynced { mut file, staged } = self;
+        #[cfg(feature = "negative-controls")]
+        if super::negative_controls::skip_fsync() {
+            return Ok(staged);
+        }
+        let synced = file
+            .sync_all()
+            .map_err(|e| StoreError::io("fsync", &staged.tmp, e));
+        drop(file);
+        synced.map(|()| staged)
+    }
+}
+
+impl fmt::Debug for Unsynced<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Unsynced")
+            .field("staged", &self.staged)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Staged<'_> {

@@ -274,6 +274,20 @@ impl SaveInput {
     }
 }
 
+/// The fsync of a file another thread wrote ([`fs::Unsynced::sync`]).
+fn synced<'a>(
+    written: &std::sync::mpsc::Receiver<Result<fs::Unsynced<'a>>>,
+) -> Result<fs::Staged<'a>> {
+    written
+        .recv()
+        .unwrap_or_else(|_| {
+            Err(StoreError::Invalid(
+                "a save's write ended without a result".to_string(),
+            ))
+        })
+        .and_then(fs::Unsynced::sync)
+}
+
 /// Refuses to save what verify would call corrupt (the one consistency
 /// check both share), before anything is put in place.
 fn refuse_inconsistent(consistency: &crate::graph::Consistency) -> Result<()> {
@@ -510,24 +524,39 @@ impl Store {
                     self.prefetch_for_retention(at, stop);
                 });
             }
+            // Each file is written on its own thread, then handed to another
+            // for its fsync: the buffer is free once the writes have copied
+            // it, while the disk still works.
+            let (primary_tx, primary_rx) = std::sync::mpsc::channel();
+            let primary_synced = scope.spawn(move || synced(&primary_rx));
+            // A plain backup's data needs no meta yet: it is written before
+            // the proof. (A compressed or delta one is encoded with its meta.)
+            let early_backup =
+                (self.config.backup_format.form_for(0) == StoredForm::Plain).then(|| {
+                    let id = self.new_backup_id(at);
+                    let data_path = self.backups_dir().join(id.data_file_name());
+                    let (tx, rx) = std::sync::mpsc::channel();
+                    let synced = scope.spawn(move || synced(&rx));
+                    (id, data_path, tx, synced)
+                });
             // The writes, and the parse beside them, only read the bytes.
-            let (checksum, parsed, staged, early_backup) = std::thread::scope(|inner| {
+            let (checksum, parsed, backup_synced) = std::thread::scope(|inner| {
                 let bytes: &[u8] = bytes;
                 // The disk is the longest wait: both writes start first.
-                let staging =
-                    inner.spawn(move || fs::stage(&*self.fs, &primary, |w| w.write_all(bytes)));
-                // A plain backup's data needs no meta yet: it is written
-                // before the proof. (A compressed or delta one is encoded
-                // with its meta.)
-                let early_backup = (self.config.backup_format.form_for(0) == StoredForm::Plain)
-                    .then(|| {
-                        let id = self.new_backup_id(at);
-                        let data_path = self.backups_dir().join(id.data_file_name());
-                        inner.spawn(move || {
-                            fs::stage(&*self.fs, &data_path, |w| w.write_all(bytes))
-                                .map(|staged| (id, data_path, staged))
-                        })
+                inner.spawn(move || {
+                    let _ = primary_tx.send(fs::stage_unsynced(&*self.fs, &primary, |w| {
+                        w.write_all(bytes)
+                    }));
+                });
+                let backup_synced = early_backup.map(|(id, data_path, tx, synced)| {
+                    let target = data_path.clone();
+                    inner.spawn(move || {
+                        let _ = tx.send(fs::stage_unsynced(&*self.fs, &target, |w| {
+                            w.write_all(bytes)
+                        }));
                     });
+                    (id, data_path, synced)
+                });
                 let parsing = matches!(proof, Proof::Parse { .. })
                     .then(|| inner.spawn(move || parse_unmasked_for_save(bytes)));
                 let checksum = match &proof {
@@ -535,22 +564,15 @@ impl Store {
                     Proof::Parse { .. } => super::digest::sha256_hex(bytes),
                 };
                 let _ = sum_tx.send(checksum.clone());
-                let early_backup = early_backup.map(|b| {
-                    b.join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-                });
                 let parsed = parsing.map(|p| {
                     // A panic in the parser is a bug, not a verdict on the
                     // input: parse again here so that it surfaces.
                     p.join().unwrap_or_else(|_| parse_unmasked_for_save(bytes))
                 });
-                let staged = staging
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-                (checksum, parsed, staged, early_backup)
+                (checksum, parsed, backup_synced)
             });
             // The writes are done with the buffer: a file with bare `NaN`
-            // may be masked in place now.
+            // may be masked in place now, while the disk syncs.
             let proven = prove(proof, parsed, bytes).and_then(|(graph, consistency)| {
                 refuse_inconsistent(&consistency)?;
                 let meta = self.seal(Meta::for_data(
@@ -563,6 +585,15 @@ impl Store {
                 ))?;
                 Ok((graph, consistency, meta))
             });
+            let early_backup = backup_synced.map(|(id, data_path, synced)| {
+                let staged = synced
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                staged.map(|staged| (id, data_path, staged))
+            });
+            let staged = primary_synced
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
             let _ = go_tx.send(proven.is_ok());
             let backup = match proven {
                 // Not a graph to save: the staged files are dropped, which
