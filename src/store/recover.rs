@@ -884,9 +884,28 @@ impl Store {
             Some(self.lock()?)
         };
         let never = AtomicBool::new(false);
+        // Hashes made in this run are recalled by the search while the file
+        // is unchanged (see `prefetch.rs`).
+        let _remembering = self.remember_hashes();
         // One hash of the primary, its bytes kept in hand: a primary that
         // already fails is recovered without being parsed in front of it.
-        let mut early = self.inspect_target_keeping(&Target::Primary, Depth::Checksum, Keep::Bytes);
+        // The newest plain backup, the first candidate of a recovery, is
+        // hashed on the other core meanwhile (spare work when the primary
+        // is good).
+        let mut early = std::thread::scope(|s| {
+            s.spawn(|| {
+                let newest = self.list_backups().ok().and_then(|l| {
+                    l.backups.into_iter().find(|b| {
+                        b.has_data() && StoredForm::of_path(&b.data_path) == StoredForm::Plain
+                    })
+                });
+                if let Some(b) = newest {
+                    // An error is the search's to report, when it reads the file.
+                    let _ = self.hash_remembering(&b.data_path);
+                }
+            });
+            self.inspect_target_keeping(&Target::Primary, Depth::Checksum, Keep::Bytes)
+        });
         if matches!(early.report.status, Status::Corrupt | Status::Missing) {
             return self.recover_damaged(early, options, progress, want_graph, started);
         }
