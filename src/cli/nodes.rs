@@ -201,6 +201,9 @@ pub fn partial_restore(r: &PartialRestoreReport) -> String {
             "saved as the new primary with backup {} (sha256 {})",
             save.backup_id, save.checksum
         );
+        if let Some(w) = &save.named_behind {
+            let _ = writeln!(out, "warning: {w}");
+        }
     }
     for e in &r.evidence {
         let _ = writeln!(out, "kept the previous file as {}", e.display());

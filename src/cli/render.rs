@@ -420,12 +420,20 @@ pub fn save(r: &SaveReport) -> String {
             "warning: retention after the save failed (the save stands): {e}"
         );
     }
+    if let Some(w) = &r.named_behind {
+        let _ = writeln!(out, "warning: {w}");
+    }
     out
 }
 
 pub fn snapshot(r: &SnapshotReport) -> String {
+    let warning = r
+        .named_behind
+        .as_ref()
+        .map(|w| format!("warning: {w}\n"))
+        .unwrap_or_default();
     format!(
-        "snapshot {} of the primary ({}, {} nodes, {} edges, primary was {}) at {}\n",
+        "snapshot {} of the primary ({}, {} nodes, {} edges, primary was {}) at {}\n{warning}",
         r.backup_id,
         human_size(r.size),
         r.node_count

@@ -72,6 +72,10 @@ pub struct SaveReport {
     /// save (the save stands; `compact` tries again).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub compact_problems: Vec<String>,
+    /// The new backup's name sorts before backups already there: the clock
+    /// reads earlier than their names (see [`Store::named_behind`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_behind: Option<String>,
     pub elapsed_ms: f64,
 }
 
@@ -86,6 +90,10 @@ pub struct SnapshotReport {
     pub edge_count: Option<usize>,
     /// Status of the primary when it was copied.
     pub primary_status: Status,
+    /// The new backup's name sorts before backups already there: the clock
+    /// reads earlier than their names (see [`Store::named_behind`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub named_behind: Option<String>,
     pub elapsed_ms: f64,
 }
 
@@ -676,6 +684,7 @@ impl Store {
             edges = graph.edge_count(),
             "saved graph with backup"
         );
+        let named_behind = self.named_behind(&backup_id);
         let compact_problems = self.compact_after_save();
         let (rotation, rotation_error) =
             if let (true, Some(problem)) = (options.rotate, &self.config_problem) {
@@ -711,6 +720,7 @@ impl Store {
             rotation,
             rotation_error,
             compact_problems,
+            named_behind,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
     }
@@ -746,6 +756,7 @@ impl Store {
         ))?;
         let (backup_id, backup_path, _) = self.write_backup_pair(&bytes, &meta, at)?;
         tracing::info!(backup = %backup_id, checksum = %checksum, "snapshot of the primary");
+        let named_behind = self.named_behind(&backup_id);
         Ok(SnapshotReport {
             backup_id,
             backup_path,
@@ -754,6 +765,7 @@ impl Store {
             node_count: report.node_count,
             edge_count: report.edge_count,
             primary_status: report.status,
+            named_behind,
             elapsed_ms: started.elapsed().as_secs_f64() * 1e3,
         })
     }
@@ -796,6 +808,30 @@ impl Store {
             }
         }
         Ok((id, data_path, meta_path))
+    }
+
+    /// What to tell when the backup `id` just written sorts before backups
+    /// already there, by name: the clock read earlier than their names by
+    /// more than the catch-up [`Store::write_backup_pair`] allows (a clock
+    /// set back, or one that ran ahead when they were made). Recovery takes
+    /// the newest backup by name and retention ages backups by their names,
+    /// so the user should know; nothing is lost by it.
+    pub(crate) fn named_behind(&self, id: &BackupId) -> Option<String> {
+        let entries = self.fs.read_dir(&self.backups_dir()).ok()?;
+        let after: Vec<BackupId> = entries
+            .iter()
+            .filter_map(|e| BackupId::from_file_name(&e.name))
+            .map(|(b, _)| b)
+            .filter(|b| b > id)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .collect();
+        let newest = after.last()?;
+        Some(format!(
+            "backup {id} is named by this machine's clock, which reads earlier than the names of {} backup{} already there (the newest is {newest}): it sorts before them, and recovery takes the newest backup by name. Check the clock; nothing was removed because of it",
+            after.len(),
+            if after.len() == 1 { "" } else { "s" },
+        ))
     }
 
     /// A fresh backup id for `at` (the caller holds the lock): a name taken

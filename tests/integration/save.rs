@@ -445,6 +445,22 @@ fn a_clock_that_reads_earlier_than_the_newest_backup_still_names_the_new_one_las
         )
         .expect("save");
     assert_eq!(third.backup_id.time(), name_second(late));
+    // That backup sorts before the wild one, and the report says so; the
+    // DST catch-up above did not.
+    assert!(first.named_behind.is_none() && second.named_behind.is_none());
+    let said = third.named_behind.as_deref().expect("named behind");
+    assert!(
+        said.contains(&third.backup_id.to_string()) && said.contains("1 backup already there"),
+        "{said}"
+    );
+    // A snapshot is named by the same clock, and the command line says it.
+    let out = common::gv(&s.root(), &["snapshot"]);
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("warning: backup graph_") && text.contains("sorts before them"),
+        "{text}"
+    );
 }
 
 /// The second a backup taken at `t` is named after.
