@@ -940,9 +940,17 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 )
                 .map_err(|e| {
                     let invalid = matches!(e, StoreError::Graph { .. });
+                    // Its problems name nodes and edges, not the file.
+                    let inconsistent = matches!(e, StoreError::InconsistentGraph { .. });
                     let mut f = Failure::from(e);
                     if invalid {
                         f.message.push_str("; nothing was saved");
+                    } else if inconsistent {
+                        f.message = format!(
+                            "{}: {}; graph.json, its meta and the backups are unchanged",
+                            from.display(),
+                            f.message
+                        );
                     }
                     f
                 })?;

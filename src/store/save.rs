@@ -381,15 +381,16 @@ impl Store {
     /// As [`Store::save_graph_with_backup`].
     pub fn save_input(&self, input: SaveInput, options: &SaveOptions) -> Result<SaveReport> {
         let started = Instant::now();
-        // A save is the one operation that may make a directory a store.
-        let _guard = self.lock_creating()?;
         let SaveInput {
             mut bytes,
             checksum,
             graph,
             consistency,
         } = input;
+        // Refused before the lock: a refused input makes no directory a store.
         refuse_inconsistent(&consistency)?;
+        // A save is the one operation that may make a directory a store.
+        let _guard = self.lock_creating()?;
         let prepared = Prepared {
             bytes: &mut bytes,
             at: options.at.unwrap_or_else(super::now),
@@ -503,7 +504,8 @@ impl Store {
         let written = std::thread::scope(|scope| {
             let keeping = scope.spawn(move || {
                 // The hashes run beside the writes; a copy is made only
-                // for a save that goes ahead (its bytes proven a graph).
+                // for a save that goes ahead (its bytes proven a graph, its
+                // backup in place and the new primary staged).
                 let kept = match (primary_kept, sum_rx.recv()) {
                     (false, Ok(incoming)) => {
                         self.primary_needs_keeping(Some(&incoming))
@@ -602,7 +604,6 @@ impl Store {
             let staged = primary_synced
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
-            let _ = go_tx.send(proven.is_ok());
             let backup = match proven {
                 // Not a graph to save: the staged files are dropped, which
                 // removes them, and nothing else was written.
@@ -627,6 +628,9 @@ impl Store {
                 }
                 .map(|written| (graph, consistency, meta, written)),
             };
+            // The save goes ahead once its backup is in place and the new
+            // primary is staged: only then is the old primary copied.
+            let _ = go_tx.send(backup.is_ok() && staged.is_ok());
             let kept = keeping
                 .join()
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic));

@@ -270,6 +270,14 @@ fn a_backup_that_cannot_be_written_leaves_no_staged_primary() {
         listed(&s.root())
     );
     assert_eq!(listed(&s.backups()), backups_before);
+    // No backup holds the primary's bytes, but the save did not go ahead:
+    // no copy of it was made either (one more at each retry, before).
+    let evidence = s.root().join(".graphvault").join("evidence");
+    assert!(
+        !evidence.exists() || listed(&evidence).is_empty(),
+        "{:?}",
+        listed(&evidence)
+    );
 }
 
 #[test]
