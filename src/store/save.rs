@@ -1074,6 +1074,16 @@ impl Store {
                 .map_err(|e| StoreError::io("read back side file", &side, e))?;
             let expected = meta.sha256().unwrap_or_default();
             if actual != expected || len != content.len() {
+                // A file copied as it is read: name it, not the side file.
+                if let Content::File { path, .. } = content {
+                    return Err(StoreError::VerifyFailed {
+                        path: path.to_path_buf(),
+                        reason: format!(
+                            "its copy in {} has checksum {actual}, not the {expected} it was verified with: the file changed since it was verified, or the copy failed",
+                            side.display()
+                        ),
+                    });
+                }
                 return Err(StoreError::ChecksumMismatch {
                     path: side.clone(),
                     expected: expected.to_string(),

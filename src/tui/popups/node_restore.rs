@@ -302,6 +302,9 @@ impl NodeRestoreView {
                         "saved as the new primary with backup {}",
                         save.backup_id
                     )));
+                    if let Some(w) = &save.named_behind {
+                        lines.push(Line::styled(format!("warning: {w}"), t.warn()));
+                    }
                 }
                 lines.push(Line::from(vec![
                     Span::styled("the previous primary was kept in ", t.dim()),
