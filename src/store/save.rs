@@ -814,27 +814,47 @@ impl Store {
         Ok((id, data_path, meta_path))
     }
 
-    /// What to tell when the backup `id` just written sorts before backups
-    /// already there, by name: the clock read earlier than their names by
-    /// more than the catch-up [`Store::write_backup_pair`] allows (a clock
-    /// set back, or one that ran ahead when they were made). Recovery takes
-    /// the newest backup by name and retention ages backups by their names,
-    /// so the user should know; nothing is lost by it.
+    /// What to tell when the backup `id` just written is not the newest in
+    /// creation order: its name, from a clock that reads earlier than the
+    /// names of backups already there (a clock set back, or one that ran
+    /// ahead when they were made), sorts before backups that carry no
+    /// creation sequence (the application's). Backups with a sequence are
+    /// ordered by it whatever their names (`names::creation_order`), so
+    /// among graphvault's own a wrong clock misorders nothing. Recovery
+    /// takes the newest backup first, so the user should know; nothing is
+    /// lost by it.
     pub(crate) fn named_behind(&self, id: &BackupId) -> Option<String> {
+        // The listing (a stat and a meta per backup) only when some name
+        // sorts after this one.
         let entries = self.fs.read_dir(&self.backups_dir()).ok()?;
-        let after: Vec<BackupId> = entries
+        let later = entries
             .iter()
             .filter_map(|e| BackupId::from_file_name(&e.name))
-            .map(|(b, _)| b)
-            .filter(|b| b > id)
-            .collect::<std::collections::BTreeSet<_>>()
-            .into_iter()
+            .any(|(b, _)| &b > id);
+        if !later {
+            return None;
+        }
+        let listing = self.list_backups().ok()?;
+        let ahead: Vec<&BackupId> = listing
+            .backups
+            .iter()
+            .map(|b| &b.id)
+            .take_while(|b| *b != id)
             .collect();
-        let newest = after.last()?;
+        let newest = ahead.first()?;
+        if ahead.len() == listing.backups.len() {
+            return None;
+        }
         Some(format!(
-            "backup {id} is named by this machine's clock, which reads earlier than the names of {} backup{} already there (the newest is {newest}): it sorts before them, and recovery takes the newest backup by name. Check the clock; nothing was removed because of it",
-            after.len(),
-            if after.len() == 1 { "" } else { "s" },
+            "backup {id} is named by this machine's clock, which reads earlier than the name of {} backup{} already there that carr{} no creation number (the newest is {newest}): {} taken as newer than this one, and recovery tries the newest first. Check the clock; nothing was removed because of it",
+            ahead.len(),
+            if ahead.len() == 1 { "" } else { "s" },
+            if ahead.len() == 1 { "ies" } else { "y" },
+            if ahead.len() == 1 {
+                "it is"
+            } else {
+                "they are"
+            },
         ))
     }
 

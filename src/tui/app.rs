@@ -937,6 +937,9 @@ impl App {
                             r.primary_status.name()
                         ),
                     );
+                    if let Some(w) = &r.named_behind {
+                        self.log_line(Severity::Warn, w.clone());
+                    }
                     // The new backup's row should not stay unchecked.
                     self.send(Command::Verify(Target::Backup(r.backup_id)));
                 }

@@ -453,12 +453,41 @@ fn a_clock_that_reads_earlier_than_the_newest_backup_still_names_the_new_one_las
         )
         .expect("save");
     assert_eq!(third.backup_id.time(), name_second(late));
-    // That backup sorts before the wild one, and the report says so; the
-    // DST catch-up above did not.
-    assert!(first.named_behind.is_none() && second.named_behind.is_none());
-    let said = third.named_behind.as_deref().expect("named behind");
+    // Its name sorts before the wild one, but graphvault's backups are
+    // ordered by their creation sequence: it is the newest, and nothing is
+    // said. Nor after the DST catch-up above.
     assert!(
-        said.contains(&third.backup_id.to_string()) && said.contains("1 backup already there"),
+        first.named_behind.is_none()
+            && second.named_behind.is_none()
+            && third.named_behind.is_none(),
+        "{:?}",
+        third.named_behind
+    );
+    assert_eq!(
+        store.list_backups().expect("list").backups[0].id,
+        third.backup_id
+    );
+    // An application backup (no creation number) named in 2099 does sort
+    // before every backup made now, and the report says so.
+    s.add_backup(
+        "20991231_120000",
+        &common::app_graph(3, 2, false, "wild"),
+        common::MetaName::Meta,
+    );
+    let fourth = store
+        .save_with(
+            &g,
+            &SaveOptions {
+                rotate: false,
+                at: Some(late),
+            },
+        )
+        .expect("save");
+    let said = fourth.named_behind.as_deref().expect("named behind");
+    assert!(
+        said.contains(&fourth.backup_id.to_string())
+            && said.contains("1 backup already there")
+            && said.contains("graph_20991231_120000"),
         "{said}"
     );
     // A snapshot is named by the same clock, and the command line says it.
@@ -466,7 +495,8 @@ fn a_clock_that_reads_earlier_than_the_newest_backup_still_names_the_new_one_las
     let text = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(0), "{text}");
     assert!(
-        text.contains("warning: backup graph_") && text.contains("sorts before them"),
+        text.contains("warning: backup graph_")
+            && text.contains("it is taken as newer than this one"),
         "{text}"
     );
 }
