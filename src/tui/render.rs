@@ -1065,15 +1065,19 @@ fn render_log(app: &App, area: Rect, buf: &mut Buffer) {
     block.render(area, buf);
     // The newest entries that fit whole, wrapped rather than cut (the end
     // of a message is often what matters); never the tail of an older one.
-    // The whole log is one key away.
+    // An older one that does not fit shows its beginning in the rows left
+    // (rows left empty looked like nothing more to see, and hid a warning
+    // the moment the next line came). The whole log is one key away.
     let mut room = usize::from(inner.height);
     let mut shown: Vec<Line> = Vec::new();
+    let mut cut: Option<Line> = None;
     for entry in app.log.iter().rev() {
         let line = log_line(app, entry);
         let height = Paragraph::new(line.clone())
             .wrap(Wrap { trim: false })
             .line_count(inner.width);
         if height > room && !shown.is_empty() {
+            cut = (room > 0).then_some(line);
             break;
         }
         room = room.saturating_sub(height);
@@ -1082,6 +1086,15 @@ fn render_log(app: &App, area: Rect, buf: &mut Buffer) {
     shown.reverse();
     // Bottom-aligned: the newest line stays in the same place.
     let unused = u16::try_from(room).unwrap_or(0).min(inner.height);
+    if let Some(line) = cut {
+        Paragraph::new(line).wrap(Wrap { trim: false }).render(
+            Rect {
+                height: unused,
+                ..inner
+            },
+            buf,
+        );
+    }
     let area = Rect {
         y: inner.y + unused,
         height: inner.height - unused,
