@@ -510,9 +510,14 @@ impl Store {
     /// Whether the directories a save creates are all there already (a save
     /// into anything else makes a directory a store).
     pub(crate) fn is_store(&self) -> bool {
-        [self.root.clone(), self.backups_dir(), self.state_dir()]
+        self.dirs_a_save_creates()
             .iter()
             .all(|dir| self.fs.entry(dir).is_ok())
+    }
+
+    /// The directories the first save creates, parents first.
+    fn dirs_a_save_creates(&self) -> [PathBuf; 3] {
+        [self.root.clone(), self.backups_dir(), self.state_dir()]
     }
 
     fn ensure_dirs(&self) -> Result<()> {
@@ -524,7 +529,7 @@ impl Store {
         ] {
             self.check_own_dir(&dir)?;
         }
-        for dir in [self.root.clone(), self.backups_dir(), self.state_dir()] {
+        for dir in self.dirs_a_save_creates() {
             if self.fs.entry(&dir).is_ok() {
                 continue;
             }

@@ -402,25 +402,9 @@ fn a_clock_that_reads_earlier_than_the_newest_backup_still_names_the_new_one_las
     let g = sample_graph();
     let late = chrono::Local::now();
     // DST fall-back: the same local hour comes again, 40 minutes "earlier".
-    let first = store
-        .save_with(
-            &g,
-            &SaveOptions {
-                rotate: false,
-                at: Some(late),
-            },
-        )
-        .expect("save");
+    let first = save_at(&store, &g, late);
     let again = late - chrono::Duration::minutes(40);
-    let second = store
-        .save_with(
-            &g,
-            &SaveOptions {
-                rotate: false,
-                at: Some(again),
-            },
-        )
-        .expect("save");
+    let second = save_at(&store, &g, again);
     assert!(
         second.backup_id > first.backup_id,
         "{} then {}",
@@ -434,24 +418,8 @@ fn a_clock_that_reads_earlier_than_the_newest_backup_still_names_the_new_one_las
     // A name far in the future (a clock that ran wild) does not drag later
     // names along: the next save takes its own time.
     let wild = late + chrono::Duration::days(400);
-    store
-        .save_with(
-            &g,
-            &SaveOptions {
-                rotate: false,
-                at: Some(wild),
-            },
-        )
-        .expect("save");
-    let third = store
-        .save_with(
-            &g,
-            &SaveOptions {
-                rotate: false,
-                at: Some(late),
-            },
-        )
-        .expect("save");
+    save_at(&store, &g, wild);
+    let third = save_at(&store, &g, late);
     assert_eq!(third.backup_id.time(), name_second(late));
     // Its name sorts before the wild one, but graphvault's backups are
     // ordered by their creation sequence: it is the newest, and nothing is
@@ -474,15 +442,7 @@ fn a_clock_that_reads_earlier_than_the_newest_backup_still_names_the_new_one_las
         &common::app_graph(3, 2, false, "wild"),
         common::MetaName::Meta,
     );
-    let fourth = store
-        .save_with(
-            &g,
-            &SaveOptions {
-                rotate: false,
-                at: Some(late),
-            },
-        )
-        .expect("save");
+    let fourth = save_at(&store, &g, late);
     let said = fourth.named_behind.as_deref().expect("named behind");
     assert!(
         said.contains(&fourth.backup_id.to_string())
@@ -499,6 +459,23 @@ fn a_clock_that_reads_earlier_than_the_newest_backup_still_names_the_new_one_las
             && text.contains("it is taken as newer than this one"),
         "{text}"
     );
+}
+
+/// A save of `g` without retention, by a clock that reads `at`.
+fn save_at(
+    store: &graphvault::store::Store,
+    g: &KnowledgeGraph,
+    at: chrono::DateTime<chrono::Local>,
+) -> graphvault::store::save::SaveReport {
+    store
+        .save_with(
+            g,
+            &SaveOptions {
+                rotate: false,
+                at: Some(at),
+            },
+        )
+        .expect("save")
 }
 
 /// The second a backup taken at `t` is named after.
