@@ -933,66 +933,42 @@ impl KnowledgeGraph {
     ///
     /// As [`KnowledgeGraph::from_slice`].
     pub fn from_vec(mut json: Vec<u8>) -> Result<Self, GraphError> {
-        match parse_graph(&json, &[]) {
-            Ok(graph) => Ok(graph),
-            Err(failure) if !failure.retry => Err(failure.error.confirm_shape(&json)),
-            Err(failure) => {
-                let found = pyjson::find_non_finite(&json);
-                if found.is_empty() {
-                    return Err(failure.error);
-                }
-                pyjson::mask_non_finite(&mut json, &found);
-                parse_graph(&json, &found).map_err(|f| f.error.confirm_shape(&json))
-            }
-        }
-    }
-
-    /// The first parse of [`KnowledgeGraph::from_slice`] alone, for a caller that shares
-    /// the buffer with another reader meanwhile (a hash on another core). `Ok(None)` means
-    /// the file has Python's bare `NaN`/`Infinity` to mask: call
-    /// [`KnowledgeGraph::from_mut_slice_masked`] once the buffer is its own again.
-    ///
-    /// # Errors
-    ///
-    /// As [`KnowledgeGraph::from_slice`], for a file that masking cannot cure.
-    pub fn from_slice_unmasked(json: &[u8]) -> Result<Option<Self>, GraphError> {
-        match parse_graph(json, &[]) {
-            Ok(graph) => Ok(Some(graph)),
-            Err(failure) if !failure.retry => Err(failure.error.confirm_shape(json)),
-            Err(failure) if pyjson::find_non_finite(json).is_empty() => Err(failure.error),
-            Err(_) => Ok(None),
-        }
-    }
-
-    /// Parses a file with Python's bare `NaN`/`Infinity` by masking them in place and
-    /// putting them back afterwards: the buffer ends as it began, and the parse never
-    /// holds a second copy of the file (as [`KnowledgeGraph::from_slice`] must).
-    ///
-    /// # Errors
-    ///
-    /// As [`KnowledgeGraph::from_slice`].
-    pub fn from_mut_slice_masked(json: &mut [u8]) -> Result<Self, GraphError> {
-        let found = pyjson::find_non_finite(json);
-        if found.is_empty() {
-            return Self::from_slice(json);
-        }
-        pyjson::mask_non_finite(json, &found);
-        let parsed = parse_graph(json, &found).map_err(|f| f.error.confirm_shape(json));
-        pyjson::unmask_non_finite(json, &found);
-        parsed
+        Self::from_mut_slice(&mut json)
     }
 
     /// [`KnowledgeGraph::from_slice`] without its copy of a file that has bare `NaN`:
-    /// masked in place and put back.
+    /// masked in place and put back, so the buffer ends as it began.
     ///
     /// # Errors
     ///
     /// As [`KnowledgeGraph::from_slice`].
     pub fn from_mut_slice(json: &mut [u8]) -> Result<Self, GraphError> {
-        match Self::from_slice_unmasked(json)? {
-            Some(graph) => Ok(graph),
-            None => Self::from_mut_slice_masked(json),
+        match parse_graph(json, &[]) {
+            Ok(graph) => Ok(graph),
+            Err(failure) if !failure.retry => Err(failure.error.confirm_shape(json)),
+            Err(failure) => {
+                let found = pyjson::find_non_finite(json);
+                if found.is_empty() {
+                    return Err(failure.error);
+                }
+                pyjson::mask_non_finite(json, &found);
+                let parsed = Self::from_masked(json, &found);
+                pyjson::unmask_non_finite(json, &found);
+                parsed
+            }
         }
+    }
+
+    /// Parses text whose bare `NaN`/`Infinity` (`found`, by [`pyjson::find_non_finite`])
+    /// are already masked ([`pyjson::mask_non_finite`]): for a caller that masks a buffer
+    /// once and shares it, read only, with a hash or writes that put the tokens back as they
+    /// go ([`pyjson::for_each_unmasked`]). The graph holds the original tokens.
+    ///
+    /// # Errors
+    ///
+    /// As [`KnowledgeGraph::from_slice`] on the original text.
+    pub fn from_masked(json: &[u8], found: &[pyjson::NonFinite]) -> Result<Self, GraphError> {
+        parse_graph(json, found).map_err(|f| f.error.confirm_shape(json))
     }
 
     /// The file's `version`; 1 when the key is absent.

@@ -670,54 +670,109 @@ impl NonFinite {
 /// strings, preceded by start of input, whitespace, `[`, `:` or `,`, and followed by end of
 /// input, whitespace, `,`, `]` or `}`. Anything else (`NaNa`, `1NaN`, a token in a string)
 /// is left alone, so masking cannot make invalid text valid.
+///
+/// A string runs to its closing quote or, in text that is not JSON, to the end of its line:
+/// JSON allows no raw line break inside a string, so every line of a valid file starts
+/// outside one. The search therefore looks only for the tokens themselves (a vector search
+/// for `NaN` and for `Infinity`, both rare) and, for each one that stands as a value, walks
+/// the strings of its own line up to it, never the whole file before it.
 pub fn find_non_finite(json: &[u8]) -> Vec<NonFinite> {
     let mut found = Vec::new();
-    let mut i = 0;
-    while i < json.len() {
-        // Every token starts with `N` or `I` or is `-I`: look for those letters and
-        // quotes only (vector search), and step back to a `-` before an `I`.
-        let Some(p) = memchr::memchr3(b'"', b'N', b'I', &json[i..]) else {
-            break;
-        };
-        i += p;
-        if json[i] == b'"' {
-            i = string_end(json, i);
+    // `json[outside]` is known to be outside any string.
+    let mut outside = 0;
+    for token in value_tokens(json) {
+        if token.offset < outside {
             continue;
         }
-        // Past what does not start a token: the letter found, even when the
-        // search stepped back to the `-` before it.
-        let mut miss = i + 1;
-        if json[i] == b'I' && i > 0 && json[i - 1] == b'-' {
-            i -= 1;
-        }
-        let kind = [
-            NonFiniteKind::NaN,
-            NonFiniteKind::Infinity,
-            NonFiniteKind::NegInfinity,
-        ]
-        .into_iter()
-        .find(|k| json[i..].starts_with(k.token().as_bytes()));
-        match kind {
-            Some(kind) => {
-                let end = i + kind.token().len();
-                let before_ok = i == 0
-                    || matches!(
-                        json[i - 1],
-                        b' ' | b'\t' | b'\n' | b'\r' | b'[' | b':' | b','
-                    );
-                let after_ok = json
-                    .get(end)
-                    .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b',' | b']' | b'}'));
-                if before_ok && after_ok {
-                    found.push(NonFinite { offset: i, kind });
-                    miss = end;
-                }
-                i = miss;
+        let line = memchr::memrchr(b'\n', &json[outside..token.offset])
+            .map_or(outside, |n| outside + n + 1);
+        match string_around(json, line, token.offset) {
+            Some(end) => outside = end,
+            None => {
+                outside = token.range().end;
+                found.push(token);
             }
-            None => i = miss,
         }
     }
     found
+}
+
+/// Where the string that holds byte `at` ends, walking the strings from `from` (outside
+/// any string, on the same line); `None` when `at` is outside every string.
+fn string_around(json: &[u8], from: usize, at: usize) -> Option<usize> {
+    let mut i = from;
+    while let Some(q) = memchr::memchr(b'"', &json[i..at]) {
+        let end = string_end_in_line(json, i + q);
+        if end > at {
+            return Some(end);
+        }
+        i = end;
+    }
+    None
+}
+
+/// Index just past the string that starts with the quote at `start`: past its closing
+/// quote, or at the line break or end of input that ends an unterminated one.
+fn string_end_in_line(bytes: &[u8], start: usize) -> usize {
+    let mut i = start + 1;
+    while let Some(p) = memchr::memchr3(b'"', b'\\', b'\n', &bytes[i.min(bytes.len())..]) {
+        i += p;
+        match bytes[i] {
+            // A backslash escapes anything but a line break.
+            b'\\' if bytes.get(i + 1) != Some(&b'\n') => i += 2,
+            b'"' => return i + 1,
+            b'\\' => return i + 1,
+            _ => return i,
+        }
+    }
+    bytes.len()
+}
+
+/// Each `NaN`, `Infinity` and `-Infinity` in `json`, in order, that has a value's
+/// neighbours (see [`find_non_finite`]), whether or not it is in a string.
+fn value_tokens(json: &[u8]) -> impl Iterator<Item = NonFinite> + '_ {
+    let nan = memchr::memmem::find_iter(json, b"NaN").map(|at| NonFinite {
+        offset: at,
+        kind: NonFiniteKind::NaN,
+    });
+    let infinity = memchr::memmem::find_iter(json, b"Infinity").map(|at| {
+        if at > 0 && json[at - 1] == b'-' {
+            NonFinite {
+                offset: at - 1,
+                kind: NonFiniteKind::NegInfinity,
+            }
+        } else {
+            NonFinite {
+                offset: at,
+                kind: NonFiniteKind::Infinity,
+            }
+        }
+    });
+    merge_by_offset(nan, infinity).filter(|token| {
+        let (start, end) = (token.offset, token.range().end);
+        let before_ok = start == 0
+            || matches!(
+                json[start - 1],
+                b' ' | b'\t' | b'\n' | b'\r' | b'[' | b':' | b','
+            );
+        let after_ok = json
+            .get(end)
+            .is_none_or(|b| matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b',' | b']' | b'}'));
+        before_ok && after_ok
+    })
+}
+
+/// Two iterators of tokens in offset order, merged in offset order.
+fn merge_by_offset(
+    a: impl Iterator<Item = NonFinite>,
+    b: impl Iterator<Item = NonFinite>,
+) -> impl Iterator<Item = NonFinite> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || match (a.peek(), b.peek()) {
+        (Some(x), Some(y)) if y.offset < x.offset => b.next(),
+        (Some(_), _) => a.next(),
+        (None, _) => b.next(),
+    })
 }
 
 /// Overwrites each found token with a strict JSON number of the same length.
@@ -736,6 +791,53 @@ pub fn unmask_non_finite(json: &mut [u8], found: &[NonFinite]) {
             slot.copy_from_slice(token.kind.token().as_bytes());
         }
     }
+}
+
+/// Calls `f` with the original text of a document masked by [`mask_non_finite`], in order,
+/// without unmasking it: a document with no tokens in one call, otherwise in pieces of
+/// about 1 MiB, each a slice of `masked` itself unless it holds a token, then a copy with
+/// its tokens put back. For readers (a hash, a file's writes) that share the masked buffer
+/// with a parse.
+///
+/// # Errors
+///
+/// The first error `f` returns; nothing is called after it.
+pub fn for_each_unmasked<E>(
+    masked: &[u8],
+    found: &[NonFinite],
+    mut f: impl FnMut(&[u8]) -> Result<(), E>,
+) -> Result<(), E> {
+    const PIECE: usize = 1 << 20;
+    if found.is_empty() {
+        return f(masked);
+    }
+    let mut copy = Vec::new();
+    let mut next = 0;
+    let mut start = 0;
+    while start < masked.len() {
+        let mut end = (start + PIECE).min(masked.len());
+        let first = next;
+        // A piece never splits a token.
+        while let Some(token) = found.get(next).filter(|t| t.offset < end) {
+            end = end.max(token.range().end.min(masked.len()));
+            next += 1;
+        }
+        if first == next {
+            f(&masked[start..end])?;
+        } else {
+            copy.clear();
+            copy.extend_from_slice(&masked[start..end]);
+            for token in &found[first..next] {
+                let range = token.range();
+                if let Some(slot) = copy.get_mut(range.start - start..range.end - start) {
+                    slot.copy_from_slice(token.kind.token().as_bytes());
+                }
+            }
+            f(&copy)?;
+        }
+        start = end;
+    }
+    Ok(())
 }
 
 /// Appends `masked` (a slice that started at byte `offset` of a masked document) with the
@@ -1153,13 +1255,13 @@ mod tests {
     proptest::proptest! {
         /// The vector search finds exactly what a byte-by-byte walk finds.
         #[test]
-        fn finds_what_a_byte_walk_finds(text in "(NaN|-Infinity|Infinity|-I|\"|\\\\|,| |\\[|:|\\]|a|-|I|N|0){0,24}") {
+        fn finds_what_a_byte_walk_finds(text in "(NaN|-Infinity|Infinity|-I|\"|\\\\|,| |\n|\\[|:|\\]|a|-|I|N|0){0,24}") {
             fn walk(json: &[u8]) -> Vec<NonFinite> {
                 let mut found = Vec::new();
                 let mut i = 0;
                 while i < json.len() {
                     if json[i] == b'"' {
-                        i = string_end(json, i);
+                        i = string_end_in_line(json, i);
                         continue;
                     }
                     let kind = [NonFiniteKind::NaN, NonFiniteKind::Infinity, NonFiniteKind::NegInfinity]
@@ -1249,6 +1351,41 @@ mod tests {
         assert!(object_entries("{").is_err());
         assert_eq!(array_len("[1, NaN, [2]]").expect("valid"), Some(3));
         assert_eq!(array_len("{\"a\": 1}").expect("valid"), None);
+    }
+
+    #[test]
+    fn pieces_of_a_masked_document_are_its_original_text() {
+        // Tokens at the start, on a piece boundary, and at the end.
+        let mut original = b"[NaN, ".to_vec();
+        original.resize((1 << 20) - 3, b' ');
+        original.extend_from_slice(b"-Infinity, ");
+        original.resize(3 << 20, b' ');
+        original.extend_from_slice(b", Infinity]");
+        let found = find_non_finite(&original);
+        assert_eq!(found.len(), 3);
+        let mut masked = original.clone();
+        mask_non_finite(&mut masked, &found);
+        assert_ne!(masked, original);
+        let mut pieces = Vec::new();
+        let mut text = Vec::new();
+        for_each_unmasked(&masked, &found, |piece| {
+            pieces.push(piece.len());
+            text.extend_from_slice(piece);
+            Ok::<(), ()>(())
+        })
+        .expect("no error");
+        assert_eq!(text, original);
+        assert!(pieces.len() > 1, "{pieces:?}");
+        // An error stops the pieces.
+        let mut calls = 0;
+        assert_eq!(
+            for_each_unmasked(&masked, &found, |_| {
+                calls += 1;
+                Err("full")
+            }),
+            Err("full")
+        );
+        assert_eq!(calls, 1);
     }
 
     #[test]

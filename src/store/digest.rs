@@ -8,10 +8,47 @@ use std::sync::mpsc;
 use sha2::{Digest, Sha256};
 
 use super::fs::ReadFile;
+use crate::graph::KnowledgeGraph;
+use crate::graph::pyjson::{self, NonFinite};
 
 /// SHA-256 of bytes in memory, lowercase hex.
 pub fn sha256_hex(bytes: &[u8]) -> String {
     hex(&Sha256::digest(bytes))
+}
+
+/// SHA-256 of the original text of a document masked in place (see
+/// [`pyjson::for_each_unmasked`]), lowercase hex.
+pub fn sha256_hex_unmasked(masked: &[u8], found: &[NonFinite]) -> String {
+    let mut hasher = Sha256::new();
+    let _ = pyjson::for_each_unmasked(masked, found, |piece| {
+        hasher.update(piece);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    hex(&hasher.finalize())
+}
+
+/// Hashes a graph file's bytes on this thread while another core parses
+/// them. Python's bare `NaN` and `Infinity` are masked in place first, so
+/// the parse starts at once and never waits for the hash, and put back
+/// before this returns: the bytes end as they began, without a copy.
+pub(crate) fn hash_and_parse(
+    bytes: &mut [u8],
+) -> (String, Result<KnowledgeGraph, crate::graph::GraphError>) {
+    let found = pyjson::find_non_finite(bytes);
+    pyjson::mask_non_finite(bytes, &found);
+    let shared: &[u8] = bytes;
+    let hashed = std::thread::scope(|s| {
+        let parser = s.spawn(|| KnowledgeGraph::from_masked(shared, &found));
+        let digest = sha256_hex_unmasked(shared, &found);
+        // A panic in the parser is a bug, not a verdict on the bytes:
+        // parse again here so that it surfaces on this thread.
+        let parsed = parser
+            .join()
+            .unwrap_or_else(|_| KnowledgeGraph::from_masked(shared, &found));
+        (digest, parsed)
+    });
+    pyjson::unmask_non_finite(bytes, &found);
+    hashed
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {

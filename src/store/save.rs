@@ -36,6 +36,7 @@ use super::names::BackupId;
 use super::rotate::RotateReport;
 use super::verify::{Depth, Status, Target, hex};
 use super::{MAX_GRAPH_LEN, Store};
+use crate::graph::pyjson::{self, NonFinite};
 use crate::graph::{KnowledgeGraph, SaveStamp};
 
 /// Options of [`Store::save_with`].
@@ -188,24 +189,21 @@ struct Written<'g> {
     evidence: Vec<PathBuf>,
 }
 
-/// What [`parse_unmasked_for_save`] found: the graph and its consistency,
-/// `None` for a file with bare `NaN` (parsed again masked), or the error.
-type Parsed = std::result::Result<
-    Option<(KnowledgeGraph, crate::graph::Consistency)>,
-    crate::graph::GraphError,
->;
+/// What [`parse_for_save`] found: the graph and its consistency, or the
+/// error.
+type Parsed =
+    std::result::Result<(KnowledgeGraph, crate::graph::Consistency), crate::graph::GraphError>;
 
-/// Parses and checks bytes that other threads are writing (never changed).
-fn parse_unmasked_for_save(bytes: &[u8]) -> Parsed {
-    Ok(KnowledgeGraph::from_slice_unmasked(bytes)?.map(|graph| {
-        let consistency = graph.check_consistency();
-        (graph, consistency)
-    }))
+/// Parses and checks bytes that other threads are writing (never changed),
+/// with Python's bare `NaN` (`masked`) masked in them.
+fn parse_for_save(bytes: &[u8], masked: &[NonFinite]) -> Parsed {
+    let graph = KnowledgeGraph::from_masked(bytes, masked)?;
+    let consistency = graph.check_consistency();
+    Ok((graph, consistency))
 }
 
 /// The graph a save's bytes are, from `proof` and what the parse beside the
-/// writes found (`parsed`); a file with bare `NaN` is parsed again here,
-/// masked in place and put back.
+/// writes found (`parsed`; parsed here if it gave no answer).
 fn prove<'g>(
     proof: Proof<'g>,
     parsed: Option<Parsed>,
@@ -219,22 +217,15 @@ fn prove<'g>(
             graph, consistency, ..
         } => Ok((std::borrow::Cow::Borrowed(graph), consistency)),
         Proof::Parse { input } => {
-            let invalid = |source| StoreError::Graph {
+            let parsed = parsed.unwrap_or_else(|| {
+                let graph = KnowledgeGraph::from_mut_slice(bytes)?;
+                let consistency = graph.check_consistency();
+                Ok((graph, consistency))
+            });
+            let (graph, consistency) = parsed.map_err(|source| StoreError::Graph {
                 path: input.to_path_buf(),
                 source,
-            };
-            let parsed = match parsed {
-                Some(parsed) => parsed,
-                None => parse_unmasked_for_save(bytes),
-            };
-            let (graph, consistency) = match parsed.map_err(invalid)? {
-                Some(found) => found,
-                None => {
-                    let graph = KnowledgeGraph::from_mut_slice_masked(bytes).map_err(invalid)?;
-                    let consistency = graph.check_consistency();
-                    (graph, consistency)
-                }
-            };
+            })?;
             Ok((std::borrow::Cow::Owned(graph), consistency))
         }
     }
@@ -256,22 +247,8 @@ impl SaveInput {
     /// # Errors
     /// The bytes are not a graph in the application's format.
     pub fn read(mut bytes: Vec<u8>) -> std::result::Result<SaveInput, crate::graph::GraphError> {
-        let (checksum, parsed) = std::thread::scope(|s| {
-            let parser = s.spawn(|| KnowledgeGraph::from_slice_unmasked(&bytes));
-            let checksum = super::digest::sha256_hex(&bytes);
-            // A panic in the parser is a bug, not a verdict on the input:
-            // parse again here so that it surfaces on this thread.
-            let parsed = parser
-                .join()
-                .unwrap_or_else(|_| KnowledgeGraph::from_slice_unmasked(&bytes));
-            (checksum, parsed)
-        });
-        // A file with Python's bare NaN is parsed again with them masked in
-        // place, now that the hash is done with the buffer: never a copy.
-        let graph = match parsed? {
-            Some(graph) => graph,
-            None => KnowledgeGraph::from_mut_slice_masked(&mut bytes)?,
-        };
+        let (checksum, parsed) = super::digest::hash_and_parse(&mut bytes);
+        let graph = parsed?;
         let consistency = graph.check_consistency();
         Ok(SaveInput {
             bytes,
@@ -549,40 +526,51 @@ impl Store {
                     let synced = scope.spawn(move || synced(&rx));
                     (id, data_path, tx, synced)
                 });
+            // Python's bare `NaN` in bytes to parse are masked in place
+            // before the threads share them: the parse reads them masked and
+            // starts at once, while the hash and the writes put the tokens
+            // back as they go. Unmasked again below, once all have joined.
+            let masked = match proof {
+                Proof::Parse { .. } => {
+                    let found = pyjson::find_non_finite(bytes);
+                    pyjson::mask_non_finite(bytes, &found);
+                    found
+                }
+                Proof::Known { .. } => Vec::new(),
+            };
+            let masked = &masked[..];
             // The writes, and the parse beside them, only read the bytes.
             let (checksum, parsed, backup_synced) = std::thread::scope(|inner| {
                 let bytes: &[u8] = bytes;
+                let write = move |w: &mut dyn Write| {
+                    pyjson::for_each_unmasked(bytes, masked, |piece| w.write_all(piece))
+                };
                 // The disk is the longest wait: both writes start first.
                 inner.spawn(move || {
-                    let _ = primary_tx.send(fs::stage_unsynced(&*self.fs, &primary, |w| {
-                        w.write_all(bytes)
-                    }));
+                    let _ = primary_tx.send(fs::stage_unsynced(&*self.fs, &primary, write));
                 });
                 let backup_synced = early_backup.map(|(id, data_path, tx, synced)| {
                     let target = data_path.clone();
                     inner.spawn(move || {
-                        let _ = tx.send(fs::stage_unsynced(&*self.fs, &target, |w| {
-                            w.write_all(bytes)
-                        }));
+                        let _ = tx.send(fs::stage_unsynced(&*self.fs, &target, write));
                     });
                     (id, data_path, synced)
                 });
                 let parsing = matches!(proof, Proof::Parse { .. })
-                    .then(|| inner.spawn(move || parse_unmasked_for_save(bytes)));
+                    .then(|| inner.spawn(move || parse_for_save(bytes, masked)));
                 let checksum = match &proof {
                     Proof::Known { checksum, .. } => checksum.clone(),
-                    Proof::Parse { .. } => super::digest::sha256_hex(bytes),
+                    Proof::Parse { .. } => super::digest::sha256_hex_unmasked(bytes, masked),
                 };
                 let _ = sum_tx.send(checksum.clone());
                 let parsed = parsing.map(|p| {
                     // A panic in the parser is a bug, not a verdict on the
                     // input: parse again here so that it surfaces.
-                    p.join().unwrap_or_else(|_| parse_unmasked_for_save(bytes))
+                    p.join().unwrap_or_else(|_| parse_for_save(bytes, masked))
                 });
                 (checksum, parsed, backup_synced)
             });
-            // The writes are done with the buffer: a file with bare `NaN`
-            // may be masked in place now, while the disk syncs.
+            pyjson::unmask_non_finite(bytes, masked);
             let proven = prove(proof, parsed, bytes).and_then(|(graph, consistency)| {
                 refuse_inconsistent(&consistency)?;
                 let meta = self.seal(Meta::for_data(

@@ -796,31 +796,16 @@ pub(crate) fn inspect_keeping(
     // With the bytes in memory, hash on this thread while another parses.
     let mut parsed: Option<std::result::Result<KnowledgeGraph, crate::graph::GraphError>> = None;
     let mut bytes = bytes;
-    let actual = match (streamed, &bytes) {
+    let actual = match (streamed, bytes.as_mut()) {
         (Some(a), _) => a,
-        (None, Some(b)) if depth == Depth::Full && memo_hit.is_none() => std::thread::scope(|s| {
-            let parser = s.spawn(|| KnowledgeGraph::from_slice_unmasked(b));
-            let digest = sha256_hex(b);
-            // A panic in the parser is a bug, not a verdict on the file:
-            // parse again here so it surfaces on this thread.
-            parsed = parser
-                .join()
-                .unwrap_or_else(|_| KnowledgeGraph::from_slice_unmasked(b))
-                .transpose();
+        (None, Some(b)) if depth == Depth::Full && memo_hit.is_none() => {
+            let (digest, graph) = super::digest::hash_and_parse(b);
+            parsed = Some(graph);
             digest
-        }),
+        }
         (None, Some(b)) => sha256_hex(b),
         (None, None) => String::new(),
     };
-    // Python's bare NaN: parsed again with them masked in place, now that the
-    // hash is done with the buffer (a copy would double the memory).
-    if parsed.is_none()
-        && depth == Depth::Full
-        && memo_hit.is_none()
-        && let Some(b) = bytes.as_mut()
-    {
-        parsed = Some(KnowledgeGraph::from_mut_slice_masked(b));
-    }
     ladder.report.actual_checksum = Some(actual.clone()).filter(|a| !a.is_empty());
     let short = &actual[..12.min(actual.len())];
 

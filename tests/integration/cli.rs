@@ -577,9 +577,24 @@ fn a_save_from_an_input_refused_while_written_leaves_the_store_as_it_was() {
 fn a_save_from_an_input_with_bare_nan_stores_its_bytes_as_they_are() {
     let s = saved_once_from_a_file();
 
+    // A file of several MiB (the save writes it in pieces) with a bare
+    // token in every node, and token-like text in strings that must stay.
     let input = s.dir.path().join("nan.json");
-    let text = common::app_graph(30, 2, true, "nan");
+    let tokens = ["NaN", "Infinity", "-Infinity"];
+    let text = common::app_graph(6000, 2, true, "nan")
+        .replace(
+            "\"x_custom\": \"kept\"",
+            "\"x_custom\": \"kept [NaN, -Infinity]\"",
+        )
+        .split("\"confidence\": 1.0")
+        .enumerate()
+        .map(|(i, part)| match i {
+            0 => part.to_string(),
+            _ => format!("\"confidence\": {}{part}", tokens[i % 3]),
+        })
+        .collect::<String>();
     assert!(text.contains("\"price\": NaN"));
+    assert!(text.len() > 3 << 20, "{}", text.len());
     fs::write(&input, &text).expect("input");
     let out = gv(
         &s.root(),
@@ -592,7 +607,7 @@ fn a_save_from_an_input_with_bare_nan_stores_its_bytes_as_they_are() {
         String::from_utf8_lossy(&out.stderr)
     );
     let doc: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
-    assert_eq!(doc["result"]["node_count"], 30, "{doc}");
+    assert_eq!(doc["result"]["node_count"], 6000, "{doc}");
     let backup = doc["result"]["backup_path"].as_str().expect("backup path");
     assert_eq!(fs::read(s.primary()).expect("primary"), text.as_bytes());
     assert_eq!(fs::read(backup).expect("backup"), text.as_bytes());
