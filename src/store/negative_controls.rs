@@ -18,6 +18,17 @@ thread_local! {
     static COMPLETE_OVERWRITES: Cell<bool> = const { Cell::new(false) };
     static SKIP_STORED_CHECKSUM: Cell<bool> = const { Cell::new(false) };
     static SKIM_UNVOUCHED: Cell<bool> = const { Cell::new(false) };
+    static TRUST_BACKUP_GUESS: Cell<bool> = const { Cell::new(false) };
+}
+/// Makes a save take the backup that graph.json's meta names (by checksum
+/// and size) as holding graph.json's bytes without comparing them, on this
+/// thread and on the save's own threads: a primary changed in place is
+/// then replaced without being kept.
+pub fn set_trust_backup_guess(on: bool) {
+    TRUST_BACKUP_GUESS.with(|c| c.set(on));
+}
+pub(crate) fn trust_backup_guess() -> bool {
+    TRUST_BACKUP_GUESS.with(Cell::get)
 }
 /// Makes a history skim a graph file for a node whatever the memo says of
 /// its content, on this thread: bytes that are not a graph can then answer.

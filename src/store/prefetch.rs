@@ -85,6 +85,14 @@ impl Store {
     pub(crate) fn hash_remembering(&self, path: &Path) -> std::io::Result<(String, u64)> {
         let before = self.fs.file_stat(path)?;
         let (sha256, len) = super::verify::hash_file(&*self.fs, path, MAX_GRAPH_LEN)?;
+        self.remember_hash(path, before, &sha256, len);
+        Ok((sha256, len))
+    }
+
+    /// While a save runs, remembers that the file at `path`, whose stat
+    /// was `before` when its read began, hashed to `sha256` (`len` bytes),
+    /// if its stat is still the same now that the read is done.
+    pub(crate) fn remember_hash(&self, path: &Path, before: FileStat, sha256: &str, len: u64) {
         if identifies(&before)
             && self.fs.file_stat(path).is_ok_and(|after| after == before)
             && let Some(hashes) = self
@@ -98,12 +106,11 @@ impl Store {
                 path.to_path_buf(),
                 Remembered {
                     stat: before,
-                    sha256: sha256.clone(),
+                    sha256: sha256.to_string(),
                     len,
                 },
             );
         }
-        Ok((sha256, len))
     }
 
     /// Hashes, ahead of the retention that follows a save of a backup named

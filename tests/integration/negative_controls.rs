@@ -324,4 +324,41 @@ mod weakened {
             "weakened: the first object is replaced"
         );
     }
+
+    /// A save keeps graph.json before replacing it unless a backup holds
+    /// exactly its bytes. Trusting the backup its meta names, without
+    /// comparing, loses a primary changed in place (same size, meta left).
+    #[test]
+    fn trusting_the_backup_a_meta_names_loses_a_primary_changed_in_place() {
+        use graphvault::store::negative_controls::set_trust_backup_guess;
+        let graph = |salt: &str| {
+            graphvault::graph::KnowledgeGraph::from_slice(
+                common::app_graph(6, 2, false, salt).as_bytes(),
+            )
+            .expect("graph")
+        };
+        let kept_after_save = |weakened: bool| {
+            let s = common::empty_store();
+            let store = s.open();
+            store.save_graph_with_backup(&graph("one")).expect("save");
+            let mut bytes = fs::read(s.primary()).expect("read");
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x01;
+            fs::write(s.primary(), &bytes).expect("change in place");
+            set_trust_backup_guess(weakened);
+            let saved = store.save_graph_with_backup(&graph("two"));
+            set_trust_backup_guess(false);
+            saved.expect("save");
+            fs::read_dir(s.root().join(".graphvault/evidence"))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| fs::read(e.path()).is_ok_and(|kept| kept == bytes))
+        };
+        assert!(kept_after_save(false), "the changed primary is kept");
+        assert!(
+            !kept_after_save(true),
+            "weakened: the changed primary is replaced without being kept"
+        );
+    }
 }
