@@ -1,11 +1,10 @@
 //! Restore the primary from a backup chosen by id.
 
 use std::path::{Path, PathBuf};
-
-use sha2::{Digest, Sha256};
 use std::time::Instant;
 
 use serde::Serialize;
+use sha2::{Digest, Sha256};
 
 use super::Store;
 use super::diff::GraphDiff;

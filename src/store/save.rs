@@ -387,8 +387,9 @@ impl Store {
     /// core parses and checks the graph, and nothing is put in place until
     /// the parse has proven it. A graph that does not parse, or that verify
     /// would call corrupt, leaves the store as it was (the temporary files are
-    /// removed). A file with Python's bare `NaN` is parsed again with them
-    /// masked in place once the writes are done with the buffer: never a copy.
+    /// removed). Python's bare `NaN` in the file are masked in place before
+    /// the threads start, and put back as the bytes are hashed and written:
+    /// never in a copy.
     ///
     /// Into a directory that is not a store yet the parse comes first (as
     /// [`SaveInput::read`] and [`Store::save_input`]), so that a refused input
