@@ -155,8 +155,8 @@ pub(crate) fn serialize_for_save(
 
 /// The bytes a save writes, and how they came to be.
 struct Prepared<'a> {
-    /// Only read, except that a file with Python's bare `NaN` is masked in
-    /// place for its parse (and put back) once the writes are done.
+    /// Only read, except that bytes to parse with Python's bare `NaN` are
+    /// masked in place while the save's threads run, and put back after.
     bytes: &'a mut [u8],
     at: chrono::DateTime<chrono::Local>,
     /// The caller kept the primary in evidence already (a partial restore
