@@ -393,15 +393,15 @@ impl Store {
                             .is_some_and(|c| c.eq_ignore_ascii_case(&expected))
                 })
             });
-        // The common case, after a save: the guess holds the same bytes. Read
-        // side by side, compared, and only the backup hashed (remembered for
-        // the retention that follows): one hash where two were made. A
-        // difference leaves the guess out of the search below; a failed read
-        // leaves the decision to the hashes.
+        // The common case, after a save: the guess holds the same bytes, and
+        // they are the ones its meta records. Read side by side, compared, and
+        // only the backup hashed (remembered for the retention that follows):
+        // one hash where two were made. Anything else leaves the guess out of
+        // the search below; a failed read leaves the decision to the hashes.
         let guess = match guess.filter(|b| {
             super::codec::StoredForm::of_path(&b.data_path) == super::codec::StoredForm::Plain
         }) {
-            Some(b) => match self.holds_same_bytes(&b.data_path, &primary) {
+            Some(b) => match self.holds_same_bytes(b, &primary) {
                 Ok(true) => return Ok(false),
                 Ok(false) => None,
                 Err(_) => guess,
@@ -442,17 +442,24 @@ impl Store {
             || self.backup_holding(listing.as_ref(), &sha, size).is_some()))
     }
 
-    /// Whether the plain backup at `backup` holds exactly the bytes of the
-    /// file at `other`, read side by side in 1 MiB chunks; the backup is
-    /// hashed as it is read and, when they are the same, its hash is
-    /// remembered for this run (a comparison costs a fraction of a hash).
-    fn holds_same_bytes(&self, backup: &Path, other: &Path) -> std::io::Result<bool> {
+    /// Whether the plain `backup` holds exactly the bytes of the file at
+    /// `other` and they are the bytes its meta records (a backup that fails
+    /// its own checksum is one retention may remove: it holds nothing). The
+    /// two are read side by side in 1 MiB chunks and only the backup is
+    /// hashed (a comparison costs a fraction of a hash); when they are the
+    /// same, the backup's hash is remembered for this run.
+    fn holds_same_bytes(
+        &self,
+        backup: &super::list::BackupInfo,
+        other: &Path,
+    ) -> std::io::Result<bool> {
         #[cfg(feature = "negative-controls")]
         if super::negative_controls::trust_backup_guess() {
             return Ok(true);
         }
-        let before = self.fs.file_stat(backup)?;
-        let mut held = self.fs.open_read(backup, super::MAX_GRAPH_LEN)?;
+        let path = &backup.data_path;
+        let before = self.fs.file_stat(path)?;
+        let mut held = self.fs.open_read(path, super::MAX_GRAPH_LEN)?;
         let mut other = self.fs.open_read(other, super::MAX_GRAPH_LEN)?;
         if held.len != other.len {
             return Ok(false);
@@ -473,8 +480,11 @@ impl Store {
             total += n as u64;
         }
         let sha256 = super::digest::hex(&hasher.finalize());
-        self.remember_hash(backup, before, &sha256, total);
-        Ok(true)
+        self.remember_hash(path, before, &sha256, total);
+        Ok(backup
+            .checksum
+            .as_deref()
+            .is_some_and(|recorded| recorded.eq_ignore_ascii_case(&sha256)))
     }
 
     /// The checksum graph.json's meta records, if it can be read (lower

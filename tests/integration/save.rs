@@ -284,21 +284,26 @@ fn a_backup_that_cannot_be_written_leaves_no_staged_primary() {
 fn a_primary_whose_bytes_no_backup_holds_is_kept_first() {
     // The primary's meta names the newest backup's checksum and the sizes
     // agree, but one byte differs: in graph.json (changed in place, its meta
-    // left as it was), or in the backup (damaged). Either way the primary's
-    // bytes are in no backup and are kept before the save replaces them.
-    for damaged in ["graph.json", "the backup"] {
+    // left as it was), or in the backup (damaged). Or the same byte changed
+    // in both (a hard link between them, then an in-place write): the bytes
+    // are the same, but that backup fails its checksum and retention may
+    // remove it. Each way the primary's bytes are in no backup that holds
+    // them, and are kept before the save replaces them.
+    for damaged in ["graph.json", "the backup", "both"] {
         let s = common::empty_store();
         let store = s.open();
         let first = store.save_graph_with_backup(&sample_graph()).expect("save");
-        let path = if damaged == "graph.json" {
-            s.primary()
-        } else {
-            first.backup_path.clone()
+        let paths = match damaged {
+            "graph.json" => vec![s.primary()],
+            "the backup" => vec![first.backup_path.clone()],
+            _ => vec![s.primary(), first.backup_path.clone()],
         };
-        let mut bytes = fs::read(&path).expect("read");
-        let middle = bytes.len() / 2;
-        bytes[middle] ^= 0x01;
-        fs::write(&path, &bytes).expect("change in place");
+        for path in paths {
+            let mut bytes = fs::read(&path).expect("read");
+            let middle = bytes.len() / 2;
+            bytes[middle] ^= 0x01;
+            fs::write(&path, &bytes).expect("change in place");
+        }
         let primary = fs::read(s.primary()).expect("primary");
         store
             .save_graph_with_backup(
