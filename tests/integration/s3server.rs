@@ -148,6 +148,13 @@ impl Server {
             "-s3.port.iceberg=0".to_string(),
             "-s3.port.lance=0".to_string(),
             "-master.telemetry=false".to_string(),
+            // `mini` sizes its volumes and their number from the disk's free
+            // space: with under about 20 GB free, a run of these tests ran
+            // out of writable volumes and failed. Small volumes and a fixed
+            // count make the tests independent of the machine's disk (the
+            // volumes are not preallocated, so they take what is written).
+            "-master.volumeSizeLimitMB=64".to_string(),
+            "-volume.max=2000".to_string(),
             format!("-s3.config={}", dir.join("s3.json").display()),
         ];
         let mut server = Server {
