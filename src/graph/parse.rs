@@ -439,6 +439,15 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
                 },
             }
         }
+        // The application writes `nodes` in every graph, even an empty one. JSON without
+        // it (a config file, an error report, `{}`) is not a graph that holds no nodes:
+        // taken as one, a save would replace the primary with it, and recovery and
+        // retention would count it as a valid backup.
+        if present & (1 << T_NODES) == 0 {
+            return Err(de::Error::custom(
+                "no `nodes` object at the top level (every graph.json has one, even a graph of no nodes)",
+            ));
+        }
         parts.layout = Layout::of(&slots, &TOP_LAYOUTS);
         Ok(parts)
     }

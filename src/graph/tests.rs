@@ -498,9 +498,8 @@ fn typed_strings_unescape_and_re_escape() {
 #[test]
 fn unusual_but_valid_shapes_round_trip() {
     let cases = [
-        "{}",
         "{\n  \"nodes\": {}\n}",
-        "{\n  \"version\": 1,\n  \"extra\": null,\n  \"edges\": []\n}",
+        "{\n  \"version\": 1,\n  \"extra\": null,\n  \"nodes\": {},\n  \"edges\": []\n}",
         // A null type, a node stored under another key, keys in an unusual order.
         "{\n  \"nodes\": {\n    \"a\": {\n      \"type\": null,\n      \"id\": \"b\"\n    }\n  },\n  \"edges\": [\n    {\n      \"to\": \"a\",\n      \"type\": null,\n      \"from\": \"a\",\n      \"id\": \"e\"\n    }\n  ]\n}",
         // Duplicate node keys are kept, not merged.
@@ -510,16 +509,41 @@ fn unusual_but_valid_shapes_round_trip() {
         let g = parse(case);
         assert_eq!(text(&g), case);
     }
-    let g = parse(cases[4]);
+    let g = parse(cases[3]);
     assert_eq!(g.node_count(), 2);
     assert_eq!(
         g.node("a").and_then(Node::kind),
         Some("x"),
         "the last one wins, as in Python"
     );
-    let g = parse(cases[3]);
+    let g = parse(cases[2]);
     assert_eq!(g.node("a").map(Node::id), Some("b"));
     assert_eq!(g.edges().next().and_then(Edge::relationship), None);
+}
+
+#[test]
+fn json_without_a_nodes_object_is_not_a_graph() {
+    // Valid JSON that is not the application's graph: taken as an empty graph, a save
+    // would replace the primary with it and recovery would restore it as a good backup.
+    for case in [
+        "{}",
+        "{\"hello\": [1, 2, 3]}",
+        "{\n  \"version\": 1,\n  \"edges\": []\n}",
+        "{\"error\": \"upstream timeout\", \"edges\": []}",
+    ] {
+        let err = KnowledgeGraph::from_slice(case.as_bytes()).expect_err(case);
+        assert!(
+            matches!(err, GraphError::Shape { .. }),
+            "{case}: a shape error, not {err:?}"
+        );
+        assert!(
+            err.to_string().contains("no `nodes` object"),
+            "{case}: the error says what is missing: {err}"
+        );
+    }
+    // The same JSON broken further on is reported at its syntax error.
+    let err = KnowledgeGraph::from_slice(b"{\"hello\": [1, 2,]}").expect_err("syntax");
+    assert!(matches!(err, GraphError::Syntax { .. }), "{err:?}");
 }
 
 #[test]

@@ -543,9 +543,13 @@ fn a_save_from_an_input_refused_while_written_leaves_the_store_as_it_was() {
         ),
     )
     .expect("dangling");
+    // Valid JSON that is not a graph (no `nodes`): once taken for an empty one.
+    let not_a_graph = s.dir.path().join("package.json");
+    fs::write(&not_a_graph, "{\"name\": \"app\", \"version\": \"1.0.0\"}").expect("json");
     for (input, kind) in [
         (&not_json, "invalid_graph"),
         (&dangling, "inconsistent_graph"),
+        (&not_a_graph, "invalid_graph"),
     ] {
         let out = gv(
             &s.root(),
@@ -563,7 +567,7 @@ fn a_save_from_an_input_refused_while_written_leaves_the_store_as_it_was() {
     // Into a directory that is not a store yet, a refused input makes
     // none: nothing is created.
     let fresh = s.dir.path().join("fresh");
-    for input in [&not_json, &dangling] {
+    for input in [&not_json, &dangling, &not_a_graph] {
         let out = gv(&fresh, &["save", "--from", input.to_str().expect("utf8")]);
         assert_eq!(out.status.code(), Some(5));
         assert!(!fresh.exists(), "{}", input.display());

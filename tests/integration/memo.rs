@@ -168,6 +168,41 @@ fn a_memo_entry_for_other_content_never_makes_a_corrupt_file_valid() {
     assert_eq!(r.memo_verified_at, None);
 }
 
+/// JSON without `nodes` is not a graph. Builds that took it for an empty one
+/// recorded it in the memo; such an entry must not keep it valid.
+#[test]
+fn an_entry_recording_no_nodes_never_vouches_for_json_that_is_not_a_graph() {
+    let s = saved_store(4);
+    let good = fs::read(s.primary()).expect("read");
+    let junk = b"{\"error\": \"upstream timeout\", \"edges\": []}".to_vec();
+    fs::write(s.primary(), &junk).expect("write");
+    fs::write(s.primary_meta(), common::app_meta(&junk, Some((0, 0)))).expect("meta");
+    // The entry an earlier build wrote after parsing it as a graph of no nodes.
+    let text = fs::read_to_string(entry_path(&s, &good)).expect("entry");
+    let mut entry: serde_json::Value = serde_json::from_str(&text).expect("json");
+    entry["sha256"] = serde_json::Value::String(sha256(&junk));
+    entry["size"] = serde_json::Value::from(junk.len());
+    entry["node_count"] = serde_json::Value::from(0);
+    entry["edge_count"] = serde_json::Value::from(0);
+    entry["node_types"] = serde_json::json!([]);
+    entry["edge_types"] = serde_json::json!([]);
+    fs::write(entry_path(&s, &junk), entry.to_string()).expect("plant");
+
+    let r = verify_primary(&s.open());
+    assert_eq!(
+        (r.status, r.failed_level),
+        (Status::Corrupt, Some(Level::Parse)),
+        "{:?}",
+        r.levels
+    );
+    assert_eq!(r.memo_verified_at, None, "parsed, not taken from the memo");
+    assert!(
+        parse_detail(&r).contains("no `nodes` object"),
+        "{}",
+        parse_detail(&r)
+    );
+}
+
 #[test]
 fn with_a_key_a_forged_memo_entry_is_refused() {
     let key = || Key::from_bytes(b"a secret kept outside the store").expect("key");

@@ -453,6 +453,18 @@ fn wrong_shapes() -> Vec<(&'static str, String, Level, &'static str)> {
             "not a knowledge graph",
         ),
         (
+            "an empty object",
+            "{}".into(),
+            Level::Parse,
+            "no `nodes` object",
+        ),
+        (
+            "an error report with edges but no nodes",
+            r#"{"error": "upstream timeout", "edges": []}"#.into(),
+            Level::Parse,
+            "no `nodes` object",
+        ),
+        (
             "nodes as a list",
             graph("[]", "[]"),
             Level::Parse,
