@@ -29,6 +29,18 @@ fn list_prints_an_aligned_table_and_a_json_document() {
     assert_eq!(doc["ok"], true);
     assert_eq!(doc["result"]["backups"].as_array().expect("array").len(), 4);
     assert_eq!(doc["result"]["backups"][0]["id"], "graph_20251003_100500");
+    // The listing is written straight into the document, not through a
+    // `serde_json::Value`: every field the listing serializes is there.
+    let listing = serde_json::to_value(s.open().list_backups().expect("list")).expect("value");
+    let fields = listing.as_object().expect("an object");
+    assert!(fields.len() >= 5, "{listing}");
+    for (key, value) in fields.iter().filter(|(k, _)| *k != "elapsed_ms") {
+        assert_eq!(&doc["result"][key], value, "{key}");
+    }
+    assert_eq!(doc["result"]["trash"]["count"], 0);
+    assert_eq!(doc["result"]["evidence"]["count"], 0);
+    assert_eq!(doc["exit_code"], 0);
+    assert_eq!(doc["store"], s.root().to_str().expect("utf8"));
 }
 
 /// `corrupt --help` says what each kind of damage does, the backups' kinds included,
