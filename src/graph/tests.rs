@@ -546,6 +546,35 @@ fn json_without_a_nodes_object_is_not_a_graph() {
     assert!(matches!(err, GraphError::Syntax { .. }), "{err:?}");
 }
 
+/// The parse checks the whole file's UTF-8 once and then reads it as text; a file that
+/// fails the check is read as bytes, which find the bad sequence in its string.
+#[test]
+fn utf8_is_checked_once_and_a_bad_sequence_is_found_where_it_is() {
+    let good = "{\n  \"nodes\": {\n    \"é\": {\n      \"id\": \"é\",\n      \"data\": {\"note\": \"naïve ✓ 𝄞\"}\n    }\n  }\n}";
+    let g = parse(good);
+    assert!(g.node("é").is_some());
+    // Typed strings are written as Python does (`\u00e9`); free-form values as they were.
+    assert!(
+        text(&g).contains("{\"note\": \"naïve ✓ 𝄞\"}"),
+        "{}",
+        text(&g)
+    );
+
+    // One byte of the note's "ï" replaced by 0xFF: invalid UTF-8 inside a string, on line 5.
+    let mut bad = good.as_bytes().to_vec();
+    let at = good.find("ï").expect("ï") + 1;
+    bad[at] = 0xFF;
+    let err = KnowledgeGraph::from_slice(&bad).expect_err("invalid UTF-8");
+    assert!(matches!(err, GraphError::Syntax { .. }), "{err:?}");
+    assert_eq!(syntax_position(&err).0, 5, "{err}");
+    // The same byte in free-form raw text outside the node table.
+    let mut bad = b"{\"nodes\": {}, \"patterns\": {\"p\": \"x".to_vec();
+    bad.push(0xC3);
+    bad.extend_from_slice(b"\"}}");
+    let err = KnowledgeGraph::from_slice(&bad).expect_err("invalid UTF-8 in raw text");
+    assert!(matches!(err, GraphError::Syntax { .. }), "{err:?}");
+}
+
 #[test]
 fn syntax_errors_point_at_the_original_position() {
     // Truncated mid-file.
