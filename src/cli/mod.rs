@@ -513,6 +513,26 @@ impl serde::Serialize for Body<'_> {
     }
 }
 
+/// The document `--json` prints for a command that failed.
+fn print_failure_json(name: &str, cli: &Cli, f: &Failure, ping: Option<&serde_json::Value>) {
+    let mut doc = serde_json::json!({
+        "graphvault": 1,
+        "command": name,
+        "store": cli.store.to_string_lossy(),
+        "ok": false,
+        "exit_code": f.code,
+        "error": { "kind": f.kind, "message": f.message },
+    });
+    if let Some(p) = ping {
+        doc["ping"] = p.clone();
+    }
+    let _ = writeln!(
+        std::io::stdout().lock(),
+        "{}",
+        serde_json::to_string_pretty(&doc).unwrap_or_default()
+    );
+}
+
 /// The outcome of a command: its report as JSON only when `json` asks for
 /// it (a listing of 100,000 backups took a third of its time and most of
 /// its memory turning into a JSON value that text output never read).
@@ -681,6 +701,20 @@ pub fn run(cli: &Cli, command: &Command) -> u8 {
     if let Some(p) = &pinger {
         pings.push(p.send("start", ""));
     }
+    // JSON has no way to carry a path that is not UTF-8: every report names the store's
+    // paths, so such a store is refused before anything is read.
+    if cli.json && cli.store.to_str().is_none() {
+        let f = Failure {
+            code: exit::USAGE,
+            kind: "refused",
+            message: format!(
+                "--json: the store path {} is not valid UTF-8, which a JSON document cannot carry; nothing was read or written (run without --json, or through a symlink whose path is UTF-8)",
+                cli.store.display()
+            ),
+        };
+        print_failure_json(name, cli, &f, None);
+        return f.code;
+    }
     let result = Store::open(&cli.store)
         .map(|s| s.with_lock_wait(wait))
         .and_then(|s| match &cli.key_file {
@@ -737,22 +771,7 @@ pub fn run(cli: &Cli, command: &Command) -> u8 {
         Err(f) => {
             tracing::error!(command = name, kind = f.kind, error = %f.message, "command failed");
             if cli.json {
-                let mut doc = serde_json::json!({
-                    "graphvault": 1,
-                    "command": name,
-                    "store": cli.store,
-                    "ok": false,
-                    "exit_code": f.code,
-                    "error": { "kind": f.kind, "message": f.message },
-                });
-                if let Some(p) = &ping_json {
-                    doc["ping"] = p.clone();
-                }
-                let _ = writeln!(
-                    stdout,
-                    "{}",
-                    serde_json::to_string_pretty(&doc).unwrap_or_default()
-                );
+                print_failure_json(name, cli, &f, ping_json.as_ref());
             } else {
                 eprintln!(
                     "graphvault {name}: {}",

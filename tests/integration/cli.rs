@@ -43,6 +43,44 @@ fn list_prints_an_aligned_table_and_a_json_document() {
     assert_eq!(doc["store"], s.root().to_str().expect("utf8"));
 }
 
+/// A store whose path is not UTF-8 works as text, and `--json` (which cannot carry the
+/// path) refuses it with a JSON document instead of a panic.
+#[test]
+fn a_store_path_that_is_not_utf8_is_refused_under_json_and_works_as_text() {
+    use std::os::unix::ffi::OsStrExt;
+    let s = common::app_store();
+    let odd = s.dir.path().join(std::ffi::OsStr::from_bytes(b"st\xffore"));
+    fs::rename(s.root(), &odd).expect("rename the store");
+    let out = gv(&odd, &["list"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let before = common::snapshot_tree(&odd);
+    for args in [
+        &["--json", "list"][..],
+        &["--json", "verify"],
+        &["--json", "save", "--from", "x.json"],
+    ] {
+        let out = gv(&odd, args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let doc = json(&out);
+        assert_eq!(doc["ok"], false);
+        assert_eq!(doc["error"]["kind"], "refused");
+        let message = doc["error"]["message"].as_str().expect("message");
+        assert!(message.contains("not valid UTF-8"), "{message}");
+        assert!(message.contains("nothing was read or written"), "{message}");
+    }
+    assert_eq!(common::snapshot_tree(&odd), before);
+}
+
 /// `corrupt --help` says what each kind of damage does, the backups' kinds included,
 /// from the same descriptions the UI's wizard lists.
 #[test]
