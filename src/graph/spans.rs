@@ -74,12 +74,16 @@ impl<'de> Visitor<'de> for Top {
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<GraphSpans, A::Error> {
         let mut spans = GraphSpans::default();
+        let mut has_nodes = false;
         while let Some(key) = map.next_key::<Cow<'de, str>>()? {
             match &*key {
-                "nodes" => map.next_value_seed(Nodes {
-                    base: self.base,
-                    out: &mut spans.nodes,
-                })?,
+                "nodes" => {
+                    has_nodes = true;
+                    map.next_value_seed(Nodes {
+                        base: self.base,
+                        out: &mut spans.nodes,
+                    })?
+                }
                 "edges" => map.next_value_seed(Edges {
                     base: self.base,
                     out: &mut spans.edges,
@@ -88,6 +92,12 @@ impl<'de> Visitor<'de> for Top {
                     map.next_value::<IgnoredAny>()?;
                 }
             }
+        }
+        // As the graph's parse: JSON without `nodes` is not a graph of no nodes.
+        if !has_nodes {
+            return Err(de::Error::custom(
+                "no `nodes` object at the top level (every graph.json has one, even a graph of no nodes)",
+            ));
         }
         Ok(spans)
     }
@@ -478,11 +488,13 @@ impl<'a> Scanner<'a> {
         // (std's check runs a word at a time over ASCII) says the same.
         std::str::from_utf8(self.b).ok()?;
         let mut spans = GraphSpans::default();
+        let mut has_nodes = false;
         self.eat(b'{')?;
         if !self.closes(b'}')? {
             loop {
                 match self.key()?.as_str() {
                     "nodes" => {
+                        has_nodes = true;
                         self.eat(b'{')?;
                         if !self.closes(b'}')? {
                             loop {
@@ -516,7 +528,8 @@ impl<'a> Scanner<'a> {
             }
         }
         self.ws();
-        (self.i == self.b.len()).then_some(spans)
+        // Without `nodes`, serde's scan gives the error.
+        (self.i == self.b.len() && has_nodes).then_some(spans)
     }
 }
 
@@ -613,6 +626,9 @@ mod tests {
             r#"{"nodes": [], "edges": []}"#,
             r#"{"nodes": {}, "edges": []} x"#,
             r#"[1, 2]"#,
+            // Not a graph: no `nodes` (serde's scan says so).
+            "{}",
+            r#"{"version": 2, "edges": []}"#,
         ];
         for case in cases {
             assert!(
@@ -628,6 +644,12 @@ mod tests {
         );
         assert!(Scanner::new(deep.as_bytes()).graph().is_none());
         agrees(deep.as_bytes());
+        let none = scan_spans(cases[cases.len() - 1].as_bytes()).expect_err("no nodes");
+        assert!(
+            none.message.contains("no `nodes` object"),
+            "{}",
+            none.message
+        );
         // serde reads a null id as absent; the answer comes from it.
         let null_id = scan_spans(cases[10].as_bytes()).expect("serde reads it");
         assert_eq!(null_id.edges[0].id, "");

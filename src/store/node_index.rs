@@ -15,7 +15,7 @@
 //!
 //! # Format (little endian)
 //! ```text
-//! header    96 bytes: "GVNIDX01", data size u64, checksum [32], directory entries u64,
+//! header    96 bytes: "GVNIDX03", data size u64, checksum [32], directory entries u64,
 //!           records length u64, directory digest [16], header digest [16]
 //! directory entries x (id hash u64, record offset u64), sorted by id hash
 //! records   key, present u8, node hash [16], offset u64, length u64, edge count u32,
@@ -44,7 +44,9 @@ use crate::graph::spans::scan_spans;
 
 /// The directory of index files inside `.graphvault/`.
 pub const INDEX_DIR: &str = "node-index";
-const MAGIC: &[u8; 8] = b"GVNIDX02";
+/// 03: builds before it indexed JSON without a `nodes` object as a graph of no nodes;
+/// their files are rebuilt, and such JSON is refused.
+const MAGIC: &[u8; 8] = b"GVNIDX03";
 const HEADER_LEN: usize = 96;
 const DIR_ENTRY_LEN: usize = 16;
 /// A node's span in a record: hash, offset u64, length u64.

@@ -237,6 +237,39 @@ fn history_reports_a_corrupt_backup_and_compares_across_it() {
     assert_eq!(h.entries[1].state, NodeState::Changed);
 }
 
+/// A backup that is JSON but has no `nodes` is no graph: the history says it
+/// cannot read it (as verify says it is corrupt), indexes nothing for it, and
+/// does not read the node as removed there.
+#[test]
+fn history_finds_json_without_nodes_unreadable() {
+    let s = common::app_store();
+    let id = s.add_backup(
+        "20251001_000000",
+        r#"{"version": 2, "edges": []}"#,
+        MetaName::Meta,
+    );
+    let store = s.open();
+    let verdict = store.verify(&backup(&id), Depth::Full).expect("verify");
+    assert_eq!(verdict.status, Status::Corrupt);
+    let h = store
+        .history("N1", HistoryOptions::default())
+        .expect("history");
+    let entry = h
+        .entries
+        .iter()
+        .find(|e| e.target == backup(&id))
+        .expect("an entry for the backup");
+    assert_eq!(entry.state, NodeState::Unreadable, "{entry:?}");
+    assert!(
+        entry
+            .reason
+            .as_deref()
+            .is_some_and(|r| r.contains("no `nodes` object")),
+        "{:?}",
+        entry.reason
+    );
+}
+
 #[test]
 fn the_node_index_cache_hits_misses_and_survives_damage() {
     let s = common::app_store();
