@@ -745,7 +745,7 @@ pub fn run(cli: &Cli, command: &Command) -> u8 {
     let mut stdout = std::io::stdout().lock();
     match result {
         Ok(out) => {
-            if cli.json {
+            let written = if cli.json {
                 let doc = Envelope {
                     command: name,
                     exit_code: out.code,
@@ -759,14 +759,30 @@ pub fn run(cli: &Cli, command: &Command) -> u8 {
                     store: &cli.store,
                 };
                 let mut buffered = std::io::BufWriter::with_capacity(1 << 16, &mut stdout);
-                let _ = serde_json::to_writer_pretty(&mut buffered, &doc)
+                serde_json::to_writer_pretty(&mut buffered, &doc)
                     .map_err(std::io::Error::from)
                     .and_then(|()| writeln!(buffered))
-                    .and_then(|()| buffered.flush());
+                    .and_then(|()| buffered.flush())
             } else {
-                let _ = write!(stdout, "{}", crate::present::terminal_safe(&out.text));
+                write!(stdout, "{}", crate::present::terminal_safe(&out.text))
+                    .and_then(|()| stdout.flush())
+            };
+            match written {
+                // A reader that stopped early (`| head`) chose to; nothing to report.
+                Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                    eprintln!(
+                        "graphvault {name}: could not write the result to stdout: {e}; what the command did stands (its exit code would have been {})",
+                        out.code
+                    );
+                    // A finding the command made (integrity, stale, ...) keeps its code.
+                    if out.code == exit::OK {
+                        exit::FAILURE
+                    } else {
+                        out.code
+                    }
+                }
+                _ => out.code,
             }
-            out.code
         }
         Err(f) => {
             tracing::error!(command = name, kind = f.kind, error = %f.message, "command failed");

@@ -81,6 +81,49 @@ fn a_store_path_that_is_not_utf8_is_refused_under_json_and_works_as_text() {
     assert_eq!(common::snapshot_tree(&odd), before);
 }
 
+/// Output that cannot be written (a full disk behind stdout) is an error a script can see,
+/// not a silent success; a reader that stops early (`| head`) is not.
+#[test]
+fn a_result_that_cannot_be_written_fails_the_command() {
+    let s = common::app_store();
+    for json in [false, true] {
+        let full = fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .expect("/dev/full");
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"));
+        cmd.arg("--store").arg(s.root());
+        if json {
+            cmd.arg("--json");
+        }
+        let out = cmd
+            .arg("list")
+            .stdout(full)
+            .output()
+            .expect("run graphvault");
+        assert_eq!(out.status.code(), Some(5), "json {json}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("could not write the result"), "{err}");
+    }
+    // A closed pipe: the listing was cut short by its reader, the command succeeded.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_graphvault"))
+        .arg("--store")
+        .arg(s.root())
+        .arg("list")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// `corrupt --help` says what each kind of damage does, the backups' kinds included,
 /// from the same descriptions the UI's wizard lists.
 #[test]
