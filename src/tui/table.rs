@@ -135,6 +135,10 @@ pub struct BackupTable {
     pub sort: SortBy,
     pub tally: Tally,
     pub total_size: u64,
+    /// Reports for backups this listing does not hold yet: a file written by another
+    /// process after the last listing and verified (`V` reads the directory itself)
+    /// before the UI read the store again. The next listing takes them.
+    unlisted: HashMap<BackupId, FileReport>,
 }
 
 impl BackupTable {
@@ -156,12 +160,18 @@ impl BackupTable {
             .into_iter()
             .map(|info| {
                 let mut row = BackupRow::new(info);
-                row.report = old.remove(&row.info.id);
+                let unlisted = self.unlisted.remove(&row.info.id);
+                row.report = match (old.remove(&row.info.id), unlisted) {
+                    (earlier, Some(later)) => Some(latest_and_deepest(earlier, later)),
+                    (earlier, None) => earlier,
+                };
                 self.tally.add(row.status(), 1);
                 self.total_size += row.info.size.unwrap_or(0);
                 row
             })
             .collect();
+        // What is still not listed is gone (deleted, or moved to the trash).
+        self.unlisted.clear();
         self.index = self
             .rows
             .iter()
@@ -287,6 +297,9 @@ impl BackupTable {
             return false;
         };
         let Some(&i) = self.index.get(id) else {
+            let earlier = self.unlisted.remove(id);
+            self.unlisted
+                .insert(id.clone(), latest_and_deepest(earlier, report));
             return false;
         };
         let row = &mut self.rows[i];

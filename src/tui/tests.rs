@@ -2005,3 +2005,37 @@ fn the_header_warns_of_a_stale_check_and_a_disk_near_the_margin_at_every_size() 
         assert!(!text.contains("! newest valid"), "{size:?}:\n{text}");
     }
 }
+
+/// A backup another process wrote after the last listing, verified (`V` reads the
+/// directory itself) before the UI listed it: its verdict waits for the next listing
+/// instead of being dropped, so the row shows corrupt, not unchecked.
+#[test]
+fn a_verdict_for_a_backup_not_listed_yet_is_kept_for_the_next_listing() {
+    let all = fixtures::listing(3);
+    let mut table = super::table::BackupTable::default();
+    table.replace(all[1..].to_vec());
+    let newcomer = all[0].id.clone();
+    assert!(!table.set_report(fixtures::report_for(&newcomer, Status::Corrupt)));
+    assert_eq!(table.tally.failed, 0, "not counted before it is listed");
+
+    table.replace(all.clone());
+    let row = table
+        .rows
+        .iter()
+        .find(|r| r.info.id == newcomer)
+        .expect("listed now");
+    assert_eq!(row.report.as_ref().map(|r| r.status), Some(Status::Corrupt));
+    assert_eq!(table.tally.failed, 1);
+
+    // Held for one listing only: a verdict for a file that is then gone is dropped.
+    let gone = fixtures::listing(4)[3].id.clone();
+    table.set_report(fixtures::report_for(&gone, Status::Valid));
+    table.replace(all[1..].to_vec());
+    table.replace(fixtures::listing(4));
+    let row = table
+        .rows
+        .iter()
+        .find(|r| r.info.id == gone)
+        .expect("listed");
+    assert!(row.report.is_none(), "{:?}", row.report);
+}
