@@ -191,7 +191,9 @@ impl Store {
     /// into a store that has its `.graphvault/` already (a read-only look
     /// at the application's directory creates nothing).
     pub(crate) fn memo_record(&self, mut entry: MemoEntry) {
-        if !is_digest(&entry.sha256) {
+        // An entry of no nodes is never trusted (see `memo_trusts`): writing one would
+        // cost an fsync on every verification of an empty graph for nothing.
+        if !is_digest(&entry.sha256) || entry.node_count == 0 {
             return;
         }
         let Some(dir) = self.usable_memo_dir() else {
