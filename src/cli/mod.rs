@@ -457,22 +457,9 @@ pub struct Outcome {
     /// A report serialized straight into the output instead of through
     /// `json` (the listing, whose 100,000 rows as a `serde_json::Value`
     /// took most of `list --json`'s time and 0.7 GB).
-    pub direct: Option<Direct>,
+    pub direct: Option<ListJson>,
     pub text: String,
     pub code: u8,
-}
-
-/// The reports that are written without a `serde_json::Value` in between.
-pub enum Direct {
-    List(ListJson),
-}
-
-impl serde::Serialize for Direct {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Direct::List(l) => l.serialize(s),
-        }
-    }
 }
 
 /// `list --json`'s result: the listing, and what the trash and the kept
@@ -501,7 +488,7 @@ struct Envelope<'a> {
 
 enum Body<'a> {
     Value(&'a serde_json::Value),
-    Direct(&'a Direct),
+    Direct(&'a ListJson),
 }
 
 impl serde::Serialize for Body<'_> {
@@ -837,7 +824,7 @@ fn execute(store: &Store, cli: &Cli, command: &Command) -> Result<Outcome, Failu
                 };
                 return Ok(Outcome {
                     json: serde_json::Value::Null,
-                    direct: Some(Direct::List(report)),
+                    direct: Some(report),
                     text: String::new(),
                     code: exit::OK,
                 });

@@ -121,6 +121,11 @@ impl GraphError {
     }
 }
 
+/// Why JSON without a top-level `nodes` object is refused, by the parse and by the span
+/// scan alike: the application writes one in every graph, even an empty one.
+pub(crate) const NO_NODES: &str =
+    "no `nodes` object at the top level (every graph.json has one, even a graph of no nodes)";
+
 // ---------------------------------------------------------------------------------------------
 // Field tables
 

@@ -459,9 +459,7 @@ impl<'de> Visitor<'de> for TopSeed<'_, '_> {
         // taken as one, a save would replace the primary with it, and recovery and
         // retention would count it as a valid backup.
         if present & (1 << T_NODES) == 0 {
-            return Err(de::Error::custom(
-                "no `nodes` object at the top level (every graph.json has one, even a graph of no nodes)",
-            ));
+            return Err(de::Error::custom(super::NO_NODES));
         }
         parts.layout = Layout::of(&slots, &TOP_LAYOUTS);
         Ok(parts)

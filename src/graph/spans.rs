@@ -95,9 +95,7 @@ impl<'de> Visitor<'de> for Top {
         }
         // As the graph's parse: JSON without `nodes` is not a graph of no nodes.
         if !has_nodes {
-            return Err(de::Error::custom(
-                "no `nodes` object at the top level (every graph.json has one, even a graph of no nodes)",
-            ));
+            return Err(de::Error::custom(super::NO_NODES));
         }
         Ok(spans)
     }
